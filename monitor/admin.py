@@ -1,0 +1,57 @@
+"""Topics: create what the monitor reads and writes (kafka-python admin client)."""
+
+from __future__ import annotations
+
+import time
+
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from .errors import ProcessError
+from .settings import Settings
+
+COMPACTED = {"cleanup.policy": "compact"}
+
+
+def topic_specs(settings: Settings) -> dict[str, tuple[int, dict[str, str]]]:
+    """name -> (partitions, config) of every topic tabmon owns."""
+    p = settings.partitions
+    t = settings.topic
+    return {
+        t("registry"): (1, COMPACTED),
+        t("turnout"): (p, {}), t("protocols"): (p, {}), t("summaries"): (p, {}),
+        t("evote"): (p, {}),
+        t("deadletter"): (1, {}),
+        t("tally-partials"): (1, COMPACTED),
+    }  # fmt: skip
+
+
+def admin_client(settings: Settings, timeout: float = 20.0) -> KafkaAdminClient:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return KafkaAdminClient(bootstrap_servers=settings.broker, client_id="tabmon-admin")
+        except KafkaError as exc:
+            if time.monotonic() > deadline:
+                raise ProcessError(f"no Kafka broker at {settings.broker}: {exc}") from None
+            time.sleep(0.5)
+
+
+def ensure_topics(settings: Settings) -> list[str]:
+    """Create the missing topics; returns the names created."""
+    admin = admin_client(settings)
+    try:
+        existing = set(admin.list_topics())
+        new = [NewTopic(name, n, 1, topic_configs=cfg)
+               for name, (n, cfg) in topic_specs(settings).items() if name not in existing]  # fmt: skip
+        created = []
+        for topic in new:
+            try:
+                admin.create_topics([topic])
+                created.append(topic.name)
+            except TopicAlreadyExistsError:
+                pass
+        return created
+    finally:
+        admin.close()

@@ -1,0 +1,45 @@
+"""Dead letters: what the monitor could not use, with the reason and the original bytes.
+
+Shape per CONTRACT.md: ``{"type":"rejected","v":1,"received_at","topic","partition","offset",
+"reason","raw"}``. Extensions (docs/contract.md): ``code`` (the stable reason label),
+``raw_encoding`` ("utf-8" or "base64": raw bytes that are not UTF-8 travel as base64),
+``raw_size`` and ``raw_truncated``. The message key is ``topic/partition/offset``, so a dead
+letter sent twice after a restart is recognisably the same one.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+
+import orjson
+
+
+def dead_letter(
+    *, topic: str, partition: int, offset: int, code: str, reason: str, raw: bytes | None,
+    limit: int, received_at: datetime | None = None,
+) -> tuple[bytes, bytes]:  # fmt: skip
+    """(key, value) of the dead letter for one rejected message."""
+    raw = raw or b""
+    kept = raw[:limit]
+    try:
+        text, encoding = kept.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        text, encoding = base64.b64encode(kept).decode("ascii"), "base64"
+    value = {
+        "type": "rejected", "v": 1,
+        "received_at": (received_at or datetime.now(UTC)).isoformat(),
+        "topic": topic, "partition": partition, "offset": offset,
+        "reason": reason, "code": code,
+        "raw": text, "raw_encoding": encoding, "raw_size": len(raw),
+        "raw_truncated": len(raw) > limit,
+    }  # fmt: skip
+    return f"{topic}/{partition}/{offset}".encode(), orjson.dumps(value)
+
+
+def original_bytes(letter: dict[str, object]) -> bytes:
+    """The (possibly truncated) original message carried by a dead letter."""
+    raw = str(letter["raw"])
+    if letter.get("raw_encoding") == "base64":
+        return base64.b64decode(raw)
+    return raw.encode("utf-8")

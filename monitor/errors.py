@@ -1,0 +1,32 @@
+"""The one root error of the monitor and its kinds.
+
+Every error the monitor raises on purpose derives from :class:`MonitorError`, so a caller
+can catch the project's failures without catching its bugs.
+"""
+
+from __future__ import annotations
+
+
+class MonitorError(Exception):
+    """Root of every error tabmon raises on purpose."""
+
+
+class ConfigError(MonitorError):
+    """A setting, flag or file given to tabmon is wrong; the message says which and why."""
+
+
+class ContractError(MonitorError):
+    """An event breaks the event contract (CONTRACT.md v1).
+
+    ``code`` is a short, stable label (used as a metric label and in dead letters);
+    ``detail`` is the sentence a person reads.
+    """
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
+
+
+class ProcessError(MonitorError):
+    """An external process (broker, redis-server, worker) failed to start or stopped."""

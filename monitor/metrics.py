@@ -1,0 +1,138 @@
+"""Prometheus metrics: one typed container, created with a registry and a prefix.
+
+Pipeline health is counted as it happens; the tally is exported from the latest snapshot by a
+collector at scrape time, so a scrape never races an update. Series exist per REC and TEC and
+nationally, never per station.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+
+@dataclass
+class TallyCollector(Collector):
+    """Exports the latest tally snapshot; ``update`` swaps it in atomically."""
+
+    prefix: str
+    units: dict[str, dict[str, Any]] = field(default_factory=dict)
+    last_event: dict[str, float] = field(default_factory=dict)  # topic -> unix time
+
+    def update(self, units: dict[str, dict[str, Any]]) -> None:
+        self.units = units
+
+    def collect(self) -> Iterator[Metric]:
+        p = self.prefix
+        lab = ["level", "unit"]
+        votes = GaugeMetricFamily(f"{p}_votes", "Valid votes per party in a view of the tally",
+                                  labels=["view", *lab, "party"])  # fmt: skip
+        moved = GaugeMetricFamily(
+            f"{p}_votes_moved",
+            "Official result minus PEC protocols, per party, over stations with a PEC protocol",
+            labels=[*lab, "party"])  # fmt: skip
+        invalid = GaugeMetricFamily(f"{p}_invalid_ballots", "Invalid ballots in a view",
+                                    labels=["view", *lab])  # fmt: skip
+        participants = GaugeMetricFamily(
+            f"{p}_participants", "Voters who received a ballot, in a view", labels=["view", *lab])
+        reported = GaugeMetricFamily(
+            f"{p}_stations_reported",
+            "Stations in the unit with a turnout report, a PEC protocol, or an official figure",
+            labels=["view", *lab])  # fmt: skip
+        stations = GaugeMetricFamily(f"{p}_stations", "Stations in the unit", labels=lab)
+        turnout = GaugeMetricFamily(
+            f"{p}_turnout_voters", "Latest turnout reports summed: registered, added, voted",
+            labels=["figure", *lab])  # fmt: skip
+        ratio = GaugeMetricFamily(f"{p}_turnout_ratio",
+                                  "Voted / registered from the latest turnout reports", labels=lab)
+        evote = GaugeMetricFamily(f"{p}_evote_ballots", "Electronic ballots received", labels=lab)
+        seats = GaugeMetricFamily(f"{p}_seats_projected", "Seat projection nationally",
+                                  labels=["view", "party"])  # fmt: skip
+        for uid, u in self.units.items():
+            lv = [u["level"], uid]
+            stations.add_metric(lv, u["stations"])
+            t = u["turnout"]
+            for fig in ("registered", "added", "voted"):
+                turnout.add_metric([fig, *lv], t[fig])
+            if t["registered"]:
+                ratio.add_metric(lv, t["voted"] / t["registered"])
+            reported.add_metric(["turnout", *lv], t["stations_reported"])
+            evote.add_metric(lv, u["evote_ballots"])
+            for view in ("protocol", "official"):
+                v = u[view]
+                reported.add_metric([view, *lv], v["stations_reported"])
+                invalid.add_metric([view, *lv], v["invalid"])
+                participants.add_metric([view, *lv], v["participants"])
+                for party, n in v["votes"].items():
+                    votes.add_metric([view, *lv, party], n)
+            for party, n in u["moved"]["votes"].items():
+                moved.add_metric([*lv, party], n)
+            for view, s in u.get("seats", {}).items():
+                for party, n in s["seats"].items():
+                    seats.add_metric([view, party], n)
+        since = GaugeMetricFamily(f"{p}_seconds_since_last_event",
+                                  "Seconds since the last event arrived on a topic",
+                                  labels=["topic"])  # fmt: skip
+        now = time.time()
+        for topic, ts in self.last_event.items():
+            since.add_metric([topic], max(0.0, now - ts))
+        yield from (votes, moved, invalid, participants, reported, stations, turnout, ratio,
+                    evote, seats, since)  # fmt: skip
+
+
+@dataclass
+class Metrics:
+    """Every metric of a worker. Build with :meth:`create`; tests pass a fresh registry."""
+
+    registry: CollectorRegistry
+    events: Counter
+    rejected: Counter
+    replayed: Counter
+    lag: Gauge
+    offset: Gauge
+    alive: Gauge
+    heartbeat: Gauge
+    partials: Counter
+    snapshot_seconds: Histogram
+    batch_seconds: Histogram
+    tally: TallyCollector
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry | None = None, prefix: str = "tabmon") -> Metrics:
+        r = registry if registry is not None else CollectorRegistry()
+        tally = TallyCollector(prefix)
+        r.register(tally)
+        return cls(
+            registry=r,
+            events=Counter(f"{prefix}_events", "Events accepted into the tally, by topic",
+                           ["topic"], registry=r),
+            rejected=Counter(f"{prefix}_rejected", "Events sent to the dead-letter topic",
+                             ["topic", "reason"], registry=r),
+            replayed=Counter(f"{prefix}_replayed_events",
+                             "Events re-read to rebuild partition state after an assignment",
+                             ["topic"], registry=r),
+            lag=Gauge(f"{prefix}_consumer_lag_messages",
+                      "Messages on the broker not yet folded into the tally", ["topic"],
+                      registry=r),
+            offset=Gauge(f"{prefix}_last_processed_offset",
+                         "Next offset to process per input partition", ["topic", "partition"],
+                         registry=r),
+            alive=Gauge(f"{prefix}_agent_up", "1 while an agent's loop is running",
+                        ["agent"], registry=r),
+            heartbeat=Gauge(f"{prefix}_agent_heartbeat_timestamp_seconds",
+                            "Unix time of an agent's last loop iteration", ["agent"], registry=r),
+            partials=Counter(f"{prefix}_partials_published",
+                             "Partial tallies published to stage two", registry=r),
+            snapshot_seconds=Histogram(f"{prefix}_snapshot_duration_seconds",
+                                       "Time to derive a tally snapshot", registry=r),
+            batch_seconds=Histogram(f"{prefix}_ingest_batch_duration_seconds",
+                                    "Time to decode, validate and apply one fetched batch",
+                                    registry=r),
+            tally=tally,
+        )  # fmt: skip

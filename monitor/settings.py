@@ -1,0 +1,115 @@
+"""One typed settings object, built once at start-up from ``TABMON_*`` variables.
+
+Nothing here is read at import time: call :meth:`Settings.from_env` where a process starts.
+Every variable is documented in docs/configuration.md; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from .errors import ConfigError
+
+PREFIX = "TABMON_"
+SEAT_METHODS = ("hare", "droop", "dhondt", "sainte_lague")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    broker: str = "127.0.0.1:9092"
+    """Kafka bootstrap servers, host:port[,host:port]."""
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    """Redis for the read model; empty string disables it."""
+    app_id: str = "tabmon"
+    """Faust application id; also the prefix of the ingest consumer group."""
+    topic_prefix: str = ""
+    """Prepended to every topic name (lets several elections share one broker)."""
+    partitions: int = 8
+    """Partitions of the input topics when tabmon creates them."""
+    registry_file: str = ""
+    """A registry file (JSON array or JSON lines) loaded at start-up, before the topic."""
+    metrics_port: int = 9108
+    """Port of the worker's web server (/metrics, /health); 0 picks a free one."""
+    flush_interval: float = 0.5
+    """Seconds between two publications of the per-partition partial tallies."""
+    snapshot_interval: float = 1.0
+    """Seconds between two snapshots of the tally (Redis read model, metrics)."""
+    max_message_bytes: int = 65536
+    """Messages larger than this are rejected as oversized."""
+    deadletter_raw_limit: int = 16384
+    """Bytes of the original message kept in a dead letter."""
+    seats: int = 98
+    """Party-list seats to allocate (report IV.B: 98)."""
+    threshold: float = 0.07
+    """Share of participating voters a party needs for seats (report IV.B: 7 %)."""
+    seat_method: str = "hare"
+    """hare | droop | dhondt | sainte_lague."""
+    session_timeout: float = 10.0
+    """Consumer group session timeout in seconds (how long a killed worker holds partitions)."""
+    batch_size: int = 5000
+    """Most records the ingest consumer takes in one fetch."""
+    log_level: str = "info"
+
+    @classmethod
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, **overrides: Any
+    ) -> Settings:
+        """Build the settings from ``TABMON_*`` variables; ``overrides`` win over both."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            name = PREFIX + f.name.upper()
+            if name in env:
+                values[f.name] = _convert(name, env[name], f.type)
+        values.update(overrides)
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.seat_method not in SEAT_METHODS:
+            raise ConfigError(
+                f"TABMON_SEAT_METHOD={self.seat_method!r} is not one of {', '.join(SEAT_METHODS)}"
+            )
+        if not 0 <= self.threshold < 1:
+            raise ConfigError(f"TABMON_THRESHOLD={self.threshold} must be in [0, 1)")
+        for name in ("partitions", "seats", "max_message_bytes", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"TABMON_{name.upper()} must be at least 1")
+        for name in ("flush_interval", "snapshot_interval", "session_timeout"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"TABMON_{name.upper()} must be positive")
+
+    def topic(self, name: str) -> str:
+        return self.topic_prefix + name
+
+    def masked(self) -> dict[str, Any]:
+        """The settings as a dict for logs, with any password in a URL masked."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["redis_url"] = _mask_url(self.redis_url)
+        return out
+
+
+def _convert(name: str, raw: str, kind: Any) -> Any:
+    kind = kind if isinstance(kind, str) else kind.__name__
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a valid {kind}") from None
+    return raw
+
+
+def _mask_url(url: str) -> str:
+    # redis://user:secret@host -> redis://user:***@host
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    creds, _, host = rest.rpartition("@")
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}"

@@ -1,0 +1,167 @@
+"""Stage two of the tally: merge the partials of every input partition into totals per unit.
+
+A partial is the absolute state of some TECs in one topic-partition, stamped with the offset
+watermark it was taken at (see :mod:`.partition`). Merging keeps, per (partition, TEC), the
+entry with the highest watermark, and per unit the summary with the highest version, so the
+same partial delivered twice, late or after a restart changes nothing. Totals are then derived
+from the merged state, never accumulated.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..contract import FIGURE_FIELDS, N_FIXED
+from ..registry import CEC_ID, Registry
+from .seats import allocate
+
+Partials = dict[str, dict[str, Any]]  # tp -> {"kind", "tecs": {tec: [wm, data]}, "summaries"}
+
+
+def merge(state: dict[str, Any] | None, partial: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """Fold one partial into the merged state of its topic-partition; (new state, changed)."""
+    state = state or {"kind": partial["kind"], "wm": 0, "tecs": {}, "summaries": {}}
+    wm = partial["wm"]
+    changed = wm > state["wm"]
+    if changed:
+        state["wm"] = wm
+    tecs = state["tecs"]
+    for tec, data in partial["tecs"].items():
+        cur = tecs.get(tec)
+        if cur is None or wm > cur[0]:
+            tecs[tec] = [wm, data]
+            changed = True
+    sums = state["summaries"]
+    for unit, s in partial["summaries"].items():
+        cur = sums.get(unit)
+        if cur is None or (s["version"], s["figures"]) > (cur["version"], cur["figures"]):
+            sums[unit] = s
+            changed = True
+    return state, changed
+
+
+def _add(acc: list[int], xs: list[int]) -> None:
+    for i, x in enumerate(xs):
+        acc[i] += x
+
+
+class _Unit:
+    __slots__ = ("pec", "official", "moved", "n_pec", "n_official", "turnout", "n_turnout",
+                 "evote")  # fmt: skip
+
+    def __init__(self, width: int) -> None:
+        self.pec = [0] * width
+        self.official = [0] * width
+        self.moved = [0] * width
+        self.n_pec = self.n_official = self.n_turnout = self.evote = 0
+        self.turnout = [0, 0, 0]
+
+    def add(self, o: _Unit) -> None:
+        _add(self.pec, o.pec)
+        _add(self.official, o.official)
+        _add(self.moved, o.moved)
+        _add(self.turnout, o.turnout)
+        self.n_pec += o.n_pec
+        self.n_official += o.n_official
+        self.n_turnout += o.n_turnout
+        self.evote += o.evote
+
+    def add_wire(self, d: dict[str, Any]) -> None:
+        if "pec" in d:
+            _add(self.pec, d["pec"])
+            _add(self.official, d["official"])
+            _add(self.moved, d["moved"])
+            self.n_pec += d["n_pec"]
+            self.n_official += d["n_official"]
+        if "turnout" in d:
+            _add(self.turnout, d["turnout"])
+            self.n_turnout += d["n_turnout"]
+        self.evote += d.get("evote", 0)
+
+
+def _pct(part: int, whole: int) -> float | None:
+    return round(100.0 * part / whole, 2) if whole else None
+
+
+def view(figures: list[int], parties: tuple[str, ...]) -> dict[str, Any]:
+    """A figures vector as named figures, party votes, valid votes and participants."""
+    named = dict(zip(FIGURE_FIELDS, figures[:N_FIXED], strict=True))
+    votes = dict(zip(parties, figures[N_FIXED:], strict=True))
+    named["votes"] = votes
+    named["valid"] = sum(votes.values())
+    # Voters who participated: everyone who received a ballot (the seat threshold's base).
+    named["participants"] = (named["issued_in_station"] + named["issued_mobile"]
+                             + named["voted_electronic"])  # fmt: skip
+    return named
+
+
+def snapshot(
+    partials: Partials, registry: Registry, *, seats: int = 98, threshold: float = 0.07,
+    method: str = "hare",
+) -> dict[str, dict[str, Any]]:
+    """Totals for the CEC, every REC and every TEC, derived from the merged partials."""
+    parties = registry.parties
+    width = N_FIXED + len(parties)
+    tec_units: dict[str, _Unit] = {t: _Unit(width) for t in registry.tec_rec}
+    summaries: dict[str, dict[str, Any]] = {}
+    for state in partials.values():
+        for tec, (_wm, data) in state["tecs"].items():
+            u = tec_units.get(tec)
+            if u is None:
+                u = tec_units[tec] = _Unit(width)
+            u.add_wire(data)
+        summaries.update(state["summaries"])
+    rec_units: dict[str, _Unit] = {r: _Unit(width) for r in registry.rec_tecs}
+    cec = _Unit(width)
+    for tec, u in tec_units.items():
+        rec = registry.tec_rec.get(tec)
+        if rec is not None:
+            rec_units.setdefault(rec, _Unit(width)).add(u)
+        cec.add(u)
+    out: dict[str, dict[str, Any]] = {}
+    units = [(CEC_ID, "cec", None, cec)]
+    units += [(r, "rec", CEC_ID, u) for r, u in rec_units.items()]
+    units += [(t, "tec", registry.tec_rec.get(t), u) for t, u in tec_units.items()]
+    for uid, level, parent, u in units:
+        n = registry.stations_in(uid) if uid in registry.names else 0
+        snap = _unit_snapshot(uid, level, parent, u, n, registry)
+        if uid in summaries:
+            s = summaries[uid]
+            snap["summary"] = {"version": s["version"], "recorded_at": s["recorded_at"],
+                               "stations_included": s["stations_included"],
+                               **view(s["figures"], parties)}  # fmt: skip
+        out[uid] = snap
+    out[CEC_ID]["seats"] = {
+        name: _seats(out[CEC_ID][name], seats, threshold, method)
+        for name in ("protocol", "official")
+    }
+    return out
+
+
+def _unit_snapshot(uid: str, level: str, parent: str | None, u: _Unit, n: int,
+                   registry: Registry) -> dict[str, Any]:  # fmt: skip
+    parties = registry.parties
+    registered, added, voted = u.turnout
+    protocol = view(u.pec, parties)
+    official = view(u.official, parties)
+    moved = view(u.moved, parties)
+    return {
+        "unit_id": uid, "level": level, "parent_id": parent, "name": registry.names.get(uid, uid),
+        "stations": n,
+        "turnout": {"registered": registered, "added": added, "voted": voted,
+                    "percent": _pct(voted, registered), "stations_reported": u.n_turnout,
+                    "coverage": _pct(u.n_turnout, n)},
+        "protocol": {"stations_reported": u.n_pec, "coverage": _pct(u.n_pec, n), **protocol},
+        "official": {"stations_reported": u.n_official, "coverage": _pct(u.n_official, n),
+                     **official},
+        # Votes moved between the PEC protocols and the official result, per party, over the
+        # stations whose PEC protocol is in: positive means the official result has more.
+        "moved": {"votes": moved["votes"], "invalid": moved["invalid"], "valid": moved["valid"]},
+        "evote_ballots": u.evote,
+    }  # fmt: skip
+
+
+def _seats(v: dict[str, Any], seats: int, threshold: float, method: str) -> dict[str, Any]:
+    res = allocate(v["votes"], v["participants"], seats=seats, threshold=threshold, method=method)
+    return {"method": res.method, "threshold_votes": res.threshold_votes,
+            "qualified": list(res.qualified), "seats": res.seats}  # fmt: skip

@@ -1,0 +1,165 @@
+"""The worker: a Faust app hosting both stages of the tally.
+
+- stage one, :class:`~.ingest.Ingest`: the input topics, per partition (see its docstring);
+- stage two, the ``aggregate`` agent: folds the partials of every input partition into the
+  ``tally`` table (latest partial per partition, changelogged by Faust), from which a timer
+  derives the snapshot per unit at a bounded rate for Prometheus and the Redis read model.
+
+Only the worker that owns the single partition of ``tally-partials`` derives snapshots, so
+with several workers the national totals still come from one complete table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+import orjson
+import redis.asyncio as aioredis
+from aiokafka import AIOKafkaProducer
+from faust.types import TP
+from prometheus_client import start_http_server
+
+from .. import readmodel
+from ..metrics import Metrics
+from ..registry import Registry, build, load_records
+from ..settings import Settings
+from ..tally.national import merge, snapshot
+from .ingest import Ingest, RegistryFollower
+
+log = logging.getLogger("tabmon.worker")
+
+
+class Worker:
+    """Everything one worker process holds; ``app`` is the Faust app to run."""
+
+    def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
+        self.settings = s = settings
+        self.metrics = metrics or Metrics.create()
+        self.registry = (
+            build(load_records(s.registry_file), s.registry_file) if s.registry_file
+            else Registry()
+        )  # fmt: skip
+        self.dirty = False
+        self.ingest: Ingest | None = None
+        self.follower = RegistryFollower(s, self.registry)
+        self.redis: Any = aioredis.from_url(s.redis_url) if s.redis_url else None
+        self.name = f"{socket.gethostname()}:{os.getpid()}"
+        self.app = app = faust.App(
+            s.app_id,
+            broker=[f"kafka://{h.strip()}" for h in s.broker.split(",")],
+            store="memory://",
+            value_serializer="raw",
+            web_enabled=False,
+            topic_disable_leader=True,
+            topic_partitions=1,
+            consumer_auto_offset_reset="earliest",
+            broker_session_timeout=s.session_timeout,
+            broker_heartbeat_interval=max(0.1, s.session_timeout / 4),
+            topic_replication_factor=1,
+        )  # fmt: skip
+        self.partials_topic = app.topic(
+            s.topic("tally-partials"), key_serializer="raw", value_serializer="raw",
+            partitions=1, compacting=True,
+        )  # fmt: skip
+        self.table = app.Table(
+            "tally", default=None, partitions=1, key_serializer="raw", value_serializer="json"
+        )
+        app.agent(self.partials_topic, name="aggregate")(self._aggregate)
+        app.timer(s.snapshot_interval, name="snapshot")(self._snapshot_tick)
+        app.task(self._supervise_ingest, name="ingest")
+
+    # -- stage two ------------------------------------------------------------------------
+    async def _aggregate(self, stream: Any) -> None:
+        self.metrics.alive.labels("aggregate").set(1)
+        try:
+            async for event in stream.events():
+                partial = orjson.loads(event.value)
+                key = event.key
+                merged, changed = merge(self.table.get(key), partial)
+                if changed:
+                    self.table[key] = merged
+                    self.dirty = True
+                self.metrics.heartbeat.labels("aggregate").set(time.time())
+        finally:
+            self.metrics.alive.labels("aggregate").set(0)
+
+    def owns_table(self) -> bool:
+        tp = TP(self.partials_topic.get_topic_name(), 0)
+        return tp in self.app.consumer.assignment()
+
+    async def _snapshot_tick(self) -> None:
+        if not self.dirty or not self.owns_table():
+            return
+        self.dirty = False
+        t0 = time.perf_counter()
+        partials = {k.decode() if isinstance(k, bytes) else k: v for k, v in self.table.items()}
+        s = self.settings
+        units = snapshot(partials, self.registry, seats=s.seats, threshold=s.threshold,
+                         method=s.seat_method)  # fmt: skip
+        self.metrics.snapshot_seconds.observe(time.perf_counter() - t0)
+        self.metrics.tally.update(units)
+        if self.redis is not None:
+            meta = {
+                "updated_at": datetime.now(UTC).isoformat(), "worker": self.name,
+                "registry": self.registry.summary(), "parties": list(self.registry.parties),
+                "watermarks": {k: v["wm"] for k, v in partials.items()},
+            }  # fmt: skip
+            await readmodel.write_snapshot(self.redis, s.app_id, units, meta)
+
+    # -- stage one, supervised: a failure here stops the worker loudly, never silently -------
+    async def _supervise_ingest(self) -> None:
+        s = self.settings
+        producer = AIOKafkaProducer(bootstrap_servers=s.broker, linger_ms=5,
+                                    max_request_size=8 * 1024 * 1024)  # fmt: skip
+        try:
+            await producer.start()
+            await self.follower.start()
+            if not self.registry.stations:
+                log.warning("the registry is empty: every station event will be rejected")
+            self.ingest = Ingest(s, self.registry, self.metrics, producer)
+            follow = asyncio.ensure_future(self._follow_registry())
+            try:
+                await self.ingest.run()
+            finally:
+                follow.cancel()
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # a bug or a lost broker: crash the worker, loudly
+            log.exception("ingest failed; stopping the worker")
+            await self.app.crash(exc)
+        finally:
+            await self.follower.stop()
+            await producer.stop()
+
+    async def _follow_registry(self) -> None:
+        while True:
+            await self.follower.poll(timeout_ms=1000)
+
+    def start_metrics_server(self) -> int:
+        server, _thread = start_http_server(self.settings.metrics_port,
+                                            registry=self.metrics.registry)  # fmt: skip
+        port: int = server.server_port
+        log.info("metrics on http://127.0.0.1:%d/metrics", port)
+        return port
+
+
+def run_worker(settings: Settings) -> None:
+    """Run a worker in the foreground until SIGINT/SIGTERM (then it stops cleanly)."""
+    worker = Worker(settings)
+    worker.start_metrics_server()
+    log.info("settings: %s", settings.masked())
+
+    @worker.app.on_before_shutdown.connect
+    async def _stop_ingest(app: Any, **kwargs: Any) -> None:
+        if worker.ingest is not None:
+            worker.ingest.stop()
+            await asyncio.sleep(0.3)  # let the loop flush partials and commit
+
+    faust.Worker(worker.app, loglevel=settings.log_level.upper(), quiet=True).execute_from_commandline()

@@ -1,0 +1,158 @@
+"""The pure tally against ground truth: exact totals, duplicates, reordering, restarts."""
+
+from __future__ import annotations
+
+import random
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from truth import compare, expected_totals
+
+from monitor.contract import DECODERS, parse
+from monitor.registry import build
+from monitor.tally import PartitionStore, merge, snapshot
+from producers.synthetic import generate
+
+PARTITIONS = 3
+
+
+@pytest.fixture(scope="module")
+def election():
+    return generate(80, 20, seed=11, evote_ballots=400)
+
+
+def partition_of(key: str) -> int:
+    return sum(key.encode()) % PARTITIONS
+
+
+def run(election, events, flush_every: int = 50):
+    """Decode and apply events into per-partition stores, flushing partials as a worker would."""
+    registry = build(election.registry)
+    stores: dict[str, PartitionStore] = {}
+    offsets: dict[str, int] = {}
+    merged: dict = {}
+
+    def flush():
+        for tp, store in stores.items():
+            partial = store.take_partial(offsets[tp])
+            if partial is not None:
+                merged[tp], _ = merge(merged.get(tp), partial)
+
+    for i, e in enumerate(events):
+        tp = f"{e.topic}:{partition_of(e.key)}"
+        store = stores.setdefault(tp, PartitionStore(e.topic, registry))
+        store.apply(DECODERS[e.topic](parse(orjson.dumps(e.value), 65536), registry,
+                                      e.key.encode()))
+        offsets[tp] = offsets.get(tp, 0) + 1
+        if i % flush_every == 0:
+            flush()
+    flush()
+    return registry, snapshot(merged, registry)
+
+
+def test_exact_totals_at_every_level(election):
+    registry, snap = run(election, election.events)
+    expected = expected_totals(election.truth, registry.parties)
+    assert set(expected) <= set(snap)
+    assert compare(snap, expected, registry.parties) == []
+    # The CEC is the sum of everything: spot-check one figure against a direct sum.
+    nur = sum(f["votes"]["Nur Otan"] for f in election.truth.pec.values())
+    assert snap["KZ"]["protocol"]["votes"]["Nur Otan"] == nur
+
+
+def test_clean_election_moves_no_votes(election):
+    _, snap = run(election, election.events)
+    assert all(v == 0 for v in snap["KZ"]["moved"]["votes"].values())
+
+
+def test_every_event_twice_and_reordered_within_station(election):
+    events = list(election.events) * 2
+    rng = random.Random(5)
+    by_station: dict[str, list] = {}
+    for e in events:
+        by_station.setdefault(e.key, []).append(e)
+    for evs in by_station.values():
+        rng.shuffle(evs)
+    shuffled = [e for k in sorted(by_station) for e in by_station[k]]
+    registry, snap = run(election, shuffled)
+    assert compare(snap, expected_totals(election.truth, registry.parties), registry.parties) == []
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000), dup=st.floats(0, 1), flush_every=st.integers(1, 400))
+def test_any_order_any_duplication_same_totals(election, seed, dup, flush_every):
+    rng = random.Random(seed)
+    events = [e for e in election.events for _ in range(2 if rng.random() < dup else 1)]
+    rng.shuffle(events)
+    registry, snap = run(election, events, flush_every)
+    assert compare(snap, expected_totals(election.truth, registry.parties), registry.parties) == []
+
+
+def test_altered_cec_figures_show_as_moved_votes(election):
+    """Official view follows the highest level; the difference is the votes moved."""
+    events = list(election.events)
+    target = next(e for e in events if e.topic == "protocols" and e.value["source"] == "cec")
+    forged = dict(target.value, version=2)
+    figs = dict(forged["figures"])
+    votes = dict(figs["votes"])
+    votes["Nur Otan"] += 100
+    votes["ANSDP"] -= min(100, votes["ANSDP"])
+    taken = target.value["figures"]["votes"]["ANSDP"] - votes["ANSDP"]
+    figs["votes"] = votes
+    forged["figures"] = figs
+    events.append(type(target)(target.at, target.topic, target.key, forged))
+    registry, snap = run(election, events)
+    sid = target.key
+    for unit in ("KZ", election.truth.station_rec[sid], election.truth.station_tec[sid]):
+        assert snap[unit]["moved"]["votes"]["Nur Otan"] == 100
+        assert snap[unit]["moved"]["votes"]["ANSDP"] == -taken
+    assert snap["KZ"]["protocol"]["votes"] == run(election, election.events)[1]["KZ"]["protocol"]["votes"]
+
+
+def test_lower_level_never_overrides_higher(election):
+    """A late PEC revision changes the protocol view, not a station the CEC already has."""
+    events = list(election.events)
+    pec = next(e for e in events if e.topic == "protocols" and e.value["source"] == "pec")
+    revised = dict(pec.value, version=2)
+    figs = dict(revised["figures"], invalid=revised["figures"]["invalid"] + 7)
+    revised["figures"] = figs
+    events.append(type(pec)(pec.at, pec.topic, pec.key, revised))
+    registry, snap = run(election, events)
+    base = run(election, election.events)[1]
+    assert snap["KZ"]["protocol"]["invalid"] == base["KZ"]["protocol"]["invalid"] + 7
+    assert snap["KZ"]["official"]["invalid"] == base["KZ"]["official"]["invalid"]
+    assert snap["KZ"]["moved"]["invalid"] == -7
+
+
+def test_seats_projected_in_both_views(election):
+    _, snap = run(election, election.events)
+    for view in ("protocol", "official"):
+        seats = snap["KZ"]["seats"][view]
+        assert sum(seats["seats"].values()) == 98
+        assert seats["seats"]["Nur Otan"] >= 1
+        votes = snap["KZ"][view]["votes"]
+        participants = snap["KZ"][view]["participants"]
+        for party in seats["qualified"]:
+            assert votes[party] * 100 >= 7 * participants
+
+
+def test_late_older_version_never_replaces_a_newer_one(election):
+    """v2 arrives first, v1 (the older figures) arrives late: the total keeps v2."""
+    events = list(election.events)
+    i, pec = next((i, e) for i, e in enumerate(events)
+                  if e.topic == "protocols" and e.value["source"] == "pec")  # fmt: skip
+    v2 = dict(pec.value, version=2)
+    v2["figures"] = dict(v2["figures"], invalid=v2["figures"]["invalid"] + 3)
+    events.insert(i, type(pec)(pec.at, pec.topic, pec.key, v2))  # v2 before v1
+    turnout = [e for e in events if e.topic == "turnout" and e.key == pec.key]
+    last = max(turnout, key=lambda e: e.value["seq"])
+    events.remove(last)
+    events.append(last)  # the highest seq is also the last to arrive ...
+    first = min(turnout, key=lambda e: e.value["seq"])
+    events.append(first)  # ... and a stale seq 1 arrives after it
+    registry, snap = run(election, events)
+    base = run(election, election.events)[1]
+    assert snap["KZ"]["protocol"]["invalid"] == base["KZ"]["protocol"]["invalid"] + 3
+    assert snap["KZ"]["turnout"] == base["KZ"]["turnout"]
