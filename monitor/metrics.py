@@ -17,7 +17,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 
-@dataclass
+@dataclass(eq=False)  # registries hash collectors by identity
 class TallyCollector(Collector):
     """Exports the latest tally snapshot; ``update`` swaps it in atomically."""
 

@@ -55,7 +55,7 @@ class Worker:
             s.app_id,
             broker=[f"kafka://{h.strip()}" for h in s.broker.split(",")],
             store="memory://",
-            value_serializer="raw",
+            value_serializer="json",  # the tally table's values; input topics say "raw"
             web_enabled=False,
             topic_disable_leader=True,
             topic_partitions=1,
@@ -68,12 +68,10 @@ class Worker:
             s.topic("tally-partials"), key_serializer="raw", value_serializer="raw",
             partitions=1, compacting=True,
         )  # fmt: skip
-        self.table = app.Table(
-            "tally", default=None, partitions=1, key_serializer="raw", value_serializer="json"
-        )
+        self.table = app.Table("tally", default=None, partitions=1)
         app.agent(self.partials_topic, name="aggregate")(self._aggregate)
         app.timer(s.snapshot_interval, name="snapshot")(self._snapshot_tick)
-        app.task(self._supervise_ingest, name="ingest")
+        app.task(self._supervise_ingest)
 
     # -- stage two ------------------------------------------------------------------------
     async def _aggregate(self, stream: Any) -> None:

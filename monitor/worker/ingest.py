@@ -233,7 +233,7 @@ class RegistryFollower:
         await c.seek_to_beginning(*tps)
         self.consumer = c
         end = await c.end_offsets(tps)
-        while any(await c.position(tp) < end[tp] for tp in tps):
+        while [tp for tp in tps if await c.position(tp) < end[tp]]:
             await self.poll(timeout_ms=500)
         log.info("registry loaded: %s", self.registry.summary())
 

@@ -1,0 +1,132 @@
+"""``tabmon``: the command line. Every error is one line on stderr and exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from .errors import MonitorError
+from .settings import Settings
+
+
+def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
+    overrides = {k: v for k, v in (("broker", getattr(args, "broker", None)),
+                                   ("redis_url", getattr(args, "redis_url", None)),
+                                   ("registry_file", getattr(args, "registry_file", None)),
+                                   ("app_id", getattr(args, "app_id", None)))
+                 if v is not None}  # fmt: skip
+    return Settings.from_env(**overrides, **extra)
+
+
+def cmd_broker(args: argparse.Namespace) -> int:
+    from . import procs
+
+    proc = procs.start_broker(args.port)
+    print(f"Tansu broker on 127.0.0.1:{args.port} (pid {proc.pid}); Ctrl-C stops it")
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        procs.stop(proc)
+        return 0
+
+
+def cmd_topics(args: argparse.Namespace) -> int:
+    from .admin import ensure_topics
+
+    created = ensure_topics(_settings(args))
+    print("created: " + (", ".join(created) if created else "nothing (all topics exist)"))
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from .worker.app import run_worker
+
+    settings = _settings(args)
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
+    run_worker(settings)
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from .demo import replay_command
+
+    return replay_command(args, _settings(args))
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from .demo import status_command
+
+    return status_command(args, _settings(args))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(args)
+
+
+def _election_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--stations", type=int, default=9727, help="stations (default 9,727)")
+    p.add_argument("--tecs", type=int, default=205, help="TECs (default 205)")
+    p.add_argument("--seed", type=int, default=2007, help="seed of the synthetic election")
+    p.add_argument("--evotes", type=int, default=20000, help="electronic ballots (synthetic)")
+    p.add_argument("--speed", type=float, default=0.0,
+                   help="time compression of the election clock (0 = as fast as possible)")
+
+
+def _conn_args(p: argparse.ArgumentParser, registry: bool = False) -> None:
+    p.add_argument("--broker", help="Kafka bootstrap servers (TABMON_BROKER)")
+    p.add_argument("--redis-url", help="Redis URL (TABMON_REDIS_URL)")
+    p.add_argument("--app-id", help="application id, the Redis key prefix (TABMON_APP_ID)")
+    if registry:
+        p.add_argument("--registry-file", help="registry JSON or JSON lines (TABMON_REGISTRY_FILE)")
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="tabmon", description=__doc__)
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = sub.add_parser("demo", help="run everything embedded: broker, redis, worker, replay")
+    _election_args(p)
+    p.add_argument("--workdir", type=Path, default=Path(".tabmon"), help="logs and state")
+    p.add_argument("--keep-running", action="store_true",
+                   help="after the summary keep every process up until Ctrl-C")
+    p.set_defaults(func=cmd_demo)
+    p = sub.add_parser("broker", help="run the embedded Tansu broker in the foreground")
+    p.add_argument("--port", type=int, default=9092)
+    p.set_defaults(func=cmd_broker)
+    p = sub.add_parser("topics", help="create the topics tabmon reads and writes")
+    _conn_args(p)
+    p.set_defaults(func=cmd_topics)
+    p = sub.add_parser("worker", help="run a monitor worker until Ctrl-C")
+    _conn_args(p, registry=True)
+    p.set_defaults(func=cmd_worker)
+    p = sub.add_parser("replay", help="send an election into the broker")
+    p.add_argument("source", help="'synthetic' (generated from --seed) or a JSON-lines file")
+    _election_args(p)
+    _conn_args(p)
+    p.set_defaults(func=cmd_replay)
+    p = sub.add_parser("status", help="print the live tally of a unit from the read model")
+    p.add_argument("unit", nargs="?", default="KZ", help="KZ (default), a REC or a TEC id")
+    p.add_argument("--json", action="store_true", help="print the raw snapshot as JSON")
+    _conn_args(p)
+    p.set_defaults(func=cmd_status)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except MonitorError as exc:
+        print(f"tabmon: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

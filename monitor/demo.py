@@ -1,0 +1,212 @@
+"""The embedded default: broker, redis, a worker, a replay with a progress bar, the tally live.
+
+Every process started here is stopped on the way out, Ctrl-C included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import redis
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from . import procs, readmodel, render
+from .admin import ensure_topics
+from .errors import ConfigError, MonitorError
+from .progress import behind, end_offsets
+from .settings import Settings
+
+console = Console()
+
+
+def _election(args: argparse.Namespace) -> Any:
+    from producers.synthetic import generate
+
+    if args.stations < 1 or args.tecs < 1:
+        raise ConfigError("--stations and --tecs must be at least 1")
+    try:
+        return generate(args.stations, args.tecs, seed=args.seed, evote_ballots=args.evotes)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _messages(args: argparse.Namespace) -> list[Any]:
+    from producers.replay import Message, messages_of
+
+    if args.source == "synthetic":
+        e = _election(args)
+        return messages_of(e.registry, e.events)
+    path = Path(args.source)
+    if not path.is_file():
+        raise ConfigError(f"replay source {args.source!r} is neither 'synthetic' nor a file")
+    out = []
+    for n, line in enumerate(path.read_bytes().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = orjson.loads(line)
+            at = datetime.fromisoformat(row["at"]) if row.get("at") else None
+            out.append(Message(row["topic"], str(row["key"]).encode(), orjson.dumps(row["value"]),
+                               at))  # fmt: skip
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"{path}:{n}: not a replay line ({exc})") from None
+    return out
+
+
+def _send_with_progress(settings: Settings, messages: list[Any], speed: float,
+                        client: Any = None) -> int:  # fmt: skip
+    from producers.replay import send
+
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[clock]}"), TimeElapsedColumn())  # fmt: skip
+    with Progress(*columns, console=console) as bar:
+        task = bar.add_task("replaying", total=len(messages), clock="")
+        last_live = [0.0]
+
+        def progress(sent: int, at: datetime | None) -> None:
+            clock = f"drill clock {at:%d %b %H:%M}" if at else ""
+            if client is not None and time.monotonic() - last_live[0] > 1:
+                last_live[0] = time.monotonic()
+                cec = readmodel.read_unit(client, settings.app_id, "KZ")
+                if cec:
+                    clock += (f"  | tally: {cec['official']['stations_reported']:,} stations,"
+                              f" {cec['official']['valid']:,} valid votes")  # fmt: skip
+            bar.update(task, completed=sent, clock=clock)
+
+        return send(settings, messages, speed=speed, progress=progress)
+
+
+def replay_command(args: argparse.Namespace, settings: Settings) -> int:
+    messages = _messages(args)
+    ensure_topics(settings)
+    n = _send_with_progress(settings, messages, args.speed)
+    console.print(f"sent {n:,} messages to {settings.broker}")
+    return 0
+
+
+def status_command(args: argparse.Namespace, settings: Settings) -> int:
+    client = redis.Redis.from_url(settings.redis_url)
+    try:
+        unit = readmodel.read_unit(client, settings.app_id, args.unit)
+        meta = readmodel.read_meta(client, settings.app_id)
+    except redis.RedisError as exc:
+        raise MonitorError(f"cannot read the read model at {settings.redis_url}: {exc}") from None
+    if unit is None:
+        raise MonitorError(f"no snapshot of unit {args.unit!r} in {settings.redis_url} under"
+                           f" {settings.app_id!r} (is a worker running? is the id right?)")  # fmt: skip
+    if args.json:
+        sys.stdout.write(orjson.dumps(unit, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return 0
+    console.print(render.unit_table(unit))
+    console.print(render.coverage_line(unit))
+    if meta:
+        console.print(f"[dim]snapshot {meta['updated_at']} by {meta['worker']}[/dim]")
+    return 0
+
+
+@contextmanager
+def embedded(workdir: Path, app_id: str = "tabmon-demo") -> Iterator[Settings]:
+    """A Tansu broker and a redis-server on free ports, stopped on exit."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    broker_port, redis_port = procs.free_port(), procs.free_port()
+    broker = redis_proc = None
+    try:
+        broker = procs.start_broker(broker_port, workdir / "broker.log")
+        redis_proc = procs.start_redis(redis_port, workdir / "redis", workdir / "redis.log")
+        yield Settings.from_env(
+            broker=f"127.0.0.1:{broker_port}", redis_url=f"redis://127.0.0.1:{redis_port}/0",
+            app_id=app_id, metrics_port=procs.free_port(), session_timeout=6.0,
+        )  # fmt: skip
+    finally:
+        procs.stop(redis_proc)
+        procs.stop(broker)
+
+
+def worker_env(settings: Settings) -> dict[str, str]:
+    env = dict(os.environ)
+    for name, value in settings.masked().items():
+        env[f"TABMON_{name.upper()}"] = str(value)
+    env["TABMON_REDIS_URL"] = settings.redis_url  # unmasked
+    return env
+
+
+def start_worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
+    return procs._popen([sys.executable, "-m", "monitor.cli", "worker"], log,
+                        env=worker_env(settings))  # fmt: skip
+
+
+def wait_caught_up(settings: Settings, client: Any, worker: subprocess.Popen[bytes],
+                   timeout: float = 600) -> dict[str, Any]:  # fmt: skip
+    """Show the live national tally until the snapshot has folded in every sent message."""
+    ends = end_offsets(settings)
+    deadline = time.monotonic() + timeout
+    with Live(console=console, refresh_per_second=2, transient=True) as live:
+        while True:
+            if worker.poll() is not None:
+                raise MonitorError(f"the worker exited with code {worker.returncode}")
+            meta = readmodel.read_meta(client, settings.app_id)
+            cec = readmodel.read_unit(client, settings.app_id, "KZ")
+            left = behind(meta, ends)
+            if cec is not None:
+                live.update(Group(render.unit_table(cec, "Live national tally"),
+                                  f"{left:,} events still to fold in"))  # fmt: skip
+            if meta is not None and left == 0:
+                return meta
+            if time.monotonic() > deadline:
+                raise MonitorError(f"the worker did not catch up within {timeout:.0f} s"
+                                   f" ({left:,} events behind)")  # fmt: skip
+            time.sleep(0.5)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from producers.replay import messages_of
+
+    workdir = args.workdir / f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
+    console.print(f"[bold]tabmon demo[/bold]: logs in {workdir}")
+    election = _election(args)
+    console.print(f"synthetic election (seed {args.seed}): {len(election.registry):,} registry"
+                  f" records, {len(election.events):,} events")  # fmt: skip
+    worker = None
+    with embedded(workdir) as settings:
+        try:
+            console.print(f"broker {settings.broker}, redis {settings.redis_url}")
+            ensure_topics(settings)
+            from producers.replay import send
+
+            send(settings, messages_of(election.registry, []))
+            worker = start_worker(settings, workdir / "worker.log")
+            console.print(f"worker pid {worker.pid}, metrics on"
+                          f" http://127.0.0.1:{settings.metrics_port}/metrics")  # fmt: skip
+            client = redis.Redis.from_url(settings.redis_url)
+            t0 = time.monotonic()
+            events = messages_of([], election.events)
+            _send_with_progress(settings, events, args.speed, client)
+            wait_caught_up(settings, client, worker)
+            elapsed = time.monotonic() - t0
+            units = {u: readmodel.read_unit(client, settings.app_id, u)
+                     for u in ["KZ", *sorted({r["unit_id"] for r in election.registry
+                                              if r.get("type") == "unit"})]}  # fmt: skip
+            console.print(render.summary({k: v for k, v in units.items() if v}))
+            console.print(f"{len(events):,} events tallied in {elapsed:.1f} s"
+                          f" ({len(events) / elapsed:,.0f} events/s end to end)")  # fmt: skip
+            if args.keep_running:
+                console.print("running; `tabmon status` in another shell; Ctrl-C stops all")
+                worker.wait()
+        except KeyboardInterrupt:
+            console.print("\nstopping ...")
+        finally:
+            procs.stop(worker, grace=15)
+    console.print("stopped: worker, redis-server, broker")
+    return 0

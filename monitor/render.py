@@ -1,0 +1,76 @@
+"""Tables a person reads: the tally of a unit and the summary per level (rich)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+
+
+def _n(x: int | None) -> str:
+    return "-" if x is None else f"{x:,}"
+
+
+def _p(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f} %"
+
+
+def unit_table(u: dict[str, Any], title: str | None = None) -> Table:
+    """Votes per party in both views and the votes moved between them, for one unit."""
+    t = Table(title=title or f"{u['name']} ({u['unit_id']}, {u['level'].upper()})",
+              title_justify="left")  # fmt: skip
+    t.add_column("party")
+    t.add_column("PEC protocols", justify="right")
+    t.add_column("official", justify="right")
+    t.add_column("moved", justify="right")
+    seats = u.get("seats", {})
+    if seats:
+        t.add_column("seats (protocols)", justify="right")
+        t.add_column("seats (official)", justify="right")
+    prot, off = u["protocol"], u["official"]
+    for party in prot["votes"]:
+        row = [party, _n(prot["votes"][party]), _n(off["votes"][party]),
+               f"{u['moved']['votes'][party]:+,}"]  # fmt: skip
+        if seats:
+            row += [str(seats["protocol"]["seats"][party]), str(seats["official"]["seats"][party])]
+        t.add_row(*row)
+    t.add_row("invalid", _n(prot["invalid"]), _n(off["invalid"]), f"{u['moved']['invalid']:+,}")
+    t.add_row("valid", _n(prot["valid"]), _n(off["valid"]), f"{u['moved']['valid']:+,}")
+    return t
+
+
+def coverage_line(u: dict[str, Any]) -> str:
+    tr = u["turnout"]
+    return (
+        f"stations {u['stations']:,}; turnout reports {tr['stations_reported']:,}"
+        f" ({_p(tr['coverage'])}): registered {_n(tr['registered'])}, added on the day"
+        f" {_n(tr['added'])}, voted {_n(tr['voted'])} ({_p(tr['percent'])}); PEC protocols"
+        f" {u['protocol']['stations_reported']:,}, official {u['official']['stations_reported']:,};"
+        f" e-ballots {u['evote_ballots']:,}"
+    )
+
+
+def level_table(units: list[dict[str, Any]], title: str) -> Table:
+    """One row per unit: coverage, turnout and the leader in both views."""
+    t = Table(title=title, title_justify="left")
+    for col, just in (("unit", "left"), ("name", "left"), ("stations", "right"),
+                      ("reported", "right"), ("turnout", "right"), ("added", "right"),
+                      ("valid (official)", "right"), ("moved to leader", "right")):  # fmt: skip
+        t.add_column(col, justify=just)  # type: ignore[arg-type]
+    for u in units:
+        votes = u["official"]["votes"]
+        leader = max(votes, key=lambda p: votes[p]) if any(votes.values()) else None
+        moved = f"{u['moved']['votes'][leader]:+,} {leader}" if leader else "-"
+        t.add_row(u["unit_id"], u["name"], _n(u["stations"]),
+                  _n(u["official"]["stations_reported"]), _p(u["turnout"]["percent"]),
+                  _n(u["turnout"]["added"]), _n(u["official"]["valid"]), moved)  # fmt: skip
+    return t
+
+
+def summary(units: dict[str, dict[str, Any]]) -> Group:
+    """The end-of-run summary per level: CEC in full, then RECs, then the TECs in brief."""
+    cec = units["KZ"]
+    recs = sorted((u for u in units.values() if u["level"] == "rec"), key=lambda u: u["unit_id"])
+    return Group(unit_table(cec, "National (CEC)"), coverage_line(cec),
+                 level_table(recs, "Regions (REC)"))  # fmt: skip
