@@ -55,7 +55,10 @@ class Worker:
             s.app_id,
             broker=[f"kafka://{h.strip()}" for h in s.broker.split(",")],
             store="memory://",
-            value_serializer="json",  # the tally table's values; input topics say "raw"
+            # The tally table's keys and values. Raw-bytes keys in a table do not survive
+            # changelog recovery (they come back through the JSON codec), so keys are str.
+            key_serializer="json",
+            value_serializer="json",
             web_enabled=False,
             topic_disable_leader=True,
             topic_partitions=1,
@@ -79,7 +82,7 @@ class Worker:
         try:
             async for event in stream.events():
                 partial = orjson.loads(event.value)
-                key = event.key
+                key = partial["tp"]
                 merged, changed = merge(self.table.get(key), partial)
                 if changed:
                     self.table[key] = merged
@@ -97,7 +100,7 @@ class Worker:
             return
         self.dirty = False
         t0 = time.perf_counter()
-        partials = {k.decode() if isinstance(k, bytes) else k: v for k, v in self.table.items()}
+        partials = dict(self.table.items())
         s = self.settings
         units = snapshot(partials, self.registry, seats=s.seats, threshold=s.threshold,
                          method=s.seat_method)  # fmt: skip

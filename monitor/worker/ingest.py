@@ -188,7 +188,7 @@ class Ingest:
             log.info("assigned %s:%d, rebuilding from offset 0 (committed %d)",
                      tp.topic, tp.partition, committed)  # fmt: skip
         if assigned:
-            consumer.seek_to_beginning(*assigned)
+            await consumer.seek_to_beginning(*assigned)
 
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
         await self.flush(only=list(revoked))

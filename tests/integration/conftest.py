@@ -1,0 +1,120 @@
+"""Real processes for integration tests: one Tansu broker and one redis-server per session,
+a unique application id and topic prefix per test, workers as real subprocesses."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from monitor import procs, readmodel
+from monitor.admin import ensure_topics
+from monitor.demo import start_worker
+from monitor.progress import behind, end_offsets
+from monitor.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def logdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("logs")
+
+
+@pytest.fixture(scope="session")
+def broker(logdir: Path) -> Iterator[str]:
+    port = procs.free_port()
+    proc = procs.start_broker(port, logdir / "broker.log")
+    yield f"127.0.0.1:{port}"
+    procs.stop(proc)
+
+
+@pytest.fixture(scope="session")
+def redis_url(logdir: Path) -> Iterator[str]:
+    port = procs.free_port()
+    proc = procs.start_redis(port, logdir / "redis", logdir / "redis.log")
+    yield f"redis://127.0.0.1:{port}/0"
+    procs.stop(proc)
+
+
+@pytest.fixture
+def settings(broker: str, redis_url: str) -> Settings:
+    """Fresh names for this test: its own app id (groups, Redis keys) and topic prefix."""
+    tag = uuid.uuid4().hex[:8]
+    s = Settings.from_env(
+        {}, broker=broker, redis_url=redis_url, app_id=f"t{tag}", topic_prefix=f"t{tag}.",
+        partitions=4, flush_interval=0.2, snapshot_interval=0.3, session_timeout=6.0,
+        metrics_port=procs.free_port(),
+    )  # fmt: skip
+    ensure_topics(s)
+    return s
+
+
+class Workers:
+    def __init__(self, settings: Settings, logdir: Path, name: str) -> None:
+        self.settings, self.logdir, self.name = settings, logdir, name
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> subprocess.Popen[bytes]:
+        log = self.logdir / f"{self.name}-worker{len(self.procs)}.log"
+        proc = start_worker(self.settings, log)
+        self.procs.append(proc)
+        return proc
+
+    def metric(self, name: str, labels: str = "") -> float:
+        """Sum of a metric's samples on the worker's /metrics whose labels contain ``labels``."""
+        url = f"http://127.0.0.1:{self.settings.metrics_port}/metrics"
+        text = urllib.request.urlopen(url, timeout=5).read().decode()
+        total = 0.0
+        for m in re.finditer(rf"^{name}(\{{[^}}]*\}})? (\S+)$", text, re.M):
+            if labels in (m.group(1) or ""):
+                total += float(m.group(2))
+        return total
+
+    def stop_all(self) -> None:
+        for p in self.procs:
+            procs.stop(p, grace=15)
+
+
+@pytest.fixture
+def workers(settings: Settings, logdir: Path, request: pytest.FixtureRequest) -> Iterator[Workers]:
+    w = Workers(settings, logdir, request.node.name)
+    yield w
+    w.stop_all()
+
+
+def wait_for(settings: Settings, predicate: Callable[[dict[str, Any] | None], bool],
+             timeout: float, what: str, proc: subprocess.Popen[bytes] | None = None
+             ) -> dict[str, Any] | None:  # fmt: skip
+    client = redis.Redis.from_url(settings.redis_url)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"the worker exited with {proc.returncode} while waiting for {what}")
+        meta = readmodel.read_meta(client, settings.app_id)
+        if predicate(meta):
+            return meta
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def caught_up(settings: Settings, timeout: float = 90,
+              proc: subprocess.Popen[bytes] | None = None) -> dict[str, dict[str, Any]]:  # fmt: skip
+    """Wait until the snapshot has folded in every input message; return all units."""
+    ends = end_offsets(settings)
+    assert sum(ends.values()) > 0, "nothing was sent"
+    wait_for(settings, lambda m: m is not None and behind(m, ends) == 0, timeout,
+             "the tally to catch up", proc)  # fmt: skip
+    time.sleep(settings.snapshot_interval * 2)  # a snapshot taken after the last merge
+    client = redis.Redis.from_url(settings.redis_url)
+    units = {}
+    for key in client.scan_iter(f"{settings.app_id}:unit:*"):
+        uid = key.decode().rsplit(":", 1)[1]
+        units[uid] = readmodel.read_unit(client, settings.app_id, uid)
+    return units
