@@ -32,6 +32,7 @@ TOPIC_TYPES = {
     "turnout": "turnout", "protocols": "protocol", "summaries": "summary", "evote": "evote",
 }  # fmt: skip
 
+_INT_ONLY = frozenset((int,))
 _STATION_RE = re.compile(r"^([A-Z]{3})-([0-9]+)$")
 _TEC_RE = re.compile(r"^([A-Z]{3})-T[0-9]{2,}$")
 
@@ -132,6 +133,23 @@ def _type(obj: dict[str, Any], expected: str) -> None:
 
 
 def _figures(obj: dict[str, Any], parties: tuple[str, ...]) -> tuple[int, ...]:
+    """The figures vector; a fast path for well-formed figures, the precise checks otherwise."""
+    figs = obj.get("figures")
+    if type(figs) is dict:
+        votes = figs.get("votes")
+        if type(votes) is dict and len(votes) == len(parties) and parties:
+            try:
+                out = tuple([figs[f] for f in FIGURE_FIELDS] + [votes[p] for p in parties])
+            except KeyError:
+                pass
+            else:
+                # C-level checks: every value exactly int (bool is not), none negative
+                if _INT_ONLY.issuperset(map(type, out)) and min(out) >= 0:
+                    return out
+    return _figures_checked(obj, parties)  # raises with the precise reason
+
+
+def _figures_checked(obj: dict[str, Any], parties: tuple[str, ...]) -> tuple[int, ...]:
     figs = _field(obj, "figures")
     if type(figs) is not dict:
         raise ContractError("wrong_type", "field 'figures' must be an object")
@@ -222,7 +240,7 @@ def validate_registry_record(obj: Any) -> None:
     """Check one registry record (unit, station or the ballot extension)."""
     if type(obj) is not dict:
         raise ContractError("not_an_object", "a registry record must be a JSON object")
-    if obj.get("v") != VERSION:
+    if obj.get("v") != VERSION or type(obj.get("v")) is not int:  # as parse(): not True, 1.0
         raise ContractError("bad_version", f"field 'v' must be {VERSION}, got {obj.get('v')!r}")
     kind = obj.get("type")
     if kind == "ballot":

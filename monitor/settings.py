@@ -6,6 +6,7 @@ Every variable is documented in docs/configuration.md; keep the two in step.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -80,8 +81,11 @@ class Settings:
             if getattr(self, name) < 1:
                 raise ConfigError(f"TABMON_{name.upper()} must be at least 1")
         for name in ("flush_interval", "snapshot_interval", "session_timeout"):
-            if getattr(self, name) <= 0:
+            if not getattr(self, name) > 0:  # also rejects nan
                 raise ConfigError(f"TABMON_{name.upper()} must be positive")
+        if self.log_level.upper() not in logging.getLevelNamesMapping():
+            raise ConfigError(f"TABMON_LOG_LEVEL={self.log_level!r} is not a logging level"
+                              " (debug, info, warning, error, critical)")
 
     def topic(self, name: str) -> str:
         return self.topic_prefix + name

@@ -1,0 +1,183 @@
+"""Throughput benchmark: (a) the pure tally hot path, (b) end to end through the embedded
+broker with one worker, totals checked exact, (c) a raw aiokafka consume-and-decode ceiling
+on the same broker. Prints a table; ``--json`` also writes the figures to a file.
+
+    python load/bench.py                 # the full synthetic election (9,727 stations)
+    python load/bench.py --copies 3      # every event three times: a longer run, same totals
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import re
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from monitor import procs, readmodel  # noqa: E402
+from monitor.admin import ensure_topics  # noqa: E402
+from monitor.contract import DECODERS, parse  # noqa: E402
+from monitor.demo import embedded, start_worker  # noqa: E402
+from monitor.progress import behind, end_offsets  # noqa: E402
+from monitor.registry import build  # noqa: E402
+from monitor.settings import Settings  # noqa: E402
+from monitor.tally import PartitionStore  # noqa: E402
+from producers.replay import messages_of, send  # noqa: E402
+from producers.synthetic import generate  # noqa: E402
+from truth import compare, expected_totals  # noqa: E402
+
+FLUSH_EVERY = 5000  # the hot path includes deriving partials, as the worker does per flush
+
+
+def bench_pure(election, rounds: int) -> dict[str, float]:
+    """(a) events/s of the tally alone (records already decoded), and with decode+validate."""
+    registry = build(election.registry)
+    raw = [(e.topic, e.key.encode(), orjson.dumps(e.value)) for e in election.events]
+    records = [(t, DECODERS[t](parse(v, 65536), registry, k)) for t, k, v in raw]
+
+    def run(decode: bool) -> float:
+        stores = {k: PartitionStore(k, registry) for k in DECODERS}
+        t0 = time.perf_counter()
+        if decode:
+            for i, (t, k, v) in enumerate(raw):
+                stores[t].apply(DECODERS[t](parse(v, 65536), registry, k))
+                if i % FLUSH_EVERY == 0:
+                    for s in stores.values():
+                        s.take_partial(i)
+        else:
+            for i, (t, r) in enumerate(records):
+                stores[t].apply(r)
+                if i % FLUSH_EVERY == 0:
+                    for s in stores.values():
+                        s.take_partial(i)
+        for s in stores.values():
+            s.take_partial(len(raw))
+        return len(raw) / (time.perf_counter() - t0)
+
+    return {"tally": max(run(False) for _ in range(rounds)),
+            "decode_validate_tally": max(run(True) for _ in range(rounds))}  # fmt: skip
+
+
+def _metric(port: int, name: str) -> float:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    return sum(float(m.group(1)) for m in re.finditer(rf"^{name}(?:\{{[^}}]*\}})? (\S+)$", text, re.M))
+
+
+def _peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def bench_end_to_end(settings: Settings, election, copies: int, workdir: Path) -> dict[str, float]:
+    """(b) preload the broker, start one worker, time from its first event to the last."""
+    events = messages_of([], election.events) * copies
+    send(settings, messages_of(election.registry, []))
+    send(settings, events)
+    n = len(events)
+    worker = start_worker(settings, workdir / "bench-worker.log")
+    try:
+        port = settings.metrics_port
+        t_first = None
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            if worker.poll() is not None:
+                raise SystemExit(f"worker exited with {worker.returncode}; see {workdir}")
+            try:
+                done = _metric(port, "tabmon_events_total")
+            except OSError:
+                done = 0
+            now = time.monotonic()
+            if done > 0 and t_first is None:
+                t_first = now
+            if done >= n:
+                break
+            time.sleep(0.02)
+        assert t_first is not None
+        elapsed = time.monotonic() - t_first
+        # Totals: wait for the snapshot to fold everything in, then compare with ground truth.
+        import redis
+
+        client = redis.Redis.from_url(settings.redis_url)
+        ends = end_offsets(settings)
+        while behind(readmodel.read_meta(client, settings.app_id), ends):
+            time.sleep(0.2)
+        time.sleep(settings.snapshot_interval * 2)
+        units = {k.decode().rsplit(":", 1)[1]: orjson.loads(client.get(k))
+                 for k in client.scan_iter(f"{settings.app_id}:unit:*")}  # fmt: skip
+        diffs = compare(units, expected_totals(election.truth, election.parties), election.parties)
+        return {"events": n, "seconds": elapsed, "events_per_s": n / elapsed,
+                "exact": not diffs, "diffs": len(diffs), "peak_rss_mib": _peak_rss_mib(worker.pid)}
+    finally:
+        procs.stop(worker, grace=15)
+
+
+async def _raw_ceiling(settings: Settings, n: int) -> float:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    c = AIOKafkaConsumer(bootstrap_servers=settings.broker, group_id=None,
+                         enable_auto_commit=False, max_partition_fetch_bytes=4 << 20,
+                         fetch_max_bytes=16 << 20)  # fmt: skip
+    await c.start()
+    try:
+        tps = [TopicPartition(settings.topic(k), p) for k in DECODERS
+               for p in range(settings.partitions)]  # fmt: skip
+        c.assign(tps)
+        await c.seek_to_beginning(*tps)
+        got = 0
+        t0 = time.perf_counter()
+        while got < n:
+            for msgs in (await c.getmany(timeout_ms=200, max_records=20000)).values():
+                for m in msgs:
+                    orjson.loads(m.value)
+                got += len(msgs)
+        return n / (time.perf_counter() - t0)
+    finally:
+        await c.stop()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--stations", type=int, default=9727)
+    ap.add_argument("--copies", type=int, default=2, help="send every event this many times")
+    ap.add_argument("--rounds", type=int, default=3, help="repetitions of (a); best is kept")
+    ap.add_argument("--json", type=Path, help="write the figures here too")
+    args = ap.parse_args()
+    tecs = min(205, args.stations)
+    print(f"synthetic election: {args.stations:,} stations, {tecs} TECs, seed 2007", flush=True)
+    election = generate(args.stations, tecs, seed=2007)
+    a = bench_pure(election, args.rounds)
+    print(f"(a) tally hot path           {a['tally']:>12,.0f} events/s")
+    print(f"    decode+validate+tally    {a['decode_validate_tally']:>12,.0f} events/s", flush=True)
+    with tempfile.TemporaryDirectory() as tmp, embedded(Path(tmp), app_id="bench") as s:
+        s = Settings.from_env({}, **{**s.masked(), "redis_url": s.redis_url})
+        ensure_topics(s)
+        b = bench_end_to_end(s, election, args.copies, Path(tmp))
+        c = asyncio.run(_raw_ceiling(s, b["events"]))
+    print(f"(b) end to end, one worker   {b['events_per_s']:>12,.0f} events/s"
+          f"  ({b['events']:,} events in {b['seconds']:.2f} s; totals exact: {b['exact']};"
+          f" worker peak RSS {b['peak_rss_mib']:.0f} MiB)")  # fmt: skip
+    print(f"(c) raw aiokafka + orjson    {c:>12,.0f} events/s")
+    print(f"    (b) / (c)                {b['events_per_s'] / c:>12.2f}")
+    machine = f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    print(f"machine: {machine}")
+    if args.json:
+        args.json.write_text(orjson.dumps({"a": a, "b": b, "c": c, "machine": machine},
+                                          option=orjson.OPT_INDENT_2).decode())  # fmt: skip
+    if not b["exact"]:
+        raise SystemExit(f"end-to-end totals differ from ground truth in {b['diffs']} figures")
+
+
+if __name__ == "__main__":
+    main()
