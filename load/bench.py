@@ -24,6 +24,8 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
+from truth import compare, expected_totals  # noqa: E402
+
 from monitor import procs, readmodel  # noqa: E402
 from monitor.admin import ensure_topics  # noqa: E402
 from monitor.contract import DECODERS, parse  # noqa: E402
@@ -34,7 +36,6 @@ from monitor.settings import Settings  # noqa: E402
 from monitor.tally import PartitionStore  # noqa: E402
 from producers.replay import messages_of, send  # noqa: E402
 from producers.synthetic import generate  # noqa: E402
-from truth import compare, expected_totals  # noqa: E402
 
 FLUSH_EVERY = 5000  # the hot path includes deriving partials, as the worker does per flush
 
@@ -170,7 +171,8 @@ def main() -> None:
           f" worker peak RSS {b['peak_rss_mib']:.0f} MiB)")  # fmt: skip
     print(f"(c) raw aiokafka + orjson    {c:>12,.0f} events/s")
     print(f"    (b) / (c)                {b['events_per_s'] / c:>12.2f}")
-    machine = f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    machine = (f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores,"
+               f" Python {platform.python_version()}")
     print(f"machine: {machine}")
     if args.json:
         args.json.write_text(orjson.dumps({"a": a, "b": b, "c": c, "machine": machine},

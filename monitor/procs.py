@@ -6,6 +6,7 @@ after a grace period, so nothing is left listening after a demo or a test sessio
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -100,8 +101,6 @@ def stop(proc: subprocess.Popen[bytes] | None, grace: float = 10.0, sig: int = s
 
 def kill(proc: subprocess.Popen[bytes]) -> None:
     """SIGKILL the whole group at once: a crash, not a shutdown."""
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     proc.wait(10)

@@ -85,7 +85,7 @@ def _pct(part: int, whole: int) -> float | None:
 
 def view(figures: list[int], parties: tuple[str, ...]) -> dict[str, Any]:
     """A figures vector as named figures, party votes, valid votes and participants."""
-    named = dict(zip(FIGURE_FIELDS, figures[:N_FIXED], strict=True))
+    named: dict[str, Any] = dict(zip(FIGURE_FIELDS, figures[:N_FIXED], strict=True))
     votes = dict(zip(parties, figures[N_FIXED:], strict=True))
     named["votes"] = votes
     named["valid"] = sum(votes.values())
@@ -119,7 +119,7 @@ def snapshot(
             rec_units.setdefault(rec, _Unit(width)).add(u)
         cec.add(u)
     out: dict[str, dict[str, Any]] = {}
-    units = [(CEC_ID, "cec", None, cec)]
+    units: list[tuple[str, str, str | None, _Unit]] = [(CEC_ID, "cec", None, cec)]
     units += [(r, "rec", CEC_ID, u) for r, u in rec_units.items()]
     units += [(t, "tec", registry.tec_rec.get(t), u) for t, u in tec_units.items()]
     for uid, level, parent, u in units:

@@ -13,6 +13,7 @@ No Kafka, Faust or Redis here: the ingest service feeds records in and takes par
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ..contract import N_FIXED, Evote, Protocol, Summary, Turnout
@@ -28,7 +29,7 @@ def _newer(version: int, figures: tuple[Any, ...], cur: tuple[int, Any] | None) 
     return cur is None or version > cur[0] or (version == cur[0] and figures > cur[1])
 
 
-def _sum(vectors: list[Figures], width: int) -> list[int]:
+def _sum(vectors: Sequence[tuple[int, ...]], width: int) -> list[int]:
     return [sum(col) for col in zip(*vectors, strict=True)] if vectors else [0] * width
 
 

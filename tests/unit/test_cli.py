@@ -1,0 +1,100 @@
+"""The command line: every error is one line on stderr starting `tabmon: error:` and exit code 2.
+
+Each case fails before any broker or Redis would be needed (or, for `status`, talks to a port
+where nothing listens), so these run as plain subprocesses.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def tabmon(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("TABMON_")}
+    clean["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), clean.get("PYTHONPATH")]))
+    clean.update(env or {})
+    return subprocess.run([sys.executable, "-m", "monitor.cli", *args], env=clean, cwd=cwd,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+
+
+def one_line_error(proc) -> str:
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("tabmon: error: "), lines[0]
+    return lines[0]
+
+
+def test_replay_of_a_missing_file(tmp_path):
+    msg = one_line_error(tabmon("replay", "/nonexistent/file.jsonl", cwd=tmp_path))
+    assert "/nonexistent/file.jsonl" in msg
+
+
+def test_replay_file_with_a_non_json_line(tmp_path):
+    good = orjson.dumps({"at": "2007-08-18T10:00:01+06:00", "topic": "turnout", "key": "AKM-1",
+                         "value": {"type": "turnout", "v": 1}}).decode()  # fmt: skip
+    path = tmp_path / "events.jsonl"
+    path.write_text(f"{good}\n\n{good}\n{{\"at\": \"2007-08-18T10:00:01+06:00\", \"topic\": \n")
+    msg = one_line_error(tabmon("replay", str(path), cwd=tmp_path))
+    assert f"{path}:4:" in msg  # the blank line 2 still counts
+
+
+def test_replay_line_missing_its_topic(tmp_path):
+    path = tmp_path / "events.jsonl"
+    path.write_text('{"key": "AKM-1", "value": {}}\n')
+    msg = one_line_error(tabmon("replay", str(path), cwd=tmp_path))
+    assert f"{path}:1:" in msg and "topic" in msg
+
+
+def test_worker_with_a_missing_registry_file(tmp_path):
+    msg = one_line_error(tabmon("worker", "--registry-file", "/nonexistent.json", cwd=tmp_path))
+    assert "/nonexistent.json" in msg
+
+
+def test_worker_with_a_bad_registry_record(tmp_path):
+    path = tmp_path / "registry.jsonl"
+    path.write_text('{"type": "ballot", "v": 1, "parties": ["A", "B"]}\n'
+                    '{"type": "unit", "v": 1, "level": "rec", "unit_id": "XYZ",'
+                    ' "parent_id": "KZ", "name": "Nowhere"}\n')  # fmt: skip
+    msg = one_line_error(tabmon("worker", "--registry-file", str(path), cwd=tmp_path))
+    assert "record 2" in msg and "XYZ" in msg
+
+
+def test_worker_with_a_bad_log_level(tmp_path):
+    proc = tabmon("worker", "--registry-file", "/nonexistent.json", cwd=tmp_path,
+                  env={"TABMON_LOG_LEVEL": "loud"})  # fmt: skip
+    assert "TABMON_LOG_LEVEL" in one_line_error(proc)
+
+
+@pytest.mark.parametrize(("env", "needle"), [
+    ({"TABMON_SEAT_METHOD": "bogus"}, "TABMON_SEAT_METHOD"),
+    ({"TABMON_PARTITIONS": "abc"}, "TABMON_PARTITIONS"),
+    ({"TABMON_THRESHOLD": "1.5"}, "TABMON_THRESHOLD"),
+])  # fmt: skip
+def test_topics_with_bad_settings(tmp_path, env, needle):
+    msg = one_line_error(tabmon("topics", env=env, cwd=tmp_path))
+    assert needle in msg and next(iter(env.values())) in msg
+
+
+def test_status_without_redis(tmp_path):
+    msg = one_line_error(tabmon("status", "--redis-url", "redis://127.0.0.1:1/0", cwd=tmp_path))
+    assert "redis://127.0.0.1:1/0" in msg
+
+
+@pytest.mark.parametrize("args", [("topics", "--bogus"), ("--bogus",), ("frobnicate",), ()])
+def test_argparse_usage_errors(tmp_path, args):
+    proc = tabmon(*args, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("usage: tabmon")
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("tabmon")
+    assert proc.stdout == ""
