@@ -33,7 +33,9 @@ class Settings:
     registry_file: str = ""
     """A registry file (JSON array or JSON lines) loaded at start-up, before the topic."""
     metrics_port: int = 9108
-    """Port of the worker's web server (/metrics, /health); 0 picks a free one."""
+    """Port of the worker's Prometheus endpoint (/metrics); 0 picks a free one."""
+    metrics_host: str = "127.0.0.1"
+    """Address the metrics endpoint binds to (0.0.0.0 in a container)."""
     flush_interval: float = 0.5
     """Seconds between two publications of the per-partition partial tallies."""
     snapshot_interval: float = 1.0

@@ -144,7 +144,7 @@ class Worker:
             await self.follower.poll(timeout_ms=1000)
 
     def start_metrics_server(self) -> int:
-        server, _thread = start_http_server(self.settings.metrics_port,
+        server, _thread = start_http_server(self.settings.metrics_port, self.settings.metrics_host,
                                             registry=self.metrics.registry)  # fmt: skip
         port: int = server.server_port
         log.info("metrics on http://127.0.0.1:%d/metrics", port)

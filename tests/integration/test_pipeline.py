@@ -62,3 +62,38 @@ def test_sigkill_mid_replay_then_restart_equals_truth(settings, workers, electio
     assert compare(units, expected_totals(election.truth, parties), parties) == []
     # The restarted worker really rebuilt state from the log rather than starting blank.
     assert workers.metric("tabmon_replayed_events_total") > 0
+
+
+def test_registry_from_file_only_and_status_command(settings, workers, election, tmp_path):
+    """No registry on the topic: the worker takes it from TABMON_REGISTRY_FILE."""
+    import dataclasses
+    import json
+    import subprocess
+    import sys
+
+    from producers.synthetic import registry_to_json
+
+    path = tmp_path / "registry.json"
+    registry_to_json(election, path)
+    workers.settings = dataclasses.replace(settings, registry_file=str(path))
+    proc = workers.start()
+    send(settings, messages_of([], election.events))
+    units = caught_up(settings, proc=proc)
+    parties = election.parties
+    assert compare(units, expected_totals(election.truth, parties), parties) == []
+
+    rec = election.truth.station_rec[next(iter(election.truth.pec))]
+    env = {"TABMON_REDIS_URL": settings.redis_url, "TABMON_APP_ID": settings.app_id,
+           "PATH": "/usr/bin:/bin"}  # fmt: skip
+    out = subprocess.run([sys.executable, "-m", "monitor.cli", "status", rec, "--json"], env=env,
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == units[rec]
+    table = subprocess.run([sys.executable, "-m", "monitor.cli", "status"], env=env,
+                           capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert table.returncode == 0 and "Nur Otan" in table.stdout
+    assert f"{units['KZ']['official']['votes']['Nur Otan']:,}" in table.stdout
+    missing = subprocess.run([sys.executable, "-m", "monitor.cli", "status", "NOPE-T99"], env=env,
+                             capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert missing.returncode == 2
+    assert missing.stderr.count("\n") == 1 and "NOPE-T99" in missing.stderr

@@ -1,0 +1,51 @@
+"""The README's main command: the embedded demo runs and leaves nothing listening."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _ports(text: str) -> list[int]:
+    return [int(p) for p in re.findall(r"127\.0\.0\.1:(\d+)", text)]
+
+
+def test_demo_runs_to_a_summary_and_stops_everything_on_ctrl_c(tmp_path):
+    env = dict(os.environ, COLUMNS="160", PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "monitor.cli", "demo", "--stations", "80", "--tecs", "16",
+         "--evotes", "300", "--workdir", str(tmp_path), "--keep-running"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )  # fmt: skip
+    out = []
+    deadline = time.monotonic() + 240
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        out.append(line)
+        if "Ctrl-C stops all" in line or time.monotonic() > deadline:
+            break
+    text = "".join(out)
+    assert "National (CEC)" in text, text
+    assert "Regions (REC)" in text and "events tallied" in text
+    ports = _ports(text)  # broker, redis, metrics
+    assert len(ports) >= 3 and all(_listening(p) for p in ports[:3]), text
+    proc.send_signal(signal.SIGINT)  # what Ctrl-C does
+    rest, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, rest
+    assert "stopped: worker, redis-server, broker" in rest
+    time.sleep(0.5)
+    assert not any(_listening(p) for p in ports), f"still listening: {ports}"
