@@ -60,7 +60,7 @@ def _messages(args: argparse.Namespace) -> list[Any]:
             at = datetime.fromisoformat(row["at"]) if row.get("at") else None
             out.append(Message(row["topic"], str(row["key"]).encode(), orjson.dumps(row["value"]),
                                at))  # fmt: skip
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ConfigError(f"{path}:{n}: not a replay line ({exc})") from None
     return out
 

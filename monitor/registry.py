@@ -116,7 +116,10 @@ def load_records(path: str | Path) -> list[dict[str, Any]]:
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"registry file {str(p)!r} does not exist or is not a file")
-    data = p.read_bytes()
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"registry file {str(p)!r} cannot be read: {exc.strerror}") from None
     try:
         if data.lstrip().startswith(b"["):
             records = orjson.loads(data)

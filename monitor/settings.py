@@ -65,7 +65,7 @@ class Settings:
         values: dict[str, Any] = {}
         for f in fields(cls):
             name = PREFIX + f.name.upper()
-            if name in env:
+            if name in env and f.name not in overrides:
                 values[f.name] = _convert(name, env[name], f.type)
         values.update(overrides)
         settings = cls(**values)
