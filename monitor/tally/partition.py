@@ -13,7 +13,7 @@ No Kafka, Faust or Redis here: the ingest service feeds records in and takes par
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..contract import N_FIXED, Evote, Protocol, Summary, Turnout
@@ -57,9 +57,18 @@ class PartitionStore:
         self.summary_records: dict[str, Summary] = {}
         self.dirty_summaries: set[str] = set()
         self.conflicts = 0  # same version, different figures
+        self._tec_of: dict[str, str] = {}
+        # A store serves one topic, so one kind of record: the hot path calls this directly.
+        by_kind: dict[str, Callable[[Any], bool]] = {
+            "protocols": self.apply_protocol, "turnout": self.apply_turnout,
+            "evote": self.apply_evote, "summaries": self.apply_summary,
+        }  # fmt: skip
+        self.apply_record: Callable[[Any], bool] = by_kind.get(kind, self.apply)
 
     def _touch(self, station_id: str) -> None:
-        tec = self.registry.stations[station_id].tec_id
+        tec = self._tec_of.get(station_id)
+        if tec is None:
+            tec = self._tec_of[station_id] = self.registry.stations[station_id].tec_id
         self.dirty.add(tec)
         members = self.members.get(tec)
         if members is None:
@@ -67,7 +76,7 @@ class PartitionStore:
         members.add(station_id)
 
     def apply(self, record: Turnout | Protocol | Summary | Evote) -> bool:
-        """Apply one decoded record; True if it changed the state."""
+        """Apply one decoded record of any kind; True if it changed the state."""
         kind = type(record)
         if kind is Protocol:
             return self.apply_protocol(record)  # type: ignore[arg-type]

@@ -101,13 +101,13 @@ class Ingest:
             return
         kind = self.kinds[tp.topic]
         decode = DECODERS[kind]
-        store, registry, limit = owned.store, self.registry, self.settings.max_message_bytes
+        apply, registry, limit = owned.store.apply_record, self.registry, self.settings.max_message_bytes
         replay_until = owned.replay_until
         accepted = replayed = 0
         rejected: dict[str, int] = {}
         for m in messages:
             try:
-                store.apply(decode(parse(m.value, limit), registry, m.key))
+                apply(decode(parse(m.value, limit), registry, m.key))
             except ContractError as exc:
                 if m.offset >= replay_until:
                     self._dead_letter(tp, m, exc)
