@@ -30,7 +30,7 @@ from monitor import procs, readmodel  # noqa: E402
 from monitor.admin import ensure_topics  # noqa: E402
 from monitor.contract import DECODERS, parse  # noqa: E402
 from monitor.demo import embedded, start_worker  # noqa: E402
-from monitor.progress import behind, end_offsets  # noqa: E402
+from monitor.progress import wait_caught_up  # noqa: E402
 from monitor.registry import build  # noqa: E402
 from monitor.settings import Settings  # noqa: E402
 from monitor.tally import PartitionStore  # noqa: E402
@@ -94,27 +94,27 @@ def bench_end_to_end(settings: Settings, election, copies: int, workdir: Path) -
     send(settings, messages_of(election.registry, []))
     send(settings, events)
     n = len(events)
-    ends = end_offsets(settings)
     client = redis.Redis.from_url(settings.redis_url)
     worker = start_worker(settings, workdir / "bench-worker.log")
     try:
-        t_first = None
-        deadline = time.monotonic() + 600
-        while True:
+        marks: dict[str, float] = {}
+
+        def note(meta: dict | None, left: int) -> None:
+            now = time.monotonic()
+            if meta is not None and "first" not in marks:
+                marks["first"] = now
+            if meta is not None and left == 0:
+                marks.setdefault("last", now)
+            else:
+                marks.pop("last", None)
+
+        def alive() -> None:
             if worker.poll() is not None:
                 raise SystemExit(f"worker exited with {worker.returncode}; see {workdir}")
-            if time.monotonic() > deadline:
-                raise SystemExit("the worker did not catch up within 600 s")
-            meta = readmodel.read_meta(client, settings.app_id)
-            left = behind(meta, ends)
-            now = time.monotonic()
-            if meta is not None and left < n and t_first is None:
-                t_first = now
-            if meta is not None and left == 0:
-                break
-            time.sleep(0.02)
-        assert t_first is not None
-        elapsed = now - t_first
+
+        wait_caught_up(settings, lambda: readmodel.read_meta(client, settings.app_id),
+                       timeout=600, on_poll=note, check=alive, interval=0.02)  # fmt: skip
+        elapsed = marks["last"] - marks["first"]
         time.sleep(settings.snapshot_interval * 2)
         units = {k.decode().rsplit(":", 1)[1]: orjson.loads(client.get(k))
                  for k in client.scan_iter(f"{settings.app_id}:unit:*")}  # fmt: skip

@@ -21,7 +21,7 @@ def topic_specs(settings: Settings) -> dict[str, tuple[int, dict[str, str]]]:
     return {
         t("registry"): (1, COMPACTED),
         t("turnout"): (p, {}), t("protocols"): (p, {}), t("summaries"): (p, {}),
-        t("evote"): (p, {}),
+        t("evote"): (p, {}), t("evote-tokens"): (p, {}),
         t("deadletter"): (1, {}),
         t("tally-partials"): (1, COMPACTED),
     }  # fmt: skip

@@ -110,7 +110,8 @@ def parser() -> argparse.ArgumentParser:
     _conn_args(p)
     p.set_defaults(func=cmd_replay)
     p = sub.add_parser("status", help="print the live tally of a unit from the read model")
-    p.add_argument("unit", nargs="?", default="KZ", help="KZ (default), a REC or a TEC id")
+    p.add_argument("unit", nargs="?", default="KZ",
+                   help="KZ (default), a REC, a TEC, or a station id")
     p.add_argument("--json", action="store_true", help="print the raw snapshot as JSON")
     _conn_args(p)
     p.set_defaults(func=cmd_status)

@@ -230,9 +230,18 @@ def decode_evote(obj: dict[str, Any], registry: Registry, key: bytes | None) -> 
     return Evote(_station(obj, registry, key), _text(obj, "voter_token"), _time(obj, "issued_at"))
 
 
+def decode_token_ballot(obj: dict[str, Any], registry: Registry, key: bytes | None) -> Evote:
+    """An e-ballot re-keyed by its voter token (internal topic ``evote-tokens``)."""
+    e = decode_evote(obj, registry, None)
+    if key is not None and key != e.voter_token.encode():
+        raise ContractError("key_mismatch", f"message key {key!r} is not the voter_token")
+    return e
+
+
+# Decoder per store kind (see monitor.tally.partition.KINDS).
 DECODERS = {
     "turnout": decode_turnout, "protocols": decode_protocol,
-    "summaries": decode_summary, "evote": decode_evote,
+    "summaries": decode_summary, "evote": decode_evote, "tokens": decode_token_ballot,
 }  # fmt: skip
 
 

@@ -25,7 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from . import procs, readmodel, render
 from .admin import ensure_topics
 from .errors import ConfigError, MonitorError
-from .progress import behind, end_offsets
+from .progress import wait_caught_up as wait_caught_up_plain
 from .settings import Settings
 
 console = Console()
@@ -101,8 +101,15 @@ def status_command(args: argparse.Namespace, settings: Settings) -> int:
     try:
         unit = readmodel.read_unit(client, settings.app_id, args.unit)
         meta = readmodel.read_meta(client, settings.app_id)
+        station = None if unit else readmodel.read_station(client, settings.app_id, args.unit)
     except redis.RedisError as exc:
         raise MonitorError(f"cannot read the read model at {settings.redis_url}: {exc}") from None
+    if station is not None:
+        if args.json:
+            sys.stdout.write(orjson.dumps(station, option=orjson.OPT_INDENT_2).decode() + "\n")
+        else:
+            console.print(render.station_table(args.unit, station, (meta or {}).get("parties", [])))
+        return 0
     if unit is None:
         raise MonitorError(f"no snapshot of unit {args.unit!r} in {settings.redis_url} under"
                            f" {settings.app_id!r} (is a worker running? is the id right?)")  # fmt: skip
@@ -150,24 +157,20 @@ def start_worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
 def wait_caught_up(settings: Settings, client: Any, worker: subprocess.Popen[bytes],
                    timeout: float = 600) -> dict[str, Any]:  # fmt: skip
     """Show the live national tally until the snapshot has folded in every sent message."""
-    ends = end_offsets(settings)
-    deadline = time.monotonic() + timeout
     with Live(console=console, refresh_per_second=2, transient=True) as live:
-        while True:
-            if worker.poll() is not None:
-                raise MonitorError(f"the worker exited with code {worker.returncode}")
-            meta = readmodel.read_meta(client, settings.app_id)
+
+        def show(meta: dict[str, Any] | None, left: int) -> None:
             cec = readmodel.read_unit(client, settings.app_id, "KZ")
-            left = behind(meta, ends)
             if cec is not None:
                 live.update(Group(render.unit_table(cec, "Live national tally"),
                                   f"{left:,} events still to fold in"))  # fmt: skip
-            if meta is not None and left == 0:
-                return meta
-            if time.monotonic() > deadline:
-                raise MonitorError(f"the worker did not catch up within {timeout:.0f} s"
-                                   f" ({left:,} events behind)")  # fmt: skip
-            time.sleep(0.5)
+
+        def alive() -> None:
+            if worker.poll() is not None:
+                raise MonitorError(f"the worker exited with code {worker.returncode}")
+
+        return wait_caught_up_plain(settings, lambda: readmodel.read_meta(client, settings.app_id),
+                                    timeout=timeout, on_poll=show, check=alive)  # fmt: skip
 
 
 def run_demo(args: argparse.Namespace) -> int:

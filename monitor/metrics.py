@@ -76,6 +76,7 @@ class TallyCollector(Collector):
             for view, s in u.get("seats", {}).items():
                 for party, n in s["seats"].items():
                     seats.add_metric([view, party], n)
+        yield from self._findings_families(p, lab)
         since = GaugeMetricFamily(f"{p}_seconds_since_last_event",
                                   "Seconds since the last event arrived on a topic",
                                   labels=["topic"])  # fmt: skip
@@ -84,6 +85,42 @@ class TallyCollector(Collector):
             since.add_metric([topic], max(0.0, now - ts))
         yield from (votes, moved, invalid, participants, reported, stations, turnout, ratio,
                     evote, seats, since)  # fmt: skip
+
+
+    def _findings_families(self, p: str, lab: list[str]) -> Iterator[Metric]:
+        """What the drill and the operations room look for beyond the totals."""
+        unanimous = GaugeMetricFamily(
+            f"{p}_unanimous_stations",
+            "Stations where one party has every valid vote (official view), by size class",
+            labels=["size", *lab])  # fmt: skip
+        altered = GaugeMetricFamily(f"{p}_altered_stations",
+                                    "Stations whose official figures differ from their PEC protocol",
+                                    labels=lab)  # fmt: skip
+        multi = GaugeMetricFamily(f"{p}_evote_multiple",
+                                  "Voter tokens used for more than one e-ballot: tokens, ballots, stations",
+                                  labels=["what", *lab])  # fmt: skip
+        curve = GaugeMetricFamily(f"{p}_turnout_report_voters",
+                                  "Turnout reports summed per report of the day (REC and national)",
+                                  labels=["figure", "report", *lab])  # fmt: skip
+        summary = GaugeMetricFamily(f"{p}_summary_turnout_ratio",
+                                    "Participants / registered in each version of a unit's summary",
+                                    labels=["version", *lab])  # fmt: skip
+        for uid, u in self.units.items():
+            lv = [u["level"], uid]
+            for size, n in u.get("unanimous_stations", {}).items():
+                unanimous.add_metric([size, *lv], n)
+            altered.add_metric(lv, u.get("altered_stations", 0))
+            for what, n in u.get("evote_multiple", {}).items():
+                multi.add_metric([what, *lv], n)
+            if u["level"] == "tec":
+                continue  # keep cardinality to RECs and the CEC for the per-report series
+            for seq, rep in u["turnout"].get("by_report", {}).items():
+                for fig in ("registered", "added", "voted"):
+                    curve.add_metric([fig, seq, *lv], rep[fig])
+            for v in u.get("summary_versions", []):
+                if v["registered"]:
+                    summary.add_metric([str(v["version"]), *lv], v["participants"] / v["registered"])
+        yield from (unanimous, altered, multi, curve, summary)
 
 
 @dataclass

@@ -7,6 +7,8 @@ from typing import Any
 from rich.console import Group
 from rich.table import Table
 
+from .contract import FIGURE_FIELDS
+
 
 def _n(x: int | None) -> str:
     return "-" if x is None else f"{x:,}"
@@ -74,3 +76,32 @@ def summary(units: dict[str, dict[str, Any]]) -> Group:
     recs = sorted((u for u in units.values() if u["level"] == "rec"), key=lambda u: u["unit_id"])
     return Group(unit_table(cec, "National (CEC)"), coverage_line(cec),
                  level_table(recs, "Regions (REC)"))  # fmt: skip
+
+
+SOURCE_ORDER = ("pec", "observer", "tec", "rec", "cec")
+
+
+def station_table(sid: str, doc: dict[str, Any], parties: list[str]) -> Group:
+    """Every source's latest figures for one station side by side, and its turnout reports."""
+    prot = doc.get("protocols", {})
+    sources = [s for s in SOURCE_ORDER if s in prot.get("sources", {})]
+    official = prot.get("official_source")
+    t = Table(title=f"Station {sid}", title_justify="left")
+    t.add_column("figure")
+    for s in sources:
+        versions = prot["versions"].get(s, {})
+        mark = " (official)" if s == official else ""
+        t.add_column(f"{s} v{prot['sources'][s]['version']}{mark}"
+                     + (f"\n{len(versions)} versions" if len(versions) > 1 else ""),
+                     justify="right")  # fmt: skip
+    names = [*FIGURE_FIELDS, *parties]
+    for i, name in enumerate(names):
+        t.add_row(name, *[_n(prot["sources"][s]["figures"][i]) for s in sources])
+    parts: list[Any] = [t] if sources else [f"Station {sid}: no protocol yet"]
+    reports = doc.get("turnout", {}).get("reports", {})
+    if reports:
+        parts.append("turnout reports (seq: registered / added / voted): " + "; ".join(
+            f"{q}: {r:,} / {a:,} / {v:,}" for q, (r, a, v) in reports.items()))  # fmt: skip
+    if "evote" in doc:
+        parts.append(f"e-ballots: {doc['evote']['ballots']:,}")
+    return Group(*parts)

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..contract import FIGURE_FIELDS, N_FIXED
 from ..registry import CEC_ID, Registry
+from .derive import UNANIMOUS_KEYS
 from .seats import allocate
 
 Partials = dict[str, dict[str, Any]]  # tp -> {"kind", "tecs": {tec: [wm, data]}, "summaries"}
@@ -32,10 +33,19 @@ def merge(state: dict[str, Any] | None, partial: dict[str, Any]) -> tuple[dict[s
             tecs[tec] = [wm, data]
             changed = True
     sums = state["summaries"]
-    for unit, s in partial["summaries"].items():
-        cur = sums.get(unit)
-        if cur is None or (s["version"], s["figures"]) > (cur["version"], cur["figures"]):
-            sums[unit] = s
+    for unit, versions in partial["summaries"].items():
+        known = sums.setdefault(unit, {})
+        for rec in versions:
+            v = str(rec["version"])
+            cur = known.get(v)
+            if cur is None or rec["figures"] > cur["figures"]:
+                known[v] = rec
+                changed = True
+    tokens = state.setdefault("tokens", {})
+    for token, ballots in partial.get("tokens", {}).items():
+        union = sorted({tuple(b) for b in tokens.get(token, ())} | {tuple(b) for b in ballots})
+        if len(union) != len(tokens.get(token, ())):
+            tokens[token] = [list(b) for b in union]
             changed = True
     return state, changed
 
@@ -46,36 +56,45 @@ def _add(acc: list[int], xs: list[int]) -> None:
 
 
 class _Unit:
-    __slots__ = ("pec", "official", "moved", "n_pec", "n_official", "turnout", "n_turnout",
-                 "evote")  # fmt: skip
+    __slots__ = ("pec", "official", "moved", "n_pec", "n_official", "n_altered", "unanimous",
+                 "turnout", "n_turnout", "by_seq", "evote")  # fmt: skip
 
     def __init__(self, width: int) -> None:
         self.pec = [0] * width
         self.official = [0] * width
         self.moved = [0] * width
-        self.n_pec = self.n_official = self.n_turnout = self.evote = 0
+        self.n_pec = self.n_official = self.n_altered = self.n_turnout = self.evote = 0
+        self.unanimous = [0] * len(UNANIMOUS_KEYS)
         self.turnout = [0, 0, 0]
+        self.by_seq: dict[str, list[int]] = {}
 
     def add(self, o: _Unit) -> None:
-        _add(self.pec, o.pec)
-        _add(self.official, o.official)
-        _add(self.moved, o.moved)
-        _add(self.turnout, o.turnout)
+        for mine, theirs in ((self.pec, o.pec), (self.official, o.official),
+                             (self.moved, o.moved), (self.turnout, o.turnout),
+                             (self.unanimous, o.unanimous)):  # fmt: skip
+            _add(mine, theirs)
         self.n_pec += o.n_pec
         self.n_official += o.n_official
+        self.n_altered += o.n_altered
         self.n_turnout += o.n_turnout
         self.evote += o.evote
+        for seq, xs in o.by_seq.items():
+            _add(self.by_seq.setdefault(seq, [0, 0, 0, 0]), xs)
 
     def add_wire(self, d: dict[str, Any]) -> None:
         if "pec" in d:
             _add(self.pec, d["pec"])
             _add(self.official, d["official"])
             _add(self.moved, d["moved"])
+            _add(self.unanimous, d["unanimous"])
             self.n_pec += d["n_pec"]
             self.n_official += d["n_official"]
+            self.n_altered += d["n_altered"]
         if "turnout" in d:
             _add(self.turnout, d["turnout"])
             self.n_turnout += d["n_turnout"]
+            for seq, xs in d["by_seq"].items():
+                _add(self.by_seq.setdefault(seq, [0, 0, 0, 0]), xs)
         self.evote += d.get("evote", 0)
 
 
@@ -104,13 +123,16 @@ def snapshot(
     width = N_FIXED + len(parties)
     tec_units: dict[str, _Unit] = {t: _Unit(width) for t in registry.tec_rec}
     summaries: dict[str, dict[str, Any]] = {}
+    tokens: dict[str, list[list[str]]] = {}
     for state in partials.values():
         for tec, (_wm, data) in state["tecs"].items():
             u = tec_units.get(tec)
             if u is None:
                 u = tec_units[tec] = _Unit(width)
             u.add_wire(data)
-        summaries.update(state["summaries"])
+        for unit, versions in state["summaries"].items():
+            summaries.setdefault(unit, {}).update(versions)
+        tokens.update(state.get("tokens", {}))
     rec_units: dict[str, _Unit] = {r: _Unit(width) for r in registry.rec_tecs}
     cec = _Unit(width)
     for tec, u in tec_units.items():
@@ -126,16 +148,43 @@ def snapshot(
         n = registry.stations_in(uid) if uid in registry.names else 0
         snap = _unit_snapshot(uid, level, parent, u, n, registry)
         if uid in summaries:
-            s = summaries[uid]
-            snap["summary"] = {"version": s["version"], "recorded_at": s["recorded_at"],
-                               "stations_included": s["stations_included"],
-                               **view(s["figures"], parties)}  # fmt: skip
+            versions = [summaries[uid][v] for v in sorted(summaries[uid], key=int)]
+            snap["summary_versions"] = [
+                {"version": s["version"], "recorded_at": s["recorded_at"],
+                 "stations_included": s["stations_included"], **view(s["figures"], parties)}
+                for s in versions
+            ]  # fmt: skip
+            snap["summary"] = snap["summary_versions"][-1]
         out[uid] = snap
+    _evote_multiple(out, tokens, registry)
     out[CEC_ID]["seats"] = {
         name: _seats(out[CEC_ID][name], seats, threshold, method)
         for name in ("protocol", "official")
     }
     return out
+
+
+def _evote_multiple(out: dict[str, dict[str, Any]], tokens: dict[str, list[list[str]]],
+                    registry: Registry) -> None:  # fmt: skip
+    """Voter tokens used for more than one ballot, nationally and per REC and TEC."""
+    for u in out.values():
+        u["evote_multiple"] = {"tokens": 0, "ballots": 0, "stations": 0}
+    stations: dict[str, set[str]] = {}
+    for ballots in tokens.values():
+        if len(ballots) < 2:
+            continue
+        units_hit: set[str] = set()
+        for station_id, _issued_at in ballots:
+            st = registry.stations.get(station_id)
+            for uid in (CEC_ID, st.rec_id, st.tec_id) if st else (CEC_ID,):
+                if uid in out:
+                    out[uid]["evote_multiple"]["ballots"] += 1
+                    stations.setdefault(uid, set()).add(station_id)
+                    units_hit.add(uid)
+        for uid in units_hit:
+            out[uid]["evote_multiple"]["tokens"] += 1
+    for uid, ss in stations.items():
+        out[uid]["evote_multiple"]["stations"] = len(ss)
 
 
 def _unit_snapshot(uid: str, level: str, parent: str | None, u: _Unit, n: int,
@@ -145,12 +194,17 @@ def _unit_snapshot(uid: str, level: str, parent: str | None, u: _Unit, n: int,
     protocol = view(u.pec, parties)
     official = view(u.official, parties)
     moved = view(u.moved, parties)
+    by_report = {seq: {"registered": r, "added": a, "voted": v, "stations_reported": k,
+                       "percent": _pct(v, r)}
+                 for seq, (r, a, v, k) in sorted(u.by_seq.items(), key=lambda x: int(x[0]))}  # fmt: skip
     return {
         "unit_id": uid, "level": level, "parent_id": parent, "name": registry.names.get(uid, uid),
         "stations": n,
         "turnout": {"registered": registered, "added": added, "voted": voted,
                     "percent": _pct(voted, registered), "stations_reported": u.n_turnout,
-                    "coverage": _pct(u.n_turnout, n)},
+                    "coverage": _pct(u.n_turnout, n), "by_report": by_report},
+        "altered_stations": u.n_altered,
+        "unanimous_stations": dict(zip(UNANIMOUS_KEYS, u.unanimous, strict=True)),
         "protocol": {"stations_reported": u.n_pec, "coverage": _pct(u.n_pec, n), **protocol},
         "official": {"stations_reported": u.n_official, "coverage": _pct(u.n_official, n),
                      **official},

@@ -124,7 +124,7 @@ class Worker:
             await self.follower.start()
             if not self.registry.stations:
                 log.warning("the registry is empty: every station event will be rejected")
-            self.ingest = Ingest(s, self.registry, self.metrics, producer)
+            self.ingest = Ingest(s, self.registry, self.metrics, producer, redis=self.redis)
             follow = asyncio.ensure_future(self._follow_registry())
             try:
                 await self.ingest.run()

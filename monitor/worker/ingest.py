@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 
+from .. import readmodel
 from ..contract import DECODERS, parse, validate_registry_record
 from ..deadletter import dead_letter
 from ..errors import ContractError
@@ -31,7 +32,12 @@ from ..settings import Settings
 from ..tally.partition import PartitionStore
 
 log = logging.getLogger("tabmon.ingest")
-INPUT_KINDS = ("turnout", "protocols", "summaries", "evote")
+# Topic (unprefixed) -> store kind. ``evote-tokens`` is fed by this service itself: each new
+# e-ballot is forwarded there keyed by its voter token, so that every ballot of one token
+# meets in one partition wherever it was cast (multiple voting spans stations).
+INPUT_TOPICS = {"turnout": "turnout", "protocols": "protocols", "summaries": "summaries",
+                "evote": "evote", "evote-tokens": "tokens"}  # fmt: skip
+INPUT_KINDS = tuple(INPUT_TOPICS)
 
 
 @dataclass(slots=True)
@@ -51,11 +57,13 @@ class Ingest:
     owned: dict[TopicPartition, _Owned] = field(default_factory=dict)
     kinds: dict[str, str] = field(default_factory=dict)  # topic name -> kind
     _pending: list[asyncio.Future[Any]] = field(default_factory=list)
+    redis: Any = None  # redis.asyncio client for the station read model, or None
     _consumer: AIOKafkaConsumer | None = None
     _stopping: bool = False
 
     def __post_init__(self) -> None:
-        self.kinds = {self.settings.topic(k): k for k in INPUT_KINDS}
+        self.kinds = {self.settings.topic(t): k for t, k in INPUT_TOPICS.items()}
+        self.tokens_topic = self.settings.topic("evote-tokens")
 
     # -- lifecycle -------------------------------------------------------------------------
     async def run(self) -> None:
@@ -105,9 +113,11 @@ class Ingest:
         replay_until = owned.replay_until
         accepted = replayed = 0
         rejected: dict[str, int] = {}
+        forward = kind == "evote"
         for m in messages:
             try:
-                apply(decode(parse(m.value, limit), registry, m.key))
+                record = decode(parse(m.value, limit), registry, m.key)
+                changed = apply(record)
             except ContractError as exc:
                 if m.offset >= replay_until:
                     self._dead_letter(tp, m, exc)
@@ -115,6 +125,8 @@ class Ingest:
                 continue
             if m.offset >= replay_until:
                 accepted += 1
+                if forward and changed:
+                    self._send(self.tokens_topic, record.voter_token.encode(), m.value)
             else:
                 replayed += 1
         owned.next_offset = messages[-1].offset + 1
@@ -133,17 +145,22 @@ class Ingest:
             topic=tp.topic, partition=tp.partition, offset=m.offset, code=exc.code,
             reason=exc.detail, raw=m.value, limit=self.settings.deadletter_raw_limit,
         )  # fmt: skip
-        fut = self.producer.send(self.settings.topic("deadletter"), value=value, key=key)
-        self._pending.append(asyncio.ensure_future(fut))
+        self._send(self.settings.topic("deadletter"), key, value)
+
+    def _send(self, topic: str, key: bytes, value: bytes) -> None:
+        self._pending.append(asyncio.ensure_future(self.producer.send(topic, value=value, key=key)))
 
     # -- publication and commits ------------------------------------------------------------
     async def flush(self, only: list[TopicPartition] | None = None) -> None:
         """Publish changed partials, wait for every send, then commit what they cover."""
         commits: dict[TopicPartition, int] = {}
         partials_topic = self.settings.topic("tally-partials")
+        docs: dict[str, dict[str, bytes]] = {}  # station -> kind -> document
         for tp, owned in list(self.owned.items()):
             if only is not None and tp not in only:
                 continue
+            for sid, doc in owned.store.take_station_docs().items():
+                docs.setdefault(sid, {})[owned.store.kind] = orjson.dumps(doc)
             if owned.next_offset == owned.published:
                 continue
             partial = owned.store.take_partial(owned.next_offset) or {
@@ -161,6 +178,8 @@ class Ingest:
             # send() hands back a delivery future; a failed delivery raises here, before commit
             deliveries = await asyncio.gather(*pending)
             await asyncio.gather(*deliveries)
+        if docs and self.redis is not None:
+            await readmodel.write_stations(self.redis, self.settings.app_id, docs)
         if commits and self._consumer is not None:
             await self._consumer.commit(commits)
         await self._update_lag()

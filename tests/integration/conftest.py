@@ -18,7 +18,7 @@ import redis
 from monitor import procs, readmodel
 from monitor.admin import ensure_topics
 from monitor.demo import start_worker
-from monitor.progress import behind, end_offsets
+from monitor.progress import end_offsets, wait_caught_up
 from monitor.settings import Settings
 
 
@@ -107,12 +107,16 @@ def wait_for(settings: Settings, predicate: Callable[[dict[str, Any] | None], bo
 def caught_up(settings: Settings, timeout: float = 90,
               proc: subprocess.Popen[bytes] | None = None) -> dict[str, dict[str, Any]]:  # fmt: skip
     """Wait until the snapshot has folded in every input message; return all units."""
-    ends = end_offsets(settings)
-    assert sum(ends.values()) > 0, "nothing was sent"
-    wait_for(settings, lambda m: m is not None and behind(m, ends) == 0, timeout,
-             "the tally to catch up", proc)  # fmt: skip
-    time.sleep(settings.snapshot_interval * 2)  # a snapshot taken after the last merge
     client = redis.Redis.from_url(settings.redis_url)
+    assert sum(end_offsets(settings).values()) > 0, "nothing was sent"
+
+    def alive() -> None:
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"the worker exited with {proc.returncode}")
+
+    wait_caught_up(settings, lambda: readmodel.read_meta(client, settings.app_id),
+                   timeout=timeout, check=alive)  # fmt: skip
+    time.sleep(settings.snapshot_interval * 2)  # a snapshot taken after the last merge
     units = {}
     for key in client.scan_iter(f"{settings.app_id}:unit:*"):
         uid = key.decode().rsplit(":", 1)[1]

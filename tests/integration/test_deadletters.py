@@ -85,4 +85,5 @@ def test_each_bad_message_lands_in_deadletter_with_its_reason(settings, workers)
     assert "ALR-99999" in by_code["unknown_station"]["reason"]
     assert workers.metric("tabmon_rejected_total") == len(bad)
     assert workers.metric("tabmon_rejected_total", 'reason="oversized"') == 1
-    assert workers.metric("tabmon_events_total") == len(election.events)
+    evotes = sum(1 for e in election.events if e.topic == "evote")
+    assert workers.metric("tabmon_events_total") == len(election.events) + evotes

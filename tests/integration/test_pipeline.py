@@ -17,6 +17,10 @@ from .conftest import caught_up, wait_for
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
+def _evotes(election) -> int:
+    return sum(1 for e in election.events if e.topic == "evote")
+
+
 @pytest.fixture(scope="module")
 def election():
     return generate(240, 24, seed=7, evote_ballots=1500)
@@ -30,7 +34,9 @@ def test_exact_totals_at_every_level(settings, workers, election):
     parties = election.parties
     assert compare(units, expected_totals(election.truth, parties), parties) == []
     assert units["KZ"]["official"]["stations_reported"] == 240
-    assert workers.metric("tabmon_events_total") == len(election.events)
+    # every event once, and every distinct e-ballot once more, re-keyed by its voter token
+    assert workers.metric("tabmon_events_total") == len(election.events) + _evotes(election)
+    assert workers.metric("tabmon_events_total", "evote-tokens") == _evotes(election)
     assert workers.metric("tabmon_rejected_total") == 0
 
 
@@ -43,7 +49,8 @@ def test_every_event_twice_and_reordered_gives_identical_totals(settings, worker
     units = caught_up(settings, proc=proc)
     parties = election.parties
     assert compare(units, expected_totals(election.truth, parties), parties) == []
-    assert workers.metric("tabmon_events_total") == 2 * len(election.events)
+    # duplicates are counted as received, but a duplicate e-ballot is not forwarded again
+    assert workers.metric("tabmon_events_total") == 2 * len(election.events) + _evotes(election)
 
 
 def test_sigkill_mid_replay_then_restart_equals_truth(settings, workers, election):
@@ -93,6 +100,20 @@ def test_registry_from_file_only_and_status_command(settings, workers, election,
                            capture_output=True, text=True, timeout=60)  # fmt: skip
     assert table.returncode == 0 and "Nur Otan" in table.stdout
     assert f"{units['KZ']['official']['votes']['Nur Otan']:,}" in table.stdout
+    sid = next(s for s, n in election.truth.evote_ballots.items() if n > 0)
+    doc = subprocess.run([sys.executable, "-m", "monitor.cli", "status", sid, "--json"], env=env,
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert doc.returncode == 0, doc.stderr
+    station = json.loads(doc.stdout)
+    pec = station["protocols"]["sources"]["pec"]["figures"]
+    assert pec[-len(parties):] == [election.truth.pec[sid]["votes"][p] for p in parties]
+    assert station["protocols"]["official_source"] == "cec"
+    last = election.truth.turnout[sid]
+    assert station["turnout"]["reports"]["6"] == [last["registered"], last["added"], last["voted"]]
+    assert station["evote"]["ballots"] == election.truth.evote_ballots[sid]
+    shown = subprocess.run([sys.executable, "-m", "monitor.cli", "status", sid], env=env,
+                           capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert shown.returncode == 0 and "cec v1 (official)" in shown.stdout, shown.stdout
     missing = subprocess.run([sys.executable, "-m", "monitor.cli", "status", "NOPE-T99"], env=env,
                              capture_output=True, text=True, timeout=60)  # fmt: skip
     assert missing.returncode == 2

@@ -246,3 +246,35 @@ def test_prefix_names_every_series(tallied):
     names = {s.name for f in m.registry.collect() for s in f.samples}
     assert "drill_events_total" in names and "drill_votes" in names
     assert all(n.startswith("drill_") for n in names)
+
+
+def test_findings_figures_are_exported():
+    from prometheus_client import CollectorRegistry
+
+    from monitor.metrics import Metrics
+
+    units = {
+        "KZ": {"level": "cec", "unit_id": "KZ", "stations": 3,
+               "turnout": {"registered": 10, "added": 1, "voted": 5, "stations_reported": 3,
+                           "by_report": {"1": {"registered": 9, "added": 0, "voted": 2},
+                                         "6": {"registered": 10, "added": 1, "voted": 5}}},
+               "evote_ballots": 4, "protocol": {"stations_reported": 0, "invalid": 0,
+                                                 "participants": 0, "votes": {}},
+               "official": {"stations_reported": 0, "invalid": 0, "participants": 0, "votes": {}},
+               "moved": {"votes": {}}, "altered_stations": 2,
+               "unanimous_stations": {"all": 3, "over_200": 1, "over_1000": 0,
+                                      "over_200_no_invalid": 1},
+               "evote_multiple": {"tokens": 1, "ballots": 3, "stations": 2},
+               "summary_versions": [{"version": 1, "registered": 200, "participants": 100},
+                                    {"version": 2, "registered": 200, "participants": 120}]},
+    }  # fmt: skip
+    reg = CollectorRegistry()
+    m = Metrics.create(reg, prefix="tabmon")
+    m.tally.update(units)
+    lv = {"level": "cec", "unit": "KZ"}
+    assert reg.get_sample_value("tabmon_unanimous_stations", {"size": "over_200", **lv}) == 1
+    assert reg.get_sample_value("tabmon_altered_stations", lv) == 2
+    assert reg.get_sample_value("tabmon_evote_multiple", {"what": "ballots", **lv}) == 3
+    assert reg.get_sample_value("tabmon_turnout_report_voters",
+                                {"figure": "voted", "report": "1", **lv}) == 2
+    assert reg.get_sample_value("tabmon_summary_turnout_ratio", {"version": "2", **lv}) == 0.6

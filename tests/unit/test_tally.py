@@ -40,12 +40,17 @@ def run(election, events, flush_every: int = 50):
             if partial is not None:
                 merged[tp], _ = merge(merged.get(tp), partial)
 
-    for i, e in enumerate(events):
-        tp = f"{e.topic}:{partition_of(e.key)}"
-        store = stores.setdefault(tp, PartitionStore(e.topic, registry))
-        store.apply(DECODERS[e.topic](parse(orjson.dumps(e.value), 65536), registry,
-                                      e.key.encode()))
+    def feed(kind: str, key: str, raw: bytes) -> bool:
+        tp = f"{kind}:{partition_of(key)}"
+        store = stores.setdefault(tp, PartitionStore(kind, registry))
         offsets[tp] = offsets.get(tp, 0) + 1
+        return store.apply_record(DECODERS[kind](parse(raw, 65536), registry, key.encode()))
+
+    for i, e in enumerate(events):
+        raw = orjson.dumps(e.value)
+        # as the worker does: a new e-ballot is forwarded, keyed by its voter token
+        if feed(e.topic, e.key, raw) and e.topic == "evote":
+            feed("tokens", e.value["voter_token"], raw)
         if i % flush_every == 0:
             flush()
     flush()
@@ -156,3 +161,86 @@ def test_late_older_version_never_replaces_a_newer_one(election):
     base = run(election, election.events)[1]
     assert snap["KZ"]["protocol"]["invalid"] == base["KZ"]["protocol"]["invalid"] + 3
     assert snap["KZ"]["turnout"] == base["KZ"]["turnout"]
+
+
+def _events_of(election, topic):
+    return [e for e in election.events if e.topic == topic]
+
+
+def test_turnout_curve_per_report_equals_the_sum_of_the_reports(election):
+    _, snap = run(election, election.events)
+    for seq in range(1, 7):
+        reports = [e.value for e in _events_of(election, "turnout") if e.value["seq"] == seq]
+        got = snap["KZ"]["turnout"]["by_report"][str(seq)]
+        assert got["registered"] == sum(r["registered"] for r in reports)
+        assert got["voted"] == sum(r["voted"] for r in reports)
+        assert got["stations_reported"] == len(reports)
+    assert snap["KZ"]["turnout"]["by_report"]["6"]["voted"] == snap["KZ"]["turnout"]["voted"]
+
+
+def test_summary_revision_keeps_every_version(election):
+    rec = next(e for e in _events_of(election, "summaries") if e.value["level"] == "rec")
+    v2 = dict(rec.value, version=2)
+    v2["figures"] = dict(v2["figures"], issued_in_station=v2["figures"]["issued_in_station"] + 50)
+    events = [*election.events, type(rec)(rec.at, rec.topic, rec.key, v2)]
+    _, snap = run(election, events)
+    versions = snap[rec.key]["summary_versions"]
+    assert [v["version"] for v in versions] == [1, 2]
+    assert versions[1]["participants"] - versions[0]["participants"] == 50
+    assert snap[rec.key]["summary"]["version"] == 2
+
+
+def _forged_cec(election, station_event, votes_of):
+    figs = dict(station_event.value["figures"])
+    figs["votes"] = votes_of(figs)
+    value = dict(station_event.value, version=station_event.value["version"] + 1, figures=figs)
+    return type(station_event)(station_event.at, station_event.topic, station_event.key, value)
+
+
+def test_unanimous_and_altered_stations_are_counted_per_unit(election):
+    cec = [e for e in _events_of(election, "protocols") if e.value["source"] == "cec"]
+    big = next(e for e in cec if e.value["figures"]["issued_in_station"] > 300)
+
+    def all_to_leader(figs):
+        valid = sum(figs["votes"].values())
+        return {p: (valid if p == "Nur Otan" else 0) for p in figs["votes"]}
+
+    events = [*election.events, _forged_cec(election, big, all_to_leader)]
+    _, snap = run(election, events)
+    sid = big.key
+    for unit in ("KZ", election.truth.station_rec[sid], election.truth.station_tec[sid]):
+        assert snap[unit]["unanimous_stations"]["all"] == 1
+        assert snap[unit]["unanimous_stations"]["over_200"] == 1
+        assert snap[unit]["altered_stations"] == 1
+    base = run(election, election.events)[1]
+    assert base["KZ"]["unanimous_stations"]["all"] == 0 and base["KZ"]["altered_stations"] == 0
+
+
+def test_a_voter_token_used_at_two_stations_in_different_partitions_is_found(election):
+    votes = _events_of(election, "evote")
+    first = votes[0]
+    other = next(e for e in votes if partition_of(e.key) != partition_of(first.key))
+    again = dict(other.value, voter_token=first.value["voter_token"])
+    events = [*election.events, type(other)(other.at, other.topic, other.key, again)]
+    _, snap = run(election, events)
+    assert snap["KZ"]["evote_multiple"] == {"tokens": 1, "ballots": 2, "stations": 2}
+    assert snap["KZ"]["evote_ballots"] == len(votes) + 1
+    base = run(election, election.events)[1]
+    assert base["KZ"]["evote_multiple"] == {"tokens": 0, "ballots": 0, "stations": 0}
+
+
+def test_station_documents_hold_every_source_and_version(election):
+    registry = build(election.registry)
+    store = PartitionStore("protocols", registry)
+    sid = next(iter(election.truth.pec))
+    mine = [e for e in _events_of(election, "protocols") if e.key == sid]
+    for e in mine:
+        store.apply_record(DECODERS["protocols"](parse(orjson.dumps(e.value), 65536), registry,
+                                                 sid.encode()))
+    doc = store.take_station_docs()[sid]
+    assert doc["official_source"] == "cec"
+    assert set(doc["sources"]) == {e.value["source"] for e in mine}
+    pec = election.truth.pec[sid]
+    assert doc["sources"]["pec"]["figures"][-len(election.parties):] == [
+        pec["votes"][p] for p in election.parties]
+    assert store.take_station_docs() == {}  # taken: nothing changed since

@@ -1,0 +1,117 @@
+"""What a partition's stations add up to: the per-TEC partial and the per-station document.
+
+Plain functions over a :class:`~.partition.PartitionStore`'s state, called at flush time for
+the TECs and stations that changed; never on the per-event hot path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..contract import FIGURE_FIELDS, N_FIXED
+
+if TYPE_CHECKING:
+    from .partition import PartitionStore
+
+# Indexes into a figures vector (FIGURE_FIELDS order, then the parties).
+_INVALID = FIGURE_FIELDS.index("invalid")
+_ISSUED = tuple(FIGURE_FIELDS.index(f) for f in ("issued_in_station", "issued_mobile",
+                                                  "voted_electronic"))  # fmt: skip
+UNANIMOUS_KEYS = ("all", "over_200", "over_1000", "over_200_no_invalid")
+# Official view: for each station, the highest level that recorded it.
+OFFICIAL_RANK = {"pec": 0, "tec": 1, "rec": 2, "cec": 3}
+_SOURCE_OF_RANK = {r: s for s, r in OFFICIAL_RANK.items()}
+
+
+def vsum(vectors: Sequence[Sequence[int]], width: int) -> list[int]:
+    return [sum(col) for col in zip(*vectors, strict=True)] if vectors else [0] * width
+
+
+def participants(f: Sequence[int]) -> int:
+    """Voters who received a ballot: in the station, by mobile box, or electronically."""
+    return f[_ISSUED[0]] + f[_ISSUED[1]] + f[_ISSUED[2]]
+
+
+def unanimity(f: Sequence[int]) -> tuple[int, int, int, int]:
+    """(all, over_200, over_1000, over_200_no_invalid) as 0/1 for one station's figures.
+
+    Unanimous: one party has every valid vote (report XIV: Nur Otan at hundreds of stations).
+    over_200: more than 200 voters participated; over_1000: more than 1,000 ballots counted
+    (valid + invalid); no_invalid: not one invalid ballot.
+    """
+    votes = f[N_FIXED:]
+    valid = sum(votes)
+    if valid == 0 or max(votes) != valid:
+        return (0, 0, 0, 0)
+    big = participants(f) > 200
+    return (1, int(big), int(big and valid + f[_INVALID] > 1000), int(big and f[_INVALID] == 0))
+
+
+def protocols_partial(store: PartitionStore, stations: Iterable[str]) -> dict[str, Any]:
+    w = store.width
+    pec, official, moved_off, moved_pec = [], [], [], []
+    unanimous = [0, 0, 0, 0]
+    altered = 0
+    for sid in stations:
+        p = store.protocols.get(sid, {}).get("pec")
+        o = store.official.get(sid)
+        if p is not None:
+            pec.append(p[1])
+        if o is not None:
+            official.append(o[1])
+            for i, x in enumerate(unanimity(o[1])):
+                unanimous[i] += x
+            if p is not None:  # moved: official - pec where the PEC protocol is in
+                moved_off.append(o[1])
+                moved_pec.append(p[1])
+                altered += o[1] != p[1]
+    moved = [a - b for a, b in zip(vsum(moved_off, w), vsum(moved_pec, w), strict=True)]
+    return {"pec": vsum(pec, w), "official": vsum(official, w), "moved": moved,
+            "n_pec": len(pec), "n_official": len(official), "n_altered": altered,
+            "unanimous": unanimous}  # fmt: skip
+
+
+def turnout_partial(store: PartitionStore, stations: Iterable[str]) -> dict[str, Any]:
+    latest = []
+    by_seq: dict[int, list[int]] = {}  # seq -> [registered, added, voted, stations]
+    for sid in stations:
+        cur = store.turnout_latest.get(sid)
+        if cur is None:
+            continue
+        latest.append(cur[1])
+        for seq, (r, a, v) in store.turnout_reports[sid].items():
+            acc = by_seq.setdefault(seq, [0, 0, 0, 0])
+            acc[0] += r
+            acc[1] += a
+            acc[2] += v
+            acc[3] += 1
+    return {"turnout": vsum(latest, 3), "n_turnout": len(latest),
+            "by_seq": {str(s): by_seq[s] for s in sorted(by_seq)}}  # fmt: skip
+
+
+def tec_partial(store: PartitionStore, tec: str) -> dict[str, Any]:
+    """The sums over this partition's stations of one TEC, for this topic's kind."""
+    stations = store.members.get(tec, ())
+    if store.kind == "protocols":
+        return protocols_partial(store, stations)
+    if store.kind == "turnout":
+        return turnout_partial(store, stations)
+    return {"evote": sum(store.evotes.get(s, 0) for s in stations)}
+
+
+def station_doc(store: PartitionStore, sid: str) -> dict[str, Any]:
+    """What this partition knows of one station, for the station read model."""
+    if store.kind == "protocols":
+        latest = store.protocols.get(sid, {})
+        sources = {src: {"version": v, "figures": list(f)} for src, (v, f) in latest.items()}
+        # every version seen, with its figures: what changed between versions is evidence
+        versions = {src: {str(v): list(f) for v, f in sorted(store.versions[(sid, src)].items())}
+                    for src in latest}  # fmt: skip
+        off = store.official.get(sid)
+        return {"sources": sources, "versions": versions,
+                "official_source": _SOURCE_OF_RANK[off[0]] if off else None}  # fmt: skip
+    if store.kind == "turnout":
+        return {"reports": {str(q): list(v) for q, v in sorted(store.turnout_reports[sid].items())}}
+    return {"ballots": store.evotes.get(sid, 0)}
+
