@@ -70,12 +70,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _election_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--stations", type=int, default=9727, help="stations (default 9,727)")
+    p.add_argument("--stations", type=int, default=9727,
+                   help="stations of a synthetic election (default 9,727)")
     p.add_argument("--tecs", type=int, default=205, help="TECs (default 205)")
     p.add_argument("--seed", type=int, default=2007, help="seed of the synthetic election")
     p.add_argument("--evotes", type=int, default=20000, help="electronic ballots (synthetic)")
     p.add_argument("--speed", type=float, default=0.0,
                    help="time compression of the election clock (0 = as fast as possible)")
+    p.add_argument("--from", dest="start", metavar="TIME",
+                   help="send only events at or after TIME (HH:MM on 18 Aug, or ISO 8601)")
+    p.add_argument("--until", metavar="TIME", help="send only events before TIME")
 
 
 def _conn_args(p: argparse.ArgumentParser, registry: bool = False) -> None:
@@ -90,6 +94,8 @@ def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="tabmon", description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("demo", help="run everything embedded: broker, redis, worker, replay")
+    p.add_argument("--election", choices=("kz2007", "synthetic"), default="kz2007",
+                   help="the 2007 drill (default) or a synthetic election")
     _election_args(p)
     p.add_argument("--workdir", type=Path, default=Path(".tabmon"), help="logs and state")
     p.add_argument("--keep-running", action="store_true",
@@ -105,7 +111,7 @@ def parser() -> argparse.ArgumentParser:
     _conn_args(p, registry=True)
     p.set_defaults(func=cmd_worker)
     p = sub.add_parser("replay", help="send an election into the broker")
-    p.add_argument("source", help="'synthetic' (generated from --seed) or a JSON-lines file")
+    p.add_argument("source", help="kz2007 (the 2007 drill), synthetic, or a JSON-lines file")
     _election_args(p)
     _conn_args(p)
     p.set_defaults(func=cmd_replay)

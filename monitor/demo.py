@@ -22,51 +22,17 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from . import procs, readmodel, render
+from . import procs, readmodel, render, sources
 from .admin import ensure_topics
-from .errors import ConfigError, MonitorError
+from .errors import MonitorError
 from .progress import wait_caught_up as wait_caught_up_plain
 from .settings import Settings
 
 console = Console()
 
 
-def _election(args: argparse.Namespace) -> Any:
-    from producers.synthetic import generate
-
-    if args.stations < 1 or args.tecs < 1:
-        raise ConfigError("--stations and --tecs must be at least 1")
-    try:
-        return generate(args.stations, args.tecs, seed=args.seed, evote_ballots=args.evotes)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-
-
-def _messages(args: argparse.Namespace) -> list[Any]:
-    from producers.replay import Message, messages_of
-
-    if args.source == "synthetic":
-        e = _election(args)
-        return messages_of(e.registry, e.events)
-    path = Path(args.source)
-    if not path.is_file():
-        raise ConfigError(f"replay source {args.source!r} is neither 'synthetic' nor a file")
-    out = []
-    for n, line in enumerate(path.read_bytes().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = orjson.loads(line)
-            at = datetime.fromisoformat(row["at"]) if row.get("at") else None
-            out.append(Message(row["topic"], str(row["key"]).encode(), orjson.dumps(row["value"]),
-                               at))  # fmt: skip
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise ConfigError(f"{path}:{n}: not a replay line ({exc})") from None
-    return out
-
-
 def _send_with_progress(settings: Settings, messages: list[Any], speed: float,
-                        client: Any = None) -> int:  # fmt: skip
+                        client: Any = None, should_stop: Any = None) -> int:  # fmt: skip
     from producers.replay import send
 
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -85,15 +51,38 @@ def _send_with_progress(settings: Settings, messages: list[Any], speed: float,
                               f" {cec['official']['valid']:,} valid votes")  # fmt: skip
             bar.update(task, completed=sent, clock=clock)
 
-        return send(settings, messages, speed=speed, progress=progress)
+        return send(settings, messages, speed=speed, progress=progress, should_stop=should_stop)
 
 
 def replay_command(args: argparse.Namespace, settings: Settings) -> int:
-    messages = _messages(args)
+    from producers.replay import send
+
+    registry, events = sources.load_messages(args.source, args)
+    events = sources.window(events, args.start, args.until)
     ensure_topics(settings)
-    n = _send_with_progress(settings, messages, args.speed)
-    console.print(f"sent {n:,} messages to {settings.broker}")
-    return 0
+    send(settings, registry)
+    stop = _CtrlC()
+    n = _send_with_progress(settings, events, args.speed, should_stop=stop)
+    where = f" (stopped by Ctrl-C at {n:,} of {len(events):,})" if stop.hit else ""
+    console.print(f"sent {len(registry):,} registry records and {n:,} events to"
+                  f" {settings.broker}{where}")  # fmt: skip
+    return 130 if stop.hit else 0
+
+
+class _CtrlC:
+    """Turns SIGINT into a request to stop sending, so the producer flushes what it has."""
+
+    def __init__(self) -> None:
+        import signal
+
+        self.hit = False
+        signal.signal(signal.SIGINT, self._on)
+
+    def _on(self, *_: Any) -> None:
+        self.hit = True
+
+    def __call__(self) -> bool:
+        return self.hit
 
 
 def status_command(args: argparse.Namespace, settings: Settings) -> int:
@@ -178,8 +167,9 @@ def run_demo(args: argparse.Namespace) -> int:
 
     workdir = args.workdir / f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
     console.print(f"[bold]tabmon demo[/bold]: logs in {workdir}")
-    election = _election(args)
-    console.print(f"synthetic election (seed {args.seed}): {len(election.registry):,} registry"
+    election = sources.load_election(args.election, args)
+    label = "the 2007 drill" if args.election == "kz2007" else "a synthetic election"
+    console.print(f"{label} (seed {args.seed}): {len(election.registry):,} registry"
                   f" records, {len(election.events):,} events")  # fmt: skip
     worker = None
     with embedded(workdir) as settings:

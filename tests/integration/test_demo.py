@@ -27,7 +27,8 @@ def _ports(text: str) -> list[int]:
 def test_demo_runs_to_a_summary_and_stops_everything_on_ctrl_c(tmp_path):
     env = dict(os.environ, COLUMNS="160", PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "monitor.cli", "demo", "--stations", "80", "--tecs", "16",
+        [sys.executable, "-m", "monitor.cli", "demo", "--election", "synthetic",
+         "--stations", "80", "--tecs", "16",
          "--evotes", "300", "--workdir", str(tmp_path), "--keep-running"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
     )  # fmt: skip

@@ -98,3 +98,35 @@ def test_argparse_usage_errors(tmp_path, args):
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith("tabmon")
     assert proc.stdout == ""
+
+
+def test_replay_window_flags_are_checked_in_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    bad = subprocess.run([sys.executable, "-m", "monitor.cli", "replay", "synthetic",
+                          "--stations", "20", "--tecs", "16", "--from", "nonsense",
+                          "--broker", "127.0.0.1:1"],
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("tabmon: error: --from 'nonsense'") and bad.stderr.count("\n") == 1
+    backwards = subprocess.run([sys.executable, "-m", "monitor.cli", "replay", "synthetic",
+                                "--stations", "20", "--tecs", "16", "--from", "20:00",
+                                "--until", "10:00", "--broker", "127.0.0.1:1"],
+                               capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert backwards.returncode == 2 and "is not after" in backwards.stderr
+
+
+def test_window_keeps_the_events_of_the_window():
+    from datetime import datetime
+
+    from monitor.sources import DRILL_TZ, window
+    from producers.replay import Message
+
+    def at(h):
+        return Message("turnout", b"k", b"{}", datetime(2007, 8, 18, h, tzinfo=DRILL_TZ))
+
+    events = [at(h) for h in range(8, 23)]
+    kept = window(events, "10:00", "2007-08-18 20:00")
+    assert [m.at.hour for m in kept] == list(range(10, 20))
+    assert window(events, None, None) == events
