@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import time
 
-import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 
-from monitor.contract import DECODERS, parse
 from monitor.metrics import Metrics
-from monitor.registry import build
-from monitor.tally import PartitionStore, merge, snapshot
+from monitor.testing import InMemoryTally
 from producers.synthetic import generate
 
 PARTITIONS = 3
@@ -19,28 +16,10 @@ MOVED = 25
 
 
 def run(election, events, flush_every: int = 50):
-    """Decode and apply events into per-partition stores and snapshot (as tests/unit/test_tally)."""
-    registry = build(election.registry)
-    stores: dict[str, PartitionStore] = {}
-    offsets: dict[str, int] = {}
-    merged: dict = {}
-
-    def flush():
-        for tp, store in stores.items():
-            partial = store.take_partial(offsets[tp])
-            if partial is not None:
-                merged[tp], _ = merge(merged.get(tp), partial)
-
-    for i, e in enumerate(events):
-        tp = f"{e.topic}:{sum(e.key.encode()) % PARTITIONS}"
-        store = stores.setdefault(tp, PartitionStore(e.topic, registry))
-        store.apply(DECODERS[e.topic](parse(orjson.dumps(e.value), 65536), registry,
-                                      e.key.encode()))  # fmt: skip
-        offsets[tp] = offsets.get(tp, 0) + 1
-        if i % flush_every == 0:
-            flush()
-    flush()
-    return registry, snapshot(merged, registry)
+    """The whole tally in memory (monitor.testing), as tests/unit/test_tally does."""
+    tally = InMemoryTally(election.registry, partitions=PARTITIONS)
+    tally.feed_events(events, flush_every)
+    return tally.registry, tally.snapshot()
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,8 @@ from truth import compare, expected_totals
 
 from monitor.contract import DECODERS, parse
 from monitor.registry import build
-from monitor.tally import PartitionStore, merge, snapshot
+from monitor.tally import PartitionStore
+from monitor.testing import InMemoryTally
 from producers.synthetic import generate
 
 PARTITIONS = 3
@@ -28,33 +29,11 @@ def partition_of(key: str) -> int:
 
 
 def run(election, events, flush_every: int = 50):
-    """Decode and apply events into per-partition stores, flushing partials as a worker would."""
-    registry = build(election.registry)
-    stores: dict[str, PartitionStore] = {}
-    offsets: dict[str, int] = {}
-    merged: dict = {}
-
-    def flush():
-        for tp, store in stores.items():
-            partial = store.take_partial(offsets[tp])
-            if partial is not None:
-                merged[tp], _ = merge(merged.get(tp), partial)
-
-    def feed(kind: str, key: str, raw: bytes) -> bool:
-        tp = f"{kind}:{partition_of(key)}"
-        store = stores.setdefault(tp, PartitionStore(kind, registry))
-        offsets[tp] = offsets.get(tp, 0) + 1
-        return store.apply_record(DECODERS[kind](parse(raw, 65536), registry, key.encode()))
-
-    for i, e in enumerate(events):
-        raw = orjson.dumps(e.value)
-        # as the worker does: a new e-ballot is forwarded, keyed by its voter token
-        if feed(e.topic, e.key, raw) and e.topic == "evote":
-            feed("tokens", e.value["voter_token"], raw)
-        if i % flush_every == 0:
-            flush()
-    flush()
-    return registry, snapshot(merged, registry)
+    """The whole tally in memory, as a worker would run it (monitor.testing)."""
+    tally = InMemoryTally(election.registry, partitions=PARTITIONS)
+    tally.feed_events(events, flush_every)
+    assert tally.rejected == []
+    return tally.registry, tally.snapshot()
 
 
 def test_exact_totals_at_every_level(election):

@@ -1,0 +1,78 @@
+"""Test doubles that ship with the package: the whole tally in memory, no broker.
+
+``InMemoryTally`` runs the same code as a worker (contract decoding, per-partition stores,
+partials, the stage-two merge, the snapshot and the station documents) on events fed to it
+directly, partitioned by key as Kafka would. For unit tests of anything built on the tally,
+and for trying a dataset without a broker.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from .contract import DECODERS, parse
+from .contract import Evote as _Evote
+from .errors import ContractError
+from .registry import Registry, build
+from .tally import PartitionStore, merge, snapshot
+
+
+class InMemoryTally:
+    def __init__(self, registry_records: list[dict[str, Any]], *, partitions: int = 3,
+                 max_bytes: int = 65536) -> None:  # fmt: skip
+        self.registry: Registry = build(registry_records)
+        self.partitions = partitions
+        self.max_bytes = max_bytes
+        self.stores: dict[str, PartitionStore] = {}
+        self.offsets: dict[str, int] = {}
+        self.merged: dict[str, Any] = {}
+        self.stations: dict[str, dict[str, Any]] = {}  # station -> kind -> document
+        self.rejected: list[tuple[str, ContractError]] = []
+
+    def partition_of(self, key: str) -> int:
+        # Deterministic, not Kafka's murmur2: what matters is that one key has one partition.
+        return sum(key.encode()) % self.partitions
+
+    def feed(self, topic: str, key: str, value: dict[str, Any] | bytes) -> bool:
+        """One message of an input topic (unprefixed name); False if unchanged or rejected."""
+        raw = value if isinstance(value, bytes) else orjson.dumps(value)
+        try:
+            changed = self._apply(topic, key, raw)
+        except ContractError as exc:
+            self.rejected.append((topic, exc))
+            return False
+        return changed
+
+    def _apply(self, kind: str, key: str, raw: bytes) -> bool:
+        tp = f"{kind}:{self.partition_of(key)}"
+        store = self.stores.get(tp)
+        if store is None:
+            store = self.stores[tp] = PartitionStore(kind, self.registry)
+        self.offsets[tp] = self.offsets.get(tp, 0) + 1
+        record = DECODERS[kind](parse(raw, self.max_bytes), self.registry, key.encode())
+        changed = store.apply_record(record)
+        if changed and isinstance(record, _Evote) and kind == "evote":
+            # as the worker does: a new e-ballot is forwarded, keyed by its voter token
+            self._apply("tokens", record.voter_token, raw)
+        return changed
+
+    def feed_events(self, events: list[Any], flush_every: int = 0) -> None:
+        """Timed events (``.topic .key .value``), flushing every ``flush_every`` (0: at the end)."""
+        for i, e in enumerate(events):
+            self.feed(e.topic, e.key, e.value)
+            if flush_every and i % flush_every == 0:
+                self.flush()
+        self.flush()
+
+    def flush(self) -> None:
+        for tp, store in self.stores.items():
+            partial = store.take_partial(self.offsets[tp])
+            if partial is not None:
+                self.merged[tp], _ = merge(self.merged.get(tp), partial)
+            for sid, doc in store.take_station_docs().items():
+                self.stations.setdefault(sid, {})[store.kind] = doc
+
+    def snapshot(self, **seat_options: Any) -> dict[str, dict[str, Any]]:
+        return snapshot(self.merged, self.registry, **seat_options)
