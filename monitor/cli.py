@@ -63,6 +63,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     return status_command(args, _settings(args))
 
 
+def cmd_drill_report(args: argparse.Namespace) -> int:
+    from .demo import drill_report_command
+
+    return drill_report_command(args, _settings(args))
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -121,6 +127,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the raw snapshot as JSON")
     _conn_args(p)
     p.set_defaults(func=cmd_status)
+    p = sub.add_parser("drill-report",
+                       help="each figure the 2007 report published beside what the monitor shows")
+    p.add_argument("--seed", type=int, default=2007, help="seed the drill was replayed with")
+    p.add_argument("--json", action="store_true", help="print the lines as JSON")
+    _conn_args(p)
+    p.set_defaults(func=cmd_drill_report)
     return ap
 
 

@@ -85,6 +85,40 @@ class _CtrlC:
         return self.hit
 
 
+def drill_report_command(args: argparse.Namespace, settings: Settings) -> int:
+    from producers.kz2007 import build, expected
+
+    from . import drill
+
+    client = redis.Redis.from_url(settings.redis_url)
+    try:
+        if readmodel.read_unit(client, settings.app_id, "KZ") is None:
+            raise MonitorError(f"no tally in {settings.redis_url} under {settings.app_id!r}:"
+                               " run the drill first (tabmon demo, or a worker and"
+                               " tabmon replay kz2007)")  # fmt: skip
+        lines = drill.report(expected(), drill.from_redis(client, settings.app_id,
+                                                          build(seed=args.seed).registry))
+    except redis.RedisError as exc:
+        raise MonitorError(f"cannot read the read model at {settings.redis_url}: {exc}") from None
+    return _print_drill(lines, as_json=args.json)
+
+
+def _print_drill(lines: list[Any], as_json: bool = False) -> int:
+    from dataclasses import asdict
+
+    from . import drill
+
+    if as_json:
+        sys.stdout.write(orjson.dumps([asdict(ln) for ln in lines],
+                                      option=orjson.OPT_INDENT_2).decode() + "\n")  # fmt: skip
+    else:
+        console.print(drill.table(lines))
+    ok = sum(ln.match for ln in lines)
+    console.print(f"{ok} of {len(lines)} published figures match", style="bold" if ok == len(lines)
+                  else "bold red")  # fmt: skip
+    return 0 if ok == len(lines) else 1
+
+
 def status_command(args: argparse.Namespace, settings: Settings) -> int:
     client = redis.Redis.from_url(settings.redis_url)
     try:
@@ -192,6 +226,13 @@ def run_demo(args: argparse.Namespace) -> int:
                      for u in ["KZ", *sorted({r["unit_id"] for r in election.registry
                                               if r.get("type") == "unit"})]}  # fmt: skip
             console.print(render.summary({k: v for k, v in units.items() if v}))
+            if args.election == "kz2007":
+                from producers.kz2007 import expected
+
+                from . import drill
+
+                _print_drill(drill.report(expected(), drill.from_redis(
+                    client, settings.app_id, election.registry)))  # fmt: skip
             console.print(f"{len(events):,} events tallied in {elapsed:.1f} s"
                           f" ({len(events) / elapsed:,.0f} events/s end to end)")  # fmt: skip
             if args.keep_running:
