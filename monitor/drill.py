@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .contract import FIGURE_FIELDS
+from .registry import Registry
 
 Units = dict[str, dict[str, Any]]
 
@@ -30,13 +31,21 @@ class Measured:
     """What the monitor shows: unit snapshots, station documents, the registry's layout."""
 
     def __init__(self, units: Units, station: Callable[[str], dict[str, Any] | None],
-                 parties: list[str], tec_stations: dict[str, list[str]],
-                 tec_names: dict[str, str]) -> None:  # fmt: skip
+                 registry: Registry) -> None:  # fmt: skip
         self.units = units
         self._station = station
-        self.parties = parties
-        self.tec_stations = tec_stations
-        self.tec_by_name = {name: tec for tec, name in tec_names.items()}
+        self.registry = registry
+        self.parties = list(registry.parties)
+        self.tec_stations = registry.tec_stations
+        self.tec_by_name = {registry.names.get(t, t): t for t in registry.tec_rec}
+
+    def stations_of(self, unit: str) -> list[str]:
+        tecs = self.registry.rec_tecs.get(unit, [unit])
+        return [sid for tec in tecs for sid in self.tec_stations.get(tec, [])]
+
+    def official(self, sid: str) -> dict[str, int]:
+        doc = (self._station(sid) or {}).get("protocols", {})
+        return self.figures(sid, doc.get("official_source") or "pec")
 
     def unit(self, uid: str) -> dict[str, Any]:
         u = self.units.get(uid)
@@ -97,10 +106,24 @@ def _revision_pp(u: dict[str, Any]) -> float | None:
                         - first["participants"] / first["registered"]), 1)  # fmt: skip
 
 
-def measure(fid: str, m: Measured) -> Any:
-    """The monitor's figure for one expected id."""
+def measure(fid: str, m: Measured, want: Any = None) -> Any:
+    """The monitor's figure for one expected id (``want``, the expected value, says which
+    party or station a figure is about where the id does not)."""
     head, _, rest = fid.partition(".")
     kz = m.unit("KZ")
+    if head == "commissions":
+        if rest == "pec":
+            return kz["stations"]
+        return sum(1 for u in m.units.values() if u["level"] == rest)
+    if fid == "electorate.baseline":
+        return kz["registry"]["registered_baseline"]
+    if fid == "evote.stations":
+        return kz["registry"]["evoting_stations"]
+    if fid == "evote.electorate_share":
+        r = kz["registry"]
+        return round(100 * r["evoting_baseline"] / r["registered_baseline"])
+    if fid == "added.before_10":
+        return kz["turnout"]["by_report"]["1"]["added"]
     if head == "annex1":
         return kz["official"]["valid"] if rest == "total" else kz["official"]["votes"][rest]
     if fid == "participants.cec":
@@ -127,11 +150,7 @@ def measure(fid: str, m: Measured) -> Any:
         u = kz if rest == "national" else m.unit(rest)
         return u["official"]["valid"] - _night(u)["voted"]
     if head == "unanimous":
-        if rest.endswith(".all_sizes"):
-            return m.unit(rest.split(".")[0])["unanimous_stations"]["all"]
-        key = {"over200": "over_200", "over1000": "over_1000",
-               "zero_invalid": "over_200_no_invalid"}[rest]  # fmt: skip
-        return kz["unanimous_stations"][key]
+        return _measure_unanimous(rest, m, kz)
     if head == "evote":
         if rest == "ballots":
             return kz["evote_ballots"]
@@ -139,35 +158,104 @@ def measure(fid: str, m: Measured) -> Any:
             return kz["evote_multiple"]["tokens" if rest == "multi_tokens" else "ballots"]
         rec, what = rest.split(".")
         return m.unit(rec)["evote_multiple"]["ballots" if what == "multi_ballots" else "stations"]
-    return _measure_station_cases(head, rest, m)
+    return _measure_station_cases(head, rest, m, want)
 
 
-def _measure_station_cases(head: str, rest: str, m: Measured) -> Any:
+def _ballots(f: dict[str, int], parties: list[str]) -> int:
+    """Ballots counted: valid votes and invalid ballots."""
+    return sum(f[p] for p in parties) + f["invalid"]
+
+
+def _measure_unanimous(rest: str, m: Measured, kz: dict[str, Any]) -> Any:
+    keys = {"over200": "over_200", "over1000": "over_1000", "zero_invalid": "over_200_no_invalid",
+            "total": "all"}  # fmt: skip
+    if rest in keys:
+        return kz["unanimous_stations"][keys[rest]]
+    unit, _, what = rest.partition(".")
+    if what == "all_sizes":
+        return m.unit(unit)["unanimous_stations"]["all"]
+    if what == "1300_1800":  # report fn 95: stations of 1,300 to 1,800 votes, none invalid
+        n = 0
+        for sid in m.stations_of(unit):
+            f = m.official(sid)
+            valid = sum(f[p] for p in m.parties)
+            if (valid and max(f[p] for p in m.parties) == valid and f["invalid"] == 0
+                    and 1300 <= valid <= 1800):  # fmt: skip
+                n += 1
+        return n
+    f = m.official(rest)  # an example station
+    leader = max(m.parties, key=lambda p: f[p])
+    return {"voters": _ballots(f, m.parties), leader: f[leader], "invalid": f["invalid"]}
+
+
+def _stations_where(m: Measured, tec: str, test: Callable[[str], bool]) -> list[str]:
+    return sorted(sid for sid in m.tec_stations.get(tec, []) if test(sid))
+
+
+def _measure_station_cases(head: str, rest: str, m: Measured, want: Any) -> Any:
+    want = want if isinstance(want, dict) else {}
     if head == "annex":
         return m.diff(rest, "pec", "cec")
     if head == "karatau":
-        return m.diff(f"ZHA-{rest}", "pec", "tec")
-    if head == "rudniy":
-        moved = m.unit(m.tec("Rudniy"))["moved"]["votes"]
-        return {"Nur Otan": moved["Nur Otan"], "ANSDP": moved["ANSDP"]}
-    if head in ("khromtauskiy", "kostanaiskiy"):
-        tec = m.tec("Khromtauskiy" if head == "khromtauskiy" else "Kostanaiskiy District")
-        altered = m.altered_in(tec)
-        if head == "khromtauskiy":
-            return altered
-        d = {sid: m.diff(sid, "pec", "cec") for sid in altered}
-        return {"stations": altered,
-                "lower_ansdp": sum(x["ANSDP"] < 0 for x in d.values()),
-                "higher_auyl": sum(x["Auyl"] > 0 for x in d.values()),
-                "higher_nur_otan": sum(x["Nur Otan"] > 0 for x in d.values())}  # fmt: skip
+        if rest == "nur_otan_higher":
+            def higher(sid: str) -> bool:
+                try:
+                    return m.diff(sid, "pec", "tec")["Nur Otan"] > 0
+                except LookupError:
+                    return False
+
+            return _stations_where(m, m.tec("Karatau"), higher)
+        party = want.get("party", "Nur Otan")
+        sid = f"ZHA-{rest}"
+        return {"party": party, "pec": m.figures(sid, "pec")[party],
+                "tec": m.figures(sid, "tec")[party]}  # fmt: skip
+    if head in ("rudniy", "khromtauskiy", "kostanaiskiy"):
+        name = {"rudniy": "Rudniy", "khromtauskiy": "Khromtauskiy",
+                "kostanaiskiy": "Kostanaiskiy District"}[head]  # fmt: skip
+        return _measure_tec_case(rest, m, m.tec(name))
     if head == "saryarka":
         a, b = m.figures("AST-37", "pec"), m.figures("AST-37", "tec")
-        return {"Nur Otan": b["Nur Otan"] - a["Nur Otan"],
+        return {"station": "AST-37", "Nur Otan": b["Nur Otan"] - a["Nur Otan"],
                 "ballots_cancelled": b["ballots_cancelled"] - a["ballots_cancelled"]}  # fmt: skip
+    if head == "zhambyl":
+        sid = f"ZHA-{rest}"
+        pec, obs = m.figures(sid, "pec"), m.figures(sid, "observer")
+        return {"station": sid, "Nur Otan": pec["Nur Otan"] - obs["Nur Otan"],
+                "invalid": pec["invalid"] - obs["invalid"],
+                "participants_minus_found": _participants(pec) - pec["ballots_found"]}  # fmt: skip
+    if head == "manghystau":
+        sid = f"MAN-{rest}"
+        parties = list(want.get("pec", {"ANSDP": 0, "Nur Otan": 0, "Ak Zhol": 0}))
+        obs, pec = m.figures(sid, "observer"), m.figures(sid, "pec")
+        return {"observer": {p: obs[p] for p in parties}, "pec": {p: pec[p] for p in parties}}
+    if head == "station70":
+        sid = want.get("station", "")
+        v1, v2 = m.version_figures(sid, "pec", 1), m.version_figures(sid, "pec", 2)
+        others = [p for p in m.parties if p != "Nur Otan"]
+        return {"station": sid, "v1": v1["Nur Otan"], "v2": v2["Nur Otan"],
+                "others": sum(v2[p] for p in others) - sum(v1[p] for p in others)}  # fmt: skip
     if head == "implausible":
         f = m.figures(rest, "pec")
-        return {"registered": f["registered"], "participants": _participants(f)}
+        return {"registered": f["registered"], "voted": _participants(f)}
     raise LookupError(f"no measurement for {head}.{rest}")
+
+
+def _measure_tec_case(what: str, m: Measured, tec: str) -> Any:
+    if what == "stations":
+        return m.unit(tec)["stations"]
+    if what == "moved":
+        moved = m.unit(tec)["moved"]["votes"]
+        return {"Nur Otan": moved["Nur Otan"], "ANSDP": moved["ANSDP"]}
+    altered = m.altered_in(tec)
+    if what == "altered":
+        return altered
+    d = [m.diff(sid, "pec", "cec") for sid in altered]
+    counts = {"lower_ansdp": sum(x["ANSDP"] < 0 for x in d),
+              "higher_auyl": sum(x["Auyl"] > 0 for x in d),
+              "higher_nur_otan": sum(x["Nur Otan"] > 0 for x in d)}  # fmt: skip
+    if what in counts:
+        return counts[what]
+    raise LookupError(f"no measurement for {what} of {tec}")
 
 
 def _participants(f: dict[str, int]) -> int:
@@ -207,10 +295,10 @@ def report(expected: list[dict[str, Any]], measured: Measured) -> list[Line]:
     lines = []
     for e in expected:
         try:
-            shown: Any = measure(e["id"], measured)
+            shown: Any = measure(e["id"], measured, e["value"])
             ok = matches(e["value"], shown)
             text = _say(shown)
-        except (LookupError, KeyError, ZeroDivisionError) as exc:
+        except (LookupError, KeyError, ValueError, ZeroDivisionError) as exc:
             ok, text = False, f"not measured ({exc})"
         says = e.get("report_says") or _say(e["value"])
         lines.append(Line(e["id"], e.get("what", ""), says, text, ok, e.get("source", "")))
@@ -227,10 +315,7 @@ def from_redis(client: Any, prefix: str, registry_records: list[dict[str, Any]])
     for key in client.scan_iter(f"{prefix}:unit:*"):
         uid = key.decode().rsplit(":", 1)[1]
         units[uid] = readmodel.read_unit(client, prefix, uid)
-    meta = readmodel.read_meta(client, prefix) or {}
-    names = {t: reg.names.get(t, t) for t in reg.tec_rec}
-    return Measured(units, lambda sid: readmodel.read_station(client, prefix, sid),
-                    meta.get("parties", list(reg.parties)), reg.tec_stations, names)  # fmt: skip
+    return Measured(units, lambda sid: readmodel.read_station(client, prefix, sid), reg)
 
 
 def table(lines: list[Line]) -> Any:
@@ -244,3 +329,8 @@ def table(lines: list[Line]) -> Any:
                   ln.monitor_shows, "[green]yes[/green]" if ln.match else "[red]NO[/red]",
                   ln.source)  # fmt: skip
     return t
+
+
+def from_memory(tally: Any) -> Measured:
+    """The same measurements from a :class:`monitor.testing.InMemoryTally` (no broker)."""
+    return Measured(tally.snapshot(), tally.stations.get, tally.registry)

@@ -140,6 +140,7 @@ def snapshot(
         if rec is not None:
             rec_units.setdefault(rec, _Unit(width)).add(u)
         cec.add(u)
+    lists = _registry_figures(registry)
     out: dict[str, dict[str, Any]] = {}
     units: list[tuple[str, str, str | None, _Unit]] = [(CEC_ID, "cec", None, cec)]
     units += [(r, "rec", CEC_ID, u) for r, u in rec_units.items()]
@@ -147,6 +148,8 @@ def snapshot(
     for uid, level, parent, u in units:
         n = registry.stations_in(uid) if uid in registry.names else 0
         snap = _unit_snapshot(uid, level, parent, u, n, registry)
+        snap["registry"] = lists.get(uid, {"registered_baseline": 0, "evoting_stations": 0,
+                                           "evoting_baseline": 0})  # fmt: skip
         if uid in summaries:
             versions = [summaries[uid][v] for v in sorted(summaries[uid], key=int)]
             snap["summary_versions"] = [
@@ -161,6 +164,21 @@ def snapshot(
         name: _seats(out[CEC_ID][name], seats, threshold, method)
         for name in ("protocol", "official")
     }
+    return out
+
+
+def _registry_figures(registry: Registry) -> dict[str, dict[str, int]]:
+    """Per unit, from the registry: the list size before election day, and how many stations
+    (and voters on their lists) have e-voting."""
+    out: dict[str, dict[str, int]] = {}
+    for st in registry.stations.values():
+        for uid in (CEC_ID, st.rec_id, st.tec_id):
+            f = out.setdefault(uid, {"registered_baseline": 0, "evoting_stations": 0,
+                                     "evoting_baseline": 0})  # fmt: skip
+            f["registered_baseline"] += st.registered_baseline
+            if st.evoting:
+                f["evoting_stations"] += 1
+                f["evoting_baseline"] += st.registered_baseline
     return out
 
 
