@@ -45,24 +45,40 @@ class DrillStation(_Station):
 def apportion_capped(
     total: int, weights: list[float], caps: list[int], mins: list[int] | None = None
 ) -> list[int]:
-    """Split ``total`` into integers ``mins[i] <= x[i] <= caps[i]`` by weight (water-filling)."""
+    """Split ``total`` into integers ``mins[i] <= x[i] <= caps[i]`` in proportion to the
+    weights where the caps allow (water-filling), rounded by largest remainder."""
     n = len(weights)
     alloc = list(mins) if mins is not None else [0] * n
     rest = total - sum(alloc)
-    if rest < 0 or total > sum(caps) or any(a > c for a, c in zip(alloc, caps, strict=True)):
+    room = [c - a for c, a in zip(caps, alloc, strict=True)]
+    if rest < 0 or rest > sum(room) or min(room, default=0) < 0:
         raise ValueError(f"cannot split {total} within the bounds")
-    while rest > 0:
-        room = [i for i in range(n) if alloc[i] < caps[i]]
-        w = {i: weights[i] for i in room if weights[i] > 0} or dict.fromkeys(room, 1.0)
-        wsum = sum(w.values())
-        quota = {i: rest * wi / wsum for i, wi in w.items()}
-        give = {i: min(caps[i] - alloc[i], int(q)) for i, q in quota.items()}
-        if not any(give.values()):  # fewer units left than stations: largest remainders
-            order = sorted(w, key=lambda i: (int(quota[i]) - quota[i], i))
-            give = dict.fromkeys(order[:rest], 1)
-        for i, g in give.items():
-            alloc[i] += g
-        rest -= sum(give.values())
+    if rest == 0:
+        return alloc
+    weighted = [i for i in range(n) if weights[i] > 0 and room[i] > 0]
+    if sum(room[i] for i in weighted) <= rest:  # the weighted fill up; the rest share equally
+        for i in weighted:
+            alloc[i] += room[i]
+        spare = [i for i in range(n) if weights[i] <= 0 and room[i] > 0]
+        extra = apportion_capped(total - sum(alloc), [1.0] * len(spare), [room[i] for i in spare])
+        for i, x in zip(spare, extra, strict=True):
+            alloc[i] += x
+        return alloc
+    capped, wsum, level = 0, sum(weights[i] for i in weighted), 0.0
+    for i in sorted(weighted, key=lambda i: (room[i] / weights[i], i)):
+        if capped + room[i] / weights[i] * wsum >= rest:
+            level = (rest - capped) / wsum
+            break
+        capped += room[i]
+        wsum -= weights[i]
+    share = {i: min(room[i], level * weights[i]) for i in weighted}
+    floors = {i: min(room[i], int(x)) for i, x in share.items()}
+    left = rest - sum(floors.values())
+    order = sorted((i for i in weighted if floors[i] < room[i]), key=lambda i: (floors[i] - share[i], i))
+    for i in order[:left]:
+        floors[i] += 1
+    for i, x in floors.items():
+        alloc[i] += x
     return alloc
 
 
@@ -107,7 +123,8 @@ def layout(rng: random.Random) -> tuple[list[dict], list[DrillStation]]:
     """RECs, TECs (named first), and stations with their real or synthetic numbers and sizes."""
     reserved = _reserved()
     tec_counts = _tec_counts()
-    weights = [_PROFILE[c][0] / _PROFILE[c][1] * (1 + 2.5 * D.SMALL_SHARE[c]) for c in REGIONS]
+    weights = [_PROFILE[c][0] / D.COUNT_MEDIAN.get(c, _PROFILE[c][1]) * (1 + 2.5 * D.SMALL_SHARE[c])
+               for c in REGIONS]  # fmt: skip
     station_counts = dict(zip(REGIONS, _apportion(D.STATIONS, weights), strict=True))
     units = [{"type": "unit", "v": 1, "level": "rec", "unit_id": c, "parent_id": CEC_ID,
               "name": REGIONS[c]} for c in REGIONS]  # fmt: skip
@@ -138,7 +155,7 @@ def layout(rng: random.Random) -> tuple[list[dict], list[DrillStation]]:
                 sid = f"{code}-{num}"
                 st = DrillStation(sid, tec_id, code, name, sid in reserved)
                 st.urban = urban
-                st.small = not urban and rng.random() < D.SMALL_SHARE[code]
+                st.small = not urban and rng.random() < D.SMALL_SHARE[code] and name not in D.TEC_SIZES
                 if st.small:
                     st.size = rng.randint(*SMALL_SIZES)
                 else:
@@ -179,25 +196,26 @@ def plan_night(stations: list[DrillStation], fixed: dict[str, tuple[int, int]], 
 
 def _solve_voters(free: list[DrillStation], fixed: list[DrillStation], rng: random.Random) -> None:
     """20:00 voters: Almaty City at 22.5 %, Almaty Region at 90 %, the nation at 5,726,544."""
-    groups: dict[str, list[DrillStation]] = {"ALA": [], "ALR": [], "rest": []}
-    for st in free:
-        groups[st.rec if st.rec in groups else "rest"].append(st)
-    registered = {g: sum(st.baseline + st.added for st in (*free, *fixed)
-                         if (st.rec if st.rec in ("ALA", "ALR") else "rest") == g)
-                  for g in groups}  # fmt: skip
-    already = {g: sum(st.voted for st in fixed if (st.rec if st.rec in groups else "rest") == g)
-               for g in groups}  # fmt: skip
-    target = {g: round(D.REGION_PERCENT[g] / 100 * registered[g]) for g in ("ALA", "ALR")}
-    target["rest"] = D.NIGHT_VOTERS - target["ALA"] - target["ALR"]
-    for g, members in groups.items():
-        mean = {"ALA": 0.225, "ALR": 0.9}.get(g)
+
+    def group(st: DrillStation) -> str:
+        return st.rec if st.rec in D.REGION_PERCENT else "rest"
+
+    registered: dict[str, int] = {}
+    for st in (*free, *fixed):
+        registered[group(st)] = registered.get(group(st), 0) + st.baseline + st.added
+    target = {g: round(pct / 100 * registered[g]) for g, pct in D.REGION_PERCENT.items()}
+    target["rest"] = D.NIGHT_VOTERS - sum(target.values())
+    for st in fixed:
+        target[group(st)] -= st.voted
+    for g in target:
+        members = [st for st in free if group(st) == g]
         weights = []
         for st in members:
-            m = mean if mean is not None else _PROFILE[st.rec][2]
-            rate = min(0.97, max(0.08, rng.gauss(m, NIGHT_SIGMA)))
+            mean = D.REGION_PERCENT[g] / 100 if g in D.REGION_PERCENT else _PROFILE[st.rec][2]
+            rate = min(0.97, max(0.08, rng.gauss(mean, NIGHT_SIGMA)))
             weights.append((st.baseline + st.added) * rate)
         caps = [st.baseline + st.added for st in members]
-        votes = apportion_capped(target[g] - already[g], weights, caps, [1] * len(members))
+        votes = apportion_capped(target[g], weights, caps, [1] * len(members))
         for st, v in zip(members, votes, strict=True):
             st.voted = v
 
@@ -206,6 +224,17 @@ def choose_evoting(stations: list[DrillStation], excluded: set[str], rng: random
     """1,512 e-voting stations (weighted to large, urban ones), 123,932 e-ballots among them."""
     eligible = [st for st in stations if st.sid not in excluded]
     _choose_evoting(eligible, D.EVOTE_STATIONS / len(eligible), rng)
+    # "approximately 33 per cent of the electorate" (XIII.B): trade the smallest e-voting
+    # stations for the largest others until they hold a third of the lists
+    small = sorted((st for st in eligible if st.evoting), key=lambda st: (st.baseline, st.sid))
+    large = sorted((st for st in eligible if not st.evoting), key=lambda st: (-st.baseline, st.sid))
+    total = sum(st.baseline for st in stations)
+    held = sum(st.baseline for st in small)
+    for a, b in zip(small, large, strict=False):
+        if held >= D.EVOTE_SHARE * total or a.baseline >= b.baseline:
+            break
+        a.evoting, b.evoting = False, True
+        held += b.baseline - a.baseline
     ev = [st for st in eligible if st.evoting]
     counts = apportion_capped(D.EVOTE_BALLOTS, [st.voted * rng.uniform(0.5, 1.5) for st in ev],
                               [st.voted // 2 for st in ev])  # fmt: skip
@@ -221,8 +250,8 @@ def share_tokens(
     skz = sorted((st for st in ev if st.rec == "SKZ"), key=lambda st: (-st.electronic, st.sid))
     skz = rng.sample(skz[: 3 * D.EVOTE_SKZ_STATIONS], D.EVOTE_SKZ_STATIONS)
     others = [st for st in ev if st.rec != "SKZ"]
-    pools = {sid: rng.sample(evs, len(evs)) for sid, evs in ballots.items() if evs}
-    n_skz_tokens = 190  # SYNTHETIC: 441 ballots by 190 voter ids (2-4 ballots each)
+    pools = {st.sid: rng.sample(ballots[st.sid], len(ballots[st.sid])) for st in ev}
+    n_skz_tokens = 190  # SYNTHETIC: 441 ballots by 190 voter ids
     plans = [
         (skz, n_skz_tokens, D.EVOTE_SKZ_BALLOTS, 0.5),
         (others, D.EVOTE_MULTI_TOKENS - n_skz_tokens, D.EVOTE_MULTI_BALLOTS - D.EVOTE_SKZ_BALLOTS, 0.25),
@@ -234,13 +263,16 @@ def share_tokens(
         by_tec: dict[str, list[DrillStation]] = {}
         for st in group:
             by_tec.setdefault(st.tec, []).append(st)
-        homes = [*group, *(rng.choice(group) for _ in range(n_tokens - len(group)))]
-        if len(group) > n_tokens:
-            homes = rng.sample(group, n_tokens)
-        for home, k in zip(homes, sizes, strict=True):
-            mates = [st for st in by_tec[home.tec] if st is not home]
-            second = rng.choice(mates) if mates and rng.random() < cross else home
-            picked = _pick(pools[home.sid], k - k // 2) + _pick(pools[second.sid], k // 2)
+        for i, k in enumerate(sizes):
+            if len(group) <= n_tokens and i < len(group):
+                home = group[i]  # each of the 10 SKZ stations has at least one multiple voter
+            else:
+                home = rng.choice([st for st in group if len(pools[st.sid]) >= 2 * k])
+            mates = [st for st in by_tec[home.tec] if st is not home and len(pools[st.sid]) >= k]
+            if mates and rng.random() < cross:
+                picked = _pick(pools[home.sid], k - k // 2) + _pick(pools[rng.choice(mates).sid], k // 2)
+            else:
+                picked = _pick(pools[home.sid], k)
             token = picked[0].value["voter_token"]
             for e in picked:
                 e.value["voter_token"] = token
@@ -248,22 +280,14 @@ def share_tokens(
 
 def _pick(pool: list[TimedEvent], k: int) -> list[TimedEvent]:
     """Take k ballots of one station at distinct times (never the same token/station/time)."""
-    out, seen = [], set()
-    i = 0
+    out, seen, i = [], set(), 0
     while len(out) < k:
-        e = pool[i]
-        if e.value["issued_at"] not in seen and not e.value.get("_shared"):
-            seen.add(e.value["issued_at"])
-            out.append(pool.pop(i))
-        else:
+        if pool[i].value["issued_at"] in seen:
             i += 1
+            continue
+        seen.add(pool[i].value["issued_at"])
+        out.append(pool.pop(i))
     return out
-
-
-def electorate_share(stations: list[DrillStation]) -> float:
-    """Share of the registered (end of day) at e-voting stations."""
-    ev = sum(st.baseline + st.added for st in stations if st.evoting)
-    return ev / sum(st.baseline + st.added for st in stations)
 
 
 def ceil50(x: float) -> int:

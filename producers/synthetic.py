@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from operator import attrgetter
 from pathlib import Path
@@ -94,6 +94,9 @@ class Truth:
     official: dict[str, dict]  # station -> figures of the highest source emitted (cec)
     turnout: dict[str, dict]  # station -> {"registered","added","voted"} of its last report
     evote_ballots: dict[str, int]  # station -> distinct evote ballots emitted (0 if none)
+    # Optional (the 2007 drill fills them): final tec-source entry and observer copy per station
+    tec: dict[str, dict] = field(default_factory=dict)
+    observer: dict[str, dict] = field(default_factory=dict)
 
 
 @dataclass
