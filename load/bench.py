@@ -74,13 +74,6 @@ def _metric(port: int, name: str) -> float:
     return sum(float(m.group(1)) for m in re.finditer(rf"^{name}(?:\{{[^}}]*\}})? (\S+)$", text, re.M))
 
 
-def _peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def bench_end_to_end(settings: Settings, election, copies: int, workdir: Path) -> dict[str, float]:
     """(b) preload the broker, start one worker, time from its first event to the last.
 
@@ -122,7 +115,7 @@ def bench_end_to_end(settings: Settings, election, copies: int, workdir: Path) -
         accepted = _metric(settings.metrics_port, "tabmon_events_total")
         return {"events": n, "accepted": accepted, "seconds": elapsed, "events_per_s": n / elapsed,
                 "exact": not diffs and accepted == n, "diffs": len(diffs),
-                "peak_rss_mib": _peak_rss_mib(worker.pid)}  # fmt: skip
+                "peak_rss_mib": procs.peak_rss_mib(worker.pid)}  # fmt: skip
     finally:
         procs.stop(worker, grace=15)
 

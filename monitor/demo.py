@@ -233,8 +233,9 @@ def run_demo(args: argparse.Namespace) -> int:
 
                 _print_drill(drill.report(expected(), drill.from_redis(
                     client, settings.app_id, election.registry)))  # fmt: skip
-            console.print(f"{len(events):,} events tallied in {elapsed:.1f} s"
-                          f" ({len(events) / elapsed:,.0f} events/s end to end)")  # fmt: skip
+            console.print(f"{len(events):,} events replayed and tallied in {elapsed:.1f} s"
+                          f" ({len(events) / elapsed:,.0f} events/s end to end); worker peak"
+                          f" memory {procs.peak_rss_mib(worker.pid):,.0f} MiB")  # fmt: skip
             if args.keep_running:
                 console.print("running; `tabmon status` in another shell; Ctrl-C stops all")
                 worker.wait()

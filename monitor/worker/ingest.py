@@ -56,7 +56,8 @@ class Ingest:
     producer: AIOKafkaProducer
     owned: dict[TopicPartition, _Owned] = field(default_factory=dict)
     kinds: dict[str, str] = field(default_factory=dict)  # topic name -> kind
-    _pending: list[asyncio.Future[Any]] = field(default_factory=list)
+    _pending: list[asyncio.Future[Any]] = field(default_factory=list)  # delivery futures
+    _outbox: list[tuple[str, bytes, bytes]] = field(default_factory=list)  # to send, from the hot loop
     redis: Any = None  # redis.asyncio client for the station read model, or None
     _consumer: AIOKafkaConsumer | None = None
     _stopping: bool = False
@@ -88,6 +89,7 @@ class Ingest:
                     for tp, messages in batch.items():
                         self._process(tp, messages)
                     self.metrics.batch_seconds.observe(time.perf_counter() - t0)
+                await self._send_outbox()
                 self.metrics.heartbeat.labels("ingest").set(time.time())
                 if time.monotonic() - last_flush >= s.flush_interval:
                     await self.flush()
@@ -148,7 +150,17 @@ class Ingest:
         self._send(self.settings.topic("deadletter"), key, value)
 
     def _send(self, topic: str, key: bytes, value: bytes) -> None:
-        self._pending.append(asyncio.ensure_future(self.producer.send(topic, value=value, key=key)))
+        # The hot loop is synchronous: queue, and let the async loop hand it to the producer.
+        self._outbox.append((topic, key, value))
+
+    async def _send_outbox(self) -> None:
+        """Hand queued messages to the producer. ``send`` only waits when its buffer is full;
+        one Task per message instead (tried first) flooded the event loop: 124k forwarded
+        e-ballots took the 2007 drill from seconds to 80 s."""
+        outbox, self._outbox = self._outbox, []
+        send, pending = self.producer.send, self._pending
+        for topic, key, value in outbox:
+            pending.append(await send(topic, value=value, key=key))
 
     # -- publication and commits ------------------------------------------------------------
     async def flush(self, only: list[TopicPartition] | None = None) -> None:
@@ -166,18 +178,16 @@ class Ingest:
             partial = owned.store.take_partial(owned.next_offset) or {
                 "kind": owned.store.kind, "wm": owned.next_offset, "tecs": {}, "summaries": {}}
             partial["tp"] = f"{tp.topic}:{tp.partition}"
-            fut = self.producer.send(partials_topic, key=partial["tp"].encode(),
-                                     value=orjson.dumps(partial))  # fmt: skip
-            self._pending.append(asyncio.ensure_future(fut))
+            self._send(partials_topic, partial["tp"].encode(), orjson.dumps(partial))
             owned.published = owned.next_offset
             if owned.next_offset > owned.replay_until:
                 commits[tp] = owned.next_offset
             self.metrics.partials.inc()
+        await self._send_outbox()
         pending, self._pending = self._pending, []
         if pending:
-            # send() hands back a delivery future; a failed delivery raises here, before commit
-            deliveries = await asyncio.gather(*pending)
-            await asyncio.gather(*deliveries)
+            # a failed delivery raises here, before anything is committed
+            await asyncio.gather(*pending)
         if docs and self.redis is not None:
             await readmodel.write_stations(self.redis, self.settings.app_id, docs)
         if commits and self._consumer is not None:

@@ -41,7 +41,7 @@ def test_demo_runs_to_a_summary_and_stops_everything_on_ctrl_c(tmp_path):
             break
     text = "".join(out)
     assert "National (CEC)" in text, text
-    assert "Regions (REC)" in text and "events tallied" in text
+    assert "Regions (REC)" in text and "replayed and tallied" in text
     ports = _ports(text)  # broker, redis, metrics
     assert len(ports) >= 3 and all(_listening(p) for p in ports[:3]), text
     proc.send_signal(signal.SIGINT)  # what Ctrl-C does
