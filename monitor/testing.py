@@ -72,7 +72,8 @@ class InMemoryTally:
             if partial is not None:
                 self.merged[tp], _ = merge(self.merged.get(tp), partial)
             for sid, doc in store.take_station_docs().items():
-                self.stations.setdefault(sid, {})[store.kind] = doc
+                # as JSON, like the worker's Redis read model hands it back
+                self.stations.setdefault(sid, {})[store.kind] = orjson.loads(orjson.dumps(doc))
 
     def snapshot(self, **seat_options: Any) -> dict[str, dict[str, Any]]:
         return snapshot(self.merged, self.registry, **seat_options)

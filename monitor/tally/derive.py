@@ -72,22 +72,12 @@ def protocols_partial(store: PartitionStore, stations: Iterable[str]) -> dict[st
             "unanimous": unanimous}  # fmt: skip
 
 
-def turnout_partial(store: PartitionStore, stations: Iterable[str]) -> dict[str, Any]:
-    latest = []
-    by_seq: dict[int, list[int]] = {}  # seq -> [registered, added, voted, stations]
-    for sid in stations:
-        cur = store.turnout_latest.get(sid)
-        if cur is None:
-            continue
-        latest.append(cur[1])
-        for seq, (r, a, v) in store.turnout_reports[sid].items():
-            acc = by_seq.setdefault(seq, [0, 0, 0, 0])
-            acc[0] += r
-            acc[1] += a
-            acc[2] += v
-            acc[3] += 1
+def turnout_partial(store: PartitionStore, tec: str) -> dict[str, Any]:
+    latest = [store.turnout_latest[sid][1] for sid in store.members.get(tec, ())
+              if sid in store.turnout_latest]  # fmt: skip
+    by_seq = store.turnout_by_seq.get(tec, {})
     return {"turnout": vsum(latest, 3), "n_turnout": len(latest),
-            "by_seq": {str(s): by_seq[s] for s in sorted(by_seq)}}  # fmt: skip
+            "by_seq": {str(q): list(by_seq[q]) for q in sorted(by_seq)}}  # fmt: skip
 
 
 def tec_partial(store: PartitionStore, tec: str) -> dict[str, Any]:
@@ -96,22 +86,24 @@ def tec_partial(store: PartitionStore, tec: str) -> dict[str, Any]:
     if store.kind == "protocols":
         return protocols_partial(store, stations)
     if store.kind == "turnout":
-        return turnout_partial(store, stations)
+        return turnout_partial(store, tec)
     return {"evote": sum(store.evotes.get(s, 0) for s in stations)}
 
 
 def station_doc(store: PartitionStore, sid: str) -> dict[str, Any]:
-    """What this partition knows of one station, for the station read model."""
+    """What this partition knows of one station, for the station read model. Tuples stay
+    tuples (orjson writes them as arrays): copying them here cost more than the tally."""
     if store.kind == "protocols":
         latest = store.protocols.get(sid, {})
-        sources = {src: {"version": v, "figures": list(f)} for src, (v, f) in latest.items()}
-        # every version seen, with its figures: what changed between versions is evidence
-        versions = {src: {str(v): list(f) for v, f in sorted(store.versions[(sid, src)].items())}
-                    for src in latest}  # fmt: skip
-        off = store.official.get(sid)
-        return {"sources": sources, "versions": versions,
-                "official_source": _SOURCE_OF_RANK[off[0]] if off else None}  # fmt: skip
+        versions = store.versions
+        return {
+            "sources": {src: {"version": v, "figures": f} for src, (v, f) in latest.items()},
+            # every version seen, with its figures: what changed between versions is evidence
+            "versions": {src: {str(v): f for v, f in versions[(sid, src)].items()}
+                         for src in latest},
+            "official_source": _SOURCE_OF_RANK[store.official[sid][0]]
+            if sid in store.official else None,
+        }  # fmt: skip
     if store.kind == "turnout":
-        return {"reports": {str(q): list(v) for q, v in sorted(store.turnout_reports[sid].items())}}
+        return {"reports": {str(q): v for q, v in store.turnout_reports[sid].items()}}
     return {"ballots": store.evotes.get(sid, 0)}
-

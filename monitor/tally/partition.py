@@ -49,6 +49,9 @@ class PartitionStore:
         # turnout: every report per station, and the latest (seq, (registered, added, voted))
         self.turnout_reports: dict[str, dict[int, tuple[int, int, int]]] = {}
         self.turnout_latest: dict[str, tuple[int, tuple[int, int, int]]] = {}
+        # tec -> seq -> [registered, added, voted, stations]: kept by exact deltas against the
+        # stored reports (re-summing every report at each flush dominated the flush time)
+        self.turnout_by_seq: dict[str, dict[int, list[int]]] = {}
         # evote: the set of ballots (a redelivered ballot is the same element)
         self.ballots: set[tuple[str, str, str]] = set()
         self.evotes: dict[str, int] = {}
@@ -69,14 +72,11 @@ class PartitionStore:
 
     def _touch(self, station_id: str) -> None:
         tec = self._tec_of.get(station_id)
-        if tec is None:
+        if tec is None:  # first event of this station in this partition
             tec = self._tec_of[station_id] = self.registry.stations[station_id].tec_id
+            self.members.setdefault(tec, set()).add(station_id)
         self.dirty.add(tec)
         self.dirty_stations.add(station_id)
-        members = self.members.get(tec)
-        if members is None:
-            members = self.members[tec] = set()
-        members.add(station_id)
 
     def apply(self, record: Turnout | Protocol | Summary | Evote) -> bool:
         """Apply one decoded record of any kind; True if it changed the state."""
@@ -118,19 +118,31 @@ class PartitionStore:
         return True
 
     def apply_turnout(self, t: Turnout) -> bool:
-        figures = (t.registered, t.added, t.voted)
-        reports = self.turnout_reports.get(t.station_id)
+        sid, figures = t.station_id, (t.registered, t.added, t.voted)
+        reports = self.turnout_reports.get(sid)
         if reports is None:
-            reports = self.turnout_reports[t.station_id] = {}
+            reports = self.turnout_reports[sid] = {}
         prior = reports.get(t.seq)
-        if prior is None or figures > prior:
-            reports[t.seq] = figures
-        cur = self.turnout_latest.get(t.station_id)
+        if prior is not None and figures <= prior:
+            return False  # a redelivery (or the smaller of two conflicting reports)
+        reports[t.seq] = figures
+        cur = self.turnout_latest.get(sid)
         if _newer(t.seq, figures, cur):
-            self.turnout_latest[t.station_id] = (t.seq, figures)
-        elif prior is not None and figures <= prior:
-            return False
-        self._touch(t.station_id)  # a late earlier report still changes the curve
+            self.turnout_latest[sid] = (t.seq, figures)
+        self._touch(sid)  # a late earlier report still changes the curve
+        by_seq = self.turnout_by_seq.setdefault(self._tec_of[sid], {})
+        acc = by_seq.get(t.seq)
+        if acc is None:
+            acc = by_seq[t.seq] = [0, 0, 0, 0]
+        if prior is None:
+            acc[0] += figures[0]
+            acc[1] += figures[1]
+            acc[2] += figures[2]
+            acc[3] += 1
+        else:
+            acc[0] += figures[0] - prior[0]
+            acc[1] += figures[1] - prior[1]
+            acc[2] += figures[2] - prior[2]
         return True
 
     def apply_evote(self, e: Evote) -> bool:
