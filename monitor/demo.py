@@ -196,9 +196,28 @@ def wait_caught_up(settings: Settings, client: Any, worker: subprocess.Popen[byt
                                     timeout=timeout, on_poll=show, check=alive)  # fmt: skip
 
 
+def _example_station(election: Any) -> str:
+    """A station worth looking at: ALR-811 of the 2007 report, else the first one."""
+    ids = [r["station_id"] for r in election.registry if r.get("type") == "station"]
+    return "ALR-811" if "ALR-811" in ids else ids[0]
+
+
+def _interrupt_on_signals() -> None:
+    """Ctrl-C and SIGTERM both stop the demo cleanly. A process started in the background by
+    a shell inherits SIGINT as ignored; take it back so ``kill -INT`` works there too."""
+    import signal
+
+    def interrupt(*_: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def run_demo(args: argparse.Namespace) -> int:
     from producers.replay import messages_of
 
+    _interrupt_on_signals()
     workdir = args.workdir / f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
     console.print(f"[bold]tabmon demo[/bold]: logs in {workdir}")
     election = sources.load_election(args.election, args)
@@ -237,7 +256,13 @@ def run_demo(args: argparse.Namespace) -> int:
                           f" ({len(events) / elapsed:,.0f} events/s end to end); worker peak"
                           f" memory {procs.peak_rss_mib(worker.pid):,.0f} MiB")  # fmt: skip
             if args.keep_running:
-                console.print("running; `tabmon status` in another shell; Ctrl-C stops all")
+                console.print("running. In another shell:\n  export"
+                              f" TABMON_BROKER={settings.broker}"
+                              f" TABMON_REDIS_URL={settings.redis_url}"
+                              f" TABMON_APP_ID={settings.app_id}\n"
+                              f"  tabmon status; tabmon status {_example_station(election)}"
+                              + ("; tabmon drill-report" if args.election == "kz2007" else "")
+                              + "\nCtrl-C stops all", soft_wrap=True)  # fmt: skip
                 worker.wait()
         except KeyboardInterrupt:
             console.print("\nstopping ...")

@@ -32,21 +32,57 @@ def test_demo_runs_to_a_summary_and_stops_everything_on_ctrl_c(tmp_path):
          "--evotes", "300", "--workdir", str(tmp_path), "--keep-running"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
     )  # fmt: skip
-    out = []
-    deadline = time.monotonic() + 240
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        out.append(line)
-        if "Ctrl-C stops all" in line or time.monotonic() > deadline:
-            break
-    text = "".join(out)
-    assert "National (CEC)" in text, text
-    assert "Regions (REC)" in text and "replayed and tallied" in text
-    ports = _ports(text)  # broker, redis, metrics
-    assert len(ports) >= 3 and all(_listening(p) for p in ports[:3]), text
-    proc.send_signal(signal.SIGINT)  # what Ctrl-C does
-    rest, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 0, rest
-    assert "stopped: worker, redis-server, broker" in rest
-    time.sleep(0.5)
-    assert not any(_listening(p) for p in ports), f"still listening: {ports}"
+    try:
+        out = []
+        deadline = time.monotonic() + 240
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            out.append(line)
+            if "Ctrl-C stops all" in line or time.monotonic() > deadline:
+                break
+        text = "".join(out)
+        assert "National (CEC)" in text, text
+        assert "Regions (REC)" in text and "replayed and tallied" in text
+        ports = _ports(text)  # broker, redis, metrics
+        assert len(ports) >= 3 and all(_listening(p) for p in ports[:3]), text
+        proc.send_signal(signal.SIGINT)  # what Ctrl-C does
+        rest, _ = proc.communicate(timeout=60)
+        assert proc.returncode == 0, rest
+        assert "stopped: worker, redis-server, broker" in rest
+        time.sleep(0.5)
+        assert not any(_listening(p) for p in ports), f"still listening: {ports}"
+    finally:
+        if proc.poll() is None:  # a failed assertion must not leave a demo running
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(60)
+
+
+def test_demo_started_in_the_background_stops_on_sigterm_and_sigint(tmp_path):
+    """`kill` (SIGTERM), and SIGINT even where the shell started the demo with SIGINT ignored."""
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "monitor.cli", "demo", "--election", "synthetic",
+             "--stations", "40", "--tecs", "16", "--evotes", "100",
+             "--workdir", str(tmp_path / sig.name), "--keep-running"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env=dict(os.environ, PYTHONUNBUFFERED="1"),
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+        )  # fmt: skip
+        try:
+            assert proc.stdout is not None
+            text = ""
+            for line in proc.stdout:
+                text += line
+                if "Ctrl-C stops all" in line:
+                    break
+            ports = _ports(text)
+            assert len(ports) >= 3, text
+            proc.send_signal(sig)
+            rest, _ = proc.communicate(timeout=60)
+            assert "stopped: worker, redis-server, broker" in rest, rest
+            time.sleep(0.5)
+            assert not any(_listening(p) for p in ports), f"{sig.name}: still listening: {ports}"
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(30)
