@@ -24,6 +24,7 @@ def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
 def cmd_broker(args: argparse.Namespace) -> int:
     from . import procs
 
+    procs.interrupt_on_signals()
     proc = procs.start_broker(args.port)
     print(f"Tansu broker on 127.0.0.1:{args.port} (pid {proc.pid}); Ctrl-C stops it")
     try:

@@ -202,22 +202,10 @@ def _example_station(election: Any) -> str:
     return "ALR-811" if "ALR-811" in ids else ids[0]
 
 
-def _interrupt_on_signals() -> None:
-    """Ctrl-C and SIGTERM both stop the demo cleanly. A process started in the background by
-    a shell inherits SIGINT as ignored; take it back so ``kill -INT`` works there too."""
-    import signal
-
-    def interrupt(*_: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGINT, interrupt)
-    signal.signal(signal.SIGTERM, interrupt)
-
-
 def run_demo(args: argparse.Namespace) -> int:
     from producers.replay import messages_of
 
-    _interrupt_on_signals()
+    procs.interrupt_on_signals()
     workdir = args.workdir / f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
     console.print(f"[bold]tabmon demo[/bold]: logs in {workdir}")
     election = sources.load_election(args.election, args)

@@ -86,3 +86,22 @@ def test_demo_started_in_the_background_stops_on_sigterm_and_sigint(tmp_path):
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(30)
+
+
+def test_broker_command_stops_its_broker_on_sigterm():
+    from monitor.procs import free_port
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "broker", "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        assert "Tansu broker on" in proc.stdout.readline()
+        assert _listening(port)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        time.sleep(0.5)
+        assert not _listening(port), "the Tansu broker outlived `tabmon broker`"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
