@@ -23,6 +23,8 @@ from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
+from monitor.registry import CEC_ID, REC_CODES
+
 try:  # orjson is a project dependency; the stdlib fallback writes byte-identical output
     import orjson
 
@@ -35,14 +37,7 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 
 PARTIES = ("ANSDP", "Nur Otan", "PPK", "Auyl", "Ak Zhol", "Rukhaniyat", "CPPK")  # ballot order
-REGIONS: dict[str, str] = {
-    "AKM": "Akmola", "AKT": "Aktobe", "ALR": "Almaty Region", "ATY": "Atyrau",
-    "EKZ": "East Kazakhstan", "ZHA": "Zhambyl", "WKZ": "West Kazakhstan", "KAR": "Karaganda",
-    "KOS": "Kostanai", "KZY": "Kyzylorda", "MAN": "Manghystau", "PAV": "Pavlodar",
-    "NKZ": "North Kazakhstan", "SKZ": "South Kazakhstan", "AST": "Astana City",
-    "ALA": "Almaty City",
-}  # fmt: skip
-CEC_ID = "KZ"
+REGIONS: dict[str, str] = dict(REC_CODES)  # the contract's region codes, in contract order
 TZ = timezone(timedelta(hours=6))
 ELECTION_DAY = datetime(2007, 8, 18, tzinfo=TZ)
 POLLS_OPEN = ELECTION_DAY + timedelta(hours=8)
