@@ -175,14 +175,27 @@ def _figures_checked(obj: dict[str, Any], parties: tuple[str, ...]) -> tuple[int
     return tuple(out)
 
 
-def _station(obj: dict[str, Any], registry: Registry, key: bytes | None) -> str:
+def _known_station(obj: dict[str, Any], registry: Registry) -> str:
     sid = _text(obj, "station_id")
     if sid not in registry.stations:
         raise ContractError("unknown_station", f"station {sid!r} is not in the registry")
-    # Per-partition state requires every event of a station on one partition.
-    if key is not None and key != sid.encode():
-        raise ContractError("key_mismatch", f"message key {key!r} is not the station_id {sid!r}")
     return sid
+
+
+def _station(obj: dict[str, Any], registry: Registry, key: bytes | None) -> str:
+    sid = _known_station(obj, registry)
+    _keyed(key, sid, "station_id")
+    return sid
+
+
+def _keyed(key: bytes | None, expected: str, name: str) -> None:
+    """Per-partition state needs every event of a station (unit, token) in one partition: the
+    key must be there and be the id. An unkeyed event could land in a second partition and
+    be counted twice."""
+    if key is None:
+        raise ContractError("missing_key", f"message has no key; it must be the {name} {expected!r}")
+    if key != expected.encode():
+        raise ContractError("key_mismatch", f"message key {key!r} is not the {name} {expected!r}")
 
 
 def _version(obj: dict[str, Any], name: str) -> int:
@@ -219,22 +232,26 @@ def decode_summary(obj: dict[str, Any], registry: Registry, key: bytes | None) -
     known = {"cec": uid == CEC_ID, "rec": uid in registry.rec_tecs, "tec": uid in registry.tec_rec}
     if not known[level]:
         raise ContractError("unknown_unit", f"{level} unit {uid!r} is not in the registry")
-    if key is not None and key != uid.encode():
-        raise ContractError("key_mismatch", f"message key {key!r} is not the unit_id {uid!r}")
+    _keyed(key, uid, "unit_id")
     return Summary(level, uid, _version(obj, "version"), _time(obj, "recorded_at"),
                    _count(obj, "stations_included"), _figures(obj, registry.parties))  # fmt: skip
 
 
-def decode_evote(obj: dict[str, Any], registry: Registry, key: bytes | None) -> Evote:
+def _evote(obj: dict[str, Any], registry: Registry) -> Evote:
     _type(obj, "evote")
-    return Evote(_station(obj, registry, key), _text(obj, "voter_token"), _time(obj, "issued_at"))
+    return Evote(_known_station(obj, registry), _text(obj, "voter_token"), _time(obj, "issued_at"))
+
+
+def decode_evote(obj: dict[str, Any], registry: Registry, key: bytes | None) -> Evote:
+    e = _evote(obj, registry)
+    _keyed(key, e.station_id, "station_id")
+    return e
 
 
 def decode_token_ballot(obj: dict[str, Any], registry: Registry, key: bytes | None) -> Evote:
     """An e-ballot re-keyed by its voter token (internal topic ``evote-tokens``)."""
-    e = decode_evote(obj, registry, None)
-    if key is not None and key != e.voter_token.encode():
-        raise ContractError("key_mismatch", f"message key {key!r} is not the voter_token")
+    e = _evote(obj, registry)
+    _keyed(key, e.voter_token, "voter_token")
     return e
 
 

@@ -37,7 +37,7 @@ def load_election(name: str, args: argparse.Namespace) -> Any:
 
 def load_messages(source: str, args: argparse.Namespace) -> tuple[list[Any], list[Any]]:
     """(registry messages, event messages) for a source: an election name or a file."""
-    from producers.replay import Message, messages_of
+    from producers.replay import messages_of
 
     if source in ELECTIONS:
         e = load_election(source, args)
@@ -45,18 +45,37 @@ def load_messages(source: str, args: argparse.Namespace) -> tuple[list[Any], lis
     path = Path(source)
     if not path.is_file():
         raise ConfigError(f"replay source {source!r} is not {', '.join(ELECTIONS)} or a file")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"replay source {source!r} cannot be read: {exc.strerror}") from None
     registry, events = [], []
-    for n, line in enumerate(path.read_bytes().splitlines(), 1):
+    for n, line in enumerate(data.splitlines(), 1):
         if not line.strip():
             continue
         try:
-            row = orjson.loads(line)
-            at = datetime.fromisoformat(row["at"]) if row.get("at") else None
-            m = Message(row["topic"], str(row["key"]).encode(), orjson.dumps(row["value"]), at)
+            m = _replay_line(orjson.loads(line))
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ConfigError(f"{path}:{n}: not a replay line ({exc})") from None
         (registry if m.topic == "registry" else events).append(m)
     return registry, events
+
+
+REPLAY_TOPICS = ("registry", "turnout", "protocols", "summaries", "evote")
+
+
+def _replay_line(row: dict[str, Any]) -> Any:
+    """One line of a replay file: ``{"at", "topic", "key", "value"}``."""
+    from producers.replay import Message
+
+    if row["topic"] not in REPLAY_TOPICS:
+        raise ValueError(f"topic {row['topic']!r} is not one of {', '.join(REPLAY_TOPICS)}")
+    if not isinstance(row["key"], str) or not row["key"]:
+        raise ValueError(f"key {row['key']!r} must be a non-empty string")
+    at = datetime.fromisoformat(row["at"]) if row.get("at") else None
+    if at is not None and at.tzinfo is None:
+        at = at.replace(tzinfo=DRILL_TZ)  # the drill clock's offset, as for --from/--until
+    return Message(row["topic"], row["key"].encode(), orjson.dumps(row["value"]), at)
 
 
 def parse_clock(text: str, flag: str) -> datetime:

@@ -20,8 +20,17 @@ Partials = dict[str, dict[str, Any]]  # tp -> {"kind", "tecs": {tec: [wm, data]}
 
 
 def merge(state: dict[str, Any] | None, partial: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-    """Fold one partial into the merged state of its topic-partition; (new state, changed)."""
-    state = state or {"kind": partial["kind"], "wm": 0, "tecs": {}, "summaries": {}}
+    """Fold one partial into the merged state of its topic-partition; (new state, changed).
+
+    ``epoch`` says which assignment of the partition a partial comes from. The first partial
+    of a newer epoch is complete (stage one publishes nothing while it rebuilds), so it
+    replaces the state: what an earlier owner published can no longer linger. An older epoch
+    is ignored; within one epoch, entries merge by watermark and version."""
+    epoch = partial.get("epoch", 0)
+    if state is not None and epoch < state.get("epoch", 0):
+        return state, False
+    if state is None or epoch > state.get("epoch", 0):
+        state = {"kind": partial["kind"], "epoch": epoch, "wm": -1, "tecs": {}, "summaries": {}}
     wm = partial["wm"]
     changed = wm > state["wm"]
     if changed:

@@ -27,6 +27,7 @@ from faust.types import TP
 from prometheus_client import start_http_server
 
 from .. import readmodel
+from ..errors import ConfigError
 from ..metrics import Metrics
 from ..registry import Registry, build, load_records
 from ..settings import Settings
@@ -69,7 +70,8 @@ class Worker:
         )  # fmt: skip
         self.partials_topic = app.topic(
             s.topic("tally-partials"), key_serializer="raw", value_serializer="raw",
-            partitions=1, compacting=True,
+            # not compacted: a partial holds only what changed, so every one of them counts
+            partitions=1,
         )  # fmt: skip
         self.table = app.Table("tally", default=None, partitions=1)
         app.agent(self.partials_topic, name="aggregate")(self._aggregate)
@@ -96,7 +98,12 @@ class Worker:
         return tp in self.app.consumer.assignment()
 
     async def _snapshot_tick(self) -> None:
-        if not self.dirty or not self.owns_table():
+        if not self.owns_table():
+            if self.metrics.tally.units:  # the table moved to another worker: stop exporting
+                self.metrics.tally.update({})
+            self.dirty = True  # so that this worker snapshots at once if the table comes back
+            return
+        if not self.dirty:
             return
         self.dirty = False
         t0 = time.perf_counter()
@@ -122,10 +129,10 @@ class Worker:
         try:
             await producer.start()
             await self.follower.start()
-            if not self.registry.stations:
-                log.warning("the registry is empty: every station event will be rejected")
+            await self._wait_for_ballot()
             self.ingest = Ingest(s, self.registry, self.metrics, producer, redis=self.redis)
             follow = asyncio.ensure_future(self._follow_registry())
+            follow.add_done_callback(self._crash_if_failed)
             try:
                 await self.ingest.run()
             finally:
@@ -139,13 +146,35 @@ class Worker:
             await self.follower.stop()
             await producer.stop()
 
+    async def _wait_for_ballot(self) -> None:
+        """Figures are vectors over the ballot's parties: without the ballot record nothing
+        can be tallied, and a ballot arriving later would change every vector's width."""
+        waited = 0
+        while not self.registry.parties:
+            if waited % 10 == 0:
+                log.warning("no ballot record in the registry (file or topic) yet: waiting")
+            await self.follower.poll(timeout_ms=1000)
+            waited += 1
+        if not self.registry.stations:
+            log.warning("the registry has no stations: every station event will be rejected")
+
     async def _follow_registry(self) -> None:
         while True:
             await self.follower.poll(timeout_ms=1000)
 
+    def _crash_if_failed(self, task: asyncio.Future[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("the registry follower failed: %r", task.exception())
+            asyncio.ensure_future(self.app.crash(task.exception()))  # type: ignore[arg-type]
+
     def start_metrics_server(self) -> int:
-        server, _thread = start_http_server(self.settings.metrics_port, self.settings.metrics_host,
-                                            registry=self.metrics.registry)  # fmt: skip
+        s = self.settings
+        try:
+            server, _thread = start_http_server(s.metrics_port, s.metrics_host,
+                                                registry=self.metrics.registry)  # fmt: skip
+        except OSError as exc:
+            raise ConfigError(f"cannot serve metrics on {s.metrics_host}:{s.metrics_port}"
+                              f" ({exc.strerror}); set TABMON_METRICS_PORT") from None  # fmt: skip
         port: int = server.server_port
         log.info("metrics on http://127.0.0.1:%d/metrics", port)
         return port
@@ -161,6 +190,9 @@ def run_worker(settings: Settings) -> None:
     async def _stop_ingest(app: Any, **kwargs: Any) -> None:
         if worker.ingest is not None:
             worker.ingest.stop()
-            await asyncio.sleep(0.3)  # let the loop flush partials and commit
+            try:  # its last flush: partials, dead letters, documents, then the commit
+                await asyncio.wait_for(worker.ingest.done.wait(), timeout=20)
+            except TimeoutError:
+                log.error("ingest did not finish its last flush within 20 s")
 
     faust.Worker(worker.app, loglevel=settings.log_level.upper(), quiet=True).execute_from_commandline()

@@ -14,6 +14,7 @@ of everything before them are on the broker.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from .. import readmodel
 from ..contract import DECODERS, parse, validate_registry_record
@@ -44,8 +46,14 @@ INPUT_KINDS = tuple(INPUT_TOPICS)
 class _Owned:
     store: PartitionStore
     replay_until: int  # offsets below this were handled before the assignment
+    epoch: int  # when this worker took the partition: its first partial replaces older state
     next_offset: int = 0
     published: int = -1  # watermark of the last published partial
+
+    @property
+    def rebuilt(self) -> bool:
+        """Past the committed offset: the store holds everything that was handled before."""
+        return self.next_offset >= self.replay_until
 
 
 @dataclass
@@ -61,6 +69,11 @@ class Ingest:
     redis: Any = None  # redis.asyncio client for the station read model, or None
     _consumer: AIOKafkaConsumer | None = None
     _stopping: bool = False
+    # Rebalance callbacks run while the loop may be suspended in a send or a flush: one lock
+    # keeps processing, flushing and (re)assignment from interleaving.
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _listener_error: BaseException | None = None
+    done: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
         self.kinds = {self.settings.topic(t): k for t, k in INPUT_TOPICS.items()}
@@ -84,22 +97,27 @@ class Ingest:
         try:
             while not self._stopping:
                 batch = await consumer.getmany(timeout_ms=100, max_records=s.batch_size)
-                if batch:
-                    t0 = time.perf_counter()
-                    for tp, messages in batch.items():
-                        self._process(tp, messages)
-                    self.metrics.batch_seconds.observe(time.perf_counter() - t0)
-                await self._send_outbox()
+                if self._listener_error is not None:  # aiokafka only logs these: fail loudly
+                    raise self._listener_error
+                async with self._lock:
+                    if batch:
+                        t0 = time.perf_counter()
+                        for tp, messages in batch.items():
+                            self._process(tp, messages)
+                        self.metrics.batch_seconds.observe(time.perf_counter() - t0)
+                    await self._send_outbox()
+                    if time.monotonic() - last_flush >= s.flush_interval:
+                        await self._flush()
+                        last_flush = time.monotonic()
                 self.metrics.heartbeat.labels("ingest").set(time.time())
-                if time.monotonic() - last_flush >= s.flush_interval:
-                    await self.flush()
-                    last_flush = time.monotonic()
         finally:
             self.metrics.alive.labels("ingest").set(0)
             try:
-                await self.flush()
+                async with self._lock:
+                    await self._flush()
             finally:
                 await consumer.stop()
+                self.done.set()
 
     def stop(self) -> None:
         self._stopping = True
@@ -108,6 +126,10 @@ class Ingest:
     def _process(self, tp: TopicPartition, messages: list[Any]) -> None:
         owned = self.owned.get(tp)
         if owned is None:  # revoked while the fetch was in flight
+            return
+        if messages[0].offset > owned.next_offset:
+            # Fetched from an older position before the seek to 0 took effect: a store must
+            # see its partition from the start, so drop this; the fetch after the seek has it.
             return
         kind = self.kinds[tp.topic]
         decode = DECODERS[kind]
@@ -164,12 +186,20 @@ class Ingest:
 
     # -- publication and commits ------------------------------------------------------------
     async def flush(self, only: list[TopicPartition] | None = None) -> None:
-        """Publish changed partials, wait for every send, then commit what they cover."""
+        async with self._lock:
+            await self._flush(only)
+
+    async def _flush(self, only: list[TopicPartition] | None = None) -> None:
+        """Publish changed partials, wait for every send, then commit what they cover.
+
+        Nothing of a partition is published while it is being rebuilt (below the committed
+        offset): its first publication is then complete and, with a newer epoch, replaces
+        whatever an earlier owner published (see tally.national.merge)."""
         commits: dict[TopicPartition, int] = {}
         partials_topic = self.settings.topic("tally-partials")
         docs: dict[str, dict[str, bytes]] = {}  # station -> kind -> document
         for tp, owned in list(self.owned.items()):
-            if only is not None and tp not in only:
+            if (only is not None and tp not in only) or not owned.rebuilt:
                 continue
             for sid, doc in owned.store.take_station_docs().items():
                 docs.setdefault(sid, {})[owned.store.kind] = orjson.dumps(doc)
@@ -178,6 +208,7 @@ class Ingest:
             partial = owned.store.take_partial(owned.next_offset) or {
                 "kind": owned.store.kind, "wm": owned.next_offset, "tecs": {}, "summaries": {}}
             partial["tp"] = f"{tp.topic}:{tp.partition}"
+            partial["epoch"] = owned.epoch
             self._send(partials_topic, partial["tp"].encode(), orjson.dumps(partial))
             owned.published = owned.next_offset
             if owned.next_offset > owned.replay_until:
@@ -191,7 +222,14 @@ class Ingest:
         if docs and self.redis is not None:
             await readmodel.write_stations(self.redis, self.settings.app_id, docs)
         if commits and self._consumer is not None:
-            await self._consumer.commit(commits)
+            assigned = self._consumer.assignment()
+            commits = {tp: off for tp, off in commits.items() if tp in assigned}
+            try:
+                await self._consumer.commit(commits)
+            except (CommitFailedError, IllegalStateError) as exc:
+                # A rebalance took the partitions meanwhile; their new owner rebuilds them from
+                # offset 0, so an uncommitted offset costs a re-read, never a total.
+                log.warning("commit skipped after a rebalance: %s", exc)
         await self._update_lag()
 
     async def _update_lag(self) -> None:
@@ -210,30 +248,43 @@ class Ingest:
     async def on_assigned(self, assigned: set[TopicPartition]) -> None:
         consumer = self._consumer
         assert consumer is not None
-        for tp in assigned:
-            committed = await consumer.committed(tp) or 0
-            kind = self.kinds[tp.topic]
-            self.owned[tp] = _Owned(PartitionStore(kind, self.registry), replay_until=committed)
-            log.info("assigned %s:%d, rebuilding from offset 0 (committed %d)",
-                     tp.topic, tp.partition, committed)  # fmt: skip
-        if assigned:
-            await consumer.seek_to_beginning(*assigned)
+        async with self._lock:
+            committed = {tp: await consumer.committed(tp) or 0 for tp in assigned}
+            if assigned:
+                await consumer.seek_to_beginning(*assigned)
+            epoch = time.time_ns()  # later owners of a partition have later epochs
+            for tp in assigned:  # owned only once the seek is done (see _process)
+                store = PartitionStore(self.kinds[tp.topic], self.registry)
+                self.owned[tp] = _Owned(store, replay_until=committed[tp], epoch=epoch)
+                log.info("assigned %s:%d, rebuilding from offset 0 (committed %d)",
+                         tp.topic, tp.partition, committed[tp])  # fmt: skip
 
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
-        await self.flush(only=list(revoked))
-        for tp in revoked:
-            self.owned.pop(tp, None)
+        async with self._lock:
+            await self._flush(only=list(revoked))
+            for tp in revoked:
+                self.owned.pop(tp, None)
+                with contextlib.suppress(KeyError):  # no gauge for a partition never read
+                    self.metrics.offset.remove(tp.topic, str(tp.partition))
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    """aiokafka only logs what a rebalance callback raises; keep it for run() to raise."""
+
     def __init__(self, ingest: Ingest) -> None:
         self.ingest = ingest
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        await self.ingest.on_revoked(revoked)
+        try:
+            await self.ingest.on_revoked(revoked)
+        except Exception as exc:  # noqa: BLE001 - handed to run(), which crashes the worker
+            self.ingest._listener_error = exc
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        await self.ingest.on_assigned(assigned)
+        try:
+            await self.ingest.on_assigned(assigned)
+        except Exception as exc:  # noqa: BLE001 - handed to run(), which crashes the worker
+            self.ingest._listener_error = exc
 
 
 class RegistryFollower:

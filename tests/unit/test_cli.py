@@ -130,3 +130,35 @@ def test_window_keeps_the_events_of_the_window():
     kept = window(events, "10:00", "2007-08-18 20:00")
     assert [m.at.hour for m in kept] == list(range(10, 20))
     assert window(events, None, None) == events
+
+
+@pytest.mark.parametrize(("line", "says"), [
+    (b'{"at": null, "topic": "tally-partials", "key": "x", "value": {}}', "is not one of"),
+    (b'{"at": null, "topic": "turnout", "key": null, "value": {}}', "must be a non-empty string"),
+])  # fmt: skip
+def test_replay_file_lines_with_a_bad_topic_or_key_are_refused(tmp_path, line, says):
+    import subprocess
+    import sys
+
+    f = tmp_path / "bad.jsonl"
+    f.write_bytes(line + b"\n")
+    out = subprocess.run([sys.executable, "-m", "monitor.cli", "replay", str(f), "--broker",
+                          "127.0.0.1:1"], capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert out.returncode == 2 and out.stderr.count("\n") == 1
+    assert f"{f}:1:" in out.stderr and says in out.stderr
+
+
+def test_status_with_the_read_model_disabled_says_so():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "monitor.cli", "status", "--redis-url", ""],
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and "disabled" in out.stderr
+
+
+def test_replay_file_times_without_offset_take_the_drill_clock(tmp_path):
+    from monitor.sources import DRILL_TZ, _replay_line
+
+    m = _replay_line({"at": "2007-08-18T20:00:00", "topic": "turnout", "key": "ALR-1", "value": {}})
+    assert m.at.tzinfo == DRILL_TZ

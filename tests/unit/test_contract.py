@@ -128,9 +128,13 @@ def test_valid_summary_at_each_level(election, registry, level):
 
 
 @pytest.mark.parametrize("topic", TOPICS)
-def test_key_may_be_absent(samples, registry, topic):
+def test_key_must_be_present(samples, registry, topic):
+    """An unkeyed event could land in a second partition and be counted twice."""
     key, v = sample(samples, topic)
-    assert decode(topic, v, registry, None) == decode(topic, v, registry, key)
+    with pytest.raises(ContractError) as err:
+        decode(topic, v, registry, None)
+    assert err.value.code == "missing_key"
+    assert decode(topic, v, registry, key) is not None
 
 
 @pytest.mark.parametrize("topic", TOPICS)

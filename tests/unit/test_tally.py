@@ -223,3 +223,20 @@ def test_station_documents_hold_every_source_and_version(election):
     assert doc["sources"]["pec"]["figures"][-len(election.parties):] == [
         pec["votes"][p] for p in election.parties]
     assert store.take_station_docs() == {}  # taken: nothing changed since
+
+
+def test_a_newer_owner_replaces_what_an_earlier_owner_published():
+    """After a rebuild the first partial is complete: it replaces the partition's state, so a
+    TEC the earlier owner published but the new state no longer has cannot linger."""
+    from monitor.tally import merge
+
+    def partial(epoch, wm, tecs):
+        return {"kind": "turnout", "epoch": epoch, "wm": wm, "tecs": tecs, "summaries": {}}
+
+    old, _ = merge(None, partial(1, 50, {"A": {"x": 1}, "B": {"x": 2}}))
+    new, changed = merge(old, partial(2, 10, {"A": {"x": 3}}))  # lower watermark, newer epoch
+    assert changed and set(new["tecs"]) == {"A"} and new["tecs"]["A"][1] == {"x": 3}
+    stale, changed = merge(new, partial(1, 99, {"B": {"x": 9}}))  # a late partial of the old owner
+    assert not changed and set(stale["tecs"]) == {"A"}
+    same, changed = merge(stale, partial(2, 20, {"B": {"x": 4}}))  # same epoch: merged by watermark
+    assert changed and set(same["tecs"]) == {"A", "B"}
