@@ -27,10 +27,6 @@ FIGURE_FIELDS = (
     "issued_mobile", "voted_electronic", "ballots_found", "invalid",
 )  # fmt: skip
 N_FIXED = len(FIGURE_FIELDS)
-# Kind of event each input topic carries (topic names are prefixed by settings).
-TOPIC_TYPES = {
-    "turnout": "turnout", "protocols": "protocol", "summaries": "summary", "evote": "evote",
-}  # fmt: skip
 
 _INT_ONLY = frozenset((int,))
 _STATION_RE = re.compile(r"^([A-Z]{3})-([0-9]+)$")
@@ -72,8 +68,6 @@ class Evote:
     voter_token: str
     issued_at: str
 
-
-Record = Turnout | Protocol | Summary | Evote
 
 
 def parse(raw: bytes, max_bytes: int) -> dict[str, Any]:
@@ -299,10 +293,3 @@ def validate_registry_record(obj: Any) -> None:
                                 f"station {sid!r} must be '<rec>-<n>' in a TEC of its REC")  # fmt: skip
     else:
         raise ContractError("unknown_type", f"unknown registry record type {kind!r}")
-
-
-def station_number(station_id: str) -> int:
-    m = _STATION_RE.match(station_id)
-    if not m:
-        raise ValueError(f"not a station id: {station_id!r}")
-    return int(m.group(2))

@@ -13,9 +13,10 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from .errors import ConfigError
+from .tally.seats import METHODS
 
 PREFIX = "TABMON_"
-SEAT_METHODS = ("hare", "droop", "dhondt", "sainte_lague")
+SEAT_METHODS = METHODS
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..contract import FIGURE_FIELDS, N_FIXED
 from ..registry import CEC_ID, Registry
-from .derive import UNANIMOUS_KEYS
+from .derive import UNANIMOUS_KEYS, participants
 from .seats import allocate
 
 Partials = dict[str, dict[str, Any]]  # tp -> {"kind", "tecs": {tec: [wm, data]}, "summaries"}
@@ -118,8 +118,7 @@ def view(figures: list[int], parties: tuple[str, ...]) -> dict[str, Any]:
     named["votes"] = votes
     named["valid"] = sum(votes.values())
     # Voters who participated: everyone who received a ballot (the seat threshold's base).
-    named["participants"] = (named["issued_in_station"] + named["issued_mobile"]
-                             + named["voted_electronic"])  # fmt: skip
+    named["participants"] = participants(figures)
     return named
 
 

@@ -68,7 +68,7 @@ class PartitionStore:
             "tokens": self.apply_token,
         }  # fmt: skip
         # A store serves one topic, so one kind of record: the hot path calls this directly.
-        self.apply_record: Callable[[Any], bool] = by_kind[kind]
+        self.apply_record: Callable[[Any], bool] = by_kind[kind]  # the one way in
 
     def _touch(self, station_id: str) -> None:
         tec = self._tec_of.get(station_id)
@@ -77,17 +77,6 @@ class PartitionStore:
             self.members.setdefault(tec, set()).add(station_id)
         self.dirty.add(tec)
         self.dirty_stations.add(station_id)
-
-    def apply(self, record: Turnout | Protocol | Summary | Evote) -> bool:
-        """Apply one decoded record of any kind; True if it changed the state."""
-        kind = type(record)
-        if kind is Protocol:
-            return self.apply_protocol(record)  # type: ignore[arg-type]
-        if kind is Turnout:
-            return self.apply_turnout(record)  # type: ignore[arg-type]
-        if kind is Evote:
-            return self.apply_evote(record)  # type: ignore[arg-type]
-        return self.apply_summary(record)  # type: ignore[arg-type]
 
     def apply_protocol(self, p: Protocol) -> bool:
         sid, figures = p.station_id, p.figures
