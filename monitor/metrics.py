@@ -54,7 +54,7 @@ class TallyCollector(Collector):
         evote = GaugeMetricFamily(f"{p}_evote_ballots", "Electronic ballots received", labels=lab)
         seats = GaugeMetricFamily(f"{p}_seats_projected", "Seat projection nationally",
                                   labels=["view", "party"])  # fmt: skip
-        for uid, u in self.units.items():
+        for uid, u in list(self.units.items()):
             lv = [u["level"], uid]
             stations.add_metric(lv, u["stations"])
             t = u["turnout"]
@@ -81,7 +81,7 @@ class TallyCollector(Collector):
                                   "Seconds since the last event arrived on a topic",
                                   labels=["topic"])  # fmt: skip
         now = time.time()
-        for topic, ts in self.last_event.items():
+        for topic, ts in list(self.last_event.items()):  # the event loop may add meanwhile
             since.add_metric([topic], max(0.0, now - ts))
         yield from (votes, moved, invalid, participants, reported, stations, turnout, ratio,
                     evote, seats, since)  # fmt: skip

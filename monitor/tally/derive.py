@@ -37,8 +37,8 @@ def unanimity(f: Sequence[int]) -> tuple[int, int, int, int]:
     """(all, over_200, over_1000, over_200_no_invalid) as 0/1 for one station's figures.
 
     Unanimous: one party has every valid vote (report XIV: Nur Otan at hundreds of stations).
-    over_200: more than 200 voters participated; over_1000: more than 1,000 ballots counted
-    (valid + invalid); no_invalid: not one invalid ballot.
+    over_200: more than 200 voters participated; over_1000: of those, more than 1,000 ballots
+    counted (valid + invalid); over_200_no_invalid: of those over 200, not one invalid ballot.
     """
     votes = f[N_FIXED:]
     valid = sum(votes)

@@ -29,6 +29,10 @@ def _newer(version: int, figures: tuple[Any, ...], cur: tuple[int, Any] | None) 
     return cur is None or version > cur[0] or (version == cur[0] and figures > cur[1])
 
 
+def _summary_key(s: Summary) -> tuple[Any, ...]:
+    return (s.figures, s.stations_included, s.recorded_at, s.level)
+
+
 class PartitionStore:
     """All that one topic-partition of one input topic contributes."""
 
@@ -87,14 +91,14 @@ class PartitionStore:
         prior = seen.get(p.version)
         if prior is not None and prior != figures:
             self.conflicts += 1
-        if prior is None or figures > prior:
+        history_changed = prior is None or figures > prior
+        if history_changed:
             seen[p.version] = figures
         sources = self.protocols.get(sid)
         if sources is None:
             sources = self.protocols[sid] = {}
         if not _newer(p.version, figures, sources.get(p.source)):
-            # an older version still changes the station's document (its version history)
-            if prior is None:
+            if history_changed:  # an older version still changes the station's history
                 self.dirty_stations.add(sid)
             return False
         sources[p.source] = (p.version, figures)
@@ -160,7 +164,8 @@ class PartitionStore:
         if versions is None:
             versions = self.summaries[s.unit_id] = {}
         cur = versions.get(s.version)
-        if cur is not None and s.figures <= cur.figures:
+        # equal versions: the larger record wins, whatever the order (figures, then the rest)
+        if cur is not None and _summary_key(s) <= _summary_key(cur):
             return False
         versions[s.version] = s
         self.dirty_summaries.add(s.unit_id)
