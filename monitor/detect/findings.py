@@ -1,0 +1,36 @@
+"""A finding per CONTRACT.md's ``alerts``: deterministic id, evidence, one sentence."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+SEVERITIES = ("info", "warning", "critical")
+
+
+def finding_id(kind: str, unit_id: str, station_id: str | None, subject: str = "") -> str:
+    """The same anomaly gives the same id, whatever its evidence says now: a finding whose
+    evidence changes is re-emitted under its id (contract: ``finding_id``). ``subject`` tells
+    apart two anomalies of one kind at one place (e.g. which sources disagree)."""
+    basis = "|".join((kind, unit_id, station_id or "", subject))
+    return hashlib.sha256(basis.encode()).hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str
+    severity: str
+    level: str
+    unit_id: str
+    station_id: str | None
+    evidence: dict[str, Any]
+    explanation: str
+    subject: str = ""
+    finding_id: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"severity {self.severity!r} is not one of {SEVERITIES}")
+        object.__setattr__(self, "finding_id",
+                           finding_id(self.kind, self.unit_id, self.station_id, self.subject))  # fmt: skip

@@ -1,0 +1,142 @@
+"""Station detectors over one station document (every source's figures, every version).
+
+Each returns findings, never raises on partial data: a missing source or field means the
+detector says nothing about it. Thresholds are defaults from issue 4 and docs/detectors.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..contract import FIGURE_FIELDS
+from .findings import Finding
+
+SOURCE_ORDER = ("pec", "observer", "tec", "rec", "cec")
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    min_voters: int = 200  # below this, unanimity and near-100 % turnout are unremarkable
+    turnout_warning: float = 0.95
+    turnout_critical: float = 1.00
+    unanimous_warning: float = 0.99
+
+
+def _named(figures: Sequence[int], parties: Sequence[str]) -> dict[str, int] | None:
+    names = [*FIGURE_FIELDS, *parties]
+    if len(figures) != len(names):
+        return None
+    return dict(zip(names, figures, strict=True))
+
+
+def _participants(f: dict[str, int]) -> int:
+    return f["issued_in_station"] + f["issued_mobile"] + f["voted_electronic"]
+
+
+def control_breaks(f: dict[str, int], parties: Sequence[str]) -> list[str]:
+    """The control relations of CONTRACT.md a protocol breaks, as readable formulas."""
+    valid = sum(f[p] for p in parties)
+    issued = f["issued_in_station"] + f["issued_mobile"]
+    out = []
+    if f["ballots_received"] != issued + f["ballots_cancelled"]:
+        out.append("ballots_received = issued_in_station + issued_mobile + ballots_cancelled")
+    if f["ballots_found"] > issued:
+        out.append("ballots_found <= issued_in_station + issued_mobile")
+    if f["ballots_found"] + f["voted_electronic"] != f["invalid"] + valid:
+        out.append("ballots_found + voted_electronic = invalid + sum(votes)")
+    if issued + f["voted_electronic"] > f["registered"]:
+        out.append("issued_in_station + issued_mobile + voted_electronic <= registered")
+    if f["added"] > f["registered"]:
+        out.append("added <= registered")
+    return out
+
+
+def detect_station(sid: str, tec: str, doc: dict[str, Any], parties: Sequence[str],
+                   t: Thresholds = Thresholds()) -> list[Finding]:  # fmt: skip
+    """Every station-level finding for one station document."""
+    prot = doc.get("protocols") or {}
+    sources = {}
+    for src, entry in (prot.get("sources") or {}).items():
+        named = _named(entry.get("figures", ()), parties)
+        if named is not None:
+            sources[src] = named
+    out: list[Finding] = []
+    for src, f in sources.items():
+        out += _arithmetic(sid, tec, src, f, parties)
+    if "pec" in sources:
+        out += _turnout(sid, tec, sources["pec"], t)
+    official = prot.get("official_source")
+    if isinstance(official, str) and official in sources:
+        out += _unanimous(sid, tec, sources[official], official, parties, t)
+    out += _altered(sid, tec, sources, parties)
+    return out
+
+
+def _arithmetic(sid: str, tec: str, src: str, f: dict[str, int], parties: Sequence[str]
+                ) -> list[Finding]:  # fmt: skip
+    breaks = control_breaks(f, parties)
+    if not breaks:
+        return []
+    return [Finding("arithmetic_inconsistent", "warning", "pec", tec, sid,
+                    {"source": src, "broken": breaks},
+                    f"The {src} protocol of station {sid} breaks {len(breaks)} control"
+                    f" relation{'s' if len(breaks) > 1 else ''}: {breaks[0]}.", subject=src)]  # fmt: skip
+
+
+def _turnout(sid: str, tec: str, f: dict[str, int], t: Thresholds) -> list[Finding]:
+    registered, voted = f["registered"], _participants(f)
+    if registered <= t.min_voters or voted < t.turnout_warning * registered:
+        return []
+    critical = voted >= t.turnout_critical * registered
+    return [Finding("turnout_implausible", "critical" if critical else "warning", "pec", tec, sid,
+                    {"registered": registered, "voted": voted,
+                     "percent": round(100 * voted / registered, 2)},
+                    f"Station {sid} reports {voted:,} voters of {registered:,} registered"
+                    f" ({100 * voted / registered:.1f} %).")]  # fmt: skip
+
+
+def _unanimous(sid: str, tec: str, f: dict[str, int], source: str, parties: Sequence[str],
+               t: Thresholds) -> list[Finding]:  # fmt: skip
+    valid = sum(f[p] for p in parties)
+    voters = valid + f["invalid"]
+    if valid == 0 or voters <= t.min_voters:
+        return []
+    leader = max(parties, key=lambda p: f[p])
+    share = f[leader] / valid
+    if share < t.unanimous_warning:
+        return []
+    every = f[leader] == valid
+    return [Finding("unanimous_result", "critical" if every else "warning", "pec", tec, sid,
+                    {"party": leader, "votes": f[leader], "valid": valid, "invalid": f["invalid"],
+                     "source": source, "no_invalid": f["invalid"] == 0},
+                    f"At station {sid} {leader} has {'every' if every else f'{100 * share:.1f} % of the'}"
+                    f" valid vote ({f[leader]:,} of {valid:,})"
+                    + (", and not one ballot was invalid." if f["invalid"] == 0 else "."))]  # fmt: skip
+
+
+def _altered(sid: str, tec: str, sources: dict[str, dict[str, int]], parties: Sequence[str]
+             ) -> list[Finding]:  # fmt: skip
+    """Figures that differ between the PEC protocol and any later source."""
+    base = sources.get("pec")
+    if base is None:
+        return []
+    # the first commission level on the way up whose figures are no longer the PEC's
+    first = next((lv for lv in ("tec", "rec", "cec") if lv in sources and sources[lv] != base), None)
+    out = []
+    for src in SOURCE_ORDER[1:]:
+        other = sources.get(src)
+        if other is None or other == base:
+            continue
+        delta = {k: other[k] - base[k] for k in (*FIGURE_FIELDS, *parties) if other[k] != base[k]}
+        votes = {p: d for p, d in delta.items() if p in parties}
+        gainer = max(votes, key=lambda p: votes[p]) if votes and max(votes.values()) > 0 else None
+        out.append(Finding(
+            "protocol_altered", "critical" if votes else "warning", "pec", tec, sid,
+            {"compared": ["pec", src], "delta": delta, "net_beneficiary": gainer,
+             "first_changed_at": first},
+            f"The {src} figures of station {sid} differ from its PEC protocol"
+            + (f": {gainer} {votes[gainer]:+,} votes." if gainer else f" in {len(delta)} figures."),
+            subject=f"pec-{src}"))  # fmt: skip
+    return out
