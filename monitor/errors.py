@@ -6,6 +6,8 @@ can catch the project's failures without catching its bugs.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class MonitorError(Exception):
     """Root of every error tabmon raises on purpose."""
@@ -26,6 +28,17 @@ class ContractError(MonitorError):
         super().__init__(f"{code}: {detail}")
         self.code = code
         self.detail = detail
+
+
+def read_input_file(path: str | Path, what: str, hint: str = "") -> bytes:
+    """The bytes of a file given to tabmon, or a one-line ConfigError naming ``what`` it is."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{what} {str(p)!r} does not exist or is not a file{hint}")
+    try:
+        return p.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{what} {str(p)!r} cannot be read: {exc.strerror}") from None
 
 
 class ProcessError(MonitorError):

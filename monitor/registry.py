@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from .errors import ConfigError, ContractError
+from .errors import ConfigError, ContractError, read_input_file
 
 CEC_ID = "KZ"
 REC_CODES: dict[str, str] = {
@@ -114,12 +114,7 @@ class Registry:
 def load_records(path: str | Path) -> list[dict[str, Any]]:
     """Read registry records from a JSON array or JSON-lines file; one-line errors."""
     p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"registry file {str(p)!r} does not exist or is not a file")
-    try:
-        data = p.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"registry file {str(p)!r} cannot be read: {exc.strerror}") from None
+    data = read_input_file(p, "registry file")
     try:
         if data.lstrip().startswith(b"["):
             records = orjson.loads(data)

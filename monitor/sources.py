@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from .errors import ConfigError
+from .errors import ConfigError, read_input_file
 
 ELECTIONS = ("kz2007", "synthetic")
 DRILL_TZ = timezone(timedelta(hours=6))
@@ -43,12 +43,7 @@ def load_messages(source: str, args: argparse.Namespace) -> tuple[list[Any], lis
         e = load_election(source, args)
         return messages_of(e.registry, []), messages_of([], e.events)
     path = Path(source)
-    if not path.is_file():
-        raise ConfigError(f"replay source {source!r} is not {', '.join(ELECTIONS)} or a file")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"replay source {source!r} cannot be read: {exc.strerror}") from None
+    data = read_input_file(path, "replay source", f" (elections: {', '.join(ELECTIONS)})")
     registry, events = [], []
     for n, line in enumerate(data.splitlines(), 1):
         if not line.strip():

@@ -65,7 +65,6 @@ class PartitionStore:
         # summaries: unit -> version -> record
         self.summaries: dict[str, dict[int, Summary]] = {}
         self.dirty_summaries: set[str] = set()
-        self.conflicts = 0  # same version, different figures
         by_kind: dict[str, Callable[[Any], bool]] = {
             "protocols": self.apply_protocol, "turnout": self.apply_turnout,
             "evote": self.apply_evote, "summaries": self.apply_summary,
@@ -89,8 +88,6 @@ class PartitionStore:
         if seen is None:
             seen = self.versions[key] = {}
         prior = seen.get(p.version)
-        if prior is not None and prior != figures:
-            self.conflicts += 1
         history_changed = prior is None or figures > prior
         if history_changed:
             seen[p.version] = figures

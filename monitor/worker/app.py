@@ -49,7 +49,7 @@ class Worker:
         )  # fmt: skip
         self.dirty = False
         self.ingest: Ingest | None = None
-        self.follower = RegistryFollower(s, self.registry)
+        self.follower = RegistryFollower(s, self.registry, self.metrics)
         self.redis: Any = aioredis.from_url(s.redis_url) if s.redis_url else None
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self.app = app = faust.App(

@@ -185,12 +185,9 @@ class Ingest:
             pending.append(await send(topic, value=value, key=key))
 
     # -- publication and commits ------------------------------------------------------------
-    async def flush(self, only: list[TopicPartition] | None = None) -> None:
-        async with self._lock:
-            await self._flush(only)
-
     async def _flush(self, only: list[TopicPartition] | None = None) -> None:
         """Publish changed partials, wait for every send, then commit what they cover.
+        Called with the lock held (the loop and the rebalance callbacks take it).
 
         Nothing of a partition is published while it is being rebuilt (below the committed
         offset): its first publication is then complete and, with a newer epoch, replaces
@@ -291,12 +288,12 @@ class RegistryFollower:
     """Reads the whole compacted registry topic (every partition, no group) into the registry:
     first to its end before anything else starts, then live."""
 
-    def __init__(self, settings: Settings, registry: Registry) -> None:
+    def __init__(self, settings: Settings, registry: Registry, metrics: Metrics) -> None:
         self.settings = settings
         self.registry = registry
+        self.metrics = metrics
         self.topic = settings.topic("registry")
         self.consumer: AIOKafkaConsumer | None = None
-        self.rejected = 0
 
     async def start(self) -> None:
         c = AIOKafkaConsumer(bootstrap_servers=self.settings.broker, enable_auto_commit=False,
@@ -328,7 +325,8 @@ class RegistryFollower:
                     record = orjson.loads(m.value)
                     validate_registry_record(record)
                 except (orjson.JSONDecodeError, ContractError) as exc:
-                    self.rejected += 1
+                    code = exc.code if isinstance(exc, ContractError) else "malformed_json"
+                    self.metrics.rejected.labels(self.topic, code).inc()
                     log.error("registry record at offset %d rejected: %s", m.offset, exc)
                     continue
                 if record["type"] == "ballot" and self.registry.parties and tuple(
