@@ -23,6 +23,7 @@ def topic_specs(settings: Settings) -> dict[str, tuple[int, dict[str, str]]]:
         t("turnout"): (p, {}), t("protocols"): (p, {}), t("summaries"): (p, {}),
         t("evote"): (p, {}), t("evote-tokens"): (p, {}),
         t("deadletter"): (1, {}),
+        t("alerts"): (p, {}),  # findings, keyed by finding_id
         # not compacted: a partial holds only the TECs that changed
         t("tally-partials"): (1, {}),
     }  # fmt: skip

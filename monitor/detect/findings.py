@@ -34,3 +34,18 @@ class Finding:
             raise ValueError(f"severity {self.severity!r} is not one of {SEVERITIES}")
         object.__setattr__(self, "finding_id",
                            finding_id(self.kind, self.unit_id, self.station_id, self.subject))  # fmt: skip
+
+
+def rec_of(unit_id: str) -> str:
+    """The region of a unit or station id (``KZ`` for the CEC): ids start with the REC code."""
+    return unit_id.split("-", 1)[0]
+
+
+def to_record(f: Finding, first_seen: str, updated: str) -> dict[str, Any]:
+    """The contract's ``finding`` record. ``rec_id`` is a documented extension (docs/contract.md):
+    the region, for routing by region without parsing ids."""
+    return {"type": "finding", "v": 1, "finding_id": f.finding_id, "kind": f.kind,
+            "severity": f.severity, "level": f.level, "unit_id": f.unit_id,
+            "station_id": f.station_id, "rec_id": rec_of(f.station_id or f.unit_id),
+            "first_seen": first_seen, "updated": updated, "evidence": f.evidence,
+            "explanation": f.explanation}  # fmt: skip
