@@ -35,30 +35,37 @@ def drill_data(units: dict[str, dict[str, Any]], stations: dict[str, dict[str, A
 
 
 def output_dir(path: str) -> Path:
-    """The directory the page goes to, created if missing; a one-line error if it cannot be."""
+    """Check, before anything is read, that the page can go to ``path``: a directory, or a
+    path whose nearest existing parent is a writable directory. Nothing is created yet, so a
+    failure later (Redis) leaves nothing behind."""
     out = Path(path)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--html {path!r} is a file, not a directory")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"--html {path!r}: cannot create the directory: {exc.strerror}") from None
-    if not os.access(out, os.W_OK | os.X_OK):
-        raise ConfigError(f"--html {path!r}: the directory is not writable")
+    existing = next(p for p in (out, *out.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        raise ConfigError(f"--html {path!r}: cannot create the directory: {str(existing)!r} is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"--html {path!r}: {str(existing)!r} is not writable")
     return out
 
 
 def write_page(out: Path, html: str) -> Path:
-    """Write through a temporary file and rename: a failed write leaves the old page whole."""
+    """Create the directory if needed and write through a temporary file and a rename: a
+    failed write leaves the previous page whole."""
     target = out / PAGE
     try:
+        out.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=out, prefix=".index-", suffix=".html")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(html)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(html)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
     except OSError as exc:
-        raise ConfigError(f"cannot write {str(target)!r}: {exc.strerror}") from None
+        raise ConfigError(f"cannot write {str(target)!r}: {exc.strerror or exc}") from None
     return target
 
 

@@ -78,4 +78,4 @@ def test_a_bad_output_path_is_one_line(settings, tmp_path):
 def test_no_tally_in_redis_is_one_line_and_no_page(settings, tmp_path):
     run = _drill_report_html(settings, tmp_path / "page")
     assert run.returncode == 2 and "no tally in" in run.stderr and run.stderr.count("\n") == 1
-    assert not (tmp_path / "page" / "index.html").exists()
+    assert not (tmp_path / "page").exists()

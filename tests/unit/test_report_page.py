@@ -305,11 +305,12 @@ def test_an_output_path_that_is_a_file_is_one_line_and_exit_2(tmp_path, capsys):
     assert err.count("\n") == 1 and "is a file, not a directory" in err
     assert f.read_text() == "keep me"
     with pytest.raises(ConfigError, match="cannot create the directory"):
-        output_dir(str(f / "below"))
+        output_dir(str(f / "below" / "deeper"))
 
 
 def test_writing_the_page_replaces_it_whole(tmp_path):
     out = output_dir(str(tmp_path / "new" / "dir"))
+    assert not (tmp_path / "new").exists()  # created only when the page is written
     write_page(out, "<!DOCTYPE html>one")
     target = write_page(out, "<!DOCTYPE html>two")
     assert target.read_text() == "<!DOCTYPE html>two"
