@@ -55,6 +55,10 @@ class Settings:
     """Consumer group session timeout in seconds (how long a killed worker holds partitions)."""
     batch_size: int = 5000
     """Most records the ingest consumer takes in one fetch."""
+    sweep_interval: float = 5.0
+    """Most often, in seconds, the detectors comparing stations run over the read model."""
+    thresholds_file: str = ""
+    """A JSON object overriding detector thresholds by name (docs/detectors.md)."""
     log_level: str = "info"
 
     @classmethod
@@ -83,7 +87,7 @@ class Settings:
         for name in ("partitions", "seats", "max_message_bytes", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"TABMON_{name.upper()} must be at least 1")
-        for name in ("flush_interval", "snapshot_interval", "session_timeout"):
+        for name in ("flush_interval", "snapshot_interval", "session_timeout", "sweep_interval"):
             if not getattr(self, name) > 0:  # also rejects nan
                 raise ConfigError(f"TABMON_{name.upper()} must be positive")
         if self.log_level.upper() not in logging.getLevelNamesMapping():
