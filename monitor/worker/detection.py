@@ -55,7 +55,7 @@ class StageTwoDetection:
         if (self.cache is not None and self.pending
                 and time.monotonic() - self._last_sweep >= self.sweep_interval):  # fmt: skip
             await self.cache.refresh()
-            found += sweep(self.cache.docs, self._units, self.registry, self.thresholds, now)
+            found += sweep(self.cache.docs, self.registry, self.thresholds, now)
             self._last_sweep, self.pending = time.monotonic(), False
         if units is not None or found:
             self.metrics.detect_seconds.labels("stage2").observe(time.perf_counter() - t0)
