@@ -63,9 +63,14 @@ def sweep(stations: dict[str, dict[str, Any]], registry: Registry, t: Thresholds
 
 def thresholds_from(settings: Settings) -> Thresholds:
     """The defaults, overridden by ``TABMON_THRESHOLDS_FILE`` (a JSON object, names as in
-    :class:`~monitor.detect.Thresholds`)."""
-    if not settings.thresholds_file:
-        return Thresholds()
+    :class:`~monitor.detect.Thresholds`), then by ``TABMON_POLLS_CLOSE``."""
+    t = _from_file(settings) if settings.thresholds_file else Thresholds()
+    if settings.polls_close:  # validated by Settings
+        t = replace(t, polls_close=datetime.fromisoformat(settings.polls_close))
+    return t
+
+
+def _from_file(settings: Settings) -> Thresholds:
     raw = read_input_file(settings.thresholds_file, "thresholds file")
     try:
         given = orjson.loads(raw)
