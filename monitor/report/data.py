@@ -212,15 +212,6 @@ def published_stations(expected: Iterable[dict[str, Any]]) -> dict[str, str]:
 # --- filling it ------------------------------------------------------------------------------
 
 
-def findings_key(prefix: str) -> str:
-    return f"{prefix}:findings"
-
-
-def read_findings(client: Any, prefix: str) -> list[dict[str, Any]]:
-    """Every finding's latest record from the hash ``<prefix>:findings`` (empty if none yet)."""
-    return [orjson.loads(v) for v in client.hgetall(findings_key(prefix)).values()]
-
-
 def read_units(client: Any, prefix: str) -> dict[str, dict[str, Any]]:
     keys = sorted(client.scan_iter(f"{prefix}:unit:*"))
     values = client.mget(keys) if keys else []

@@ -220,22 +220,45 @@ def _findings(data: ReportData) -> str:
     rows = "".join(f"<tr><td>{esc(k)}</td>" + "".join(f'<td class="num">{kinds[(k, s)]:,}</td>' for s in sev)
                    + "</tr>" for k in names)  # fmt: skip
     body = f"<table><thead><tr><th>kind</th>{head}</tr></thead><tbody>{rows}</tbody></table>"
+    wide = _about_regions(data.findings)
+    if wide:
+        body += f"<h3>About regions and the nation ({len(wide):,})</h3>" + _findings_table(wide, True)
     for k in names:
-        these = sorted((f for f in data.findings if f.get("kind") == k),
-                       key=lambda f: (SEVERITY_ORDER.get(f.get("severity", ""), 9), str(f.get("station_id")
-                                      or f.get("unit_id"))))  # fmt: skip
-        body += (f'<details data-kind="{esc(k)}"><summary>{esc(k)}: {len(these):,}</summary><table><thead>'
-                 "<tr><th>severity</th><th>where</th><th>explanation</th><th>updated</th></tr></thead><tbody>"
-                 + "".join(_finding_row(f) for f in these) + "</tbody></table></details>")
+        these = sorted((f for f in data.findings if f.get("kind") == k), key=_finding_order)
+        body += (f'<details data-kind="{esc(k)}"><summary>{esc(k)}: {len(these):,}</summary>'
+                 + _findings_table(these) + "</details>")
     return _section("findings", "Findings", f"{len(data.findings):,} findings from the detectors,"
                     " by kind and severity.", body)  # fmt: skip
 
 
-def _finding_row(f: dict[str, Any]) -> str:
+def _about_regions(findings: Sequence[dict[str, Any]], most: int = 50) -> list[dict[str, Any]]:
+    """Findings about a region or the nation (TEC and station ids have a dash), of the kinds
+    that have few such findings: the handful a trainer reads first. A kind with many (one per
+    voter token, say) stays folded in its own list below."""
+    wide = [f for f in findings if not f.get("station_id") and "-" not in str(f.get("unit_id"))]
+    per_kind = Counter(f.get("kind") for f in wide)
+    return sorted((f for f in wide if per_kind[f.get("kind")] <= most), key=_finding_order)
+
+
+def _finding_order(f: dict[str, Any]) -> tuple[int, str]:
+    return SEVERITY_ORDER.get(f.get("severity", ""), 9), str(f.get("station_id") or f.get("unit_id"))
+
+
+def _findings_table(findings: Sequence[dict[str, Any]], with_kind: bool = False) -> str:
+    kind = "<th>kind</th>" if with_kind else ""
+    return (f"<table><thead><tr>{kind}<th>severity</th><th>where</th><th>explanation</th><th>updated</th>"
+            "</tr></thead><tbody>" + "".join(_finding_row(f, with_kind) for f in findings)
+            + "</tbody></table>")
+
+
+def _finding_row(f: dict[str, Any], with_kind: bool) -> str:
     where = f.get("station_id") or f.get("unit_id") or ""
-    return (f'<tr data-finding="{esc(f.get("finding_id", ""))}"><td>{esc(f.get("severity", ""))}</td>'
-            f"<td>{esc(where)}</td><td>{esc(f.get('explanation', ''))}</td>"
-            f"<td>{esc(f.get('updated', ''))}</td></tr>")  # fmt: skip
+    kind = f"<td>{esc(f.get('kind', ''))}</td>" if with_kind else ""
+    # no data-finding here: each finding is listed once with its id, in its kind's table
+    attr = "" if with_kind else f' data-finding="{esc(f.get("finding_id", ""))}"'
+    when = str(f.get("updated", ""))[:16].replace("T", " ")  # to the minute
+    return (f'<tr{attr}>{kind}<td>{esc(f.get("severity", ""))}</td><td class="id">{esc(where)}</td>'
+            f'<td>{esc(f.get("explanation", ""))}</td><td class="id">{esc(when)}</td></tr>')
 
 
 def _report_table(lines: Sequence[Line]) -> str:

@@ -19,6 +19,7 @@ import pytest
 from monitor.cli import main
 from monitor.detect.findings import to_record
 from monitor.detect.station import detect_station
+from monitor.detect.units import unit_findings
 from monitor.errors import ConfigError
 from monitor.registry import REC_CODES
 from monitor.report.command import drill_data, output_dir, write_page
@@ -103,11 +104,12 @@ def tally(night) -> InMemoryTally:
 
 
 def _findings(tally: InMemoryTally) -> list[dict]:
-    """What the station detectors say about every station, as contract records."""
+    """What the station and unit detectors say about the night, as contract records."""
     reg = tally.registry
-    return [to_record(f, "2007-08-19T02:00:00+00:00", "2007-08-28T10:00:00+00:00")
-            for sid, doc in tally.stations.items()
-            for f in detect_station(sid, reg.stations[sid].tec_id, doc, reg.parties)]  # fmt: skip
+    found = [f for sid, doc in tally.stations.items()
+             for f in detect_station(sid, reg.stations[sid].tec_id, doc, reg.parties)]  # fmt: skip
+    found += unit_findings(tally.snapshot())
+    return [to_record(f, "2007-08-19T02:00:00+00:00", "2007-08-28T10:00:00+00:00") for f in found]
 
 
 @pytest.fixture(scope="module")
@@ -266,6 +268,14 @@ def test_findings_are_listed_with_their_kind_and_explanation(tally):
     assert one["explanation"] in html
     alr811 = {r[0]: r for r in page.body_rows("flagged-published")}["ALR-811"]
     assert "turnout_implausible" in alr811[-1] and "protocol_altered" in alr811[-1]
+    # the regions' and the nation's own findings come first, unfolded: the four revisions of
+    # report XIV fn 91 among them, and no station's or TEC's finding
+    (wide,) = [t for t in re.findall(r"<h3>About regions and the nation.*?</table>", html, re.S)]
+    places = re.findall(r'<tr><td>([\w_]+)</td><td>\w+</td><td class="id">([^<]*)</td>', wide)
+    revised = sorted(p for k, p in places if k == "turnout_revised" and p != "KZ")  # KZ: v1 to the decree
+    assert revised == ["ALR", "ATY", "MAN", "WKZ"]
+    assert places and all("-" not in p for _, p in places)
+    assert ("valid_exceeds_turnout", "KZ") in places
 
 
 def test_a_night_cut_before_the_cec_publication_says_what_does_not_match(night):
