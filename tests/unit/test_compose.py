@@ -131,7 +131,7 @@ def test_two_workers_share_the_partitions_on_distinct_metrics_ports(compose):
     for name, svc in workers.items():
         env = svc["environment"]
         assert set(env) <= known, set(env) - known
-        settings[name] = Settings.from_env({k: str(v) for k, v in env.items()})
+        settings[name] = Settings.from_env({k: interpolate(str(v)) for k, v in env.items()})
         assert [host_port(p) for p in svc["ports"]] == [settings[name].metrics_port]
         assert svc["depends_on"]["topics"]["condition"] == "service_completed_successfully"
     assert len({s.app_id for s in settings.values()}) == 1  # one consumer group
