@@ -5,9 +5,13 @@ nothing again."""
 from __future__ import annotations
 
 import copy
+import os
+import subprocess
+import sys
 import time
 from datetime import timedelta
 
+import orjson
 import pytest
 import redis
 
@@ -102,6 +106,18 @@ def test_an_alteration_is_emitted_once_updated_once_and_not_again_after_a_restar
                      and e.value["source"] == "pec").value["figures"]["votes"][party]  # fmt: skip
     assert workers.metric("tabmon_station_figures",
                           f'station="{sid}",source="pec",field="{party}"') == pec_votes  # fmt: skip
+
+    # the command line shows the same findings
+    env = {**os.environ, "TABMON_REDIS_URL": settings.redis_url, "TABMON_APP_ID": settings.app_id}
+    out = subprocess.run([sys.executable, "-m", "monitor.cli", "findings", "--json", "--station",
+                          sid, "--kind", "protocol_altered"], env=env, capture_output=True,
+                         check=True)  # fmt: skip
+    listed = [orjson.loads(line) for line in out.stdout.splitlines()]
+    assert {r["finding_id"] for r in listed} == {
+        r["finding_id"] for r in stored.values() if r["kind"] == "protocol_altered"}  # fmt: skip
+    table = subprocess.run([sys.executable, "-m", "monitor.cli", "findings"], env=env,
+                           capture_output=True, check=True, text=True).stdout  # fmt: skip
+    assert sid in table and "protocol_altered" in table
 
     # a restart rebuilds everything from offset 0 and detects it all again: nothing new leaves
     workers.stop_all()
