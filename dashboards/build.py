@@ -130,7 +130,7 @@ def national() -> Board:
                 transformations=matrix("party", "view")), 7)  # fmt: skip
     b.add(timeseries("Votes moved through the night", [(one(m("tabmon_votes_moved", kz)), "{{party}}")],
                      MOVED), 12)  # fmt: skip
-    b.add(per_region(), 12)
+    b.add(units_table("Regions", 'level="rec"', "REC", "Per REC"), 12)
     b.row("Findings")
     b.add(findings_by_kind(), 12)
     b.add(timeseries("Findings known through the night",
@@ -139,34 +139,20 @@ def national() -> Board:
     return b
 
 
-def per_region() -> Json:
-    rec = 'level="rec"'
-    return table("Regions", [
-        (f"sum by (unit) (abs({one(f'tabmon_votes_moved{{{rec}}}')}))", ""),
-        (one(m("tabmon_altered_stations", rec)), ""),
-        (one(m("tabmon_turnout_ratio", rec)), ""),
-        (one(m("tabmon_stations_reported", rec, view="official")), ""),
-    ], "Per REC: votes moved (the absolute per-party differences added up), stations whose official "
-       "figures differ from their protocol, turnout, stations with an official figure.",
+def units_table(title: str, sel: str, column: str, description: str) -> Json:
+    """One row per unit, a column per figure. Every query keeps only ``unit`` so that the
+    merge joins the rows on it."""
+    return table(title, [
+        (f"sum by (unit) (abs({one(m('tabmon_votes_moved', sel))}))", ""),
+        (f"max by (unit) ({m('tabmon_altered_stations', sel)})", ""),
+        (f"100 * max by (unit) ({m('tabmon_turnout_ratio', sel)})", ""),
+        (f"max by (unit) ({m('tabmon_stations_reported', sel, view='official')})", ""),
+    ], f"{description}: votes moved (the absolute per-party differences added up), stations whose "
+       "official figures differ from their PEC protocol, turnout, stations with an official figure.",
         transformations=merged_columns(
             "unit", "Value #A", "Value #B", "Value #C", "Value #D", sort_by="votes moved", desc=True,
-            rename={"unit": "REC", "Value #A": "votes moved", "Value #B": "altered stations",
-                    "Value #C": "turnout", "Value #D": "official stations"}))  # fmt: skip
-
-
-def tecs_of_region() -> Json:
-    tec = 'level="tec",unit=~"$rec-.*"'
-    return table("TECs of $rec", [
-        (f"sum by (unit) (abs({one(f'tabmon_votes_moved{{{tec}}}')}))", ""),
-        (one(m("tabmon_altered_stations", tec)), ""),
-        (one(m("tabmon_turnout_ratio", tec)), ""),
-        (one(m("tabmon_stations_reported", tec, view="official")), ""),
-    ], "Per TEC of the region: votes moved (absolute per-party differences added up), altered "
-       "stations, turnout, stations with an official figure.",
-        transformations=merged_columns(
-            "unit", "Value #A", "Value #B", "Value #C", "Value #D", sort_by="votes moved", desc=True,
-            rename={"unit": "TEC", "Value #A": "votes moved", "Value #B": "altered stations",
-                    "Value #C": "turnout", "Value #D": "official stations"}))  # fmt: skip
+            rename={"unit": column, "Value #A": "votes moved", "Value #B": "altered stations",
+                    "Value #C": "turnout %", "Value #D": "official stations"}))  # fmt: skip
 
 
 def region() -> Board:
@@ -190,7 +176,7 @@ def region() -> Board:
     b.add(votes_both_views(rec), 8)
     b.add(votes_moved(rec), 8)
     b.add(findings_by_kind("$rec"), 8)
-    b.add(tecs_of_region(), 24, 9)
+    b.add(units_table("TECs of $rec", 'level="tec",unit=~"$rec-.*"', "TEC", "Per TEC of the region"), 24, 9)
     b.row("TEC $tec")
     b.add(coverage(tec), 10, 5)
     b.add(turnout_now(tec), 4, 5)
