@@ -15,7 +15,7 @@ from typing import Any
 
 from ..registry import Registry
 from .findings import Finding
-from .shape import as_dict, named
+from .shape import as_dict, named, parse_time
 from .thresholds import DEFAULTS, Thresholds
 from .turnout import Report, Window, pace_jump, reports_of, windows
 
@@ -200,7 +200,6 @@ def _late_protocols(docs: dict[str, Any], registry: Registry, t: Thresholds,
     deadline = close + t.protocol_grace
     if now < deadline:
         return []
-    hours = t.protocol_grace.total_seconds() / 3600
     out = []
     for sid in sorted(registry.stations):
         doc = as_dict(docs.get(sid))
@@ -211,9 +210,35 @@ def _late_protocols(docs: dict[str, Any], registry: Registry, t: Thresholds,
         out.append(Finding(
             "late_protocol", "warning", "pec", registry.stations[sid].tec_id, sid,
             {"polls_close": close.isoformat(), "deadline": deadline.isoformat(),
-             "sources_in": sorted(sources),
+             "sources_in": sorted(sources), "pec_recorded_at": None,
              "turnout_reports": len(reports_of(doc.get("turnout")))},
-            f"Station {sid} has no PEC protocol {hours:g} hours after the close of polls"
+            f"Station {sid} has no PEC protocol {_hours(t)} hours after the close of polls"
             + (f", though the {', '.join(sorted(sources))} figures are in." if sources else "."),
         ))  # fmt: skip
     return out
+
+
+def _hours(t: Thresholds) -> str:
+    return f"{t.protocol_grace.total_seconds() / 3600:g}"
+
+
+def late_arrival(sid: str, tec: str, protocols_doc: dict[str, Any], t: Thresholds) -> list[Finding]:
+    """A PEC protocol recorded after the deadline (stage one, from the protocol's own time):
+    the same finding as a missing one (same id), so a station first flagged as missing is
+    re-emitted once with the time its protocol came, and one that came late between two
+    sweeps is flagged all the same."""
+    close, at = t.polls_close, parse_time(protocols_doc.get("pec_recorded_at"))
+    if close is None or at is None:
+        return []
+    deadline = close + t.protocol_grace
+    if at <= deadline:
+        return []
+    sources = sorted(as_dict(protocols_doc.get("sources")))
+    late_by = (at - deadline).total_seconds() / 3600
+    return [Finding(
+        "late_protocol", "warning", "pec", tec, sid,
+        {"polls_close": close.isoformat(), "deadline": deadline.isoformat(),
+         "sources_in": sources, "pec_recorded_at": at.isoformat(),
+         "hours_late": round(late_by, 2)},
+        f"The PEC protocol of station {sid} was recorded {late_by:.1f} hours after the"
+        f" deadline of {_hours(t)} hours after the close of polls.")]  # fmt: skip

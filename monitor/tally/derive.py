@@ -103,6 +103,7 @@ def station_doc(store: PartitionStore, sid: str) -> dict[str, Any]:
                          for src in latest},
             "official_source": _SOURCE_OF_RANK[store.official[sid][0]]
             if sid in store.official else None,
+            "pec_recorded_at": store.pec_first_at[sid][1] if sid in store.pec_first_at else None,
         }  # fmt: skip
     if store.kind == "turnout":
         return {"reports": {str(q): v for q, v in store.turnout_reports[sid].items()}}

@@ -14,6 +14,7 @@ No Kafka, Faust or Redis here: the ingest service feeds records in and takes par
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from ..contract import N_FIXED, Evote, Protocol, Summary, Turnout
@@ -50,6 +51,9 @@ class PartitionStore:
         self.protocols: dict[str, dict[str, tuple[int, Figures]]] = {}
         self.versions: dict[tuple[str, str], dict[int, Figures]] = {}
         self.official: dict[str, tuple[int, Figures]] = {}  # station -> (rank, figures)
+        # station -> (unix time, as recorded) of its earliest PEC protocol: a late one is
+        # a finding even when it arrives between two sweeps
+        self.pec_first_at: dict[str, tuple[float, str]] = {}
         # turnout: every report per station, and the latest (seq, (registered, added, voted))
         self.turnout_reports: dict[str, dict[int, tuple[int, int, int]]] = {}
         self.turnout_latest: dict[str, tuple[int, tuple[int, int, int]]] = {}
@@ -91,6 +95,12 @@ class PartitionStore:
         history_changed = prior is None or figures > prior
         if history_changed:
             seen[p.version] = figures
+        if p.source == "pec":
+            at = (datetime.fromisoformat(p.recorded_at).timestamp(), p.recorded_at)
+            first = self.pec_first_at.get(sid)
+            if first is None or at < first:
+                self.pec_first_at[sid] = at
+                self.dirty_stations.add(sid)
         sources = self.protocols.get(sid)
         if sources is None:
             sources = self.protocols[sid] = {}

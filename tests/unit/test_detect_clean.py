@@ -136,14 +136,23 @@ def test_a_missing_pec_protocol():
     assert _kinds(_found(_inject(drop))) == {("late_protocol", sid, ""): 1}
 
 
-def test_the_late_protocols_of_the_night_are_the_stations_without_one():
+def test_the_late_protocols_of_the_night_are_the_stations_without_one_by_the_deadline():
     el = clean_election()
     at = ELECTION_DAY + timedelta(hours=22)
     t = Thresholds(polls_close=CLOSE, protocol_grace=timedelta(hours=1, minutes=30))
-    late = {f.station_id for f in _found(el, at, t) if f.kind == "late_protocol"}
-    pec_in = {e.key for e in el.events
-              if e.topic == "protocols" and e.value["source"] == "pec" and e.at <= at}
-    assert late == set(el.truth.pec) - pec_in and 0 < len(late) < len(el.truth.pec)
+    found = [f for f in _found(el, at, t) if f.kind == "late_protocol"]
+    late = {f.station_id for f in found}
+    deadline = CLOSE + t.protocol_grace
+    on_time = {e.key for e in el.events
+               if e.topic == "protocols" and e.value["source"] == "pec" and e.at <= deadline}
+    assert late == set(el.truth.pec) - on_time and 0 < len(late) < len(el.truth.pec)
+    # those in by now, though late, say when they came; the others that they are missing
+    arrived = {e.key: e.at for e in el.events
+               if e.topic == "protocols" and e.value["source"] == "pec" and deadline < e.at <= at}
+    assert arrived and {f.station_id for f in found if f.evidence["pec_recorded_at"]} == set(arrived)
+    for f in found:
+        if f.station_id in arrived:
+            assert f.evidence["pec_recorded_at"] == arrived[f.station_id].isoformat()
 
 
 def test_a_tec_summary_that_moves_votes():
