@@ -101,9 +101,10 @@ class InMemoryTally:
 
 
 def read_topic(broker: str, topic: str, timeout: float = 10.0) -> list[dict[str, Any]]:
-    """Every message now in ``topic`` (all partitions, up to their end offsets when called),
-    decoded as JSON, in partition then offset order. No consumer group: it commits nothing
-    and works on any Kafka-compatible broker."""
+    """Every message now in ``topic`` (all partitions), decoded as JSON, in partition then
+    offset order. No consumer group: it commits nothing and works on any Kafka-compatible
+    broker. Reads until past the end offsets and two polls in a row bring nothing: Tansu
+    reports the end of a partition as the start of its last record batch plus one."""
     import asyncio
 
     from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -121,11 +122,14 @@ def read_topic(broker: str, topic: str, timeout: float = 10.0) -> list[dict[str,
             end = await c.end_offsets(tps)
             got: dict[TopicPartition, list[dict[str, Any]]] = {tp: [] for tp in tps}
             deadline = asyncio.get_running_loop().time() + timeout
-            while [tp for tp in tps if await c.position(tp) < end[tp]]:
+            quiet = 0
+            while quiet < 2 or [tp for tp in tps if await c.position(tp) < end[tp]]:
                 if asyncio.get_running_loop().time() > deadline:
                     raise TimeoutError(f"reading {topic} took longer than {timeout} s")
-                for tp, msgs in (await c.getmany(timeout_ms=200)).items():
-                    got[tp] += [orjson.loads(m.value) for m in msgs if m.offset < end[tp]]
+                batch = await c.getmany(timeout_ms=200)
+                quiet = 0 if batch else quiet + 1
+                for tp, msgs in batch.items():
+                    got[tp] += [orjson.loads(m.value) for m in msgs]
             return [r for tp in tps for r in got[tp]]
         finally:
             await c.stop()
