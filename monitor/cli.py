@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import MonitorError
+from .notify.cli import add_commands as add_notify_commands
 from .settings import Settings
 
 
@@ -134,6 +135,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the lines as JSON")
     _conn_args(p)
     p.set_defaults(func=cmd_drill_report)
+    add_notify_commands(sub, _conn_args, _settings)
     return ap
 
 
