@@ -71,6 +71,12 @@ def cmd_drill_report(args: argparse.Namespace) -> int:
     return drill_report_command(args, _settings(args))
 
 
+def cmd_findings(args: argparse.Namespace) -> int:
+    from .findings_view import findings_command
+
+    return findings_command(args, _settings(args))
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -135,6 +141,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the lines as JSON")
     _conn_args(p)
     p.set_defaults(func=cmd_drill_report)
+    from .findings_view import add_arguments
+
+    p = sub.add_parser("findings", help="list the findings in the read model, newest first")
+    add_arguments(p)
+    _conn_args(p)
+    p.set_defaults(func=cmd_findings)
     add_notify_commands(sub, _conn_args, _settings)
     return ap
 

@@ -6,6 +6,7 @@ Every process started here is stopped on the way out, Ctrl-C included.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import subprocess
 import sys
@@ -213,6 +214,7 @@ def _example_station(election: Any) -> str:
 
 def run_demo(args: argparse.Namespace) -> int:
     from producers.replay import messages_of
+    from producers.synthetic import POLLS_CLOSE
 
     procs.interrupt_on_signals()
     workdir = args.workdir / f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -223,6 +225,9 @@ def run_demo(args: argparse.Namespace) -> int:
                   f" records, {len(election.events):,} events")  # fmt: skip
     worker = None
     with embedded(workdir) as settings:
+        # both datasets close the polls at 20.00 hrs on 18 August 2007, the last turnout
+        # report of the day (report 003, XIII)
+        settings = dataclasses.replace(settings, polls_close=POLLS_CLOSE.isoformat())
         try:
             console.print(f"broker {settings.broker}, redis {settings.redis_url}")
             ensure_topics(settings)

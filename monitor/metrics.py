@@ -123,6 +123,44 @@ class TallyCollector(Collector):
         yield from (unanimous, altered, multi, curve, summary)
 
 
+@dataclass(eq=False)
+class FindingsCollector(Collector):
+    """Exports the findings the stage-two owner knows (from the read model), and the figures
+    of flagged stations only: per-station series exist for those, never for every station."""
+
+    prefix: str
+    records: list[dict[str, Any]] = field(default_factory=list)
+    station_figures: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+
+    def update(self, records: list[dict[str, Any]],
+               station_figures: dict[str, dict[str, dict[str, int]]]) -> None:  # fmt: skip
+        self.records, self.station_figures = records, station_figures
+
+    def collect(self) -> Iterator[Metric]:
+        p = self.prefix
+        counts = GaugeMetricFamily(f"{p}_findings", "Findings known, by kind, severity and region",
+                                   labels=["kind", "severity", "rec"])  # fmt: skip
+        info = GaugeMetricFamily(
+            f"{p}_finding_info", "One series per finding (value 1)",
+            labels=["finding_id", "kind", "severity", "rec", "unit", "station"])  # fmt: skip
+        figures = GaugeMetricFamily(f"{p}_station_figures",
+                                    "Figures of flagged stations, per source (protocol fields and parties)",
+                                    labels=["station", "source", "field"])  # fmt: skip
+        n: dict[tuple[str, str, str], int] = {}
+        for r in self.records:
+            key = (r["kind"], r["severity"], r["rec_id"])
+            n[key] = n.get(key, 0) + 1
+            info.add_metric([r["finding_id"], r["kind"], r["severity"], r["rec_id"], r["unit_id"],
+                             r["station_id"] or ""], 1)  # fmt: skip
+        for key, k in sorted(n.items()):
+            counts.add_metric(list(key), k)
+        for sid, sources in self.station_figures.items():
+            for source, named in sources.items():
+                for name, x in named.items():
+                    figures.add_metric([sid, source, name], x)
+        yield from (counts, info, figures)
+
+
 @dataclass
 class Metrics:
     """Every metric of a worker. Build with :meth:`create`; tests pass a fresh registry."""
@@ -138,13 +176,18 @@ class Metrics:
     partials: Counter
     snapshot_seconds: Histogram
     batch_seconds: Histogram
+    detect_seconds: Histogram
+    findings_emitted: Counter
     tally: TallyCollector
+    findings: FindingsCollector
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None, prefix: str = "tabmon") -> Metrics:
         r = registry if registry is not None else CollectorRegistry()
         tally = TallyCollector(prefix)
         r.register(tally)
+        findings = FindingsCollector(prefix)
+        r.register(findings)
         return cls(
             registry=r,
             events=Counter(f"{prefix}_events", "Events accepted into the tally, by topic",
@@ -171,5 +214,12 @@ class Metrics:
             batch_seconds=Histogram(f"{prefix}_ingest_batch_duration_seconds",
                                     "Time to decode, validate and apply one fetched batch",
                                     registry=r),
+            detect_seconds=Histogram(f"{prefix}_detect_duration_seconds",
+                                     "Time to run the detectors over what changed, by stage",
+                                     ["stage"], registry=r),
+            findings_emitted=Counter(f"{prefix}_findings_emitted",
+                                     "Findings sent to the alerts topic (new or updated)",
+                                     ["kind", "severity", "change"], registry=r),
             tally=tally,
+            findings=findings,
         )  # fmt: skip

@@ -6,8 +6,11 @@ Keys (``<prefix>`` defaults to ``tabmon``):
   every source's latest figures and all versions, the official source; ``turnout``: every
   report; ``evote``: ballots), written by the ingest service at each flush for the stations
   that changed;
+- ``<prefix>:stations:changed``: a set of the stations written since the sweep last read;
 - ``<prefix>:meta``: JSON with ``updated_at``, the registry summary, the parties and the
-  watermarks (per input topic-partition, the next offset folded into the tally).
+  watermarks (per input topic-partition, the next offset folded into the tally);
+- ``<prefix>:findings`` and ``<prefix>:findings:seq``: the findings (see
+  :mod:`monitor.alerting.emit`).
 """
 
 from __future__ import annotations
@@ -45,7 +48,48 @@ async def write_stations(client: Any, prefix: str, docs: dict[str, dict[str, byt
     pipe = client.pipeline(transaction=False)
     for sid, fields in docs.items():
         pipe.hset(station_key(prefix, sid), mapping=fields)
+    pipe.sadd(changed_key(prefix), *docs)  # for the sweep's incremental reload
     await pipe.execute()
+
+
+def changed_key(prefix: str) -> str:
+    return f"{prefix}:stations:changed"
+
+
+class StationCache:
+    """Every station document, kept in step with Redis: loaded whole once, then only the
+    stations written since (``write_stations`` adds them to a set the cache empties)."""
+
+    def __init__(self, client: Any, prefix: str) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.docs: dict[str, dict[str, Any]] = {}
+        self.loaded = False
+
+    async def refresh(self) -> set[str]:
+        """Reload what changed; returns the station ids reloaded."""
+        if not self.loaded:
+            # forget the changed set first: a write after this lands in it for next time
+            await self.client.delete(changed_key(self.prefix))
+            keys = self.client.scan_iter(match=station_key(self.prefix, "*"), count=2000)
+            ids = {k.decode().rsplit(":", 1)[1] async for k in keys}
+            self.loaded = True
+        else:
+            pipe = self.client.pipeline(transaction=True)
+            pipe.smembers(changed_key(self.prefix))
+            pipe.delete(changed_key(self.prefix))
+            members, _ = await pipe.execute()
+            ids = {m.decode() for m in members}
+        ordered = sorted(ids)
+        for i in range(0, len(ordered), 2000):
+            chunk = ordered[i:i + 2000]
+            pipe = self.client.pipeline(transaction=False)
+            for sid in chunk:
+                pipe.hgetall(station_key(self.prefix, sid))
+            for sid, raw in zip(chunk, await pipe.execute(), strict=True):
+                if raw:
+                    self.docs[sid] = {k.decode(): orjson.loads(v) for k, v in raw.items()}
+        return ids
 
 
 def read_station(client: Any, prefix: str, station_id: str) -> dict[str, Any] | None:
@@ -58,6 +102,13 @@ def read_station(client: Any, prefix: str, station_id: str) -> dict[str, Any] | 
 def read_unit(client: Any, prefix: str, unit_id: str) -> dict[str, Any] | None:
     raw = client.get(unit_key(prefix, unit_id))
     return None if raw is None else orjson.loads(raw)
+
+
+def read_findings(client: Any, prefix: str) -> list[dict[str, Any]]:
+    """Every finding's latest record, most recently updated first (sync client)."""
+    raw = client.hvals(f"{prefix}:findings")
+    return sorted((orjson.loads(v) for v in raw), key=lambda r: (r["updated"], r["finding_id"]),
+                  reverse=True)  # fmt: skip
 
 
 def read_meta(client: Any, prefix: str) -> dict[str, Any] | None:

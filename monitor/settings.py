@@ -10,6 +10,7 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from datetime import datetime
 from typing import Any
 
 from .errors import ConfigError
@@ -55,6 +56,13 @@ class Settings:
     """Consumer group session timeout in seconds (how long a killed worker holds partitions)."""
     batch_size: int = 5000
     """Most records the ingest consumer takes in one fetch."""
+    sweep_interval: float = 5.0
+    """Most often, in seconds, the detectors comparing stations run over the read model."""
+    thresholds_file: str = ""
+    """A JSON object overriding detector thresholds by name (docs/detectors.md)."""
+    polls_close: str = ""
+    """When the polls close (ISO 8601 with offset): PEC protocols are late after it plus
+    the grace (docs/detectors.md, late_protocol); empty: no late_protocol finding."""
     log_level: str = "info"
     notify_backoff_base: float = 1.0
     """Seconds before the first retry of a webhook delivery; doubled at each failure."""
@@ -99,9 +107,17 @@ class Settings:
         for name in ("partitions", "seats", "max_message_bytes", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"TABMON_{name.upper()} must be at least 1")
-        for name in ("flush_interval", "snapshot_interval", "session_timeout"):
+        for name in ("flush_interval", "snapshot_interval", "session_timeout", "sweep_interval"):
             if not getattr(self, name) > 0:  # also rejects nan
                 raise ConfigError(f"TABMON_{name.upper()} must be positive")
+        if self.polls_close:
+            try:
+                close = datetime.fromisoformat(self.polls_close)
+            except ValueError:
+                close = None
+            if close is None or close.tzinfo is None:
+                raise ConfigError(f"TABMON_POLLS_CLOSE={self.polls_close!r} is not an ISO 8601"
+                                  " time with a UTC offset (e.g. 2007-08-18T20:00:00+06:00)")  # fmt: skip
         if self.log_level.upper() not in logging.getLevelNamesMapping():
             raise ConfigError(f"TABMON_LOG_LEVEL={self.log_level!r} is not a logging level"
                               " (debug, info, warning, error, critical)")

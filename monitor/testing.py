@@ -77,3 +77,36 @@ class InMemoryTally:
 
     def snapshot(self, **seat_options: Any) -> dict[str, dict[str, Any]]:
         return snapshot(self.merged, self.registry, **seat_options)
+
+
+def read_topic(broker: str, topic: str, timeout: float = 10.0) -> list[dict[str, Any]]:
+    """Every message now in ``topic`` (all partitions, up to their end offsets when called),
+    decoded as JSON, in partition then offset order. No consumer group: it commits nothing
+    and works on any Kafka-compatible broker."""
+    import asyncio
+
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    async def read() -> list[dict[str, Any]]:
+        c = AIOKafkaConsumer(bootstrap_servers=broker, group_id=None, enable_auto_commit=False)
+        await c.start()
+        try:
+            parts = c.partitions_for_topic(topic) or set()
+            tps = [TopicPartition(topic, p) for p in sorted(parts)]
+            if not tps:
+                return []
+            c.assign(tps)
+            await c.seek_to_beginning(*tps)
+            end = await c.end_offsets(tps)
+            got: dict[TopicPartition, list[dict[str, Any]]] = {tp: [] for tp in tps}
+            deadline = asyncio.get_running_loop().time() + timeout
+            while [tp for tp in tps if await c.position(tp) < end[tp]]:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise TimeoutError(f"reading {topic} took longer than {timeout} s")
+                for tp, msgs in (await c.getmany(timeout_ms=200)).items():
+                    got[tp] += [orjson.loads(m.value) for m in msgs if m.offset < end[tp]]
+            return [r for tp in tps for r in got[tp]]
+        finally:
+            await c.stop()
+
+    return asyncio.run(read())

@@ -41,6 +41,7 @@ REGIONS: dict[str, str] = dict(REC_CODES)  # the contract's region codes, in con
 TZ = timezone(timedelta(hours=6))
 ELECTION_DAY = datetime(2007, 8, 18, tzinfo=TZ)
 POLLS_OPEN = ELECTION_DAY + timedelta(hours=8)
+POLLS_CLOSE = ELECTION_DAY + timedelta(hours=20)  # the last turnout report is at the close
 REPORT_TIMES = tuple(ELECTION_DAY + timedelta(hours=h) for h in (10, 12, 14, 16, 18, 20))
 MAX_REGISTERED = 3000
 MIN_REGISTERED = 200

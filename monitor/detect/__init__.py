@@ -1,11 +1,24 @@
-"""Detectors: pure functions from the tally's state to findings (issue 4, in progress).
+"""Detectors: pure functions from the tally's state to findings (docs/detectors.md).
 
-No Kafka, Faust or Redis here. Station detectors read a station document of the read model
-(``monitor.tally.derive.station_doc`` as JSON: per source the latest figures and every
-version) and return findings; wiring them to the ``alerts`` topic comes next.
+No Kafka, Faust or Redis here. Each detector reads what its producer holds
+(docs/architecture.md, "Findings") and never raises on partial or odd data:
+
+- :func:`detect_station`: one station's protocols document (stage one);
+- :func:`turnout_findings`: one station's turnout document (stage one);
+- :func:`token_findings`: one voter token's e-ballots (stage one, ``evote-tokens``);
+- :func:`unit_findings`: the stage-two snapshot of every unit;
+- :func:`sweep_findings`: the combined station read model (stage-two owner);
+- :func:`detect_all`: all of them over one tally state, for in-memory use and tests.
 """
 
+from .catalogue import detect_all
 from .findings import Finding, finding_id
-from .station import Thresholds, detect_station
+from .station import detect_station
+from .sweep import sweep_findings
+from .thresholds import Thresholds
+from .tokens import token_findings
+from .turnout import turnout_findings
+from .units import unit_findings
 
-__all__ = ["Finding", "Thresholds", "detect_station", "finding_id"]
+__all__ = ["Finding", "Thresholds", "detect_all", "detect_station", "finding_id", "sweep_findings",
+           "token_findings", "turnout_findings", "unit_findings"]  # fmt: skip

@@ -1,34 +1,26 @@
-"""Station detectors over one station document (every source's figures, every version).
+"""Station detectors over one station's protocols document (every source, every version).
 
-Each returns findings, never raises on partial data: a missing source or field means the
-detector says nothing about it. Thresholds are defaults from issue 4 and docs/detectors.md.
+Stage one runs them on the document of the protocols partition alone (docs/architecture.md,
+"Findings"). Each returns findings and never raises on partial data: a missing source or
+field, or figures of the wrong shape, mean the detector says nothing about them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from ..contract import FIGURE_FIELDS
 from .findings import Finding
+from .shape import as_dict, as_int_key, delta, gainer, named
+from .thresholds import DEFAULTS, Thresholds
+
+__all__ = ["SOURCE_ORDER", "Thresholds", "control_breaks", "detect_station"]
 
 SOURCE_ORDER = ("pec", "observer", "tec", "rec", "cec")
 
 
-@dataclass(frozen=True)
-class Thresholds:
-    min_voters: int = 200  # below this, unanimity and near-100 % turnout are unremarkable
-    turnout_warning: float = 0.95
-    turnout_critical: float = 1.00
-    unanimous_warning: float = 0.99
-
-
-def _named(figures: Sequence[int], parties: Sequence[str]) -> dict[str, int] | None:
-    names = [*FIGURE_FIELDS, *parties]
-    if len(figures) != len(names):
-        return None
-    return dict(zip(names, figures, strict=True))
+def _source_rank(src: str) -> tuple[int, str]:
+    return (SOURCE_ORDER.index(src) if src in SOURCE_ORDER else len(SOURCE_ORDER), src)
 
 
 def _participants(f: dict[str, int]) -> int:
@@ -54,14 +46,14 @@ def control_breaks(f: dict[str, int], parties: Sequence[str]) -> list[str]:
 
 
 def detect_station(sid: str, tec: str, doc: dict[str, Any], parties: Sequence[str],
-                   t: Thresholds = Thresholds()) -> list[Finding]:  # fmt: skip
-    """Every station-level finding for one station document."""
-    prot = doc.get("protocols") or {}
+                   t: Thresholds = DEFAULTS) -> list[Finding]:  # fmt: skip
+    """Every station-level finding of one station's ``{"protocols": ...}`` document."""
+    prot = as_dict(as_dict(doc).get("protocols"))
     sources = {}
-    for src, entry in (prot.get("sources") or {}).items():
-        named = _named(entry.get("figures", ()), parties)
-        if named is not None:
-            sources[src] = named
+    for src, entry in as_dict(prot.get("sources")).items():
+        f = named(as_dict(entry).get("figures"), parties)
+        if f is not None:
+            sources[src] = f
     out: list[Finding] = []
     for src, f in sources.items():
         out += _arithmetic(sid, tec, src, f, parties)
@@ -71,6 +63,7 @@ def detect_station(sid: str, tec: str, doc: dict[str, Any], parties: Sequence[st
     if isinstance(official, str) and official in sources:
         out += _unanimous(sid, tec, sources[official], official, parties, t)
     out += _altered(sid, tec, sources, parties)
+    out += _altered_versions(sid, tec, as_dict(prot.get("versions")), parties)
     return out
 
 
@@ -129,14 +122,42 @@ def _altered(sid: str, tec: str, sources: dict[str, dict[str, int]], parties: Se
         other = sources.get(src)
         if other is None or other == base:
             continue
-        delta = {k: other[k] - base[k] for k in (*FIGURE_FIELDS, *parties) if other[k] != base[k]}
-        votes = {p: d for p, d in delta.items() if p in parties}
-        gainer = max(votes, key=lambda p: votes[p]) if votes and max(votes.values()) > 0 else None
+        d = delta(base, other)
+        votes = {p: x for p, x in d.items() if p in parties}
+        win = gainer(votes)
         out.append(Finding(
             "protocol_altered", "critical" if votes else "warning", "pec", tec, sid,
-            {"compared": ["pec", src], "delta": delta, "net_beneficiary": gainer,
+            {"compared": ["pec", src], "delta": d, "net_beneficiary": win,
              "first_changed_at": first},
             f"The {src} figures of station {sid} differ from its PEC protocol"
-            + (f": {gainer} {votes[gainer]:+,} votes." if gainer else f" in {len(delta)} figures."),
+            + (f": {win} {votes[win]:+,} votes." if win else f" in {len(d)} figures."),
             subject=f"pec-{src}"))  # fmt: skip
+    return out
+
+
+def _altered_versions(sid: str, tec: str, versions: dict[str, Any], parties: Sequence[str]
+                      ) -> list[Finding]:  # fmt: skip
+    """Figures that changed between versions n and n+1 of one source (report XIII.C fn 80:
+    station 70's protocol gave Nur Otan 208 more votes an hour after the first copy)."""
+    out = []
+    for src in sorted(versions, key=_source_rank):
+        seen: dict[int, dict[str, int]] = {}
+        for key, figures in as_dict(versions[src]).items():
+            v, f = as_int_key(key), named(figures, parties)
+            if v is not None and f is not None:
+                seen[v] = f
+        order = sorted(seen)
+        for a, b in zip(order, order[1:], strict=False):
+            d = delta(seen[a], seen[b])
+            if not d:
+                continue
+            votes = {p: x for p, x in d.items() if p in parties}
+            win = gainer(votes)
+            out.append(Finding(
+                "protocol_altered", "critical" if votes else "warning", "pec", tec, sid,
+                {"compared": [src, src], "versions": [a, b], "delta": d, "net_beneficiary": win,
+                 "first_changed_at": src},
+                f"Version {b} of the {src} protocol of station {sid} differs from version {a}"
+                + (f": {win} {votes[win]:+,} votes." if win else f" in {len(d)} figures."),
+                subject=f"{src}-v{a}-v{b}"))  # fmt: skip
     return out

@@ -31,6 +31,8 @@ def merge(state: dict[str, Any] | None, partial: dict[str, Any]) -> tuple[dict[s
         return state, False
     if state is None or epoch > state.get("epoch", 0):
         state = {"kind": partial["kind"], "epoch": epoch, "wm": -1, "tecs": {}, "summaries": {}}
+    # the latest event time the partition has read: the monitor's clock (late protocols)
+    state["clock"] = max(state.get("clock", 0.0), partial.get("clock", 0.0))
     wm = partial["wm"]
     changed = wm > state["wm"]
     if changed:
@@ -57,6 +59,11 @@ def merge(state: dict[str, Any] | None, partial: dict[str, Any]) -> tuple[dict[s
             tokens[token] = [list(b) for b in union]
             changed = True
     return state, changed
+
+
+def clock(partials: Partials) -> float:
+    """The latest event time (unix seconds) any partition has read; 0.0 before any."""
+    return max((state.get("clock", 0.0) for state in partials.values()), default=0.0)
 
 
 def _add(acc: list[int], xs: list[int]) -> None:

@@ -27,11 +27,15 @@ from faust.types import TP
 from prometheus_client import start_http_server
 
 from .. import readmodel
+from ..alerting import Emitter
+from ..alerting.runner import thresholds_from
+from ..detect import Finding
 from ..errors import ConfigError
 from ..metrics import Metrics
 from ..registry import Registry, build, load_records
 from ..settings import Settings
-from ..tally.national import merge, snapshot
+from ..tally.national import clock, merge, snapshot
+from .detection import StageTwoDetection
 from .ingest import Ingest, RegistryFollower
 
 log = logging.getLogger("tabmon.worker")
@@ -48,7 +52,11 @@ class Worker:
             else Registry()
         )  # fmt: skip
         self.dirty = False
+        self.clock = 0.0  # the latest event time in the tally (unix seconds)
+        self.thresholds = thresholds_from(s)
         self.ingest: Ingest | None = None
+        self.emitter: Emitter | None = None
+        self.detection: StageTwoDetection | None = None
         self.follower = RegistryFollower(s, self.registry, self.metrics)
         self.redis: Any = aioredis.from_url(s.redis_url) if s.redis_url else None
         self.name = f"{socket.gethostname()}:{os.getpid()}"
@@ -101,16 +109,21 @@ class Worker:
         if not self.owns_table():
             if self.metrics.tally.units:  # the table moved to another worker: stop exporting
                 self.metrics.tally.update({})
+                self.metrics.findings.update([], {})
             self.dirty = True  # so that this worker snapshots at once if the table comes back
             return
-        if not self.dirty:
-            return
+        units = await self._snapshot() if self.dirty else None
+        if self.detection is not None:
+            await self.detection.run(units, self.clock)
+
+    async def _snapshot(self) -> dict[str, dict[str, Any]]:
         self.dirty = False
         t0 = time.perf_counter()
         partials = dict(self.table.items())
         s = self.settings
         units = snapshot(partials, self.registry, seats=s.seats, threshold=s.threshold,
                          method=s.seat_method)  # fmt: skip
+        self.clock = clock(partials)
         self.metrics.snapshot_seconds.observe(time.perf_counter() - t0)
         self.metrics.tally.update(units)
         if self.redis is not None:
@@ -118,8 +131,13 @@ class Worker:
                 "updated_at": datetime.now(UTC).isoformat(), "worker": self.name,
                 "registry": self.registry.summary(), "parties": list(self.registry.parties),
                 "watermarks": {k: v["wm"] for k, v in partials.items()},
+                "clock": datetime.fromtimestamp(self.clock, UTC).isoformat() if self.clock else None,
             }  # fmt: skip
             await readmodel.write_snapshot(self.redis, s.app_id, units, meta)
+        return units
+
+    def _count_emitted(self, f: Finding, new: bool) -> None:
+        self.metrics.findings_emitted.labels(f.kind, f.severity, "new" if new else "updated").inc()
 
     # -- stage one, supervised: a failure here stops the worker loudly, never silently -------
     async def _supervise_ingest(self) -> None:
@@ -130,7 +148,13 @@ class Worker:
             await producer.start()
             await self.follower.start()
             await self._wait_for_ballot()
-            self.ingest = Ingest(s, self.registry, self.metrics, producer, redis=self.redis)
+            self.emitter = Emitter(producer.send, s.topic("alerts"), self.redis, s.app_id,
+                                   on_emit=self._count_emitted)  # fmt: skip
+            self.detection = StageTwoDetection(self.registry, self.metrics, self.emitter,
+                                               self.redis, s.app_id, self.thresholds,
+                                               s.sweep_interval)  # fmt: skip
+            self.ingest = Ingest(s, self.registry, self.metrics, producer, redis=self.redis,
+                                 emitter=self.emitter, thresholds=self.thresholds)  # fmt: skip
             follow = asyncio.ensure_future(self._follow_registry())
             follow.add_done_callback(self._crash_if_failed)
             try:

@@ -18,6 +18,7 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -25,8 +26,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from .. import readmodel
+from ..alerting import Emitter
+from ..alerting.runner import stage_one
 from ..contract import DECODERS, parse, validate_registry_record
 from ..deadletter import dead_letter
+from ..detect import Finding, Thresholds
 from ..errors import ContractError
 from ..metrics import Metrics
 from ..registry import Registry
@@ -40,6 +44,9 @@ log = logging.getLogger("tabmon.ingest")
 INPUT_TOPICS = {"turnout": "turnout", "protocols": "protocols", "summaries": "summaries",
                 "evote": "evote", "evote-tokens": "tokens"}  # fmt: skip
 INPUT_KINDS = tuple(INPUT_TOPICS)
+# The event time of each kind of record: the latest one seen is the monitor's clock.
+TIME_FIELD = {"turnout": "reported_at", "protocols": "recorded_at", "summaries": "recorded_at",
+              "evote": "issued_at", "tokens": "issued_at"}  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -49,6 +56,7 @@ class _Owned:
     epoch: int  # when this worker took the partition: its first partial replaces older state
     next_offset: int = 0
     published: int = -1  # watermark of the last published partial
+    clock: float = 0.0  # the latest event time read (unix seconds), carried by the partials
 
     @property
     def rebuilt(self) -> bool:
@@ -67,6 +75,8 @@ class Ingest:
     _pending: list[asyncio.Future[Any]] = field(default_factory=list)  # delivery futures
     _outbox: list[tuple[str, bytes, bytes]] = field(default_factory=list)  # to send, from the hot loop
     redis: Any = None  # redis.asyncio client for the station read model, or None
+    emitter: Emitter | None = None  # findings out; None: no detection in stage one
+    thresholds: Thresholds = field(default_factory=Thresholds)
     _consumer: AIOKafkaConsumer | None = None
     _stopping: bool = False
     # Rebalance callbacks run while the loop may be suspended in a send or a flush: one lock
@@ -138,6 +148,7 @@ class Ingest:
         accepted = replayed = 0
         rejected: dict[str, int] = {}
         forward = kind == "evote"
+        record = None
         for m in messages:
             try:
                 record = decode(parse(m.value, limit), registry, m.key)
@@ -154,6 +165,9 @@ class Ingest:
             else:
                 replayed += 1
         owned.next_offset = messages[-1].offset + 1
+        if record is not None:  # one parse per batch: a partition is read in time order, roughly
+            at = datetime.fromisoformat(getattr(record, TIME_FIELD[kind])).timestamp()
+            owned.clock = max(owned.clock, at)
         topic = tp.topic
         if accepted:
             self.metrics.events.labels(topic).inc(accepted)
@@ -195,17 +209,23 @@ class Ingest:
         commits: dict[TopicPartition, int] = {}
         partials_topic = self.settings.topic("tally-partials")
         docs: dict[str, dict[str, bytes]] = {}  # station -> kind -> document
+        findings: list[Finding] = []
         for tp, owned in list(self.owned.items()):
             if (only is not None and tp not in only) or not owned.rebuilt:
                 continue
-            for sid, doc in owned.store.take_station_docs().items():
-                docs.setdefault(sid, {})[owned.store.kind] = orjson.dumps(doc)
+            kind = owned.store.kind
+            station_docs = owned.store.take_station_docs()
+            for sid, doc in station_docs.items():
+                docs.setdefault(sid, {})[kind] = orjson.dumps(doc)
             if owned.next_offset == owned.published:
+                findings += self._detect(kind, station_docs, {})
                 continue
             partial = owned.store.take_partial(owned.next_offset) or {
-                "kind": owned.store.kind, "wm": owned.next_offset, "tecs": {}, "summaries": {}}
+                "kind": kind, "wm": owned.next_offset, "tecs": {}, "summaries": {}}
+            findings += self._detect(kind, station_docs, partial.get("tokens", {}))
             partial["tp"] = f"{tp.topic}:{tp.partition}"
             partial["epoch"] = owned.epoch
+            partial["clock"] = owned.clock
             self._send(partials_topic, partial["tp"].encode(), orjson.dumps(partial))
             owned.published = owned.next_offset
             if owned.next_offset > owned.replay_until:
@@ -218,6 +238,8 @@ class Ingest:
             await asyncio.gather(*pending)
         if docs and self.redis is not None:
             await readmodel.write_stations(self.redis, self.settings.app_id, docs)
+        if findings and self.emitter is not None:  # before the commit: at least once
+            await self.emitter.emit(findings)
         if commits and self._consumer is not None:
             assigned = self._consumer.assignment()
             commits = {tp: off for tp, off in commits.items() if tp in assigned}
@@ -228,6 +250,15 @@ class Ingest:
                 # offset 0, so an uncommitted offset costs a re-read, never a total.
                 log.warning("commit skipped after a rebalance: %s", exc)
         await self._update_lag()
+
+    def _detect(self, kind: str, docs: dict[str, dict[str, Any]], tokens: dict[str, Any]
+                ) -> list[Finding]:  # fmt: skip
+        if self.emitter is None or not (docs or tokens):
+            return []
+        t0 = time.perf_counter()
+        found = stage_one(kind, docs, tokens, self.registry, self.thresholds)
+        self.metrics.detect_seconds.labels("stage1").observe(time.perf_counter() - t0)
+        return found
 
     async def _update_lag(self) -> None:
         consumer = self._consumer

@@ -1,0 +1,120 @@
+"""Which detectors run where (docs/architecture.md, "Findings"): plain dispatch, no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import fields, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from ..detect import (
+    Finding,
+    Thresholds,
+    detect_station,
+    sweep_findings,
+    token_findings,
+    turnout_findings,
+    unit_findings,
+)
+from ..detect.forensics import ForensicThresholds, forensic_findings
+from ..errors import ConfigError, read_input_file
+from ..registry import Registry
+from ..settings import Settings
+
+
+def stage_one(kind: str, docs: Mapping[str, dict[str, Any]],
+              tokens: Mapping[str, Sequence[Sequence[str]]], registry: Registry,
+              t: Thresholds) -> list[Finding]:  # fmt: skip
+    """The findings one input partition can decide alone, for what changed since its last
+    flush: ``docs`` are its station documents (one kind), ``tokens`` its voter tokens with
+    more than one ballot."""
+    out: list[Finding] = []
+    stations = registry.stations
+    for sid, doc in docs.items():
+        st = stations.get(sid)
+        if st is None:
+            continue
+        if kind == "protocols":
+            out += detect_station(sid, st.tec_id, {"protocols": doc}, registry.parties, t)
+        elif kind == "turnout":
+            out += turnout_findings(sid, st.tec_id, doc, t)
+    for token, ballots in tokens.items():
+        out += token_findings(token, ballots, registry)
+    return out
+
+
+def stage_two(units: dict[str, dict[str, Any]], registry: Registry, t: Thresholds
+              ) -> list[Finding]:  # fmt: skip
+    """The findings about commissions' own figures, from the stage-two snapshot."""
+    return unit_findings(units, t)
+
+
+def sweep(stations: dict[str, dict[str, Any]], registry: Registry, t: Thresholds, now: float,
+          ft: ForensicThresholds | None = None) -> list[Finding]:  # fmt: skip
+    """The findings that compare stations with each other or one station's kinds of data,
+    over the whole station read model, and the statistical signals per region; ``now`` is
+    the event-time clock (unix seconds, 0 before any event)."""
+    clock = datetime.fromtimestamp(now, UTC) if now else None
+    forensic = forensic_findings(stations, registry, ft or ForensicThresholds())
+    return sweep_findings(stations, registry, t, clock) + forensic
+
+
+def thresholds_from(settings: Settings) -> Thresholds:
+    """The defaults, overridden by ``TABMON_THRESHOLDS_FILE`` (a JSON object, names as in
+    :class:`~monitor.detect.Thresholds`), then by ``TABMON_POLLS_CLOSE``."""
+    t = _from_file(settings) if settings.thresholds_file else Thresholds()
+    if settings.polls_close:  # validated by Settings
+        t = replace(t, polls_close=datetime.fromisoformat(settings.polls_close))
+    return t
+
+
+def _from_file(settings: Settings) -> Thresholds:
+    raw = read_input_file(settings.thresholds_file, "thresholds file")
+    try:
+        given = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ConfigError(f"thresholds file {settings.thresholds_file}: not JSON ({exc})") from None
+    if not isinstance(given, dict):
+        raise ConfigError(f"thresholds file {settings.thresholds_file}: must be a JSON object")
+    known = {f.name for f in fields(Thresholds)}
+    values: dict[str, Any] = {}
+    for name, value in given.items():
+        if name not in known:
+            raise ConfigError(f"thresholds file {settings.thresholds_file}: unknown threshold"
+                              f" {name!r} (known: {', '.join(sorted(known))})")  # fmt: skip
+        default = getattr(Thresholds(), name)
+        converted = _convert(value, default)
+        if converted is _BAD:
+            raise ConfigError(f"thresholds file {settings.thresholds_file}: {name} must be"
+                              f" {_KIND.get(name, type(default).__name__)}, got {value!r}")  # fmt: skip
+        values[name] = converted
+    try:
+        return replace(Thresholds(), **values)
+    except ValueError as exc:
+        raise ConfigError(f"thresholds file {settings.thresholds_file}: {exc}") from None
+
+
+_BAD = object()
+_KIND = {"polls_close": "an ISO 8601 time with a UTC offset, or null",
+         "protocol_grace": "a number of seconds"}  # fmt: skip
+
+
+def _convert(value: Any, default: Any) -> Any:
+    """A JSON value as the type of the threshold's default, or ``_BAD``."""
+    if isinstance(default, bool):
+        return value if isinstance(value, bool) else _BAD
+    if isinstance(default, timedelta):
+        ok = type(value) in (int, float) and value >= 0
+        return timedelta(seconds=value) if ok else _BAD
+    if default is None or isinstance(default, datetime):  # polls_close: an ISO time or null
+        if value is None:
+            return None
+        try:
+            return datetime.fromisoformat(value) if isinstance(value, str) else _BAD
+        except ValueError:
+            return _BAD
+    if type(default) is float:
+        return float(value) if type(value) in (int, float) else _BAD
+    return value if type(value) is type(default) else _BAD

@@ -1,0 +1,48 @@
+"""The whole catalogue at once, run the way the worker runs it, for in-memory use and tests.
+
+Each detector sees what its producer sees (docs/architecture.md, "Findings"): the station
+detectors one kind of document at a time, as a stage-one partition holds it; the token
+detector one token's ballots; the unit detectors the stage-two snapshot; the sweep the
+combined station read model. Each finding therefore has exactly one producer here too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from ..registry import Registry
+from .findings import Finding
+from .shape import as_dict
+from .station import detect_station
+from .sweep import sweep_findings
+from .thresholds import DEFAULTS, Thresholds
+from .tokens import token_findings
+from .turnout import turnout_findings
+from .units import unit_findings
+
+__all__ = ["detect_all"]
+
+
+def detect_all(stations: dict[str, dict[str, Any]], units: dict[str, dict[str, Any]],
+               tokens: Mapping[str, Iterable[object]], registry: Registry,
+               t: Thresholds = DEFAULTS, now: datetime | None = None) -> list[Finding]:  # fmt: skip
+    """Every deterministic finding of a tally state: ``stations`` the station read model,
+    ``units`` the stage-two snapshot, ``tokens`` voter token -> its (station_id, issued_at)
+    ballots, ``now`` the event-time clock."""
+    out: list[Finding] = []
+    for sid, doc in sorted(as_dict(stations).items()):
+        st = registry.stations.get(sid)
+        if st is None:
+            continue
+        doc = as_dict(doc)
+        if "protocols" in doc:
+            out += detect_station(sid, st.tec_id, {"protocols": doc["protocols"]}, registry.parties, t)
+        if "turnout" in doc:
+            out += turnout_findings(sid, st.tec_id, as_dict(doc["turnout"]), t)
+    for token in sorted(tokens):
+        out += token_findings(token, tokens[token], registry)
+    out += unit_findings(units, t)
+    out += sweep_findings(stations, registry, t, now)
+    return out

@@ -1,0 +1,340 @@
+"""Statistical forensics per region over the station read model (docs/forensics.md).
+
+Four tests, recomputed on whatever protocols have arrived: the last digits of vote counts,
+whole-percent peaks in turnout and in the leader's share, the turnout vs leader-share
+fingerprint, and the excess votes by turnout binning. They answer "does this region's
+distribution look like counted votes?", never "was this station falsified?": every finding
+is a statistical signal, labelled so, with level ``rec`` (or ``cec`` for the national pool).
+
+False alarms are controlled at ``alpha`` per sweep across every region and test
+(Bonferroni), with a minimum number of usable stations before a test speaks. Odd or partial
+data (a missing source, a short figures vector, nobody registered) drops that station from
+the tests it cannot serve; it never raises.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..contract import FIGURE_FIELDS, N_FIXED
+from ..registry import CEC_ID, Registry
+from . import stats
+from .findings import Finding
+
+KINDS = ("forensic_last_digit", "forensic_round_percent", "forensic_fingerprint",
+         "forensic_excess_votes")  # fmt: skip
+REGIONAL_TESTS = 5  # last digit, whole-percent turnout, whole-percent share, fingerprint, excess
+NATIONAL_TESTS = 3  # last digit and the two whole-percent tests: pooling regions keeps their null
+_REGISTERED = FIGURE_FIELDS.index("registered")
+_ISSUED = tuple(FIGURE_FIELDS.index(f) for f in ("issued_in_station", "issued_mobile",
+                                                  "voted_electronic"))  # fmt: skip
+_SIGNAL = "a statistical signal, not proof"
+
+
+@dataclass(frozen=True)
+class ForensicThresholds:
+    # Family-wise false-alarm level of one sweep: each test is run at alpha / m, m being
+    # every test of every region in the registry plus the national ones (Bonferroni).
+    alpha: float = 0.01
+    # Family-wise level below which a signal is a warning rather than info.
+    alpha_warning: float = 1e-4
+    # A test says nothing about a region with fewer usable stations: partial data early in
+    # the night is small and lumpy.
+    min_stations: int = 50
+    # Last digits are uniform only for counts spread over many tens; on clean synthetic data
+    # counts >= 10 fail the test nationally (p < 1e-180), counts >= 100 pass (load/RESULTS.md).
+    digit_min_count: int = 100
+    digit_min_counts: int = 100  # chi-square needs >= 10 expected per digit
+    # A station's denominator (registered, or valid votes) for the whole-percent test: below
+    # 200 too many counts land on a whole percent by chance for the test to see anything.
+    round_min_denominator: int = 200
+    # Fingerprint: Spearman correlation of leader share on turnout, significant and at least this.
+    fingerprint_min_rho: float = 0.2
+    corner: float = 0.9  # "high turnout and high share": both at least this (evidence only)
+    # Excess votes: turnout bins for the mode, smoothing half-width in bins, stations per side,
+    # and the smallest excess worth reporting, as a share of the leader's votes in the region.
+    mode_bin: float = 0.01
+    mode_smooth: int = 2
+    excess_min_group: int = 20
+    excess_min_share: float = 0.01
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    """One station's official figures, reduced to what the tests use."""
+
+    registered: int
+    participants: int
+    votes: tuple[int, ...]
+
+    @property
+    def valid(self) -> int:
+        return sum(self.votes)
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """A test's result on one region: significant or not is decided by the caller."""
+
+    kind: str
+    p_value: float
+    evidence: dict[str, Any]
+    sentence: str  # what was seen, without the conclusion
+    subject: str = ""
+    large_enough: bool = True  # the effect-size floor, where the test has one
+
+
+_Test = Callable[[Sequence[_Row], int, ForensicThresholds], _Outcome | None]
+
+
+def forensic_findings(stations: Mapping[str, Any], registry: Registry,
+                      t: ForensicThresholds = ForensicThresholds()) -> list[Finding]:  # fmt: skip
+    """Every forensic finding over the station read model (station -> kind -> document)."""
+    by_rec = _rows_by_region(stations, registry)
+    m = tests_corrected(registry, by_rec)
+    out: list[Finding] = []
+    for rec in sorted(by_rec):
+        rows = by_rec[rec]
+        out += _run(rec, "rec", registry.names.get(rec, rec), rows, _REGIONAL, t, m)
+    everyone = [r for rec in sorted(by_rec) for r in by_rec[rec]]
+    out += _run(CEC_ID, "cec", "Kazakhstan", everyone, _NATIONAL, t, m)
+    return out
+
+
+def tests_corrected(registry: Registry, by_rec: Mapping[str, object] = {}) -> int:
+    """m of the Bonferroni correction: every test the sweep can run, data or not, so the
+    threshold does not move as regions report."""
+    regions = set(registry.rec_tecs) | set(by_rec)
+    return REGIONAL_TESTS * max(1, len(regions)) + NATIONAL_TESTS
+
+
+def _run(unit: str, level: str, name: str, rows: Sequence[_Row], tests: Sequence[_Test],
+         t: ForensicThresholds, m: int) -> list[Finding]:  # fmt: skip
+    if len(rows) < t.min_stations:
+        return []
+    leader = _leader(rows)
+    if leader is None:
+        return []
+    out = []
+    for test in tests:
+        o = test(rows, leader, t)
+        if o is None or not o.large_enough or not o.p_value < t.alpha / m:
+            continue
+        severity = "warning" if o.p_value < t.alpha_warning / m else "info"
+        evidence = {**o.evidence, "p_value": o.p_value, "alpha": t.alpha, "tests_corrected": m,
+                    "statistical_signal": True}  # fmt: skip
+        out.append(Finding(o.kind, severity, level, unit, None, evidence,
+                           f"In {name} {o.sentence} (p = {o.p_value:.1e}): {_SIGNAL}.",
+                           subject=o.subject))  # fmt: skip
+    return out
+
+
+# ---- reading the read model ------------------------------------------------------------
+
+
+def _rows_by_region(stations: Mapping[str, Any], registry: Registry) -> dict[str, list[_Row]]:
+    out: dict[str, list[_Row]] = {}
+    width = N_FIXED + len(registry.parties)
+    for sid in sorted(stations):
+        station = registry.stations.get(sid)
+        row = _official_row(stations[sid], width) if station is not None else None
+        if station is not None and row is not None:
+            out.setdefault(station.rec_id, []).append(row)
+    return out
+
+
+def _official_row(doc: Any, width: int) -> _Row | None:
+    """The official figures (``official_source``, else ``pec``), or None if unusable."""
+    prot = doc.get("protocols") if isinstance(doc, Mapping) else None
+    sources = prot.get("sources") if isinstance(prot, Mapping) else None
+    if not isinstance(sources, Mapping):
+        return None
+    official = prot.get("official_source") if isinstance(prot, Mapping) else None
+    entry = sources.get(official) if isinstance(official, str) else None
+    if entry is None:
+        entry = sources.get("pec")
+    figures = entry.get("figures") if isinstance(entry, Mapping) else None
+    if not isinstance(figures, Sequence) or len(figures) != width:
+        return None
+    if not all(type(x) is int and x >= 0 for x in figures):
+        return None
+    return _Row(figures[_REGISTERED], sum(figures[i] for i in _ISSUED), tuple(figures[N_FIXED:]))
+
+
+def _leader(rows: Sequence[_Row]) -> int | None:
+    if not rows or not rows[0].votes:
+        return None
+    totals = [sum(col) for col in zip(*(r.votes for r in rows), strict=True)]
+    return max(range(len(totals)), key=lambda i: totals[i]) if max(totals) > 0 else None
+
+
+# ---- (1) last digits -------------------------------------------------------------------
+
+
+def _last_digit(rows: Sequence[_Row], leader: int, t: ForensicThresholds) -> _Outcome | None:
+    """Chi-square of the last digits of every party's counts >= digit_min_count vs uniform."""
+    digits = [0] * 10
+    used = 0
+    for r in rows:
+        big = [v for v in r.votes if v >= t.digit_min_count]
+        used += bool(big)
+        for v in big:
+            digits[v % 10] += 1
+    n = sum(digits)
+    if used < t.min_stations or n < t.digit_min_counts:
+        return None
+    expected = n / 10
+    chi2 = sum((d - expected) ** 2 / expected for d in digits)
+    top = max(range(10), key=lambda d: digits[d])
+    return _Outcome(
+        "forensic_last_digit", stats.chi2_sf(chi2, 9),
+        {"chi_square": round(chi2, 2), "df": 9, "digit_counts": digits, "n_counts": n,
+         "n_stations": used, "min_count": t.digit_min_count, "most_frequent_digit": top},
+        f"the last digits of {n:,} vote counts of at least {t.digit_min_count} are far from"
+        f" uniform (chi-square {chi2:.1f}; {top} is the last digit of {digits[top]:,})")  # fmt: skip
+
+
+# ---- (2) whole percentages -------------------------------------------------------------
+
+
+def _is_whole_percent(k: int, n: int) -> bool:
+    """k is the count nearest to a whole percentage of n: what writing "80 %" yields."""
+    pct = math.floor(100 * k / n + 0.5)
+    return k == math.floor(n * pct / 100 + 0.5)
+
+
+def _whole_percent(pairs: Sequence[tuple[int, int]], what: str, subject: str,
+                   t: ForensicThresholds) -> _Outcome | None:  # fmt: skip
+    """Stations whose count is a whole percent of the denominator, vs chance.
+
+    0 % and 100 % are left out: unanimity and full turnout have detectors of their own, and
+    are not what writing a round figure looks like. With n >= 100, exactly 99 of the n - 1
+    counts from 1 to n - 1 are whole percents, so a count spread smoothly over many of them
+    hits with probability 99 / (n - 1). The number of hits is then Poisson-binomial; its
+    tail is bounded above by the binomial with the mean probability (Hoeffding 1956), which
+    gives a conservative p-value."""
+    usable = [(k, n) for k, n in pairs if n >= t.round_min_denominator and 0 < k < n]
+    if len(usable) < t.min_stations:
+        return None
+    hits = Counter(math.floor(100 * k / n + 0.5) for k, n in usable if _is_whole_percent(k, n))
+    observed = sum(hits.values())
+    p_mean = sum(99 / (n - 1) for _, n in usable) / len(usable)
+    expected = p_mean * len(usable)
+    if observed <= expected + 1:  # not above chance; and Hoeffding's bound holds from there up
+        return None
+    return _Outcome(
+        "forensic_round_percent", stats.binom_sf(observed, len(usable), p_mean),
+        {"subject": subject, "hits": observed, "expected": round(expected, 1),
+         "n_stations": len(usable), "min_denominator": t.round_min_denominator,
+         "top_percents": [[pct, c] for pct, c in hits.most_common(5)]},
+        f"{observed:,} of {len(usable):,} stations report {what} at exactly a whole percent"
+        f" where {expected:.0f} are expected by chance", subject)  # fmt: skip
+
+
+def _round_turnout(rows: Sequence[_Row], leader: int, t: ForensicThresholds) -> _Outcome | None:
+    return _whole_percent([(r.participants, r.registered) for r in rows], "a turnout",
+                          "turnout", t)  # fmt: skip
+
+
+def _round_share(rows: Sequence[_Row], leader: int, t: ForensicThresholds) -> _Outcome | None:
+    return _whole_percent([(r.votes[leader], r.valid) for r in rows], "the leader's share",
+                          "leader_share", t)  # fmt: skip
+
+
+# ---- (3) turnout vs leader share -------------------------------------------------------
+
+
+def _turnout_share(rows: Sequence[_Row], leader: int) -> list[tuple[float, float, _Row]]:
+    """(turnout, leader share, row) of stations where both are defined; turnout capped at 1."""
+    return [(min(1.0, r.participants / r.registered), r.votes[leader] / r.valid, r)
+            for r in rows if r.registered > 0 and r.valid > 0]  # fmt: skip
+
+
+def _fingerprint(rows: Sequence[_Row], leader: int, t: ForensicThresholds) -> _Outcome | None:
+    """Positive rank correlation of leader share with turnout (one-sided, Fisher z)."""
+    pts = _turnout_share(rows, leader)
+    if len(pts) < max(t.min_stations, 4):
+        return None
+    xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+    rho, b = stats.spearman(xs, ys), stats.slope(xs, ys)
+    if rho is None or b is None:
+        return None
+    # Fisher z of Spearman's rho, variance 1.06 / (n - 3) (Fieller, Hartley and Pearson 1957)
+    z = math.atanh(max(-0.999999, min(0.999999, rho))) * math.sqrt((len(pts) - 3) / 1.06)
+    corner = [p for p in pts if p[0] >= t.corner and p[1] >= t.corner]
+    leader_votes = sum(p[2].votes[leader] for p in pts)
+    return _Outcome(
+        "forensic_fingerprint", stats.normal_sf(z),
+        {"spearman_rho": round(rho, 4), "slope": round(b, 4), "n_stations": len(pts),
+         "corner": t.corner, "corner_stations": len(corner),
+         "corner_share_of_leader_votes": round(sum(p[2].votes[leader] for p in corner)
+                                               / leader_votes, 4) if leader_votes else 0.0},
+        f"the leader's share rises with turnout across {len(pts):,} stations (Spearman"
+        f" {rho:.2f}, {100 * b:.0f} points of share per 100 points of turnout)",
+        large_enough=rho >= t.fingerprint_min_rho)  # fmt: skip
+
+
+# ---- (4) excess votes by turnout binning -----------------------------------------------
+
+
+def _turnout_mode(pts: Sequence[tuple[float, float, _Row]], t: ForensicThresholds) -> float:
+    """The most common turnout among voters: bins of mode_bin, weighted by participants,
+    smoothed by a moving sum so that whole-percent spikes do not decide it."""
+    nbins = round(1 / t.mode_bin) + 1
+    hist = [0] * nbins
+    for x, _, r in pts:
+        hist[min(nbins - 1, int(x / t.mode_bin))] += r.participants
+    w = t.mode_smooth
+    smooth = [sum(hist[max(0, i - w): i + w + 1]) for i in range(nbins)]
+    best = max(range(nbins), key=lambda i: smooth[i])
+    return (best + 1) * t.mode_bin  # the top edge of the modal bin
+
+
+def _ratio_var(group: Sequence[tuple[float, float, _Row]], leader: int) -> tuple[float, float, int]:
+    """Leader share of the group's valid votes, its variance as a ratio estimator, its votes."""
+    votes = sum(p[2].valid for p in group)
+    share = sum(p[2].votes[leader] for p in group) / votes
+    n = len(group)
+    ss = sum((p[2].votes[leader] - share * p[2].valid) ** 2 for p in group)
+    return share, n / (n - 1) * ss / votes**2, votes
+
+
+def _excess(rows: Sequence[_Row], leader: int, t: ForensicThresholds) -> _Outcome | None:
+    """Shpilkin's estimate: above the turnout mode, the leader keeps the share it has at and
+    below the mode; every vote beyond that is excess. Significant if the share above the
+    mode exceeds the share below by more than chance (z on ratio estimators, one-sided)."""
+    pts = _turnout_share(rows, leader)
+    if len(pts) < t.min_stations:
+        return None
+    mode = _turnout_mode(pts, t)
+    low = [p for p in pts if p[0] < mode]
+    high = [p for p in pts if p[0] >= mode]
+    if min(len(low), len(high)) < t.excess_min_group:
+        return None
+    s_low, v_low, _ = _ratio_var(low, leader)
+    s_high, v_high, votes_high = _ratio_var(high, leader)
+    if s_low >= 1.0 or v_low + v_high <= 0.0:
+        return None
+    z = (s_high - s_low) / math.sqrt(v_low + v_high)
+    excess = votes_high * (s_high - s_low) / (1 - s_low)
+    se = votes_high * math.sqrt(v_low + v_high) / (1 - s_low)
+    leader_votes = sum(p[2].votes[leader] for p in pts)
+    return _Outcome(
+        "forensic_excess_votes", stats.normal_sf(z),
+        {"excess_votes": round(excess), "standard_error": round(se),
+         "share_of_leader_votes": round(excess / leader_votes, 4), "mode_turnout": round(mode, 3),
+         "leader_share_below_mode": round(s_low, 4), "leader_share_above_mode": round(s_high, 4),
+         "stations_below_mode": len(low), "stations_above_mode": len(high),
+         "n_stations": len(pts)},
+        f"turnout binning estimates {excess:,.0f} excess votes for the leader ({100 * excess / leader_votes:.1f}"
+        f" % of its votes; its share is {100 * s_high:.1f} % above the turnout mode of"
+        f" {100 * mode:.0f} % and {100 * s_low:.1f} % below it)",
+        large_enough=excess >= t.excess_min_share * leader_votes)  # fmt: skip
+
+
+_REGIONAL: tuple[_Test, ...] = (_last_digit, _round_turnout, _round_share, _fingerprint, _excess)
+_NATIONAL: tuple[_Test, ...] = (_last_digit, _round_turnout, _round_share)

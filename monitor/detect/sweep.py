@@ -1,0 +1,214 @@
+"""The sweep: detectors that need several stations or several kinds of one station.
+
+The stage-two owner runs it over the combined station read model (station_id -> {"protocols",
+"turnout", "evote"}) every sweep interval (docs/architecture.md, "Findings"):
+``turnout_jump`` against the TEC's peers and between the final report and the PEC protocol,
+clusters of ``list_additions`` within a TEC, ``valid_exceeds_turnout`` at stations, and
+``late_protocol``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from statistics import median
+from typing import Any
+
+from ..registry import Registry
+from .findings import Finding
+from .shape import as_dict, named
+from .thresholds import DEFAULTS, Thresholds
+from .turnout import Report, Window, pace_jump, reports_of, windows
+
+__all__ = ["sweep_findings"]
+
+_MAD_TO_SD = 1.4826  # the MAD of a normal sample times this estimates its standard deviation
+
+
+def sweep_findings(stations: dict[str, dict[str, Any]], registry: Registry,
+                   t: Thresholds = DEFAULTS, now: datetime | None = None) -> list[Finding]:  # fmt: skip
+    """Every cross-station and cross-kind finding of the station read model at ``now`` (the
+    event-time clock, needed only for ``late_protocol``)."""
+    docs = as_dict(stations)
+    by_tec: dict[str, list[str]] = {}
+    for sid in sorted(docs):
+        st = registry.stations.get(sid)
+        if st is not None:  # a station the registry does not know: nothing to compare it with
+            by_tec.setdefault(st.tec_id, []).append(sid)
+    out: list[Finding] = []
+    for tec, sids in sorted(by_tec.items()):
+        reports = {sid: reports_of(as_dict(docs[sid]).get("turnout")) for sid in sids}
+        out += _peer_jumps(tec, reports, t)
+        out += _additions_cluster(tec, registry.names.get(tec, tec), reports, t)
+        for sid in sids:
+            prot = as_dict(as_dict(docs[sid]).get("protocols"))
+            out += _protocol_above_report(sid, tec, prot, reports[sid], registry.parties, t)
+            out += _valid_exceeds(sid, tec, prot, reports[sid], registry.parties, t)
+    out += _late_protocols(docs, registry, t, now)
+    return out
+
+
+def _final(reports: dict[int, Report], t: Thresholds) -> tuple[int, Report] | None:
+    """The station's final report, if it has sent it (an earlier one is not the close)."""
+    if not reports or max(reports) < t.final_report_seq:
+        return None
+    last = max(reports)
+    return last, reports[last]
+
+
+# -- turnout_jump against the TEC's peers --------------------------------------------------------
+
+
+def _peer_jumps(tec: str, reports: dict[str, dict[int, Report]], t: Thresholds) -> list[Finding]:
+    """A window far above the same window at the TEC's other stations (robust score: median
+    and MAD of the share of the list), and also above the station's own pace, so that a
+    station whose whole day runs high is not read as a jump."""
+    own = {sid: windows(r) for sid, r in reports.items()}
+    by_seq: dict[int, list[tuple[str, Window]]] = {}
+    for sid, ws in own.items():
+        for w in ws:
+            by_seq.setdefault(w.seq, []).append((sid, w))
+    out = []
+    for _seq, entries in sorted(by_seq.items()):
+        if len(entries) < t.peer_min_stations:
+            continue
+        points = [w.points for _, w in entries]
+        mid = median(points)
+        scale = max(_MAD_TO_SD * median(abs(p - mid) for p in points), t.peer_mad_floor_points)
+        for sid, w in entries:
+            excess = w.points - mid
+            z = excess / scale
+            if z < t.peer_z or excess < t.jump_min_points or excess * w.registered / 100 < t.jump_min_votes:
+                continue
+            pace = pace_jump(w, own[sid], t.peer_own_ratio, t)
+            if pace is not None:
+                out.append(_peer_finding(sid, tec, w, mid, z, len(entries), pace))
+    return out
+
+
+def _peer_finding(sid: str, tec: str, w: Window, mid: float, z: float, n: int, pace: float) -> Finding:
+    return Finding(
+        "turnout_jump", "warning", "pec", tec, sid,
+        {"check": "tec_peers", "seq": w.seq, "from_seq": w.start, "voters": round(w.voters),
+         "points": round(w.points, 1), "peer_median_points": round(mid, 1),
+         "robust_z": round(z, 1), "peers": n, "own_median_voters": round(pace, 1),
+         "registered": w.registered},
+        f"Station {sid} reported {w.points:.1f} % of its list {w.span()}, against a median of"
+        f" {mid:.1f} % at the {n} stations of its TEC.",
+        subject=f"peers-{w.seq}")  # fmt: skip
+
+
+# -- turnout_jump: the PEC protocol against the final report -------------------------------------
+
+
+def _protocol_above_report(sid: str, tec: str, prot: dict[str, Any], reports: dict[int, Report],
+                           parties: tuple[str, ...], t: Thresholds) -> list[Finding]:  # fmt: skip
+    final = _final(reports, t)
+    pec = named(as_dict(as_dict(prot.get("sources")).get("pec")).get("figures"), parties)
+    if final is None or pec is None:
+        return []
+    seq, (registered, _added, voted) = final
+    registered = registered or pec["registered"]
+    participants = pec["issued_in_station"] + pec["issued_mobile"] + pec["voted_electronic"]
+    gap = participants - voted
+    if registered == 0 or gap < t.protocol_gap_votes or 100 * gap / registered < t.protocol_gap_points:
+        return []
+    return [Finding(
+        "turnout_jump", "warning", "pec", tec, sid,
+        {"check": "protocol_vs_report", "seq": seq, "report_voted": voted,
+         "protocol_participants": participants, "gap": gap,
+         "points": round(100 * gap / registered, 1), "registered": registered},
+        f"The PEC protocol of station {sid} counts {participants:,} voters, {gap:,} more than its"
+        f" final turnout report ({100 * gap / registered:.1f} % of the list).",
+        subject="protocol")]  # fmt: skip
+
+
+# -- valid_exceeds_turnout at a station ----------------------------------------------------------
+
+
+def _valid_exceeds(sid: str, tec: str, prot: dict[str, Any], reports: dict[int, Report],
+                   parties: tuple[str, ...], t: Thresholds) -> list[Finding]:  # fmt: skip
+    """Valid votes in the PEC protocol or the official figures above the voters of the final
+    report: the station-level form of report XIV's 200,000 (the report alone cannot say it,
+    the protocol alone cannot either)."""
+    final = _final(reports, t)
+    if final is None:
+        return []
+    seq, (_registered, _added, voted) = final
+    sources = as_dict(prot.get("sources"))
+    official = prot.get("official_source")
+    valid = {}
+    for src in ("pec", official if isinstance(official, str) else "pec"):
+        f = named(as_dict(sources.get(src)).get("figures"), parties)
+        if f is not None:
+            valid[src] = sum(f[p] for p in parties)
+    if not valid:
+        return []
+    basis = max(valid, key=lambda s: valid[s])
+    excess = valid[basis] - voted
+    if excess < max(t.valid_excess_votes, 1):
+        return []
+    return [Finding(
+        "valid_exceeds_turnout", "critical", "pec", tec, sid,
+        {"voted": voted, "report_seq": seq, "valid": valid, "basis": basis, "excess": excess},
+        f"At station {sid} the {basis} figures count {valid[basis]:,} valid votes,"
+        f" {excess:,} more than the voters of its final turnout report.")]  # fmt: skip
+
+
+# -- list_additions: clusters within a TEC -------------------------------------------------------
+
+
+def _additions_cluster(tec: str, name: str, reports: dict[str, dict[int, Report]],
+                       t: Thresholds) -> list[Finding]:  # fmt: skip
+    """Several stations of one TEC adding voters on the day (report XIII.A fn 70: a bus
+    group added to the list at one station after another)."""
+    members, registered_all, added_all = [], 0, 0
+    for sid, r in sorted(reports.items()):
+        if not r:
+            continue
+        registered, added, _voted = r[max(r)]
+        registered_all, added_all = registered_all + registered, added_all + added
+        if registered and added >= t.cluster_votes and added >= t.cluster_share * registered:
+            members.append((sid, added, registered))
+    if len(members) < max(t.cluster_min_stations, 1):
+        return []
+    added = sum(a for _, a, _ in members)
+    return [Finding(
+        "list_additions", "warning", "tec", tec, None,
+        {"check": "tec_cluster", "n_stations": len(members),
+         "stations": [{"station_id": s, "added": a, "percent_of_list": round(100 * a / r, 2)}
+                      for s, a, r in members],
+         "added": added, "tec_added": added_all,
+         "tec_percent_of_list": round(100 * added_all / registered_all, 2) if registered_all else None},
+        f"{len(members)} stations of {name} added {added:,} voters to their lists on election day,"
+        f" each at least {t.cluster_votes} and {100 * t.cluster_share:.0f} % of its list.",
+        subject="cluster")]  # fmt: skip
+
+
+# -- late_protocol -------------------------------------------------------------------------------
+
+
+def _late_protocols(docs: dict[str, Any], registry: Registry, t: Thresholds,
+                    now: datetime | None) -> list[Finding]:  # fmt: skip
+    close = t.polls_close
+    if close is None or not isinstance(now, datetime) or now.tzinfo is None:
+        return []
+    deadline = close + t.protocol_grace
+    if now < deadline:
+        return []
+    hours = t.protocol_grace.total_seconds() / 3600
+    out = []
+    for sid in sorted(registry.stations):
+        doc = as_dict(docs.get(sid))
+        sources = as_dict(as_dict(doc.get("protocols")).get("sources"))
+        if "pec" in sources:
+            continue
+        # evidence must not move with the clock, or the finding would be re-emitted every sweep
+        out.append(Finding(
+            "late_protocol", "warning", "pec", registry.stations[sid].tec_id, sid,
+            {"polls_close": close.isoformat(), "deadline": deadline.isoformat(),
+             "sources_in": sorted(sources),
+             "turnout_reports": len(reports_of(doc.get("turnout")))},
+            f"Station {sid} has no PEC protocol {hours:g} hours after the close of polls"
+            + (f", though the {', '.join(sorted(sources))} figures are in." if sources else "."),
+        ))  # fmt: skip
+    return out

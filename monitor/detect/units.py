@@ -1,0 +1,220 @@
+"""Unit detectors over the stage-two snapshot (TECs, RECs, the CEC): ``summary_mismatch``,
+``turnout_revised`` and ``valid_exceeds_turnout`` at unit level.
+
+The snapshot is ``monitor.tally.snapshot``'s: per unit the protocol and official views, the
+turnout with ``by_report``, and ``summary_versions`` when the commission sent summaries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import Any
+
+from .findings import Finding
+from .shape import FIELD_WORDS, as_count, as_dict, delta, gainer, summary_figures
+from .thresholds import DEFAULTS, Thresholds
+
+__all__ = ["unit_findings"]
+
+LEVELS = ("tec", "rec", "cec")
+_CHILDREN = {"tec": "stations' PEC protocols", "rec": "TECs' latest summaries",
+             "cec": "regions' latest summaries"}  # fmt: skip
+
+
+def unit_findings(units: dict[str, dict[str, Any]], t: Thresholds = DEFAULTS) -> list[Finding]:
+    """Every unit-level finding of one snapshot."""
+    snap = as_dict(units)
+    children: dict[str, list[dict[str, Any]]] = {}
+    for u in snap.values():
+        parent = as_dict(u).get("parent_id")
+        if isinstance(parent, str):
+            children.setdefault(parent, []).append(u)
+    out: list[Finding] = []
+    for uid in sorted(snap):
+        u = as_dict(snap[uid])
+        if u.get("level") not in LEVELS:
+            continue
+        out += _summary_mismatch(uid, u, children.get(uid, []))
+        out += _turnout_revised(uid, u, t)
+        out += _valid_exceeds(uid, u, t)
+    return out
+
+
+def _place(u: dict[str, Any], uid: str) -> str:
+    if u.get("level") == "cec":
+        return "the whole country"
+    name = u.get("name")
+    return name if isinstance(name, str) and name else uid
+
+
+# -- summary_mismatch ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Children:
+    figures: dict[str, int]  # summed
+    n_in: int  # children whose figures are in
+    n_total: int  # children the unit has
+    stations: int  # stations those children cover
+
+
+def _children_of(u: dict[str, Any], kids: list[dict[str, Any]], keys: list[str]) -> _Children | None:
+    """The sum of a unit's children's latest figures: its stations' PEC protocols for a TEC
+    (the Rudniy comparison, report XIV fn 93), its children's latest summaries above."""
+    if u.get("level") == "tec":
+        view = as_dict(u.get("protocol"))
+        f, n = summary_figures(view), as_count(view.get("stations_reported"))
+        total = as_count(u.get("stations"))
+        if f is None or not n or sorted(f) != keys:
+            return None
+        return _Children(f, n, total if total is not None else n, n)
+    sums, n_in, covered = dict.fromkeys(keys, 0), 0, 0
+    for kid in kids:
+        summary = as_dict(kid.get("summary"))
+        f, n = summary_figures(summary), as_count(summary.get("stations_included"))
+        if f is None or n is None:
+            continue  # a child without a readable summary is not in yet
+        if sorted(f) != keys:
+            return None  # children on another ballot: nothing sensible to compare
+        for k in keys:
+            sums[k] += f[k]
+        n_in, covered = n_in + 1, covered + n
+    return _Children(sums, n_in, len(kids), covered) if n_in else None
+
+
+def _summary_mismatch(uid: str, u: dict[str, Any], kids: list[dict[str, Any]]) -> list[Finding]:
+    summary = as_dict(u.get("summary"))
+    s, included = summary_figures(summary), as_count(summary.get("stations_included"))
+    if s is None or included is None:
+        return []
+    c = _children_of(u, kids, sorted(s))
+    if c is None or c.stations > included:
+        return []  # the children cover stations the summary does not claim: cannot tell
+    complete = c.stations == included
+    d = delta(c.figures, s)
+    if not complete:  # children still missing can only add: only a shortfall is certain
+        d = {k: x for k, x in d.items() if x < 0}
+    if not d:
+        return []
+    d = {k: d[k] for k in s if k in d}  # fixed fields first, then the ballot order
+    parties = [k for k in summary.get("votes", {}) if k in d]
+    level = str(u["level"])
+    version = summary.get("version")
+    return [Finding(
+        "summary_mismatch", "critical" if parties else "warning", level, uid, None,
+        {"version": version, "compared_with": _CHILDREN[level], "children_in": c.n_in,
+         "children_total": c.n_total, "stations_included": included, "stations_covered": c.stations,
+         "complete": complete, "delta": d, "net_beneficiary": gainer({p: d[p] for p in parties})},
+        f"The summary of {_place(u, uid)} (version {version}) differs from the sum of its"
+        f" {_CHILDREN[level]}" + ("" if complete else f" ({c.n_in} of {c.n_total} in)")
+        + f" {_largest(d, parties)}.")]  # fmt: skip
+
+
+def _largest(d: dict[str, int], parties: list[str]) -> str:
+    """The change to read aloud: the largest in votes if any party's votes differ, else the
+    largest figures (at most three)."""
+    if parties:
+        p = max(parties, key=lambda k: abs(d[k]))
+        others = len(parties) - 1
+        more = "" if not others else f" (and {others} other part{'y' if others == 1 else 'ies'})"
+        return f"by {d[p]:+,} votes for {p}{more}"
+    keys = sorted(d, key=lambda k: -abs(d[k]))[:3]
+    return "in " + ", ".join(f"{FIELD_WORDS.get(k, k)} ({d[k]:+,})" for k in keys)
+
+
+# -- turnout_revised -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Version:
+    version: int
+    registered: int
+    participants: int
+    recorded_at: object
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.participants / self.registered
+
+
+def _versions(u: dict[str, Any]) -> list[_Version]:
+    raw = u.get("summary_versions")
+    out = []
+    for s in raw if isinstance(raw, list) else []:
+        s = as_dict(s)
+        f, v = summary_figures(s), as_count(s.get("version"))
+        if f is None or v is None or f["registered"] == 0:
+            continue
+        participants = f["issued_in_station"] + f["issued_mobile"] + f["voted_electronic"]
+        out.append(_Version(v, f["registered"], participants, s.get("recorded_at")))
+    return sorted(out, key=lambda x: x.version)
+
+
+def _turnout_revised(uid: str, u: dict[str, Any], t: Thresholds) -> list[Finding]:
+    """Each new version against its predecessor, and against the last version already
+    flagged (the first one at the start), so that a revision made in small steps is seen."""
+    versions = _versions(u)
+    out: list[Finding] = []
+    anchor = versions[0] if versions else None
+    for prev, cur in pairwise(versions):
+        assert anchor is not None
+        step, drift = cur.percent - prev.percent, cur.percent - anchor.percent
+        if max(abs(step), abs(drift)) < t.revised_points - 1e-9:
+            continue
+        base = prev if abs(step) >= abs(drift) else anchor
+        out.append(_revised(uid, u, base, cur, t))
+        anchor = cur
+    return out
+
+
+def _revised(uid: str, u: dict[str, Any], a: _Version, b: _Version, t: Thresholds) -> Finding:
+    points = b.percent - a.percent
+    severity = "critical" if abs(points) >= t.revised_critical_points - 1e-9 else "warning"
+    return Finding(
+        "turnout_revised", severity, str(u["level"]), uid, None,
+        {"from_version": a.version, "to_version": b.version,
+         "percent_before": round(a.percent, 2), "percent_after": round(b.percent, 2),
+         "points": round(points, 2), "registered": [a.registered, b.registered],
+         "participants": [a.participants, b.participants],
+         "recorded_at": [a.recorded_at, b.recorded_at]},
+        f"Version {b.version} of the summary of {_place(u, uid)} {'raises' if points > 0 else 'lowers'}"
+        f" turnout from {a.percent:.1f} % to {b.percent:.1f} % ({points:+.1f} points).",
+        subject=f"v{b.version}")  # fmt: skip
+
+
+# -- valid_exceeds_turnout -----------------------------------------------------------------------
+
+
+def _valid_exceeds(uid: str, u: dict[str, Any], t: Thresholds) -> list[Finding]:
+    """Valid votes (official figures of the unit's stations, or its latest summary) above the
+    voters of the final turnout reports (report XIV and fn 92: 209,081 nationally, more than
+    50,000 in Karaganda, almost 49,000 in South Kazakhstan)."""
+    final = as_dict(as_dict(as_dict(u.get("turnout")).get("by_report")).get(str(t.final_report_seq)))
+    voted, covered = as_count(final.get("voted")), as_count(final.get("stations_reported"))
+    if voted is None or not covered:
+        return []
+    valid: dict[str, int] = {}
+    official = as_dict(u.get("official"))
+    n, v = as_count(official.get("stations_reported")), as_count(official.get("valid"))
+    if n and v is not None and n <= covered:  # never more stations than the reports cover
+        valid["official"] = v
+    summary = as_dict(u.get("summary"))
+    n, v = as_count(summary.get("stations_included")), as_count(summary.get("valid"))
+    if n and v is not None and n <= covered:
+        valid["summary"] = v
+    if not valid:
+        return []
+    basis = max(valid, key=lambda k: valid[k])
+    excess = valid[basis] - voted
+    if excess < max(t.valid_excess_votes, t.valid_excess_unit_share * voted, 1):
+        return []
+    said = "the official figures of its stations" if basis == "official" else \
+        f"its summary, version {summary.get('version')}"  # fmt: skip
+    return [Finding(
+        "valid_exceeds_turnout", "critical", str(u["level"]), uid, None,
+        {"voted": voted, "report_seq": t.final_report_seq, "stations_reported": covered,
+         "valid": valid, "basis": basis, "excess": excess,
+         "summary_version": summary.get("version") if "summary" in valid else None},
+        f"In {_place(u, uid)}, the valid votes in {said} exceed"
+        f" the voters of the final turnout reports by {excess:,}.")]  # fmt: skip

@@ -1,0 +1,67 @@
+"""``tabmon findings``: the findings in the read model, filtered, newest first."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+import orjson
+import redis
+from rich.console import Console
+from rich.table import Table
+
+from . import readmodel
+from .detect.findings import SEVERITIES
+from .errors import MonitorError
+from .settings import Settings
+
+KINDS = ("protocol_altered", "summary_mismatch", "arithmetic_inconsistent", "turnout_implausible",
+         "turnout_jump", "turnout_revised", "list_additions", "unanimous_result",
+         "valid_exceeds_turnout", "evote_multiple", "late_protocol", "forensic_last_digit",
+         "forensic_round_percent", "forensic_fingerprint", "forensic_excess_votes")  # fmt: skip
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--kind", action="append", choices=KINDS, metavar="KIND",
+                   help=f"only this kind (repeatable): {', '.join(KINDS)}")  # fmt: skip
+    p.add_argument("--region", action="append", metavar="REC",
+                   help="only this region's findings (repeatable), e.g. KAR; KZ for national")
+    p.add_argument("--station", help="only this station's findings")
+    p.add_argument("--min-severity", choices=SEVERITIES, default="info")
+    p.add_argument("--limit", type=int, default=50, help="most rows to print (default 50; 0: all)")
+    p.add_argument("--json", action="store_true", help="print the records as JSON lines")
+
+
+def select(records: list[dict[str, Any]], args: argparse.Namespace) -> list[dict[str, Any]]:
+    floor = SEVERITIES.index(args.min_severity)
+    regions = {r.upper() for r in args.region} if args.region else None
+    return [r for r in records
+            if (not args.kind or r["kind"] in args.kind)
+            and (regions is None or r["rec_id"] in regions)
+            and (args.station is None or r["station_id"] == args.station)
+            and SEVERITIES.index(r["severity"]) >= floor]  # fmt: skip
+
+
+def findings_command(args: argparse.Namespace, settings: Settings) -> int:
+    if args.limit < 0:
+        raise MonitorError(f"--limit must be >= 0, got {args.limit}")
+    try:
+        client = redis.Redis.from_url(settings.redis_url)
+        records = readmodel.read_findings(client, settings.app_id)
+    except (redis.RedisError, ValueError) as exc:
+        raise MonitorError(f"cannot read the findings at {settings.redis_url}: {exc}") from None
+    chosen = select(records, args)
+    shown = chosen[:args.limit] if args.limit else chosen
+    if args.json:
+        sys.stdout.write("".join(orjson.dumps(r).decode() + "\n" for r in shown))
+        return 0
+    table = Table(title=f"Findings: {len(chosen):,} of {len(records):,}"
+                  + (f", newest {len(shown)} shown" if len(shown) < len(chosen) else ""))  # fmt: skip
+    for col in ("updated", "severity", "kind", "where", "explanation"):
+        table.add_column(col, overflow="fold")
+    for r in shown:
+        table.add_row(r["updated"][:19], r["severity"], r["kind"], r["station_id"] or r["unit_id"],
+                      r["explanation"])  # fmt: skip
+    Console().print(table)
+    return 0

@@ -1,0 +1,91 @@
+"""Stage-two detection in the worker that owns the tally (an adapter: the rules are in
+:mod:`monitor.detect`, the dispatch in :mod:`monitor.alerting.runner`).
+
+At every snapshot: the unit detectors over the snapshot. When something changed, at most
+every ``sweep_interval`` seconds and at most a fifth of the time: the sweep over the whole
+station read model, which this worker keeps in memory and reloads from Redis incrementally. Then the
+findings metrics are refreshed from the read model, so they count every worker's findings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import orjson
+
+from ..alerting import Emitter, findings_key, findings_seq_key
+from ..alerting.runner import stage_two, sweep
+from ..contract import FIGURE_FIELDS
+from ..detect import Finding, Thresholds
+from ..metrics import Metrics
+from ..readmodel import StationCache, changed_key
+from ..registry import Registry
+
+
+class StageTwoDetection:
+    def __init__(self, registry: Registry, metrics: Metrics, emitter: Emitter, redis: Any,
+                 prefix: str, thresholds: Thresholds, sweep_interval: float) -> None:  # fmt: skip
+        self.registry = registry
+        self.metrics = metrics
+        self.emitter = emitter
+        self.redis = redis
+        self.prefix = prefix
+        self.thresholds = thresholds
+        self.sweep_interval = sweep_interval
+        self.cache = StationCache(redis, prefix) if redis is not None else None
+        self.pending = False  # a sweep is owed: something changed since the last one
+        self._next_sweep = 0.0
+        self._units: dict[str, dict[str, Any]] = {}
+        self._seq: Any = None
+
+    async def run(self, units: dict[str, dict[str, Any]] | None, now: float) -> None:
+        """``units``: a new snapshot, or None when the tally did not change since the last
+        call; ``now``: the event-time clock (unix seconds)."""
+        found: list[Finding] = []
+        t0 = time.perf_counter()
+        if units is not None:
+            self._units = units
+            found += stage_two(units, self.registry, self.thresholds)
+            self.pending = True
+        if self.cache is not None and not self.pending:
+            # station documents are written after the partials: they may land after the
+            # last snapshot of a quiet period
+            self.pending = bool(await self.redis.scard(changed_key(self.prefix)))
+        if self.cache is not None and self.pending and time.monotonic() >= self._next_sweep:
+            await self.cache.refresh()
+            t1 = time.monotonic()
+            # CPU-bound over every station: in a thread, so the event loop (stage one, the
+            # agent, heartbeats) keeps running; the cache is only changed by this coroutine
+            found += await asyncio.get_running_loop().run_in_executor(
+                None, sweep, self.cache.docs, self.registry, self.thresholds, now)
+            took = time.monotonic() - t1
+            self.metrics.detect_seconds.labels("sweep").observe(took)
+            # a sweep takes at most a fifth of the time, however large the election
+            self._next_sweep = time.monotonic() + max(self.sweep_interval, 4 * took)
+            self.pending = False
+        if units is not None or found:
+            self.metrics.detect_seconds.labels("stage2").observe(time.perf_counter() - t0)
+        if found:
+            await self.emitter.emit(found)
+        await self.refresh_metrics()
+
+    async def refresh_metrics(self) -> None:
+        """Findings as the read model has them (every worker's), when they changed."""
+        if self.redis is None:
+            return
+        seq = await self.redis.get(findings_seq_key(self.prefix))
+        if seq == self._seq:
+            return
+        self._seq = seq
+        records = [orjson.loads(v) for v in await self.redis.hvals(findings_key(self.prefix))]
+        flagged = {r["station_id"] for r in records if r["station_id"]}
+        figures: dict[str, dict[str, dict[str, int]]] = {}
+        names = [*FIGURE_FIELDS, *self.registry.parties]
+        docs = self.cache.docs if self.cache is not None else {}
+        for sid in flagged:
+            sources = (docs.get(sid, {}).get("protocols") or {}).get("sources") or {}
+            figures[sid] = {src: dict(zip(names, e["figures"], strict=False))
+                            for src, e in sources.items()}  # fmt: skip
+        self.metrics.findings.update(records, figures)
