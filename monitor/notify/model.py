@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from ..alerting.emit import content_digest as emitted_digest
 from ..errors import ConfigError
 from ..registry import CEC_ID, REC_CODES
 
@@ -33,9 +34,6 @@ _FORENSIC_KIND = re.compile(r"^forensic_[a-z0-9_]+$")
 REGIONS = (*REC_CODES, CEC_ID)
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 SIGNATURE_HEADER = "X-Tabmon-Signature"
-# A finding's identity and meaning; ``updated`` and ``first_seen`` are left out because an
-# emitter that restarts may stamp the same content again with new times.
-_TIMES = ("updated", "first_seen")
 
 
 @dataclass(frozen=True)
@@ -159,9 +157,10 @@ def matches(sub: Subscription, finding: Mapping[str, Any]) -> bool:
 
 
 def content_digest(finding: Mapping[str, Any]) -> str:
-    """Same content, same digest: the record without its timestamps, keys sorted."""
-    body = {k: v for k, v in finding.items() if k not in _TIMES}
-    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    """What the emitter compares before re-emitting (severity, evidence, explanation): the
+    same digest means the same content, whatever ``updated`` says. Kind and place are fixed
+    by the finding id."""
+    return emitted_digest(dict(finding))
 
 
 def decide(previous_digest: str | None, digest: str, wanted: bool) -> str | None:

@@ -5,131 +5,37 @@ contract record, keyed by finding_id)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
-import io
 import json
 import re
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 import redis.asyncio as aioredis
-from kafka import KafkaProducer
 
 from monitor import procs
-from monitor.cli import main
-from monitor.demo import worker_env
-from monitor.detect.findings import Finding, to_record
 from monitor.notify.consume import record
 from monitor.notify.model import Incoming
 from monitor.notify.store import Store
-from monitor.settings import Settings
 
-from .webhook import Receiver
+from .webhook import (
+    T0,
+    Receiver,
+    finding,
+    ledger,
+    notifiers,
+    nsettings,
+    produce,
+    receivers,
+    subscribe,
+    tabmon,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-T0 = "2007-08-18T20:00:00+00:00"
-
-
-@pytest.fixture
-def nsettings(settings: Settings) -> Settings:
-    """Short waits, so that retries and a lease left by a killed notifier pass quickly."""
-    s = dataclasses.replace(settings, notify_backoff_base=0.2, notify_backoff_max=1.0,
-                            notify_poll_interval=0.2, notify_lease=3.0, notify_timeout=2.0,
-                            notify_metrics_port=procs.free_port())  # fmt: skip
-    s.validate()
-    return s
-
-
-class Notifiers:
-    def __init__(self, settings: Settings, logdir: Path, name: str) -> None:
-        self.settings, self.logdir, self.name = settings, logdir, name
-        self.procs: list[subprocess.Popen[bytes]] = []
-
-    def start(self) -> subprocess.Popen[bytes]:
-        log = self.logdir / f"{self.name}-notify{len(self.procs)}.log"
-        proc = procs._popen([sys.executable, "-m", "monitor.cli", "notify"], log,
-                            env=worker_env(self.settings))  # fmt: skip
-        self.procs.append(proc)
-        return proc
-
-    def metric(self, name: str, labels: str = "") -> float:
-        url = f"http://127.0.0.1:{self.settings.notify_metrics_port}/metrics"
-        text = urllib.request.urlopen(url, timeout=5).read().decode()
-        return sum(float(m.group(2)) for m in re.finditer(rf"^{name}(\{{[^}}]*\}})? (\S+)$", text, re.M)
-                   if labels in (m.group(1) or ""))  # fmt: skip
-
-    def stop_all(self) -> None:
-        for p in self.procs:
-            procs.stop(p, grace=15)
-
-
-@pytest.fixture
-def notifiers(nsettings: Settings, logdir: Path, request: pytest.FixtureRequest) -> Iterator[Notifiers]:
-    n = Notifiers(nsettings, logdir, request.node.name)
-    yield n
-    n.stop_all()
-
-
-@pytest.fixture
-def receivers() -> Iterator[list[Receiver]]:
-    made: list[Receiver] = []
-    yield made
-    for r in made:
-        r.stop()
-
-
-def tabmon(settings: Settings, *argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([*argv, "--redis-url", settings.redis_url, "--app-id", settings.app_id])
-    return code, out.getvalue(), err.getvalue()
-
-
-def subscribe(settings: Settings, receivers: list[Receiver], *flags: str, status: int = 200,
-              start: bool = True) -> tuple[str, Receiver]:  # fmt: skip
-    r = Receiver(status=status)
-    receivers.append(r)
-    code, out, err = tabmon(settings, "subscribe", "--webhook", r.url, "--json", *flags)
-    assert code == 0, err
-    sub = json.loads(out)
-    r.secret = sub["secret"]
-    if start:
-        r.start()
-    return sub["id"], r
-
-
-def finding(kind: str, severity: str, unit: str, station: str | None, updated: str = T0,
-            **evidence: Any) -> dict[str, Any]:  # fmt: skip
-    level = "station" if station else ("cec" if unit == "KZ" else "tec")
-    f = Finding(kind, severity, level, unit, station, evidence or {"x": 1}, f"{kind} at {station or unit}.")
-    return to_record(f, first_seen=T0, updated=updated)
-
-
-def produce(settings: Settings, records: list[dict[str, Any]]) -> list[Any]:
-    """Send as the emitter does (keyed by finding_id); returns where each record landed."""
-    p = KafkaProducer(bootstrap_servers=settings.broker, linger_ms=5)
-    futures = [p.send(settings.topic("alerts"), key=rec["finding_id"].encode(), value=orjson.dumps(rec))
-               for rec in records]  # fmt: skip
-    p.flush()
-    p.close()
-    return [f.get(timeout=10) for f in futures]
-
-
-def ledger(settings: Settings, sub_id: str) -> list[dict[str, Any]]:
-    code, out, err = tabmon(settings, "deliveries", sub_id, "--json")
-    assert code == 0, err
-    entries: list[dict[str, Any]] = json.loads(out)
-    return entries
+__all__ = ["nsettings", "notifiers", "receivers"]  # fixtures, used by name
 
 
 def got(r: Receiver) -> list[tuple[str, str, str]]:

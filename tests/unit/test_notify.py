@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import random
+import re
 from datetime import UTC, datetime
+from pathlib import Path
 
 import orjson
 import pytest
@@ -256,3 +258,32 @@ def test_metrics_in_a_fresh_registry():
                               {"subscription": "s-1", "outcome": "unavailable"}) == 1  # fmt: skip
     assert r.get_sample_value("tabmon_notify_pending", {"subscription": "s-1"}) == 7
     assert r.get_sample_value("tabmon_notify_enqueued_total", {"event": "updated"}) == 1
+
+
+# -- the documentation -----------------------------------------------------------------------------
+DOC = Path(__file__).resolve().parents[2] / "docs" / "notifications.md"
+
+
+def test_the_receiver_snippet_in_the_docs_verifies_real_signatures():
+    text = DOC.read_text()
+    snippet = re.search(r"## Verifying the signature.*?```python\n(.*?)```", text, re.S).group(1)
+    serve = 'HTTPServer(("0.0.0.0", 8080), Hook).serve_forever()'
+    assert serve in snippet
+    code = snippet.replace(serve, "")  # define everything, serve nothing
+    scope: dict = {}
+    exec(compile(code, str(DOC), "exec"), scope)  # noqa: S102 - our own documentation
+    body = _plan([sub()], [Incoming(rec(), 0, 1)])[0].body
+    secret = "0123456789abcdef0123"
+    assert scope["verified"](body, sign(body, secret), secret)
+    assert not scope["verified"](body, sign(body, secret + "!"), secret)
+
+
+def test_the_docs_name_every_metric_and_setting_of_the_notifier():
+    text = DOC.read_text()
+    r = CollectorRegistry()
+    NotifyMetrics.create(r)
+    names = {m.name + ("_total" if m.type == "counter" else "") for m in r.collect()}
+    documented = set(re.findall(r"`(tabmon_notify_[a-z_]+)`", text))
+    assert documented == names
+    settings = {f"TABMON_{n.upper()}" for n in Settings.__dataclass_fields__ if n.startswith("notify_")}
+    assert set(re.findall(r"`(TABMON_NOTIFY_[A-Z_]+)`", text)) == settings
