@@ -75,13 +75,14 @@ class Sender:
         self.d = d
         self.wakeup = asyncio.Event()
         self.unavailable = 0  # consecutive rounds that ended on a receiver not answering
+        self.stopping = False  # finish the attempt under way, start no other
 
     async def run(self) -> None:
         d, sub_id = self.d, self.sub.sub_id
         loop = f"sender:{sub_id}"
         d.metrics.up.labels(loop).set(1)
         try:
-            while True:
+            while not self.stopping:
                 self.wakeup.clear()
                 if await d.store.lease(sub_id, d.holder, d.lease):
                     wait, wakeable = await self.round()
@@ -89,13 +90,20 @@ class Sender:
                     wait, wakeable = d.poll, False
                 d.metrics.pending.labels(sub_id).set(await d.store.pending_count(sub_id))
                 d.metrics.heartbeat.labels(loop).set(time.time())
-                if wakeable:  # new notifications end the wait; a backoff is sat out
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self.wakeup.wait(), wait)
-                else:
-                    await asyncio.sleep(wait)
+                await self._pause(wait, wakeable)
         finally:
             d.metrics.up.labels(loop).set(0)
+
+    async def _pause(self, seconds: float, wakeable: bool) -> None:
+        """Wait; a new notification ends a wakeable wait, a stop ends any (a backoff is sat out
+        whatever arrives meanwhile)."""
+        deadline = time.monotonic() + seconds
+        while not self.stopping and (left := deadline - time.monotonic()) > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wakeup.wait(), left)
+            if wakeable:
+                return
+            self.wakeup.clear()
 
     async def round(self) -> tuple[float, bool]:
         """Send what is due; returns how long to wait before the next round, and whether a
@@ -106,6 +114,8 @@ class Sender:
         next_due = now + d.poll
         for did, entry in await d.store.pending(self.sub.sub_id):
             fid = entry["finding_id"]
+            if self.stopping:
+                return 0.0, False
             if fid in blocked:
                 continue
             if entry["next_attempt_at"] > now:
@@ -115,6 +125,8 @@ class Sender:
             if not await d.store.lease(self.sub.sub_id, d.holder, d.lease):
                 return d.poll, False  # lost the lease (a long pause): let the holder send
             result = await self.attempt(did, entry)
+            if result == "gone":
+                return 0.0, False
             if result == "delivered":
                 self.unavailable = 0
                 continue
@@ -127,6 +139,9 @@ class Sender:
     async def attempt(self, did: str, entry: dict[str, Any]) -> str:
         d, sub_id = self.d, self.sub.sub_id
         body = await d.store.body(sub_id, did)
+        if body is None and not await d.store.exists(sub_id):
+            self.stopping = True  # unsubscribed meanwhile: its queue is gone
+            return "gone"
         if body is None:  # cannot happen unless the key was deleted by hand: say so, loudly
             entry.update(status="failed", last_error="body missing from Redis")
             await d.store.save(sub_id, entry)
@@ -183,8 +198,8 @@ class Senders:
         try:
             while True:
                 await self.sync(await self.d.store.subscriptions())
-                for sub_id, (_s, task) in self.tasks.items():
-                    if task.done():  # a sender failed (Redis lost, a bug): stop loudly
+                for sub_id, (sender, task) in self.tasks.items():
+                    if task.done() and not sender.stopping:  # Redis lost, a bug: stop loudly
                         raise RuntimeError(f"the sender of {sub_id} stopped") from task.exception()
                 await asyncio.sleep(self.d.poll)
         finally:
@@ -203,7 +218,14 @@ class Senders:
                 self.tasks[sub_id] = (sender, asyncio.ensure_future(sender.run()))
 
     async def stop(self) -> None:
+        """Let every sender finish the POST under way (so that a clean stop never sends a
+        notification twice), then cancel what is left."""
+        for sender, _t in self.tasks.values():
+            sender.stopping = True
+            sender.wakeup.set()
         tasks = [t for _s, t in self.tasks.values()]
+        if tasks:
+            await asyncio.wait(tasks, timeout=self.d.timeout + 2)
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -214,6 +214,25 @@ def test_notifier_killed_mid_stream_duplicates_nothing_and_loses_nothing(nsettin
     assert len(ledger(s, akm_id)) == expected_akm
 
 
+def test_notifier_stopped_mid_stream_sends_nothing_twice(nsettings, notifiers, receivers):
+    """SIGTERM lets the POSTs under way finish and be recorded: not even a retransmission."""
+    s = nsettings
+    _sub_id, r = subscribe(s, receivers)
+    records = _stream(200, 40)
+    first = notifiers.start()
+    produce(s, records)
+    deadline = time.monotonic() + 60
+    while len(r.snapshot()) < 40 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert procs.stop(first, grace=15) == 0  # a clean exit, not the SIGKILL of the grace
+    stopped_at = len(r.snapshot())
+    assert stopped_at < 240, "the notifier was not stopped mid-stream"
+    notifiers.start()
+    posts = r.wait_for(240, 90, "after the restart")
+    assert len(posts) == 240 and len({p.delivery_id for p in posts}) == 240
+    assert {p.attempt for p in posts} == {1}
+
+
 def _only_retransmissions(posts: list[Any]) -> bool:
     """HTTP delivery is at least once: a kill between the receiver's 200 and the ledger write
     sends that one delivery again, with the same id and a higher X-Tabmon-Attempt. Allow
