@@ -26,7 +26,7 @@ test-unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit $(ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check monitor producers tests load
+	$(BIN)/ruff check monitor producers tests load dashboards
 	$(BIN)/mypy
 
 bench: $(STAMP)

@@ -25,6 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from . import procs, readmodel, render, sources
 from .admin import ensure_topics
+from .alerting import findings_seq_key
 from .errors import MonitorError
 from .progress import wait_caught_up as wait_caught_up_plain
 from .settings import Settings
@@ -206,6 +207,23 @@ def wait_caught_up(settings: Settings, client: Any, worker: subprocess.Popen[byt
                                     timeout=timeout, on_poll=show, check=alive)  # fmt: skip
 
 
+def settled_findings(settings: Settings, client: Any, timeout: float = 60) -> list[dict[str, Any]]:
+    """The findings once the detectors have seen everything: no station document waiting
+    for the sweep, and no new finding for longer than a sweep interval."""
+    seq_key, changed = findings_seq_key(settings.app_id), readmodel.changed_key(settings.app_id)
+    quiet_for = settings.sweep_interval + 2 * settings.snapshot_interval
+    deadline = time.monotonic() + timeout
+    last, since = client.get(seq_key), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        seq = client.get(seq_key)
+        if seq != last or client.scard(changed):
+            last, since = seq, time.monotonic()
+        elif time.monotonic() - since >= quiet_for:
+            break
+    return readmodel.read_findings(client, settings.app_id)
+
+
 def _example_station(election: Any) -> str:
     """A station worth looking at: ALR-811 of the 2007 report, else the first one."""
     ids = [r["station_id"] for r in election.registry if r.get("type") == "station"]
@@ -247,6 +265,7 @@ def run_demo(args: argparse.Namespace) -> int:
                      for u in ["KZ", *sorted({r["unit_id"] for r in election.registry
                                               if r.get("type") == "unit"})]}  # fmt: skip
             console.print(render.summary({k: v for k, v in units.items() if v}))
+            console.print(render.findings_summary(settled_findings(settings, client)))
             if args.election == "kz2007":
                 from producers.kz2007 import expected
 

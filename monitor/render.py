@@ -105,3 +105,19 @@ def station_table(sid: str, doc: dict[str, Any], parties: list[str]) -> Group:
     if "evote" in doc:
         parts.append(f"e-ballots: {doc['evote']['ballots']:,}")
     return Group(*parts)
+
+
+def findings_summary(records: list[dict[str, Any]]) -> Table:
+    """How many findings of each kind, by severity."""
+    t = Table(title=f"Findings: {len(records):,}", title_justify="left")
+    t.add_column("kind")
+    sevs = ("critical", "warning", "info")
+    for sev in sevs:
+        t.add_column(sev, justify="right")
+    counts: dict[str, dict[str, int]] = {}
+    for r in records:
+        row = counts.setdefault(r["kind"], {})
+        row[r["severity"]] = row.get(r["severity"], 0) + 1
+    for kind in sorted(counts, key=lambda k: (-sum(counts[k].values()), k)):
+        t.add_row(kind, *[_n(counts[kind].get(sev, 0)) for sev in sevs])
+    return t

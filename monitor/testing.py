@@ -78,6 +78,27 @@ class InMemoryTally:
     def snapshot(self, **seat_options: Any) -> dict[str, dict[str, Any]]:
         return snapshot(self.merged, self.registry, **seat_options)
 
+    def tokens(self) -> dict[str, list[tuple[str, str]]]:
+        """Voter tokens with two ballots or more, as the ``evote-tokens`` partitions hold them."""
+        out: dict[str, list[tuple[str, str]]] = {}
+        for store in self.stores.values():
+            if store.kind == "tokens":
+                for token, ballots in store.token_ballots.items():
+                    if len(ballots) > 1:
+                        out[token] = sorted(ballots)
+        return out
+
+    def findings(self, thresholds: Any = None, now: Any = None) -> list[Any]:
+        """Every finding the worker's detectors would give on this state, the statistical
+        signals included (``now``: the event-time clock, a tz-aware datetime)."""
+        from .detect import Thresholds, detect_all
+        from .detect.forensics import forensic_findings
+
+        t = thresholds or Thresholds()
+        self.flush()
+        return (detect_all(self.stations, self.snapshot(), self.tokens(), self.registry, t, now)
+                + forensic_findings(self.stations, self.registry))  # fmt: skip
+
 
 def read_topic(broker: str, topic: str, timeout: float = 10.0) -> list[dict[str, Any]]:
     """Every message now in ``topic`` (all partitions, up to their end offsets when called),

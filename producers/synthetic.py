@@ -248,11 +248,20 @@ def _event(at: datetime, topic: str, key: str, **fields: Any) -> TimedEvent:
     return TimedEvent(at, topic, key, {"type": fields.pop("type"), "v": 1, **fields})
 
 
+def _soft_cap(x: float, cap: float = 0.93, knee: float = 0.88) -> float:
+    """``x`` below the knee, then bending smoothly towards ``cap`` without reaching it. A hard
+    ``min(cap, x)`` put every high-turnout station at exactly the cap: a mass at one whole
+    percent that is the very signature the round-percent forensics look for."""
+    if x <= knee:
+        return x
+    return cap - (cap - knee) * math.exp(-(x - knee) / (cap - knee))
+
+
 def _plan_day(stations: list[_Station], rng: random.Random) -> None:
     """Final additions and voters per station, and its day curves (voters, additions)."""
     for st in stations:
         st.added = round(st.baseline * 0.02 * rng.random() ** 3)
-        rate = min(0.93, max(0.15, rng.gauss(_PROFILE[st.rec][2], 0.06)))
+        rate = _soft_cap(max(0.15, rng.gauss(_PROFILE[st.rec][2], 0.06)))
         st.voted = round((st.baseline + st.added) * rate)
         st.cum, st.added_cum = _cumulative(rng, _DAY_CURVE), _cumulative(rng, (1.0,) * 6)
 

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Debian packages tabmon runs against: redis-server (the read model, tests, demo).
+# Debian packages tabmon runs against: redis-server (the read model, tests, demo); prometheus
+# (the dashboards' queries and the alert rules run against it; promtool) and
+# prometheus-alertmanager (amtool checks the routing).
 # Idempotent; needs root (or sudo) only when something is missing.
 set -euo pipefail
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+command -v amtool >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from statistics import median
 from typing import Any
 
 from ..contract import FIGURE_FIELDS
@@ -21,6 +20,9 @@ FIELD_WORDS = {
     "issued_in_station": "ballots issued in the station", "issued_mobile": "ballots issued outside",
     "voted_electronic": "electronic votes", "ballots_found": "ballots found", "invalid": "invalid ballots",
 }  # fmt: skip
+
+
+_INT_ONLY = frozenset((int,))
 
 
 def as_dict(x: object) -> dict[str, Any]:
@@ -38,8 +40,9 @@ def counts(x: object, n: int | None = None) -> tuple[int, ...] | None:
     """A sequence of counts (of length ``n`` if given), else None."""
     if not isinstance(x, list | tuple) or (n is not None and len(x) != n):
         return None
-    # type() rather than isinstance: a bool is an int, and not a count
-    if not all(type(v) is int for v in x) or (x and min(x) < 0):
+    # exact types (a bool is an int, and not a count), checked at C level: this runs for
+    # every protocol and report of the read model at each sweep
+    if not _INT_ONLY.issuperset(map(type, x)) or (x and min(x) < 0):
         return None
     return tuple(x)
 
@@ -88,10 +91,6 @@ def parse_time(x: object) -> datetime | None:
     except ValueError:
         return None
     return t if t.tzinfo is not None else None
-
-
-def median_or_none(xs: Sequence[float]) -> float | None:
-    return median(xs) if xs else None
 
 
 def delta(base: dict[str, int], other: dict[str, int]) -> dict[str, int]:

@@ -40,19 +40,36 @@ def sweep_findings(stations: dict[str, dict[str, Any]], registry: Registry,
         out += _peer_jumps(tec, reports, t)
         out += _additions_cluster(tec, registry.names.get(tec, tec), reports, t)
         for sid in sids:
+            final = _final(reports[sid], t)
+            if final is None:
+                continue  # both checks compare the protocol with the final report
             prot = as_dict(as_dict(docs[sid]).get("protocols"))
-            out += _protocol_above_report(sid, tec, prot, reports[sid], registry.parties, t)
-            out += _valid_exceeds(sid, tec, prot, reports[sid], registry.parties, t)
+            sources = _figures(prot, registry.parties)
+            out += _protocol_above_report(sid, tec, sources.get("pec"), final, t)
+            out += _valid_exceeds(sid, tec, sources, final, registry.parties, t)
     out += _late_protocols(docs, registry, t, now)
     return out
 
 
+def _figures(prot: dict[str, Any], parties: tuple[str, ...]) -> dict[str, dict[str, int]]:
+    """The PEC and the official figures of a station, where readable."""
+    sources = as_dict(prot.get("sources"))
+    official = prot.get("official_source")
+    out = {}
+    for src in ("pec", official if isinstance(official, str) else "pec"):
+        f = named(as_dict(sources.get(src)).get("figures"), parties)
+        if f is not None:
+            out[src] = f
+    return out
+
+
 def _final(reports: dict[int, Report], t: Thresholds) -> tuple[int, Report] | None:
-    """The station's final report, if it has sent it (an earlier one is not the close)."""
+    """The station's final report, if it has sent it (an earlier one is not the close) and
+    it has a list (a report of zero registered is not one to compare with)."""
     if not reports or max(reports) < t.final_report_seq:
         return None
     last = max(reports)
-    return last, reports[last]
+    return (last, reports[last]) if reports[last][0] > 0 else None
 
 
 # -- turnout_jump against the TEC's peers --------------------------------------------------------
@@ -100,17 +117,14 @@ def _peer_finding(sid: str, tec: str, w: Window, mid: float, z: float, n: int, p
 # -- turnout_jump: the PEC protocol against the final report -------------------------------------
 
 
-def _protocol_above_report(sid: str, tec: str, prot: dict[str, Any], reports: dict[int, Report],
-                           parties: tuple[str, ...], t: Thresholds) -> list[Finding]:  # fmt: skip
-    final = _final(reports, t)
-    pec = named(as_dict(as_dict(prot.get("sources")).get("pec")).get("figures"), parties)
-    if final is None or pec is None:
+def _protocol_above_report(sid: str, tec: str, pec: dict[str, int] | None,
+                           final: tuple[int, Report], t: Thresholds) -> list[Finding]:  # fmt: skip
+    if pec is None:
         return []
     seq, (registered, _added, voted) = final
-    registered = registered or pec["registered"]
     participants = pec["issued_in_station"] + pec["issued_mobile"] + pec["voted_electronic"]
     gap = participants - voted
-    if registered == 0 or gap < t.protocol_gap_votes or 100 * gap / registered < t.protocol_gap_points:
+    if gap < t.protocol_gap_votes or 100 * gap / registered < t.protocol_gap_points:
         return []
     return [Finding(
         "turnout_jump", "warning", "pec", tec, sid,
@@ -125,22 +139,13 @@ def _protocol_above_report(sid: str, tec: str, prot: dict[str, Any], reports: di
 # -- valid_exceeds_turnout at a station ----------------------------------------------------------
 
 
-def _valid_exceeds(sid: str, tec: str, prot: dict[str, Any], reports: dict[int, Report],
+def _valid_exceeds(sid: str, tec: str, sources: dict[str, dict[str, int]], final: tuple[int, Report],
                    parties: tuple[str, ...], t: Thresholds) -> list[Finding]:  # fmt: skip
     """Valid votes in the PEC protocol or the official figures above the voters of the final
     report: the station-level form of report XIV's 200,000 (the report alone cannot say it,
     the protocol alone cannot either)."""
-    final = _final(reports, t)
-    if final is None:
-        return []
     seq, (_registered, _added, voted) = final
-    sources = as_dict(prot.get("sources"))
-    official = prot.get("official_source")
-    valid = {}
-    for src in ("pec", official if isinstance(official, str) else "pec"):
-        f = named(as_dict(sources.get(src)).get("figures"), parties)
-        if f is not None:
-            valid[src] = sum(f[p] for p in parties)
+    valid = {src: sum(f[p] for p in parties) for src, f in sources.items()}
     if not valid:
         return []
     basis = max(valid, key=lambda s: valid[s])

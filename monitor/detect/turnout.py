@@ -52,9 +52,13 @@ def reports_of(turnout_doc: object) -> dict[int, Report]:
 
 
 def windows(reports: dict[int, Report]) -> list[Window]:
+    """The station's windows; none if its cumulative count ever goes down (its reports then
+    say nothing reliable about its pace)."""
     out, prev_seq, prev_voted = [], 0, 0
     for seq in sorted(reports):
         registered, _added, voted = reports[seq]
+        if voted < prev_voted:
+            return []
         if registered > 0:  # a report of an empty list says nothing about pace
             out.append(Window(seq, prev_seq, registered, (voted - prev_voted) / (seq - prev_seq)))
         prev_seq, prev_voted = seq, voted

@@ -39,6 +39,8 @@ class StageTwoDetection:
         self._next_sweep = 0.0
         self._units: dict[str, dict[str, Any]] = {}
         self._seq: Any = None
+        # the flagged stations' figures come from the cache: reloaded documents re-export them
+        self._docs_reloaded = False
 
     async def run(self, units: dict[str, dict[str, Any]] | None, now: float) -> None:
         """``units``: a new snapshot, or None when the tally did not change since the last
@@ -54,7 +56,8 @@ class StageTwoDetection:
             # last snapshot of a quiet period
             self.pending = bool(await self.redis.scard(changed_key(self.prefix)))
         if self.cache is not None and self.pending and time.monotonic() >= self._next_sweep:
-            await self.cache.refresh()
+            if await self.cache.refresh():
+                self._docs_reloaded = True
             t1 = time.monotonic()
             # CPU-bound over every station: in a thread, so the event loop (stage one, the
             # agent, heartbeats) keeps running; the cache is only changed by this coroutine
@@ -72,13 +75,15 @@ class StageTwoDetection:
         await self.refresh_metrics()
 
     async def refresh_metrics(self) -> None:
-        """Findings as the read model has them (every worker's), when they changed."""
+        """Findings as the read model has them (every worker's), when they or the station
+        documents changed: a station flagged before the sweep loaded its document would
+        otherwise have no figures until the next finding."""
         if self.redis is None:
             return
         seq = await self.redis.get(findings_seq_key(self.prefix))
-        if seq == self._seq:
+        if seq == self._seq and not self._docs_reloaded:
             return
-        self._seq = seq
+        self._seq, self._docs_reloaded = seq, False
         records = [orjson.loads(v) for v in await self.redis.hvals(findings_key(self.prefix))]
         flagged = {r["station_id"] for r in records if r["station_id"]}
         figures: dict[str, dict[str, dict[str, int]]] = {}
