@@ -33,6 +33,7 @@ from .store import Store
 
 log = logging.getLogger("tabmon.notify")
 USER_AGENT = "tabmon-notify/1"
+WINDOW = 256  # pending notifications a sender looks at per round
 
 
 @dataclass
@@ -112,7 +113,9 @@ class Sender:
         now = time.time()
         blocked: set[str] = set()  # findings with an earlier notification still undelivered
         next_due = now + d.poll
-        for did, entry in await d.store.pending(self.sub.sub_id):
+        window = await d.store.pending(self.sub.sub_id, limit=WINDOW)
+        delivered = 0
+        for did, entry in window:
             fid = entry["finding_id"]
             if self.stopping:
                 return 0.0, False
@@ -129,11 +132,14 @@ class Sender:
                 return 0.0, False
             if result == "delivered":
                 self.unavailable = 0
+                delivered += 1
                 continue
             blocked.add(fid)
             if result == "unavailable":
                 return entry["next_attempt_at"] - time.time(), False
             next_due = min(next_due, entry["next_attempt_at"])
+        if delivered and len(window) == WINDOW:
+            return 0.0, True  # more may wait behind this window: go on at once
         return max(0.0, next_due - time.time()), True
 
     async def attempt(self, did: str, entry: dict[str, Any]) -> str:
