@@ -66,6 +66,10 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_drill_report(args: argparse.Namespace) -> int:
+    if args.html is not None:
+        from .report.command import html_command
+
+        return html_command(args, _settings(args))
     from .demo import drill_report_command
 
     return drill_report_command(args, _settings(args))
@@ -139,6 +143,8 @@ def parser() -> argparse.ArgumentParser:
                        help="each figure the 2007 report published beside what the monitor shows")
     p.add_argument("--seed", type=int, default=2007, help="seed the drill was replayed with")
     p.add_argument("--json", action="store_true", help="print the lines as JSON")
+    p.add_argument("--html", metavar="OUT_DIR",
+                   help="write the report with its plots to OUT_DIR/index.html (one self-contained page)")
     _conn_args(p)
     p.set_defaults(func=cmd_drill_report)
     from .findings_view import add_arguments

@@ -1,0 +1,100 @@
+"""``tabmon drill-report --html OUT_DIR``: read the read model once, write ``index.html``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ..drill import Measured, report
+from ..errors import ConfigError, MonitorError
+from ..registry import Registry
+from ..settings import Settings
+from .data import ReportData, published_stations, read_stations, read_units
+from .page import render
+
+PAGE = "index.html"
+
+
+def drill_data(units: dict[str, dict[str, Any]], stations: dict[str, dict[str, Any]],
+               registry: Registry, findings: list[dict[str, Any]], **page: Any) -> ReportData:  # fmt: skip
+    """The 2007 drill's page data: the check against the report and the stations it published,
+    measured from the given outputs exactly as ``tabmon drill-report`` does."""
+    from producers.kz2007 import expected
+    from producers.synthetic import REPORT_TIMES
+
+    figures = expected()
+    lines = report(figures, Measured(units, stations.get, registry))
+    labels = {str(i + 1): t.strftime("%H:%M") for i, t in enumerate(REPORT_TIMES)}
+    page.setdefault("title", "The 2007 drill: Majilis election night, 18 August 2007")
+    return ReportData(units, stations, registry, lines, findings, published_stations(figures), labels, **page)
+
+
+def output_dir(path: str) -> Path:
+    """Check, before anything is read, that the page can go to ``path``: a directory, or a
+    path whose nearest existing parent is a writable directory. Nothing is created yet, so a
+    failure later (Redis) leaves nothing behind."""
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--html {path!r} is a file, not a directory")
+    existing = next(p for p in (out, *out.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        raise ConfigError(f"--html {path!r}: cannot create the directory: {str(existing)!r} is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"--html {path!r}: {str(existing)!r} is not writable")
+    return out
+
+
+def write_page(out: Path, html: str) -> Path:
+    """Create the directory if needed and write through a temporary file and a rename: a
+    failed write leaves the previous page whole."""
+    target = out / PAGE
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=out, prefix=".index-", suffix=".html")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(html)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise ConfigError(f"cannot write {str(target)!r}: {exc.strerror or exc}") from None
+    return target
+
+
+def html_command(args: argparse.Namespace, settings: Settings) -> int:
+    import redis
+
+    from producers.kz2007 import build
+
+    from ..readmodel import read_findings, read_meta
+    from ..registry import build as build_registry
+
+    out = output_dir(args.html)
+    client = redis.Redis.from_url(settings.redis_url)
+    try:
+        units = read_units(client, settings.app_id)
+        if "KZ" not in units:
+            raise MonitorError(f"no tally in {settings.redis_url} under {settings.app_id!r}: run"
+                               " the drill first (tabmon demo, or a worker and tabmon replay kz2007)")
+        registry = build_registry(build(seed=args.seed).registry)
+        stations = read_stations(client, settings.app_id, list(registry.stations))
+        findings = read_findings(client, settings.app_id)
+        meta = read_meta(client, settings.app_id) or {}
+    except redis.RedisError as exc:
+        raise MonitorError(f"cannot read the read model at {settings.redis_url}: {exc}") from None
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    data = drill_data(units, stations, registry, findings, snapshot_at=str(meta.get("updated_at", "")),
+                      generated_at=now, origin=f"{settings.app_id!r} in the read model")  # fmt: skip
+    target = write_page(out, render(data))
+    ok = sum(ln.match for ln in data.lines)
+    print(f"wrote {target}: {ok} of {len(data.lines)} published figures match,"
+          f" {len(findings):,} findings", file=sys.stdout)  # fmt: skip
+    return 0 if ok == len(data.lines) else 1
