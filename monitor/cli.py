@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import MonitorError
+from .notify.cli import add_commands as add_notify_commands
 from .settings import Settings
 
 
@@ -152,6 +153,7 @@ def parser() -> argparse.ArgumentParser:
     add_arguments(p)
     _conn_args(p)
     p.set_defaults(func=cmd_findings)
+    add_notify_commands(sub, _conn_args, _settings)
     return ap
 
 

@@ -64,6 +64,22 @@ class Settings:
     """When the polls close (ISO 8601 with offset): PEC protocols are late after it plus
     the grace (docs/detectors.md, late_protocol); empty: no late_protocol finding."""
     log_level: str = "info"
+    notify_backoff_base: float = 1.0
+    """Seconds before the first retry of a webhook delivery; doubled at each failure."""
+    notify_backoff_max: float = 300.0
+    """No wait between two delivery attempts is longer than this (seconds)."""
+    notify_jitter: float = 0.5
+    """Share of each wait drawn at random, so retries of many deliveries spread out."""
+    notify_max_refusals: int = 30
+    """Refusals (non-2xx answers other than 408, 429, 502-504) before a delivery is given up."""
+    notify_timeout: float = 10.0
+    """Seconds a webhook has to answer one POST."""
+    notify_poll_interval: float = 1.0
+    """Seconds between two looks at the subscriptions and the due retries."""
+    notify_lease: float = 30.0
+    """Seconds a notifier holds a subscriber; a killed notifier's subscribers wait this long."""
+    notify_metrics_port: int = 9109
+    """Port of the notifier's Prometheus endpoint (/metrics); 0 picks a free one."""
 
     @classmethod
     def from_env(
@@ -105,6 +121,21 @@ class Settings:
         if self.log_level.upper() not in logging.getLevelNamesMapping():
             raise ConfigError(f"TABMON_LOG_LEVEL={self.log_level!r} is not a logging level"
                               " (debug, info, warning, error, critical)")
+        self._validate_notify()
+
+    def _validate_notify(self) -> None:
+        for name in ("notify_backoff_base", "notify_backoff_max", "notify_timeout",
+                     "notify_poll_interval", "notify_lease"):  # fmt: skip
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"TABMON_{name.upper()} must be positive")
+        if self.notify_max_refusals < 1:
+            raise ConfigError("TABMON_NOTIFY_MAX_REFUSALS must be at least 1")
+        if not 0 <= self.notify_jitter <= 1:
+            raise ConfigError(f"TABMON_NOTIFY_JITTER={self.notify_jitter} must be in [0, 1]")
+        if self.notify_lease <= self.notify_timeout:
+            # a lease that ran out during a POST would let a second notifier send the same
+            raise ConfigError(f"TABMON_NOTIFY_LEASE={self.notify_lease} must be longer than"
+                              f" TABMON_NOTIFY_TIMEOUT={self.notify_timeout}")
 
     def topic(self, name: str) -> str:
         return self.topic_prefix + name

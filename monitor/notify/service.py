@@ -1,0 +1,107 @@
+"""``tabmon notify``: the consumer of ``alerts`` and the senders, in one process.
+
+Either loop failing (the broker or Redis lost, a bug) stops the process with the error: it
+is meant to run under a supervisor that restarts it, and a restart loses and repeats nothing
+(offsets are committed after the notifications are recorded; the ledger says what was sent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import secrets
+import signal
+import socket
+from typing import Any
+
+import aiohttp
+import redis.asyncio as aioredis
+from prometheus_client import start_http_server
+
+from ..errors import ConfigError
+from ..settings import Settings
+from .consume import Consumer
+from .deliver import Delivery, Senders
+from .metrics import NotifyMetrics
+from .model import Backoff
+from .store import Store
+
+log = logging.getLogger("tabmon.notify")
+
+
+def backoff_of(s: Settings) -> Backoff:
+    return Backoff(base=s.notify_backoff_base, cap=s.notify_backoff_max, jitter=s.notify_jitter,
+                   max_refusals=s.notify_max_refusals)  # fmt: skip
+
+
+class Notifier:
+    def __init__(self, settings: Settings, metrics: NotifyMetrics | None = None,
+                 rng: random.Random | None = None) -> None:  # fmt: skip
+        if not settings.redis_url:
+            raise ConfigError("TABMON_REDIS_URL is empty: notifications keep their state in Redis")
+        self.settings = settings
+        self.metrics = metrics or NotifyMetrics.create()
+        self.rng = rng or random.Random()
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.consumer: Consumer | None = None
+        self._stop = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        s = self.settings
+        client: Any = aioredis.from_url(s.redis_url)
+        store = Store(client, s.app_id)
+        async with aiohttp.ClientSession() as http:
+            senders = Senders(Delivery(store, http, self.metrics, backoff_of(s), timeout=s.notify_timeout,
+                                       lease=s.notify_lease, poll=s.notify_poll_interval,
+                                       holder=self.holder, rng=self.rng))  # fmt: skip
+            self.consumer = Consumer(s, store, self.metrics, senders.wake)
+            loops = [asyncio.ensure_future(self.consumer.run()), asyncio.ensure_future(senders.run())]
+            stop = asyncio.ensure_future(self._stop.wait())
+            try:
+                done, _ = await asyncio.wait([*loops, stop], return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    if task is not stop:  # a loop ended by itself: that is a failure
+                        task.result()
+                        raise RuntimeError("a notifier loop ended unexpectedly")
+            finally:
+                self.consumer.stop()
+                stop.cancel()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(loops[0]), timeout=10)
+                for task in loops:
+                    task.cancel()
+                await asyncio.gather(*loops, return_exceptions=True)
+                await client.aclose()
+
+
+def start_metrics_server(settings: Settings, metrics: NotifyMetrics) -> int:
+    try:
+        server, _thread = start_http_server(settings.notify_metrics_port, settings.metrics_host,
+                                            registry=metrics.registry)  # fmt: skip
+    except OSError as exc:
+        raise ConfigError(f"cannot serve metrics on {settings.metrics_host}:{settings.notify_metrics_port}"
+                          f" ({exc.strerror}); set TABMON_NOTIFY_METRICS_PORT") from None  # fmt: skip
+    port: int = server.server_port
+    return port
+
+
+def run_notifier(settings: Settings) -> None:
+    """Run until SIGINT or SIGTERM, then stop the consumer and the senders cleanly."""
+    notifier = Notifier(settings)
+    port = start_metrics_server(settings, notifier.metrics)
+    log.info("notifier %s: alerts topic %r, metrics on http://127.0.0.1:%d/metrics", notifier.holder,
+             settings.topic("alerts"), port)  # fmt: skip
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, notifier.stop)
+        await notifier.run()
+
+    asyncio.run(main())

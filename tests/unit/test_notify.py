@@ -1,0 +1,289 @@
+"""Notifications, the pure core: validation, matching, dedup, signing, backoff, outcomes."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import random
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import pytest
+from prometheus_client import CollectorRegistry
+
+from monitor.cli import main
+from monitor.detect.findings import Finding, to_record
+from monitor.errors import ConfigError
+from monitor.notify.consume import decode, plan
+from monitor.notify.metrics import NotifyMetrics
+from monitor.notify.model import (
+    Backoff,
+    Incoming,
+    Subscription,
+    content_digest,
+    matches,
+    new_subscription,
+    outcome,
+    sign,
+    verify,
+)
+from monitor.settings import Settings
+
+T0 = "2007-08-18T20:00:00+00:00"
+NOW = datetime(2007, 8, 18, 21, tzinfo=UTC)
+
+
+def rec(kind="protocol_altered", severity="warning", unit="AKM-T01", station="AKM-101", updated=T0,
+        **evidence):  # fmt: skip
+    level = "station" if station else ("cec" if unit == "KZ" else "tec")
+    f = Finding(kind, severity, level, unit, station, evidence or {"x": 1}, "One sentence.")
+    return to_record(f, first_seen=T0, updated=updated)
+
+
+def sub(**kw) -> Subscription:
+    return new_subscription("http://127.0.0.1:9/hook", **kw)
+
+
+# -- validating what a person types ----------------------------------------------------------------
+@pytest.mark.parametrize("url", ["ftp://x/hook", "hook", "http://", "http://a b/", "http://h:99999/"])
+def test_bad_webhooks_are_rejected(url):
+    with pytest.raises(ConfigError, match="webhook"):
+        new_subscription(url)
+
+
+@pytest.mark.parametrize(("kw", "says"), [
+    ({"kinds": ["turnout_jumps"]}, "unknown kind 'turnout_jumps'"),
+    ({"kinds": ["forensic"]}, "unknown kind"),
+    ({"regions": ["ALM"]}, "unknown region 'ALM'"),
+    ({"min_severity": "high"}, "unknown severity 'high'"),
+    ({"secret": "short"}, "at least 16"),
+])  # fmt: skip
+def test_bad_filters_are_rejected_with_what_is_allowed(kw, says):
+    with pytest.raises(ConfigError, match=says) as info:
+        sub(**kw)
+    assert "\n" not in str(info.value)
+
+
+def test_a_subscription_normalises_regions_and_makes_a_secret():
+    s = sub(regions=["akm", "KZ", "AKM"], kinds=["forensic_*", "late_protocol"])
+    assert s.regions == ("AKM", "KZ")
+    assert s.kinds == ("forensic_*", "late_protocol")
+    assert len(s.secret) == 64 and int(s.secret, 16) >= 0
+    assert s.secret != sub().secret and s.sub_id != sub().sub_id
+    assert Subscription.from_json(s.to_json()) == s
+    assert s.secret not in orjson.dumps(s.masked()).decode()
+
+
+@pytest.mark.parametrize(("argv", "says"), [
+    (["--webhook", "localhost:8080/hook"], "is not an http:// or https:// URL"),
+    (["--webhook", "http://h/", "--kind", "protocol-altered"], "unknown kind 'protocol-altered'"),
+    (["--webhook", "http://h/", "--min-severity", "severe"], "unknown severity 'severe'"),
+    (["--webhook", "http://h/", "--region", "AKM,XYZ"], "unknown region 'XYZ'"),
+])  # fmt: skip
+def test_subscribe_says_what_is_wrong_in_one_line(capsys, argv, says):
+    # the Redis URL points nowhere: validation comes first, so nothing is written
+    assert main(["subscribe", *argv, "--redis-url", "redis://127.0.0.1:9/0"]) == 2
+    err = capsys.readouterr().err
+    assert says in err and err.count("\n") == 1 and err.startswith("tabmon: error: ")
+
+
+# -- matching ------------------------------------------------------------------------------------
+def test_matching_by_region_kind_and_severity():
+    akm_warn = sub(regions=["AKM"], min_severity="warning")
+    assert matches(akm_warn, rec(severity="warning"))
+    assert matches(akm_warn, rec(severity="critical"))
+    assert not matches(akm_warn, rec(severity="info"))
+    assert not matches(akm_warn, rec(unit="ALA-T01", station="ALA-3"))
+    national = sub(regions=["KZ"])
+    assert matches(national, rec("summary_mismatch", unit="KZ", station=None))
+    assert not matches(national, rec())
+    forensic = sub(kinds=["forensic_*"])
+    assert matches(forensic, rec("forensic_last_digit"))
+    assert not matches(forensic, rec("protocol_altered"))
+    assert matches(sub(kinds=["forensic_last_digit"]), rec("forensic_last_digit"))
+    assert not matches(sub(kinds=["forensic_last_digit"]), rec("forensic_turnout_share"))
+    everything = sub()
+    assert all(matches(everything, rec(severity=sv)) for sv in ("info", "warning", "critical"))
+
+
+def test_region_falls_back_to_the_id_without_rec_id():
+    r = rec(unit="MAN-T03", station="MAN-88")
+    del r["rec_id"]
+    assert matches(sub(regions=["MAN"]), r) and not matches(sub(regions=["AKM"]), r)
+
+
+# -- deduplication ---------------------------------------------------------------------------------
+def _plan(subs, items, seen=None):
+    seen = dict(seen or {})
+    for s in subs:
+        for it in items:
+            seen.setdefault((s.sub_id, it.finding_id), None)
+    return plan(subs, items, seen, NOW)
+
+
+def test_the_same_finding_twice_is_one_notification():
+    s = sub()
+    a = rec()
+    later = {**a, "updated": "2007-08-19T01:00:00+00:00"}  # an emitter restarted: same content
+    out = _plan([s], [Incoming(a, 0, 1), Incoming(a, 0, 2), Incoming(later, 0, 3)])
+    assert [(e.note.event, e.note.delivery_id) for e in out] == [("new", a["finding_id"] + ".1")]
+
+
+def test_changed_content_is_one_update_each_time():
+    s = sub()
+    a = rec(gap=1)
+    b = {**a, "evidence": {"gap": 2}, "updated": "2007-08-18T22:00:00+00:00"}
+    c = {**b, "severity": "critical", "updated": "2007-08-18T23:00:00+00:00"}
+    out = _plan([s], [Incoming(x, 0, i) for i, x in enumerate([a, b, b, c, a])])
+    assert [(e.note.event, e.note.n) for e in out] == [
+        ("new", 1), ("updated", 2), ("updated", 3), ("updated", 4)]
+    assert [orjson.loads(e.body)["finding"]["evidence"] for e in out] == [{"gap": 1}, {"gap": 2}, {"gap": 2},
+                                                                        {"gap": 1}]
+    assert content_digest(a) == content_digest({**a, "updated": "x", "first_seen": "y"})
+    assert content_digest(a) != content_digest(b)
+
+
+def test_a_reread_after_a_crash_notifies_nothing_again():
+    """A batch recorded before a crash and read again (the commit did not happen)."""
+    s = sub()
+    a = rec(gap=1)
+    b = {**a, "evidence": {"gap": 2}}
+    first = _plan([s], [Incoming(a, 2, 10), Incoming(b, 2, 11)])
+    seen = {(s.sub_id, a["finding_id"]): first[-1].note.seen}
+    assert _plan([s], [Incoming(a, 2, 10), Incoming(b, 2, 11)], seen) == []
+    # ... while the same stale content at a later offset is a real re-emission
+    again = _plan([s], [Incoming(a, 2, 12)], seen)
+    assert [(e.note.event, e.note.n) for e in again] == [("updated", 3)]
+
+
+def test_severity_changes_for_a_subscriber_with_a_least_severity():
+    s = sub(min_severity="critical")
+    info = rec(severity="info")
+    crit = {**info, "severity": "critical", "updated": "2007-08-18T22:00:00+00:00"}
+    low = {**crit, "severity": "warning", "updated": "2007-08-18T23:00:00+00:00"}
+    out = _plan([s], [Incoming(x, 0, i) for i, x in enumerate([info, crit, low])])
+    # not told of it while info; new when it becomes critical; told it went down to warning
+    assert [(e.note.event, orjson.loads(e.body)["finding"]["severity"]) for e in out] == [
+        ("new", "critical"), ("updated", "warning")]
+
+
+def test_out_of_scope_pairs_are_never_notified():
+    s = sub(regions=["ALA"])
+    assert plan([s], [Incoming(rec(), 0, 1)], {}, NOW) == []
+
+
+def test_the_body_is_the_record_wrapped_with_the_event():
+    s = sub()
+    a = rec()
+    [e] = _plan([s], [Incoming(a, 0, 1)])
+    assert orjson.loads(e.body) == {"event": "new", "delivery_id": a["finding_id"] + ".1",
+                                    "subscription_id": s.sub_id, "finding": a}  # fmt: skip
+    assert e.entry["status"] == "pending" and e.entry["digest"] == content_digest(a)
+
+
+@pytest.mark.parametrize("raw", [
+    b"", b"not json", b"[]", b'{"type":"turnout"}',
+    b'{"type":"finding","finding_id":"a\\"b","kind":"k","severity":"info","unit_id":"KZ"}',
+    b'{"type":"finding","finding_id":"ab","kind":"k","severity":"loud","unit_id":"KZ"}',
+    b'{"type":"finding","finding_id":"ab","kind":"k","severity":"info"}',
+])  # fmt: skip
+def test_records_that_are_not_findings_are_refused(raw):
+    with pytest.raises(ValueError):
+        decode(raw)
+
+
+# -- signing -----------------------------------------------------------------------------------------
+def test_signature_verifies_on_the_receiver_side():
+    secret = "0123456789abcdef0123"
+    body = _plan([sub()], [Incoming(rec(), 0, 1)])[0].body
+    header = sign(body, secret)
+    # what a receiver writes, without tabmon's code
+    mine = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(mine, header)
+    assert verify(body, header, secret)
+    assert not verify(body + b" ", header, secret)
+    assert not verify(body, header, secret + "x")
+    assert not verify(body, header.replace("sha256=", "sha1="), secret)
+
+
+# -- retrying ----------------------------------------------------------------------------------------
+def test_backoff_doubles_up_to_the_cap_without_jitter():
+    b = Backoff(base=0.5, cap=10, jitter=0)
+    assert [b.delay(n) for n in range(1, 8)] == [0.5, 1, 2, 4, 8, 10, 10]
+    assert b.delay(10_000) == 10
+
+
+def test_backoff_jitter_stays_in_its_share_and_spreads():
+    b = Backoff(base=1, cap=300, jitter=0.5)
+    rng = random.Random(1)
+    delays = [b.delay(4, rng) for _ in range(500)]
+    assert all(4 <= d <= 8 for d in delays)  # full wait 8 s, half of it drawn at random
+    assert max(delays) - min(delays) > 3.5
+    assert all(b.delay(30, rng) <= 300 for _ in range(100))
+
+
+def test_refusals_are_bounded_unavailability_is_not():
+    b = Backoff(max_refusals=3)
+    assert not b.gives_up(2) and b.gives_up(3)
+    assert [outcome(x) for x in (200, 204, None, 503, 429, 408, 502, 504, 400, 401, 500, 301)] == [
+        "delivered", "delivered", *["unavailable"] * 6, *["refused"] * 4]
+
+
+# -- settings and metrics ------------------------------------------------------------------------------
+@pytest.mark.parametrize(("env", "says"), [
+    ({"TABMON_NOTIFY_LEASE": "5", "TABMON_NOTIFY_TIMEOUT": "5"}, "must be longer than"),
+    ({"TABMON_NOTIFY_JITTER": "1.5"}, "TABMON_NOTIFY_JITTER"),
+    ({"TABMON_NOTIFY_MAX_REFUSALS": "0"}, "TABMON_NOTIFY_MAX_REFUSALS"),
+    ({"TABMON_NOTIFY_BACKOFF_BASE": "0"}, "TABMON_NOTIFY_BACKOFF_BASE"),
+    ({"TABMON_NOTIFY_POLL_INTERVAL": "nan"}, "TABMON_NOTIFY_POLL_INTERVAL"),
+])  # fmt: skip
+def test_notify_settings_are_checked(env, says):
+    with pytest.raises(ConfigError, match=says):
+        Settings.from_env(env)
+
+
+def test_metrics_in_a_fresh_registry():
+    r = CollectorRegistry()
+    m = NotifyMetrics.create(r)
+    NotifyMetrics.create(CollectorRegistry())  # a second container does not collide
+    m.deliveries.labels("s-1", "delivered").inc(3)
+    m.retries.labels("s-1", "unavailable").inc()
+    m.pending.labels("s-1").set(7)
+    m.enqueued.labels("updated").inc()
+    assert r.get_sample_value("tabmon_notify_deliveries_total",
+                              {"subscription": "s-1", "status": "delivered"}) == 3  # fmt: skip
+    assert r.get_sample_value("tabmon_notify_retries_total",
+                              {"subscription": "s-1", "outcome": "unavailable"}) == 1  # fmt: skip
+    assert r.get_sample_value("tabmon_notify_pending", {"subscription": "s-1"}) == 7
+    assert r.get_sample_value("tabmon_notify_enqueued_total", {"event": "updated"}) == 1
+
+
+# -- the documentation -----------------------------------------------------------------------------
+DOC = Path(__file__).resolve().parents[2] / "docs" / "notifications.md"
+
+
+def test_the_receiver_snippet_in_the_docs_verifies_real_signatures():
+    text = DOC.read_text()
+    snippet = re.search(r"## Verifying the signature.*?```python\n(.*?)```", text, re.S).group(1)
+    serve = 'HTTPServer(("0.0.0.0", 8080), Hook).serve_forever()'
+    assert serve in snippet
+    code = snippet.replace(serve, "")  # define everything, serve nothing
+    scope: dict = {}
+    exec(compile(code, str(DOC), "exec"), scope)  # noqa: S102 - our own documentation
+    body = _plan([sub()], [Incoming(rec(), 0, 1)])[0].body
+    secret = "0123456789abcdef0123"
+    assert scope["verified"](body, sign(body, secret), secret)
+    assert not scope["verified"](body, sign(body, secret + "!"), secret)
+
+
+def test_the_docs_name_every_metric_and_setting_of_the_notifier():
+    text = DOC.read_text()
+    r = CollectorRegistry()
+    NotifyMetrics.create(r)
+    names = {m.name + ("_total" if m.type == "counter" else "") for m in r.collect()}
+    documented = set(re.findall(r"`(tabmon_notify_[a-z_]+)`", text))
+    assert documented == names
+    settings = {f"TABMON_{n.upper()}" for n in Settings.__dataclass_fields__ if n.startswith("notify_")}
+    assert set(re.findall(r"`(TABMON_NOTIFY_[A-Z_]+)`", text)) == settings
