@@ -78,7 +78,7 @@ class Settings:
     """Seconds between two looks at the subscriptions and the due retries."""
     notify_lease: float = 30.0
     """Seconds a notifier holds a subscriber; a killed notifier's subscribers wait this long."""
-    notify_metrics_port: int = 9109
+    notify_metrics_port: int = 9110
     """Port of the notifier's Prometheus endpoint (/metrics); 0 picks a free one."""
 
     @classmethod
