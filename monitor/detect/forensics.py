@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,12 +55,22 @@ class ForensicThresholds:
     # Fingerprint: Spearman correlation of leader share on turnout, significant and at least this.
     fingerprint_min_rho: float = 0.2
     corner: float = 0.9  # "high turnout and high share": both at least this (evidence only)
-    # Excess votes: turnout bins for the mode, smoothing half-width in bins, stations per side,
-    # and the smallest excess worth reporting, as a share of the leader's votes in the region.
+    # Excess votes: turnout bins for the mode, smoothing half-width in bins, how tall a peak
+    # must be (share of the tallest) to be the low-turnout mode, stations per side, and the
+    # smallest excess worth reporting, as a share of the leader's votes in the region.
     mode_bin: float = 0.01
     mode_smooth: int = 2
+    mode_peak_share: float = 0.5
     excess_min_group: int = 20
     excess_min_share: float = 0.01
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.alpha_warning <= self.alpha < 1.0:
+            raise ValueError("need 0 < alpha_warning <= alpha < 1")
+        if not 0.0 < self.mode_bin <= 0.5 or self.mode_smooth < 0 or not 0 < self.mode_peak_share <= 1:
+            raise ValueError("need 0 < mode_bin <= 0.5, mode_smooth >= 0, 0 < mode_peak_share <= 1")
+        if min(self.min_stations, self.excess_min_group) < 4 or self.round_min_denominator < 100:
+            raise ValueError("need min_stations, excess_min_group >= 4 and round_min_denominator >= 100")
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,29 +101,59 @@ class _Outcome:
 _Test = Callable[[Sequence[_Row], int, ForensicThresholds], _Outcome | None]
 
 
+@dataclass(frozen=True)
+class Statistic:
+    """One test on one unit, significant or not: what the findings are made from."""
+
+    kind: str
+    subject: str
+    level: str  # "rec", or "cec" for the national pool
+    unit_id: str
+    p_value: float
+    level_used: float  # the corrected significance level, alpha / tests_corrected
+    large_enough: bool  # the test's effect-size floor (True where it has none)
+    evidence: dict[str, Any]
+    explanation: str
+
+    @property
+    def significant(self) -> bool:
+        return self.large_enough and self.p_value < self.level_used
+
+
 def forensic_findings(stations: Mapping[str, Any], registry: Registry,
                       t: ForensicThresholds = ForensicThresholds()) -> list[Finding]:  # fmt: skip
     """Every forensic finding over the station read model (station -> kind -> document)."""
+    out = []
+    for s in forensic_statistics(stations, registry, t):
+        if s.significant:
+            severity = "warning" if s.p_value < t.alpha_warning * s.level_used / t.alpha else "info"
+            out.append(Finding(s.kind, severity, s.level, s.unit_id, None, s.evidence,
+                               s.explanation, subject=s.subject))  # fmt: skip
+    return out
+
+
+def forensic_statistics(stations: Mapping[str, Any], registry: Registry,
+                        t: ForensicThresholds = ForensicThresholds()) -> list[Statistic]:  # fmt: skip
+    """Every test that the data allows, per region then national, with its p-value."""
     by_rec = _rows_by_region(stations, registry)
-    m = tests_corrected(registry, by_rec)
-    out: list[Finding] = []
+    m = sweep_size(registry, by_rec)
+    out: list[Statistic] = []
     for rec in sorted(by_rec):
-        rows = by_rec[rec]
-        out += _run(rec, "rec", registry.names.get(rec, rec), rows, _REGIONAL, t, m)
+        out += _run(rec, "rec", registry.names.get(rec, rec), by_rec[rec], _REGIONAL, t, m)
     everyone = [r for rec in sorted(by_rec) for r in by_rec[rec]]
     out += _run(CEC_ID, "cec", "Kazakhstan", everyone, _NATIONAL, t, m)
     return out
 
 
-def tests_corrected(registry: Registry, by_rec: Mapping[str, object] = {}) -> int:
+def sweep_size(registry: Registry, regions_with_data: Iterable[str] = ()) -> int:
     """m of the Bonferroni correction: every test the sweep can run, data or not, so the
     threshold does not move as regions report."""
-    regions = set(registry.rec_tecs) | set(by_rec)
+    regions = set(registry.rec_tecs) | set(regions_with_data)
     return REGIONAL_TESTS * max(1, len(regions)) + NATIONAL_TESTS
 
 
 def _run(unit: str, level: str, name: str, rows: Sequence[_Row], tests: Sequence[_Test],
-         t: ForensicThresholds, m: int) -> list[Finding]:  # fmt: skip
+         t: ForensicThresholds, m: int) -> list[Statistic]:  # fmt: skip
     if len(rows) < t.min_stations:
         return []
     leader = _leader(rows)
@@ -122,15 +162,17 @@ def _run(unit: str, level: str, name: str, rows: Sequence[_Row], tests: Sequence
     out = []
     for test in tests:
         o = test(rows, leader, t)
-        if o is None or not o.large_enough or not o.p_value < t.alpha / m:
+        if o is None:
             continue
-        severity = "warning" if o.p_value < t.alpha_warning / m else "info"
         evidence = {**o.evidence, "p_value": o.p_value, "alpha": t.alpha, "tests_corrected": m,
                     "statistical_signal": True}  # fmt: skip
-        out.append(Finding(o.kind, severity, level, unit, None, evidence,
-                           f"In {name} {o.sentence} (p = {o.p_value:.1e}): {_SIGNAL}.",
-                           subject=o.subject))  # fmt: skip
+        out.append(Statistic(o.kind, o.subject, level, unit, o.p_value, t.alpha / m, o.large_enough,
+                             evidence, f"In {name} {o.sentence} ({_p(o.p_value)}): {_SIGNAL}."))  # fmt: skip
     return out
+
+
+def _p(p: float) -> str:
+    return f"p = {p:.1e}" if p >= 1e-300 else "p < 1e-300"
 
 
 # ---- reading the read model ------------------------------------------------------------
@@ -257,7 +299,7 @@ def _turnout_share(rows: Sequence[_Row], leader: int) -> list[tuple[float, float
 def _fingerprint(rows: Sequence[_Row], leader: int, t: ForensicThresholds) -> _Outcome | None:
     """Positive rank correlation of leader share with turnout (one-sided, Fisher z)."""
     pts = _turnout_share(rows, leader)
-    if len(pts) < max(t.min_stations, 4):
+    if len(pts) < t.min_stations:
         return None
     xs, ys = [p[0] for p in pts], [p[1] for p in pts]
     rho, b = stats.spearman(xs, ys), stats.slope(xs, ys)
@@ -282,15 +324,20 @@ def _fingerprint(rows: Sequence[_Row], leader: int, t: ForensicThresholds) -> _O
 
 
 def _turnout_mode(pts: Sequence[tuple[float, float, _Row]], t: ForensicThresholds) -> float:
-    """The most common turnout among voters: bins of mode_bin, weighted by participants,
-    smoothed by a moving sum so that whole-percent spikes do not decide it."""
+    """The low-turnout mode: bins of mode_bin weighted by participants, smoothed by a moving
+    sum (so whole-percent spikes do not decide it), then the lowest-turnout local maximum at
+    least mode_peak_share of the highest. Not simply the highest: where stuffing is heavy,
+    the stuffed stations pile up at high turnout and make the tallest peak themselves."""
     nbins = round(1 / t.mode_bin) + 1
     hist = [0] * nbins
     for x, _, r in pts:
         hist[min(nbins - 1, int(x / t.mode_bin))] += r.participants
     w = t.mode_smooth
-    smooth = [sum(hist[max(0, i - w): i + w + 1]) for i in range(nbins)]
-    best = max(range(nbins), key=lambda i: smooth[i])
+    smooth = [sum(hist[max(0, i - w) : i + w + 1]) for i in range(nbins)]
+    floor = t.mode_peak_share * max(smooth)
+    best = next(i for i in range(nbins) if smooth[i] >= floor
+                and smooth[i] >= (smooth[i - 1] if i else 0)
+                and smooth[i] >= (smooth[i + 1] if i + 1 < nbins else 0))  # fmt: skip
     return (best + 1) * t.mode_bin  # the top edge of the modal bin
 
 
@@ -330,9 +377,9 @@ def _excess(rows: Sequence[_Row], leader: int, t: ForensicThresholds) -> _Outcom
          "leader_share_below_mode": round(s_low, 4), "leader_share_above_mode": round(s_high, 4),
          "stations_below_mode": len(low), "stations_above_mode": len(high),
          "n_stations": len(pts)},
-        f"turnout binning estimates {excess:,.0f} excess votes for the leader ({100 * excess / leader_votes:.1f}"
-        f" % of its votes; its share is {100 * s_high:.1f} % above the turnout mode of"
-        f" {100 * mode:.0f} % and {100 * s_low:.1f} % below it)",
+        f"turnout binning estimates {excess:,.0f} excess votes for the leader"
+        f" ({100 * excess / leader_votes:.1f} % of its votes; its share is {100 * s_high:.1f} %"
+        f" above the turnout mode of {100 * mode:.0f} % and {100 * s_low:.1f} % below it)",
         large_enough=excess >= t.excess_min_share * leader_votes)  # fmt: skip
 
 
