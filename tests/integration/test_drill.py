@@ -55,7 +55,12 @@ def _findings_are_those_of_the_same_detectors_in_memory(settings, client, night)
     differ = [(i, want[i].kind) for i in want if orjson.loads(orjson.dumps(want[i].evidence))
               != live[i]["evidence"]]  # fmt: skip
     assert differ == []
-    # what the live path found beyond the final state: findings raised on partial data
+    # what the live path found beyond the final state: findings raised on partial data.
+    # None for the deterministic kinds. A statistical signal is retested at every sweep on
+    # the protocols in so far, and may pass its threshold at one look and not at the end
+    # (docs/forensics.md: measured at 2 in 100 clean elections over five looks); on the
+    # drill's manipulated official figures one fingerprint region came and went in one run.
     extra = sorted((r["kind"], r["station_id"] or r["unit_id"]) for i, r in live.items()
                    if i not in want)  # fmt: skip
-    assert extra == []
+    assert [e for e in extra if not e[0].startswith("forensic_")] == []
+    assert len(extra) <= 2, extra
