@@ -40,13 +40,7 @@ class FirstSeen:
 
 def multi_ballot_tokens(tally: InMemoryTally) -> dict[str, list[tuple[str, str]]]:
     """Voter token -> its (station_id, issued_at) ballots, for tokens with two or more."""
-    out: dict[str, list[tuple[str, str]]] = {}
-    for store in tally.stores.values():
-        if store.kind == "tokens":
-            for token, ballots in store.token_ballots.items():
-                if len(ballots) > 1:
-                    out[token] = sorted(ballots)
-    return out
+    return tally.tokens()
 
 
 class _Incremental:
