@@ -64,7 +64,9 @@ async def post(http: aiohttp.ClientSession, sub: Subscription, entry: dict[str, 
         async with http.post(sub.webhook, data=body, headers=headers, allow_redirects=False,
                              timeout=aiohttp.ClientTimeout(total=timeout)) as resp:  # fmt: skip
             return resp.status, None
-    except (aiohttp.ClientError, TimeoutError) as exc:
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        # ValueError (UnicodeError among them): a URL aiohttp cannot use. Kept as "no answer"
+        # so that this subscriber backs off, never so that the sender (and the process) dies
         return None, f"{type(exc).__name__}: {exc}"[:300]
 
 

@@ -71,8 +71,14 @@ def mask_secret(secret: str) -> str:
 
 # -- validating what a person types --------------------------------------------------------------
 def check_webhook(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        if host:
+            host.encode("idna")  # empty or over-long labels: aiohttp would fail at delivery
+    except (ValueError, UnicodeError):
+        raise ConfigError(f"webhook {url!r} is not a valid URL") from None
+    if parts.scheme not in ("http", "https") or not host:
         raise ConfigError(f"webhook {url!r} is not an http:// or https:// URL with a host")
     if any(c.isspace() for c in url):
         raise ConfigError(f"webhook {url!r} contains white space")
@@ -260,9 +266,11 @@ def check_finding(record: Any) -> dict[str, Any]:
     """The record if notification can use it, or ValueError naming what is wrong."""
     if not isinstance(record, dict) or record.get("type") != "finding":
         raise ValueError("not a finding record")
-    for name in ("finding_id", "kind", "severity", "unit_id"):
+    for name in ("finding_id", "kind", "severity", "unit_id", "explanation"):
         if not isinstance(record.get(name), str) or not record[name]:
             raise ValueError(f"finding without a string {name!r}")
+    if not isinstance(record.get("evidence"), dict):
+        raise ValueError("finding without an evidence object")
     if not _FINDING_ID.match(record["finding_id"]):
         raise ValueError(f"finding_id {record['finding_id'][:40]!r} has characters outside [A-Za-z0-9._:-]")
     if record["severity"] not in SEVERITY_RANK:

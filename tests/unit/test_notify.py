@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry
 from monitor.cli import main
 from monitor.detect.findings import Finding, to_record
 from monitor.errors import ConfigError
+from monitor.notify import model
 from monitor.notify.consume import decode, plan
 from monitor.notify.metrics import NotifyMetrics
 from monitor.notify.model import (
@@ -287,3 +288,19 @@ def test_the_docs_name_every_metric_and_setting_of_the_notifier():
     assert documented == names
     settings = {f"TABMON_{n.upper()}" for n in Settings.__dataclass_fields__ if n.startswith("notify_")}
     assert set(re.findall(r"`(TABMON_NOTIFY_[A-Z_]+)`", text)) == settings
+
+
+@pytest.mark.parametrize("url", ["http://a..b/", "http://[::1/", "http://" + "x" * 64 + ".org/"])
+def test_a_webhook_aiohttp_could_not_use_is_refused_when_subscribing(url):
+    with pytest.raises(ConfigError, match="is not a valid URL"):
+        model.check_webhook(url)
+
+
+@pytest.mark.parametrize("drop", ["evidence", "explanation"])
+def test_a_finding_without_evidence_or_explanation_is_skipped_not_fatal(drop):
+    record = {"type": "finding", "v": 1, "finding_id": "f1", "kind": "late_protocol",
+              "severity": "warning", "unit_id": "KAR-T01", "evidence": {}, "explanation": "x"}
+    model.check_finding(dict(record))
+    del record[drop]
+    with pytest.raises(ValueError, match=drop):
+        model.check_finding(record)
