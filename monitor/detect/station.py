@@ -12,7 +12,6 @@ from typing import Any
 
 from .findings import Finding
 from .shape import as_dict, as_int_key, delta, gainer, named
-from .sweep import late_arrival
 from .thresholds import DEFAULTS, Thresholds
 
 __all__ = ["SOURCE_ORDER", "Thresholds", "control_breaks", "detect_station"]
@@ -65,7 +64,6 @@ def detect_station(sid: str, tec: str, doc: dict[str, Any], parties: Sequence[st
         out += _unanimous(sid, tec, sources[official], official, parties, t)
     out += _altered(sid, tec, sources, parties)
     out += _altered_versions(sid, tec, as_dict(prot.get("versions")), parties)
-    out += late_arrival(sid, tec, prot, t)
     return out
 
 

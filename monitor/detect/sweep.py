@@ -194,27 +194,30 @@ def _additions_cluster(tec: str, name: str, reports: dict[str, dict[int, Report]
 
 def _late_protocols(docs: dict[str, Any], registry: Registry, t: Thresholds,
                     now: datetime | None) -> list[Finding]:  # fmt: skip
+    """The one producer of ``late_protocol``: stations whose PEC protocol was recorded after
+    the deadline (from the protocol's own time, whenever the sweep sees it) and, once the
+    clock has passed the deadline, stations with none. ``now`` None: the clock cannot be
+    trusted yet (the worker is catching up), so nothing is said to be missing."""
     close = t.polls_close
-    if close is None or not isinstance(now, datetime) or now.tzinfo is None:
+    if close is None:
         return []
     deadline = close + t.protocol_grace
-    if now < deadline:
-        return []
+    missing = isinstance(now, datetime) and now.tzinfo is not None and now >= deadline
     out = []
     for sid in sorted(registry.stations):
-        doc = as_dict(docs.get(sid))
-        sources = as_dict(as_dict(doc.get("protocols")).get("sources"))
-        if "pec" in sources:
-            continue
-        # evidence must not move with the clock, or the finding would be re-emitted every sweep
-        out.append(Finding(
-            "late_protocol", "warning", "pec", registry.stations[sid].tec_id, sid,
-            {"polls_close": close.isoformat(), "deadline": deadline.isoformat(),
-             "sources_in": sorted(sources), "pec_recorded_at": None,
-             "turnout_reports": len(reports_of(doc.get("turnout")))},
-            f"Station {sid} has no PEC protocol {_hours(t)} hours after the close of polls"
-            + (f", though the {', '.join(sorted(sources))} figures are in." if sources else "."),
-        ))  # fmt: skip
+        tec = registry.stations[sid].tec_id
+        prot = as_dict(as_dict(docs.get(sid)).get("protocols"))
+        if "pec" in as_dict(prot.get("sources")):
+            out += late_arrival(sid, tec, prot, t)
+        elif missing:
+            # evidence and sentence must not move with the clock or with other sources
+            # coming in, or the finding would be re-emitted at every sweep
+            out.append(Finding(
+                "late_protocol", "warning", "pec", tec, sid,
+                {"polls_close": close.isoformat(), "deadline": deadline.isoformat(),
+                 "pec_recorded_at": None},
+                f"Station {sid} has no PEC protocol {_hours(t)} hours after the close of"
+                " polls."))  # fmt: skip
     return out
 
 
@@ -223,22 +226,20 @@ def _hours(t: Thresholds) -> str:
 
 
 def late_arrival(sid: str, tec: str, protocols_doc: dict[str, Any], t: Thresholds) -> list[Finding]:
-    """A PEC protocol recorded after the deadline (stage one, from the protocol's own time):
-    the same finding as a missing one (same id), so a station first flagged as missing is
-    re-emitted once with the time its protocol came, and one that came late between two
-    sweeps is flagged all the same."""
+    """A PEC protocol recorded after the deadline, from the protocol's own time: the same
+    finding as a missing one (same id), so a station first flagged as missing is re-emitted
+    once with the time its protocol came, and one that came late between two sweeps is
+    flagged all the same."""
     close, at = t.polls_close, parse_time(protocols_doc.get("pec_recorded_at"))
     if close is None or at is None:
         return []
     deadline = close + t.protocol_grace
     if at <= deadline:
         return []
-    sources = sorted(as_dict(protocols_doc.get("sources")))
     late_by = (at - deadline).total_seconds() / 3600
     return [Finding(
         "late_protocol", "warning", "pec", tec, sid,
         {"polls_close": close.isoformat(), "deadline": deadline.isoformat(),
-         "sources_in": sources, "pec_recorded_at": at.isoformat(),
-         "hours_late": round(late_by, 2)},
+         "pec_recorded_at": at.isoformat(), "hours_late": round(late_by, 2)},
         f"The PEC protocol of station {sid} was recorded {late_by:.1f} hours after the"
         f" deadline of {_hours(t)} hours after the close of polls.")]  # fmt: skip

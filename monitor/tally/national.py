@@ -34,6 +34,8 @@ def merge(state: dict[str, Any] | None, partial: dict[str, Any]) -> tuple[dict[s
     # the latest event time the partition has read: the monitor's clock (late protocols)
     state["clock"] = max(state.get("clock", 0.0), partial.get("clock", 0.0))
     wm = partial["wm"]
+    if wm >= state["wm"]:  # how far behind the broker the partition was at that partial
+        state["behind"] = partial.get("behind", 0)
     changed = wm > state["wm"]
     if changed:
         state["wm"] = wm
@@ -64,6 +66,13 @@ def merge(state: dict[str, Any] | None, partial: dict[str, Any]) -> tuple[dict[s
 def clock(partials: Partials) -> float:
     """The latest event time (unix seconds) any partition has read; 0.0 before any."""
     return max((state.get("clock", 0.0) for state in partials.values()), default=0.0)
+
+
+def protocols_behind(partials: Partials) -> int:
+    """Messages of the protocol partitions their last partials had not read yet: while a
+    worker catches up, the clock (the latest of all partitions) runs ahead of protocols not
+    yet read, and a missing protocol cannot be told from an unread one."""
+    return sum(state.get("behind", 0) for state in partials.values() if state.get("kind") == "protocols")
 
 
 def _add(acc: list[int], xs: list[int]) -> None:

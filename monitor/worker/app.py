@@ -34,7 +34,7 @@ from ..errors import ConfigError
 from ..metrics import Metrics
 from ..registry import Registry, build, load_records
 from ..settings import Settings
-from ..tally.national import clock, merge, snapshot
+from ..tally.national import clock, merge, protocols_behind, snapshot
 from .detection import StageTwoDetection
 from .ingest import Ingest, RegistryFollower
 
@@ -53,6 +53,7 @@ class Worker:
         )  # fmt: skip
         self.dirty = False
         self.clock = 0.0  # the latest event time in the tally (unix seconds)
+        self.detect_clock = 0.0
         self.thresholds = thresholds_from(s)
         self.ingest: Ingest | None = None
         self.emitter: Emitter | None = None
@@ -114,7 +115,7 @@ class Worker:
             return
         units = await self._snapshot() if self.dirty else None
         if self.detection is not None:
-            await self.detection.run(units, self.clock)
+            await self.detection.run(units, self.detect_clock)
 
     async def _snapshot(self) -> dict[str, dict[str, Any]]:
         self.dirty = False
@@ -124,6 +125,9 @@ class Worker:
         units = snapshot(partials, self.registry, seats=s.seats, threshold=s.threshold,
                          method=s.seat_method)  # fmt: skip
         self.clock = clock(partials)
+        # the detectors get the clock only once the protocol partitions are read to their
+        # end: during a catch-up, "no PEC protocol yet" may only mean "not read yet"
+        self.detect_clock = self.clock if protocols_behind(partials) == 0 else 0.0
         self.metrics.snapshot_seconds.observe(time.perf_counter() - t0)
         self.metrics.tally.update(units)
         if self.redis is not None:

@@ -226,6 +226,8 @@ class Ingest:
             partial["tp"] = f"{tp.topic}:{tp.partition}"
             partial["epoch"] = owned.epoch
             partial["clock"] = owned.clock
+            high = self._consumer.highwater(tp) if self._consumer is not None else None
+            partial["behind"] = max(0, (high or 0) - owned.next_offset)
             self._send(partials_topic, partial["tp"].encode(), orjson.dumps(partial))
             owned.published = owned.next_offset
             if owned.next_offset > owned.replay_until:

@@ -154,8 +154,36 @@ def test_a_station_without_a_pec_protocol_after_the_grace_is_late():
     found = _late(CLOSE + timedelta(hours=6))
     assert [(f.station_id, f.unit_id, f.severity) for f in found] == [("AKM-2", "AKM-T01", "warning"),
                                                                       ("AKM-3", "AKM-T01", "warning")]
-    assert found[0].evidence["sources_in"] == ["tec"] and found[0].evidence["turnout_reports"] == 1
+    assert found[0].evidence["pec_recorded_at"] is None
     assert "6 hours after the close" in found[0].explanation
+
+
+def test_a_late_finding_does_not_change_as_other_sources_come_in():
+    reg = registry(n_tecs=1, per_tec=3)
+    now = CLOSE + timedelta(hours=7)
+    t = Thresholds(polls_close=CLOSE)
+    bare = {"AKM-1": {"protocols": protocols_doc("pec", pec={1: figures()})}}
+    more = {**bare, "AKM-2": {"protocols": protocols_doc("tec", tec={1: figures()})}}
+
+    def late(docs):
+        return [f for f in sweep_findings(docs, reg, t, now) if f.station_id == "AKM-2"]
+
+    assert late(bare) == late(more)
+
+
+def test_a_protocol_recorded_after_the_deadline_is_late_whenever_the_sweep_sees_it():
+    reg = registry(n_tecs=1, per_tec=3)
+    t = Thresholds(polls_close=CLOSE)
+    at = CLOSE + timedelta(hours=8)
+    doc = protocols_doc("pec", pec={1: figures()}) | {"pec_recorded_at": at.isoformat()}
+    docs = {sid: {"protocols": doc} for sid in ("AKM-1", "AKM-2", "AKM-3")}
+    # even with no clock (a worker catching up): the protocol's own time decides
+    for now in (None, at + timedelta(days=2)):
+        found = [f for f in sweep_findings(docs, reg, t, now) if f.kind == "late_protocol"]
+        assert len(found) == 3 and all(f.evidence["hours_late"] == 2.0 for f in found)
+    on_time = doc | {"pec_recorded_at": (CLOSE + timedelta(hours=6)).isoformat()}
+    assert [f for f in sweep_findings({"AKM-1": {"protocols": on_time}}, reg, t, None)
+            if f.station_id == "AKM-1"] == []
 
 
 def test_a_late_finding_does_not_change_as_the_clock_moves():

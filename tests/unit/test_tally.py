@@ -240,3 +240,19 @@ def test_a_newer_owner_replaces_what_an_earlier_owner_published():
     assert not changed and set(stale["tecs"]) == {"A"}
     same, changed = merge(stale, partial(2, 20, {"B": {"x": 4}}))  # same epoch: merged by watermark
     assert changed and set(same["tecs"]) == {"A", "B"}
+
+
+def test_the_protocol_partitions_backlog_is_the_latest_partials():
+    from monitor.tally.national import merge, protocols_behind
+
+    def partial(kind, wm, behind):
+        return {"kind": kind, "wm": wm, "epoch": 1, "tecs": {}, "summaries": {}, "behind": behind}
+
+    merged = {}
+    for tp, kind, wm, behind in [("protocols:0", "protocols", 10, 40), ("protocols:1", "protocols", 5, 0),
+                                 ("turnout:0", "turnout", 9, 70), ("protocols:0", "protocols", 50, 0),
+                                 ("protocols:0", "protocols", 20, 30)]:  # a late, older partial
+        merged[tp], _ = merge(merged.get(tp), partial(kind, wm, behind))
+    assert protocols_behind(merged) == 0  # turnout's backlog does not hold the clock back
+    merged["protocols:1"], _ = merge(merged["protocols:1"], partial("protocols", 6, 12))
+    assert protocols_behind(merged) == 12
