@@ -103,6 +103,11 @@ class Emitter:
                 self.on_emit(f, new)
         return [r for _, r, _ in out]
 
+    def forget(self) -> None:
+        """Drop what this process remembers (on a rebalance: another worker may have emitted
+        newer versions meanwhile); the next emission recalls from Redis."""
+        self._known.clear()
+
     async def _recall(self, ids: list[str]) -> None:
         """What was emitted before this process started (or by an earlier owner)."""
         if not ids or self.redis is None:

@@ -111,6 +111,8 @@ class Worker:
             if self.metrics.tally.units:  # the table moved to another worker: stop exporting
                 self.metrics.tally.update({})
                 self.metrics.findings.update([], {})
+                if self.detection is not None:
+                    self.detection.reset()
             self.dirty = True  # so that this worker snapshots at once if the table comes back
             return
         units = await self._snapshot() if self.dirty else None

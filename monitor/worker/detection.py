@@ -42,6 +42,13 @@ class StageTwoDetection:
         # the flagged stations' figures come from the cache: reloaded documents re-export them
         self._docs_reloaded = False
 
+    def reset(self) -> None:
+        """The tally moved to another worker: what this one holds goes stale (the other's
+        sweeps empty the shared set of changed stations), so start afresh if it comes back."""
+        if self.cache is not None:
+            self.cache = StationCache(self.redis, self.prefix)
+        self._units, self._seq, self.pending, self._next_sweep = {}, None, False, 0.0
+
     async def run(self, units: dict[str, dict[str, Any]] | None, now: float) -> None:
         """``units``: a new snapshot, or None when the tally did not change since the last
         call; ``now``: the event-time clock (unix seconds)."""

@@ -283,6 +283,8 @@ class Ingest:
             if assigned:
                 await consumer.seek_to_beginning(*assigned)
             epoch = time.time_ns()  # later owners of a partition have later epochs
+            if assigned and self.emitter is not None:
+                self.emitter.forget()
             for tp in assigned:  # owned only once the seek is done (see _process)
                 store = PartitionStore(self.kinds[tp.topic], self.registry)
                 self.owned[tp] = _Owned(store, replay_until=committed[tp], epoch=epoch)

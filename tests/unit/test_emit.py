@@ -128,3 +128,16 @@ def test_a_bad_thresholds_file_is_one_clear_line(tmp_path, text, message):
     with pytest.raises(ConfigError, match=message) as exc:
         thresholds_from(Settings(thresholds_file=str(path)))
     assert "\n" not in str(exc.value)
+
+
+def test_forget_drops_the_memory_of_what_was_sent():
+    broker = Broker()
+    em = Emitter(broker.send, "alerts", None, "t")
+
+    async def twice():
+        await em.emit([finding()])
+        em.forget()  # with no Redis to recall from, the finding is new again
+        await em.emit([finding()])
+
+    run(twice())
+    assert len(broker.sent) == 2
