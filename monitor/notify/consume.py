@@ -18,8 +18,9 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition  # type: ignore[import-untyped]
-from aiokafka.errors import CommitFailedError, IllegalStateError  # type: ignore[import-untyped]
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError  # type: ignore[import-untyped]
 
+from ..errors import ProcessError
 from ..settings import Settings
 from .metrics import NotifyMetrics
 from .model import (
@@ -123,7 +124,11 @@ class Consumer:
             session_timeout_ms=int(s.session_timeout * 1000),
             heartbeat_interval_ms=max(100, int(s.session_timeout * 1000 / 4)), max_poll_records=500,
         )  # fmt: skip
-        await consumer.start()
+        try:
+            await consumer.start()
+        except KafkaError as exc:
+            await consumer.stop()
+            raise ProcessError(f"no Kafka broker at {s.broker}: {exc}") from None
         self.metrics.up.labels("consumer").set(1)
         try:
             while not self._stopping:

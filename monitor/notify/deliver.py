@@ -115,33 +115,40 @@ class Sender:
         now = time.time()
         blocked: set[str] = set()  # findings with an earlier notification still undelivered
         next_due = now + d.poll
-        window = await d.store.pending(self.sub.sub_id, limit=WINDOW)
-        delivered = 0
-        for did, entry in window:
-            fid = entry["finding_id"]
-            if self.stopping:
-                return 0.0, False
-            if fid in blocked:
-                continue
-            if entry["next_attempt_at"] > now:
+        delivered = attempted = start = 0
+        # Page past notifications waiting on their backoff (refused ones can fill a whole
+        # window for hours): at most WINDOW attempts a round, however deep they sit.
+        while attempted < WINDOW:
+            window = await d.store.pending(self.sub.sub_id, limit=WINDOW, start=start)
+            start += WINDOW
+            for did, entry in window:
+                fid = entry["finding_id"]
+                if self.stopping:
+                    return 0.0, False
+                if fid in blocked:
+                    continue
+                if entry["next_attempt_at"] > now:
+                    blocked.add(fid)
+                    next_due = min(next_due, entry["next_attempt_at"])
+                    continue
+                if not await d.store.lease(self.sub.sub_id, d.holder, d.lease):
+                    return d.poll, False  # lost the lease (a long pause): let the holder send
+                attempted += 1
+                result = await self.attempt(did, entry)
+                if result == "gone":
+                    return 0.0, False
+                if result == "delivered":
+                    self.unavailable = 0
+                    delivered += 1
+                    continue
                 blocked.add(fid)
+                if result == "unavailable":
+                    return entry["next_attempt_at"] - time.time(), False
                 next_due = min(next_due, entry["next_attempt_at"])
-                continue
-            if not await d.store.lease(self.sub.sub_id, d.holder, d.lease):
-                return d.poll, False  # lost the lease (a long pause): let the holder send
-            result = await self.attempt(did, entry)
-            if result == "gone":
-                return 0.0, False
-            if result == "delivered":
-                self.unavailable = 0
-                delivered += 1
-                continue
-            blocked.add(fid)
-            if result == "unavailable":
-                return entry["next_attempt_at"] - time.time(), False
-            next_due = min(next_due, entry["next_attempt_at"])
-        if delivered and len(window) == WINDOW:
-            return 0.0, True  # more may wait behind this window: go on at once
+            if len(window) < WINDOW:
+                break
+        if delivered and attempted >= WINDOW:
+            return 0.0, True  # more may wait behind these: go on at once
         return max(0.0, next_due - time.time()), True
 
     async def attempt(self, did: str, entry: dict[str, Any]) -> str:

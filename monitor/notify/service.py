@@ -54,7 +54,10 @@ class Notifier:
 
     async def run(self) -> None:
         s = self.settings
-        client: Any = aioredis.from_url(s.redis_url)
+        try:
+            client: Any = aioredis.from_url(s.redis_url)
+        except ValueError as exc:
+            raise ConfigError(f"TABMON_REDIS_URL: {exc}") from None
         store = Store(client, s.app_id)
         async with aiohttp.ClientSession() as http:
             senders = Senders(Delivery(store, http, self.metrics, backoff_of(s), timeout=s.notify_timeout,

@@ -126,9 +126,12 @@ class Store:
         return [int(x) for x in await pipe.execute()]
 
     # -- delivering ---------------------------------------------------------------------------
-    async def pending(self, sub_id: str, limit: int = 256) -> list[tuple[str, dict[str, Any]]]:
-        """The oldest undelivered notifications, in order of arrival, with their records."""
-        ids = await self.r.zrange(self.key("pending", sub_id), 0, limit - 1 if limit > 0 else -1)
+    async def pending(self, sub_id: str, limit: int = 256, start: int = 0
+                      ) -> list[tuple[str, dict[str, Any]]]:  # fmt: skip
+        """The oldest undelivered notifications from the ``start``-th on, in order of arrival,
+        with their records."""
+        ids = await self.r.zrange(self.key("pending", sub_id), start,
+                                  start + limit - 1 if limit > 0 else -1)  # fmt: skip
         if not ids:
             return []
         raws = await self.r.hmget(self.key("ledger", sub_id), ids)
