@@ -12,14 +12,13 @@ from rich.console import Console
 from rich.table import Table
 
 from . import readmodel
+from .detect.findings import KINDS as CONTRACT_KINDS
 from .detect.findings import SEVERITIES
+from .detect.forensics import KINDS as FORENSIC_KINDS
 from .errors import MonitorError
 from .settings import Settings
 
-KINDS = ("protocol_altered", "summary_mismatch", "arithmetic_inconsistent", "turnout_implausible",
-         "turnout_jump", "turnout_revised", "list_additions", "unanimous_result",
-         "valid_exceeds_turnout", "evote_multiple", "late_protocol", "forensic_last_digit",
-         "forensic_round_percent", "forensic_fingerprint", "forensic_excess_votes")  # fmt: skip
+KINDS = (*CONTRACT_KINDS, *FORENSIC_KINDS)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,6 +50,17 @@ def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
+@dataclass(frozen=True, slots=True)
+class _Out:
+    """One finding to send: its record, serialized once for the broker and Redis."""
+
+    finding: Finding
+    record: dict[str, Any]
+    raw: bytes
+    digest: str
+    new: bool
+
+
 class Emitter:
     """Sends changed findings to ``topic`` and keeps their latest records in Redis.
 
@@ -77,31 +89,30 @@ class Emitter:
             return []
         await self._recall([i for i in latest if i not in self._known])
         now = self.clock()
-        out: list[tuple[Finding, dict[str, Any], bool]] = []
+        out: list[_Out] = []
         for fid, f in latest.items():
             digest = content_digest(f)
             known = self._known.get(fid)
             if known is not None and known[0] == digest:
                 continue
             record = to_record(f, first_seen=known[1] if known else now, updated=now)
-            out.append((f, record, known is None))
+            out.append(_Out(f, record, orjson.dumps(record), digest, known is None))
         if not out:
             return []
-        acks = [await self._send(self.topic, value=orjson.dumps(r), key=r["finding_id"].encode())
-                for _, r, _ in out]  # fmt: skip
+        acks = [await self._send(self.topic, value=o.raw, key=o.finding.finding_id.encode())
+                for o in out]  # fmt: skip
         for ack in acks:
             await ack  # a failed delivery raises here, before anything is remembered
         if self.redis is not None:
             pipe = self.redis.pipeline(transaction=False)
-            pipe.hset(findings_key(self.prefix),
-                      mapping={r["finding_id"]: orjson.dumps(r) for _, r, _ in out})  # fmt: skip
+            pipe.hset(findings_key(self.prefix), mapping={o.finding.finding_id: o.raw for o in out})
             pipe.incrby(findings_seq_key(self.prefix), len(out))
             await pipe.execute()
-        for f, r, new in out:
-            self._known[r["finding_id"]] = (content_digest(f), r["first_seen"])
+        for o in out:
+            self._known[o.finding.finding_id] = (o.digest, o.record["first_seen"])
             if self.on_emit is not None:
-                self.on_emit(f, new)
-        return [r for _, r, _ in out]
+                self.on_emit(o.finding, o.new)
+        return [o.record for o in out]
 
     def forget(self) -> None:
         """Drop what this process remembers (on a rebalance: another worker may have emitted

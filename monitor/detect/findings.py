@@ -7,6 +7,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 SEVERITIES = ("info", "warning", "critical")
+# CONTRACT.md, "alerts": the documented detector kinds (the statistical signals, an extension,
+# are ``monitor.detect.forensics.KINDS``)
+KINDS = ("protocol_altered", "summary_mismatch", "arithmetic_inconsistent", "turnout_implausible",
+         "turnout_jump", "turnout_revised", "list_additions", "unanimous_result",
+         "valid_exceeds_turnout", "evote_multiple", "late_protocol")  # fmt: skip
 
 
 def finding_id(kind: str, unit_id: str, station_id: str | None, subject: str = "") -> str:

@@ -20,14 +20,12 @@ from urllib.parse import urlsplit
 import orjson
 
 from ..alerting.emit import content_digest as emitted_digest
+from ..detect.findings import KINDS as KINDS
 from ..errors import ConfigError
 from ..registry import CEC_ID, REC_CODES
 
-# CONTRACT.md, "alerts": the documented detector kinds. Statistical forensics are a family
-# whose members are named ``forensic_<test>``; ``forensic_*`` subscribes to all of them.
-KINDS = ("protocol_altered", "summary_mismatch", "turnout_jump", "turnout_implausible",
-         "list_additions", "arithmetic_inconsistent", "unanimous_result", "evote_multiple",
-         "turnout_revised", "valid_exceeds_turnout", "late_protocol")  # fmt: skip
+# The contract's detector kinds (monitor.detect.findings.KINDS). Statistical forensics are a
+# family whose members are named ``forensic_<test>``; ``forensic_*`` subscribes to all of them.
 FORENSIC_PREFIX = "forensic_"
 FORENSIC_ALL = "forensic_*"
 _FORENSIC_KIND = re.compile(r"^forensic_[a-z0-9_]+$")
