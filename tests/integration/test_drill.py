@@ -16,11 +16,12 @@ from producers.kz2007 import build, expected
 from producers.replay import messages_of, send
 
 from .conftest import caught_up
+from .test_drill_page import check_the_drill_page
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def test_the_2007_drill_reproduces_every_published_figure(settings, workers):
+def test_the_2007_drill_reproduces_every_published_figure(settings, workers, tmp_path):
     night = build(seed=2007)
     send(settings, messages_of(night.registry, []))
     proc = workers.start()
@@ -39,6 +40,8 @@ def test_the_2007_drill_reproduces_every_published_figure(settings, workers):
                          capture_output=True, text=True, timeout=300)  # fmt: skip
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr
     assert f"{len(lines)} of {len(lines)} published figures match" in out.stdout
+
+    check_the_drill_page(settings, client, night, tmp_path / "page")  # the same replay
 
 
 def _findings_are_those_of_the_same_detectors_in_memory(settings, client, night) -> None:
