@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -27,12 +28,17 @@ def cmd_broker(args: argparse.Namespace) -> int:
 
     procs.interrupt_on_signals()
     proc = procs.start_broker(args.port)
-    print(f"Tansu broker on 127.0.0.1:{args.port} (pid {proc.pid}); Ctrl-C stops it")
+    # A signal may land at any point from here on, even before the announcement is out:
+    # each path stops the broker, and a stop asked for is a clean exit.
     try:
+        print(f"Tansu broker on 127.0.0.1:{args.port} (pid {proc.pid}); Ctrl-C stops it", flush=True)
         return proc.wait()
     except KeyboardInterrupt:
-        procs.stop(proc)
         return 0
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        procs.stop(proc)
 
 
 def cmd_topics(args: argparse.Namespace) -> int:

@@ -64,8 +64,7 @@ def start_broker(port: int, log: Path | None = None) -> subprocess.Popen[bytes]:
     url = f"tcp://127.0.0.1:{port}"
     proc = _popen([str(tansu_binary()), "broker", "--listener-url", url,
                    "--advertised-listener-url", url], log)  # fmt: skip
-    wait_for_port(port, 20, proc, "the Tansu broker")
-    return proc
+    return _listening_or_killed(proc, port, 20, "the Tansu broker")
 
 
 def redis_binary() -> str:
@@ -79,7 +78,18 @@ def start_redis(port: int, workdir: Path, log: Path | None = None) -> subprocess
     workdir.mkdir(parents=True, exist_ok=True)
     proc = _popen([redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                    "--appendonly", "no", "--dir", str(workdir)], log)  # fmt: skip
-    wait_for_port(port, 10, proc, "redis-server")
+    return _listening_or_killed(proc, port, 10, "redis-server")
+
+
+def _listening_or_killed(proc: subprocess.Popen[bytes], port: int, timeout: float, what: str
+                         ) -> subprocess.Popen[bytes]:  # fmt: skip
+    """Wait for a child just started to listen. The child runs in its own session, so if the
+    wait fails or is interrupted (Ctrl-C, SIGTERM) nothing else would stop it: kill it here."""
+    try:
+        wait_for_port(port, timeout, proc, what)
+    except BaseException:
+        kill(proc)
+        raise
     return proc
 
 

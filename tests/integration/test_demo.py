@@ -105,3 +105,72 @@ def test_broker_command_stops_its_broker_on_sigterm():
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def _tansu_on(port: int) -> list[int]:
+    """Pids of Tansu brokers listening on ``port``, read from /proc (the broker may not be
+    accepting connections yet, or may be orphaned by a parent that died)."""
+    needle = f"tcp://127.0.0.1:{port}".encode()
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"tansu") and needle in argv:
+            pids.append(int(entry))
+    return pids
+
+
+def _broker_start_time() -> float:
+    """Seconds from launching `tabmon broker` to its announcement, on this machine now."""
+    from monitor.procs import free_port
+
+    port = free_port()
+    t0 = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "broker", "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        assert "Tansu broker on" in proc.stdout.readline()
+        return time.monotonic() - t0
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+
+
+@pytest.fixture(scope="module")
+def broker_start_time() -> float:
+    return _broker_start_time()
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0, 1.1, 1.3])
+def test_broker_command_leaves_no_broker_whenever_the_signal_lands(fraction, broker_start_time):
+    """SIGTERM at any point of `tabmon broker`'s start, before or after it announces the
+    broker, leaves no Tansu process behind (Tansu runs in its own session, so nothing else
+    would stop an orphan). The signal is timed as a fraction of the measured start."""
+    from monitor.procs import free_port
+
+    delay = fraction * broker_start_time
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "broker", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        time.sleep(delay)
+        proc.send_signal(signal.SIGTERM)
+        # Before the handler is installed Python dies of the signal; during the start it is an
+        # interrupted command (130); once the broker is up, a clean stop (0).
+        assert proc.wait(30) in (0, 130, -signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        while _tansu_on(port) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _tansu_on(port), f"a Tansu broker outlived `tabmon broker` (SIGTERM after {delay} s)"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(30)
+        for pid in _tansu_on(port):
+            os.kill(pid, signal.SIGKILL)
