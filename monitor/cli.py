@@ -6,6 +6,7 @@ import argparse
 import logging
 import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -26,18 +27,23 @@ def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
 def cmd_broker(args: argparse.Namespace) -> int:
     from . import procs
 
-    procs.interrupt_on_signals()
+    # Ctrl-C and SIGTERM only set a flag: an exception raised wherever the signal lands could
+    # fall between starting the broker and holding it, and the broker runs in its own session,
+    # so nothing else would stop it. A signal during the start stops the broker once it is up.
+    stopping = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.set())
     proc = procs.start_broker(args.port)
-    # A signal may land at any point from here on, even before the announcement is out:
-    # each path stops the broker, and a stop asked for is a clean exit.
     try:
-        print(f"Tansu broker on 127.0.0.1:{args.port} (pid {proc.pid}); Ctrl-C stops it", flush=True)
-        return proc.wait()
-    except KeyboardInterrupt:
+        if not stopping.is_set():
+            print(f"Tansu broker on 127.0.0.1:{args.port} (pid {proc.pid}); Ctrl-C stops it", flush=True)
+        while not stopping.is_set() and proc.poll() is None:
+            stopping.wait(0.2)
+        if proc.poll() is not None:
+            print(f"tabmon: error: the Tansu broker exited with code {proc.returncode}", file=sys.stderr)
+            return 1
         return 0
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         procs.stop(proc)
 
 
