@@ -45,10 +45,11 @@ def stage_one(kind: str, docs: Mapping[str, dict[str, Any]],
     return out
 
 
-def stage_two(units: dict[str, dict[str, Any]], registry: Registry, t: Thresholds
-              ) -> list[Finding]:  # fmt: skip
-    """The findings about commissions' own figures, from the stage-two snapshot."""
-    return unit_findings(units, t)
+def stage_two(units: dict[str, dict[str, Any]], registry: Registry, t: Thresholds,
+              read_to: float | None = None) -> list[Finding]:  # fmt: skip
+    """The findings about commissions' own figures, from the stage-two snapshot; ``read_to``:
+    the event time every input partition was read to (see :func:`monitor.detect.unit_findings`)."""
+    return unit_findings(units, t, read_to)
 
 
 def sweep(stations: dict[str, dict[str, Any]], registry: Registry, t: Thresholds, now: float,

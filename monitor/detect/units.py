@@ -7,12 +7,13 @@ turnout with ``by_report``, and ``summary_versions`` when the commission sent su
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
 from .findings import Finding
-from .shape import FIELD_WORDS, as_count, as_dict, delta, gainer, summary_figures
+from .shape import FIELD_WORDS, as_count, as_dict, delta, gainer, parse_time, summary_figures
 from .thresholds import DEFAULTS, Thresholds
 
 __all__ = ["unit_findings"]
@@ -22,8 +23,20 @@ _CHILDREN = {"tec": "stations' PEC protocols", "rec": "TECs' latest summaries",
              "cec": "regions' latest summaries"}  # fmt: skip
 
 
-def unit_findings(units: dict[str, dict[str, Any]], t: Thresholds = DEFAULTS) -> list[Finding]:
-    """Every unit-level finding of one snapshot."""
+def unit_findings(units: dict[str, dict[str, Any]], t: Thresholds = DEFAULTS,
+                  read_to: float | None = None) -> list[Finding]:  # fmt: skip
+    """Every unit-level finding of one snapshot.
+
+    ``read_to``: the event time (unix seconds) up to which every input partition had been
+    read when the snapshot was taken, ``math.inf`` when each was read to its end (see
+    :func:`monitor.tally.national.read_to`); None: a consistent state, as in memory. Live,
+    partitions are read at different paces, and a summary can be folded in before a protocol
+    version sent hours before it (seen on the drill through the real pipeline: a TEC summary
+    read before a station's revised PEC protocol). So a summary is compared with its children
+    only once everything recorded before it has been read, and the unit-level
+    ``valid_exceeds_turnout`` (turnout against protocols, with no one time to wait for) only
+    when every input partition is read to its end. ``turnout_revised`` compares one
+    summary's versions, which one partition holds in order: it never waits."""
     snap = as_dict(units)
     children: dict[str, list[dict[str, Any]]] = {}
     for u in snap.values():
@@ -35,10 +48,21 @@ def unit_findings(units: dict[str, dict[str, Any]], t: Thresholds = DEFAULTS) ->
         u = as_dict(snap[uid])
         if u.get("level") not in LEVELS:
             continue
-        out += _summary_mismatch(uid, u, children.get(uid, []))
+        if _read_past(as_dict(u.get("summary")).get("recorded_at"), read_to):
+            out += _summary_mismatch(uid, u, children.get(uid, []))
+        if read_to is None or read_to == math.inf:
+            out += _valid_exceeds(uid, u, t)
         out += _turnout_revised(uid, u, t)
-        out += _valid_exceeds(uid, u, t)
     return out
+
+
+def _read_past(recorded_at: object, read_to: float | None) -> bool:
+    """Everything recorded before ``recorded_at`` has been read (an unreadable time: only
+    once everything has)."""
+    if read_to is None or read_to == math.inf:
+        return True
+    at = parse_time(recorded_at)
+    return at is not None and at.timestamp() <= read_to
 
 
 def _place(u: dict[str, Any], uid: str) -> str:

@@ -9,6 +9,8 @@ from the merged state, never accumulated.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from typing import Any
 
 from ..contract import FIGURE_FIELDS, N_FIXED
@@ -34,9 +36,13 @@ def merge(state: dict[str, Any] | None, partial: dict[str, Any]) -> tuple[dict[s
     # the latest event time the partition has read: the monitor's clock (late protocols)
     state["clock"] = max(state.get("clock", 0.0), partial.get("clock", 0.0))
     wm = partial["wm"]
-    if wm >= state["wm"]:  # how far behind the broker the partition was at that partial
-        state["behind"] = partial.get("behind", 0)
     changed = wm > state["wm"]
+    if wm >= state["wm"]:  # how far behind the broker the partition was at that partial
+        behind = partial.get("behind", 0)
+        # a partition that fell behind without reading anything new changes the state too:
+        # the detectors that wait for settled inputs must see it
+        changed = changed or behind != state.get("behind", 0)
+        state["behind"] = behind
     if changed:
         state["wm"] = wm
     tecs = state["tecs"]
@@ -73,6 +79,23 @@ def protocols_behind(partials: Partials) -> int:
     worker catches up, the clock (the latest of all partitions) runs ahead of protocols not
     yet read, and a missing protocol cannot be told from an unread one."""
     return sum(state.get("behind", 0) for state in partials.values() if state.get("kind") == "protocols")
+
+
+COMPARED_KINDS = ("protocols", "summaries", "turnout")  # the inputs commissions' figures meet
+
+
+def read_to(partials: Partials, expected: Iterable[str] = (), kinds: tuple[str, ...] = COMPARED_KINDS
+            ) -> float:  # fmt: skip
+    """The event time (unix seconds) up to which every partition of ``kinds`` has been read,
+    as their last partials say: a partition read to the broker's end counts as read to any
+    time (``math.inf`` when all are), one behind as read to its latest event time, and one of
+    ``expected`` (``topic:partition``) with no partial yet as read to nothing (0.0). A
+    comparison across partitions of what was recorded before this time sees all of it
+    (records reach a partition in about the order of their time)."""
+    if any(tp not in partials for tp in expected):
+        return 0.0
+    return min((math.inf if state.get("behind", 0) == 0 else state.get("clock", 0.0)
+                for state in partials.values() if state.get("kind") in kinds), default=math.inf)
 
 
 def _add(acc: list[int], xs: list[int]) -> None:

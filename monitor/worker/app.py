@@ -34,7 +34,7 @@ from ..errors import ConfigError
 from ..metrics import Metrics
 from ..registry import Registry, build, load_records
 from ..settings import Settings
-from ..tally.national import clock, merge, protocols_behind, snapshot
+from ..tally.national import COMPARED_KINDS, clock, merge, protocols_behind, read_to, snapshot
 from .detection import StageTwoDetection
 from .ingest import Ingest, RegistryFollower
 
@@ -54,6 +54,7 @@ class Worker:
         self.dirty = False
         self.clock = 0.0  # the latest event time in the tally (unix seconds)
         self.detect_clock = 0.0
+        self.read_to = 0.0  # the event time every input partition was read to, at the last snapshot
         self.thresholds = thresholds_from(s)
         self.ingest: Ingest | None = None
         self.emitter: Emitter | None = None
@@ -117,7 +118,7 @@ class Worker:
             return
         units = await self._snapshot() if self.dirty else None
         if self.detection is not None:
-            await self.detection.run(units, self.detect_clock)
+            await self.detection.run(units, self.detect_clock, self.read_to)
 
     async def _snapshot(self) -> dict[str, dict[str, Any]]:
         self.dirty = False
@@ -130,6 +131,11 @@ class Worker:
         # the detectors get the clock only once the protocol partitions are read to their
         # end: during a catch-up, "no PEC protocol yet" may only mean "not read yet"
         self.detect_clock = self.clock if protocols_behind(partials) == 0 else 0.0
+        # a partition that has published nothing yet holds the comparisons back too
+        expected = self.ingest.input_partitions(COMPARED_KINDS) if self.ingest is not None else []
+        if not expected:  # no metadata yet: the partitions the topics are created with
+            expected = [f"{s.topic(t)}:{p}" for t in COMPARED_KINDS for p in range(s.partitions)]
+        self.read_to = read_to(partials, expected)
         self.metrics.snapshot_seconds.observe(time.perf_counter() - t0)
         self.metrics.tally.update(units)
         if self.redis is not None:

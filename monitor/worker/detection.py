@@ -49,14 +49,17 @@ class StageTwoDetection:
             self.cache = StationCache(self.redis, self.prefix)
         self._units, self._seq, self.pending, self._next_sweep = {}, None, False, 0.0
 
-    async def run(self, units: dict[str, dict[str, Any]] | None, now: float) -> None:
+    async def run(self, units: dict[str, dict[str, Any]] | None, now: float,
+                  read_to: float | None = None) -> None:  # fmt: skip
         """``units``: a new snapshot, or None when the tally did not change since the last
-        call; ``now``: the event-time clock (unix seconds)."""
+        call; ``now``: the event-time clock (unix seconds); ``read_to``: the event time every
+        input partition was read to at the snapshot (the unit comparisons wait for it; it
+        changes only with a partial, so with a new snapshot)."""
         found: list[Finding] = []
         t0 = time.perf_counter()
         if units is not None:
             self._units = units
-            found += stage_two(units, self.registry, self.thresholds)
+            found += stage_two(units, self.registry, self.thresholds, read_to)
             self.pending = True
         if self.cache is not None and not self.pending:
             # station documents are written after the partials: they may land after the

@@ -56,6 +56,7 @@ class _Owned:
     epoch: int  # when this worker took the partition: its first partial replaces older state
     next_offset: int = 0
     published: int = -1  # watermark of the last published partial
+    published_behind: int = 0  # how far behind the broker that partial said the partition was
     clock: float = 0.0  # the latest event time read (unix seconds), carried by the partials
 
     @property
@@ -198,6 +199,14 @@ class Ingest:
         for topic, key, value in outbox:
             pending.append(await send(topic, value=value, key=key))
 
+    def input_partitions(self, kinds: tuple[str, ...]) -> list[str]:
+        """``topic:partition`` of every partition of the input topics of ``kinds``, as the
+        cluster's metadata has them (all of them, not only this worker's)."""
+        if self._consumer is None:
+            return []
+        return [f"{topic}:{p}" for topic, kind in self.kinds.items() if kind in kinds
+                for p in sorted(self._consumer.partitions_for_topic(topic) or ())]  # fmt: skip
+
     # -- publication and commits ------------------------------------------------------------
     async def _flush(self, only: list[TopicPartition] | None = None) -> None:
         """Publish changed partials, wait for every send, then commit what they cover.
@@ -217,7 +226,12 @@ class Ingest:
             station_docs = owned.store.take_station_docs()
             for sid, doc in station_docs.items():
                 docs.setdefault(sid, {})[kind] = orjson.dumps(doc)
-            if owned.next_offset == owned.published:
+            high = self._consumer.highwater(tp) if self._consumer is not None else None
+            behind = max(0, (high or 0) - owned.next_offset)
+            # A partition that read nothing new is published again only when it fell behind:
+            # a stale "read to the end" would let stage two compare it with newer data of
+            # another partition (see monitor.detect.unit_findings)
+            if owned.next_offset == owned.published and behind == owned.published_behind:
                 findings += self._detect(kind, station_docs, {})
                 continue
             partial = owned.store.take_partial(owned.next_offset) or {
@@ -226,10 +240,9 @@ class Ingest:
             partial["tp"] = f"{tp.topic}:{tp.partition}"
             partial["epoch"] = owned.epoch
             partial["clock"] = owned.clock
-            high = self._consumer.highwater(tp) if self._consumer is not None else None
-            partial["behind"] = max(0, (high or 0) - owned.next_offset)
+            partial["behind"] = behind
             self._send(partials_topic, partial["tp"].encode(), orjson.dumps(partial))
-            owned.published = owned.next_offset
+            owned.published, owned.published_behind = owned.next_offset, behind
             if owned.next_offset > owned.replay_until:
                 commits[tp] = owned.next_offset
             self.metrics.partials.inc()

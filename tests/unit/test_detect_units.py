@@ -4,6 +4,7 @@ valid_exceeds_turnout, on hand-made nights fed through the real tally."""
 from __future__ import annotations
 
 import copy
+import math
 
 import pytest
 from detect_cases import Night, figures, moved, total
@@ -194,3 +195,37 @@ def test_an_odd_snapshot_says_nothing_and_never_raises(path, value):
 ])  # fmt: skip
 def test_missing_parts_say_nothing(units):
     assert unit_findings(units) == []
+
+
+# -- waiting for the inputs to be read (live, partitions are read at different paces) --------
+
+
+def test_a_summary_waits_until_everything_recorded_before_it_is_read():
+    """The drill through the real pipeline once read a TEC summary before a station's revised
+    PEC protocol recorded hours earlier, and flagged a mismatch the final state does not have.
+    A summary is compared only once every input partition is read past its time."""
+    from datetime import datetime
+
+    night = _pec_night().summary("tec", "AKM-T01", moved(total(*F), A=-30, B=30), 3)
+    units = night.units()
+    at = datetime.fromisoformat(units["AKM-T01"]["summary"]["recorded_at"]).timestamp()
+    mismatch = "summary_mismatch"
+    assert _read(units, at - 1, mismatch) == {}  # a partition is still before the summary
+    for read_to in (at, at + 3600, math.inf, None):  # read past it, to the end, in memory
+        assert sorted(_read(units, read_to, mismatch)) == ["AKM-T01"]
+
+
+def test_turnout_against_protocols_of_a_unit_waits_for_every_input_read_to_its_end():
+    units = _exceeding(10).units()
+    assert _read(units, 1e12, "valid_exceeds_turnout") == {}  # one partition behind, however far on
+    assert sorted(_read(units, math.inf, "valid_exceeds_turnout")) == ["AKM", "AKM-T01", "KZ"]
+
+
+def test_a_revision_never_waits():
+    night = _pec_night().summary("tec", "AKM-T01", total(*F), 3)
+    night.summary("tec", "AKM-T01", moved(total(*F), issued_in_station=100, ballots_cancelled=-100), 3, 2)
+    assert sorted(_read(night.units(), 0.0, "turnout_revised")) == ["AKM-T01"]
+
+
+def _read(units, read_to, kind):
+    return {f.unit_id: f for f in unit_findings(units, Thresholds(), read_to) if f.kind == kind}

@@ -256,3 +256,33 @@ def test_the_protocol_partitions_backlog_is_the_latest_partials():
     assert protocols_behind(merged) == 0  # turnout's backlog does not hold the clock back
     merged["protocols:1"], _ = merge(merged["protocols:1"], partial("protocols", 6, 12))
     assert protocols_behind(merged) == 12
+
+
+def test_the_time_every_input_partition_is_read_to():
+    import math
+
+    from monitor.tally.national import merge, read_to
+
+    def partial(kind, wm, behind, clock):
+        return {"kind": kind, "wm": wm, "epoch": 1, "tecs": {}, "summaries": {}, "behind": behind,
+                "clock": clock}  # fmt: skip
+
+    merged = {}
+    for tp, kind, wm, behind, clock in [("protocols:0", "protocols", 10, 40, 100.0),
+                                        ("summaries:0", "summaries", 5, 0, 300.0),
+                                        ("turnout:0", "turnout", 9, 0, 50.0),
+                                        ("evote:0", "evote", 3, 99, 10.0)]:  # fmt: skip
+        merged[tp], _ = merge(merged.get(tp), partial(kind, wm, behind, clock))
+    # protocols:0 is behind at 100; turnout:0 at its end counts as read to any time; the
+    # e-ballots are never compared with commissions' figures
+    assert read_to(merged) == 100.0
+    merged["protocols:0"], changed = merge(merged["protocols:0"], partial("protocols", 50, 0, 400.0))
+    assert changed and read_to(merged) == math.inf
+    # falling behind without reading anything new is a change: the snapshot must see it
+    merged["summaries:0"], changed = merge(merged["summaries:0"], partial("summaries", 5, 2, 300.0))
+    assert changed and read_to(merged) == 300.0
+    _, changed = merge(merged["summaries:0"], partial("summaries", 5, 2, 300.0))
+    assert not changed
+    # a partition of the topics that has published nothing yet: nothing is read past
+    assert read_to(merged, ["protocols:0", "summaries:0"]) == 300.0
+    assert read_to(merged, ["protocols:0", "protocols:1"]) == 0.0
