@@ -37,6 +37,7 @@ def unit_findings(units: dict[str, dict[str, Any]], t: Thresholds = DEFAULTS,
     ``valid_exceeds_turnout`` (turnout against protocols, with no one time to wait for) only
     when every input partition is read to its end. ``turnout_revised`` compares one
     summary's versions, which one partition holds in order: it never waits."""
+    read_to = math.inf if read_to is None else read_to
     snap = as_dict(units)
     children: dict[str, list[dict[str, Any]]] = {}
     for u in snap.values():
@@ -50,19 +51,17 @@ def unit_findings(units: dict[str, dict[str, Any]], t: Thresholds = DEFAULTS,
             continue
         if _read_past(as_dict(u.get("summary")).get("recorded_at"), read_to):
             out += _summary_mismatch(uid, u, children.get(uid, []))
-        if read_to is None or read_to == math.inf:
+        if read_to == math.inf:
             out += _valid_exceeds(uid, u, t)
         out += _turnout_revised(uid, u, t)
     return out
 
 
-def _read_past(recorded_at: object, read_to: float | None) -> bool:
+def _read_past(recorded_at: object, read_to: float) -> bool:
     """Everything recorded before ``recorded_at`` has been read (an unreadable time: only
     once everything has)."""
-    if read_to is None or read_to == math.inf:
-        return True
     at = parse_time(recorded_at)
-    return at is not None and at.timestamp() <= read_to
+    return read_to == math.inf or (at is not None and at.timestamp() <= read_to)
 
 
 def _place(u: dict[str, Any], uid: str) -> str:

@@ -74,13 +74,6 @@ def clock(partials: Partials) -> float:
     return max((state.get("clock", 0.0) for state in partials.values()), default=0.0)
 
 
-def protocols_behind(partials: Partials) -> int:
-    """Messages of the protocol partitions their last partials had not read yet: while a
-    worker catches up, the clock (the latest of all partitions) runs ahead of protocols not
-    yet read, and a missing protocol cannot be told from an unread one."""
-    return sum(state.get("behind", 0) for state in partials.values() if state.get("kind") == "protocols")
-
-
 COMPARED_KINDS = ("protocols", "summaries", "turnout")  # the inputs commissions' figures meet
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import socket
 import time
@@ -34,7 +35,7 @@ from ..errors import ConfigError
 from ..metrics import Metrics
 from ..registry import Registry, build, load_records
 from ..settings import Settings
-from ..tally.national import COMPARED_KINDS, clock, merge, protocols_behind, read_to, snapshot
+from ..tally.national import COMPARED_KINDS, clock, merge, read_to, snapshot
 from .detection import StageTwoDetection
 from .ingest import Ingest, RegistryFollower
 
@@ -130,12 +131,9 @@ class Worker:
         self.clock = clock(partials)
         # the detectors get the clock only once the protocol partitions are read to their
         # end: during a catch-up, "no PEC protocol yet" may only mean "not read yet"
-        self.detect_clock = self.clock if protocols_behind(partials) == 0 else 0.0
-        # a partition that has published nothing yet holds the comparisons back too
-        expected = self.ingest.input_partitions(COMPARED_KINDS) if self.ingest is not None else []
-        if not expected:  # no metadata yet: the partitions the topics are created with
-            expected = [f"{s.topic(t)}:{p}" for t in COMPARED_KINDS for p in range(s.partitions)]
-        self.read_to = read_to(partials, expected)
+        protocols = read_to(partials, self._input_partitions(("protocols",)), ("protocols",))
+        self.detect_clock = self.clock if protocols == math.inf else 0.0
+        self.read_to = read_to(partials, self._input_partitions(COMPARED_KINDS))
         self.metrics.snapshot_seconds.observe(time.perf_counter() - t0)
         self.metrics.tally.update(units)
         if self.redis is not None:
@@ -147,6 +145,11 @@ class Worker:
             }  # fmt: skip
             await readmodel.write_snapshot(self.redis, s.app_id, units, meta)
         return units
+
+    def _input_partitions(self, kinds: tuple[str, ...]) -> list[str]:
+        """Every partition of those input topics: one that has published nothing yet counts
+        as read to nothing."""
+        return self.ingest.input_partitions(kinds) if self.ingest is not None else []
 
     def _count_emitted(self, f: Finding, new: bool) -> None:
         self.metrics.findings_emitted.labels(f.kind, f.severity, "new" if new else "updated").inc()

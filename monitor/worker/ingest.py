@@ -201,11 +201,12 @@ class Ingest:
 
     def input_partitions(self, kinds: tuple[str, ...]) -> list[str]:
         """``topic:partition`` of every partition of the input topics of ``kinds``, as the
-        cluster's metadata has them (all of them, not only this worker's)."""
-        if self._consumer is None:
-            return []
+        cluster's metadata has them (all of them, not only this worker's); before any
+        metadata, the partitions the topics are created with."""
+        c = self._consumer
         return [f"{topic}:{p}" for topic, kind in self.kinds.items() if kind in kinds
-                for p in sorted(self._consumer.partitions_for_topic(topic) or ())]  # fmt: skip
+                for p in sorted((c.partitions_for_topic(topic) if c is not None else None)
+                                or range(self.settings.partitions))]  # fmt: skip
 
     # -- publication and commits ------------------------------------------------------------
     async def _flush(self, only: list[TopicPartition] | None = None) -> None:

@@ -243,19 +243,23 @@ def test_a_newer_owner_replaces_what_an_earlier_owner_published():
 
 
 def test_the_protocol_partitions_backlog_is_the_latest_partials():
-    from monitor.tally.national import merge, protocols_behind
+    import math
+
+    from monitor.tally.national import merge, read_to
 
     def partial(kind, wm, behind):
-        return {"kind": kind, "wm": wm, "epoch": 1, "tecs": {}, "summaries": {}, "behind": behind}
+        return {"kind": kind, "wm": wm, "epoch": 1, "tecs": {}, "summaries": {}, "behind": behind,
+                "clock": float(wm)}  # fmt: skip
 
     merged = {}
     for tp, kind, wm, behind in [("protocols:0", "protocols", 10, 40), ("protocols:1", "protocols", 5, 0),
                                  ("turnout:0", "turnout", 9, 70), ("protocols:0", "protocols", 50, 0),
                                  ("protocols:0", "protocols", 20, 30)]:  # a late, older partial
         merged[tp], _ = merge(merged.get(tp), partial(kind, wm, behind))
-    assert protocols_behind(merged) == 0  # turnout's backlog does not hold the clock back
+    # turnout's backlog does not hold the clock back
+    assert read_to(merged, kinds=("protocols",)) == math.inf
     merged["protocols:1"], _ = merge(merged["protocols:1"], partial("protocols", 6, 12))
-    assert protocols_behind(merged) == 12
+    assert read_to(merged, kinds=("protocols",)) == 6.0
 
 
 def test_the_time_every_input_partition_is_read_to():
