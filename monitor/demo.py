@@ -87,21 +87,12 @@ class _CtrlC:
         return self.hit
 
 
-def _redis(settings: Settings) -> Any:
-    if not settings.redis_url:
-        raise MonitorError("TABMON_REDIS_URL is empty: the read model is disabled")
-    try:
-        return redis.Redis.from_url(settings.redis_url)
-    except ValueError as exc:
-        raise MonitorError(f"TABMON_REDIS_URL={settings.redis_url!r}: {exc}") from None
-
-
 def drill_report_command(args: argparse.Namespace, settings: Settings) -> int:
     from producers.kz2007 import build, expected
 
     from . import drill
 
-    client = _redis(settings)
+    client = readmodel.sync_client(settings.redis_url)
     try:
         if readmodel.read_unit(client, settings.app_id, "KZ") is None:
             raise MonitorError(f"no tally in {settings.redis_url} under {settings.app_id!r}:"
@@ -131,7 +122,7 @@ def _print_drill(lines: list[Any], as_json: bool = False) -> int:
 
 
 def status_command(args: argparse.Namespace, settings: Settings) -> int:
-    client = _redis(settings)
+    client = readmodel.sync_client(settings.redis_url)
     try:
         unit = readmodel.read_unit(client, settings.app_id, args.unit)
         meta = readmodel.read_meta(client, settings.app_id)

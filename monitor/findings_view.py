@@ -45,10 +45,10 @@ def select(records: list[dict[str, Any]], args: argparse.Namespace) -> list[dict
 def findings_command(args: argparse.Namespace, settings: Settings) -> int:
     if args.limit < 0:
         raise MonitorError(f"--limit must be >= 0, got {args.limit}")
+    client = readmodel.sync_client(settings.redis_url)
     try:
-        client = redis.Redis.from_url(settings.redis_url)
         records = readmodel.read_findings(client, settings.app_id)
-    except (redis.RedisError, ValueError) as exc:
+    except redis.RedisError as exc:
         raise MonitorError(f"cannot read the findings at {settings.redis_url}: {exc}") from None
     chosen = select(records, args)
     shown = chosen[:args.limit] if args.limit else chosen

@@ -19,6 +19,21 @@ from typing import Any
 
 import orjson
 
+from .errors import MonitorError
+
+
+def sync_client(redis_url: str) -> Any:
+    """A redis-py client for the commands that read the model; an empty or malformed URL is
+    one clear error, not a traceback."""
+    import redis
+
+    if not redis_url:
+        raise MonitorError("TABMON_REDIS_URL is empty: the read model is disabled")
+    try:
+        return redis.Redis.from_url(redis_url)
+    except ValueError as exc:
+        raise MonitorError(f"TABMON_REDIS_URL={redis_url!r}: {exc}") from None
+
 
 def unit_key(prefix: str, unit_id: str) -> str:
     return f"{prefix}:unit:{unit_id}"

@@ -74,11 +74,11 @@ def html_command(args: argparse.Namespace, settings: Settings) -> int:
 
     from producers.kz2007 import build
 
-    from ..readmodel import read_findings, read_meta
+    from ..readmodel import read_findings, read_meta, sync_client
     from ..registry import build as build_registry
 
     out = output_dir(args.html)
-    client = redis.Redis.from_url(settings.redis_url)
+    client = sync_client(settings.redis_url)
     try:
         units = read_units(client, settings.app_id)
         if "KZ" not in units:

@@ -162,3 +162,11 @@ def test_replay_file_times_without_offset_take_the_drill_clock(tmp_path):
 
     m = _replay_line({"at": "2007-08-18T20:00:00", "topic": "turnout", "key": "ALR-1", "value": {}})
     assert m.at.tzinfo == DRILL_TZ
+
+
+@pytest.mark.parametrize("command", [("findings",), ("drill-report",), ("drill-report", "--html", "out")])
+@pytest.mark.parametrize(("url", "says"), [("", "disabled"), ("notaurl://x", "notaurl://x")])
+def test_read_model_commands_with_an_unusable_redis_url(tmp_path, command, url, says):
+    # drill-report --html once crashed with a traceback here
+    msg = one_line_error(tabmon(*command, env={"TABMON_REDIS_URL": url}, cwd=tmp_path))
+    assert says in msg
