@@ -43,6 +43,14 @@ def meta_key(prefix: str) -> str:
     return f"{prefix}:meta"
 
 
+def findings_key(prefix: str) -> str:
+    return f"{prefix}:findings"
+
+
+def findings_seq_key(prefix: str) -> str:
+    return f"{prefix}:findings:seq"
+
+
 async def write_snapshot(client: Any, prefix: str, units: dict[str, dict[str, Any]],
                          meta: dict[str, Any]) -> None:  # fmt: skip
     """Write every unit and the meta in one round trip (redis.asyncio client)."""
@@ -121,7 +129,7 @@ def read_unit(client: Any, prefix: str, unit_id: str) -> dict[str, Any] | None:
 
 def read_findings(client: Any, prefix: str) -> list[dict[str, Any]]:
     """Every finding's latest record, most recently updated first (sync client)."""
-    raw = client.hvals(f"{prefix}:findings")
+    raw = client.hvals(findings_key(prefix))
     return sorted((orjson.loads(v) for v in raw), key=lambda r: (r["updated"], r["finding_id"]),
                   reverse=True)  # fmt: skip
 

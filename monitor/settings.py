@@ -107,7 +107,9 @@ class Settings:
         for name in ("partitions", "seats", "max_message_bytes", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"TABMON_{name.upper()} must be at least 1")
-        for name in ("flush_interval", "snapshot_interval", "session_timeout", "sweep_interval"):
+        for name in ("flush_interval", "snapshot_interval", "session_timeout", "sweep_interval",
+                     "notify_backoff_base", "notify_backoff_max", "notify_timeout",
+                     "notify_poll_interval", "notify_lease"):  # fmt: skip
             if not getattr(self, name) > 0:  # also rejects nan
                 raise ConfigError(f"TABMON_{name.upper()} must be positive")
         if self.polls_close:
@@ -124,10 +126,6 @@ class Settings:
         self._validate_notify()
 
     def _validate_notify(self) -> None:
-        for name in ("notify_backoff_base", "notify_backoff_max", "notify_timeout",
-                     "notify_poll_interval", "notify_lease"):  # fmt: skip
-            if not getattr(self, name) > 0:
-                raise ConfigError(f"TABMON_{name.upper()} must be positive")
         if self.notify_max_refusals < 1:
             raise ConfigError("TABMON_NOTIFY_MAX_REFUSALS must be at least 1")
         if not 0 <= self.notify_jitter <= 1:

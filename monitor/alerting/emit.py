@@ -21,20 +21,13 @@ from typing import Any
 import orjson
 
 from ..detect.findings import Finding, to_record
+from ..readmodel import findings_key, findings_seq_key
 
 log = logging.getLogger("tabmon.alerting")
 
 # send(topic, value=..., key=...) as aiokafka's: awaiting it queues the message and gives the
 # delivery future
 Send = Callable[..., Awaitable[Any]]
-
-
-def findings_key(prefix: str) -> str:
-    return f"{prefix}:findings"
-
-
-def findings_seq_key(prefix: str) -> str:
-    return f"{prefix}:findings:seq"
 
 
 def content_digest(f: Finding | dict[str, Any]) -> str:

@@ -63,10 +63,6 @@ def render(data: ReportData) -> str:
             f"<body><main>{''.join(sections)}</main></body></html>\n")  # fmt: skip
 
 
-def _num(v: int) -> str:
-    return f"{v:,}"
-
-
 def _signed_cell(v: int) -> str:
     cls = "up" if v > 0 else "down" if v < 0 else "zero"
     return f'<td class="num {cls}">{v:+,}</td>' if v else '<td class="num zero">0</td>'

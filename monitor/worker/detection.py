@@ -17,8 +17,8 @@ import orjson
 
 from ..alerting import Emitter, findings_key, findings_seq_key
 from ..alerting.runner import stage_two, sweep
-from ..contract import FIGURE_FIELDS
 from ..detect import Finding, Thresholds
+from ..detect.shape import named
 from ..metrics import Metrics
 from ..readmodel import StationCache, changed_key
 from ..registry import Registry
@@ -37,7 +37,6 @@ class StageTwoDetection:
         self.cache = StationCache(redis, prefix) if redis is not None else None
         self.pending = False  # a sweep is owed: something changed since the last one
         self._next_sweep = 0.0
-        self._units: dict[str, dict[str, Any]] = {}
         self._seq: Any = None
         # the flagged stations' figures come from the cache: reloaded documents re-export them
         self._docs_reloaded = False
@@ -47,7 +46,7 @@ class StageTwoDetection:
         sweeps empty the shared set of changed stations), so start afresh if it comes back."""
         if self.cache is not None:
             self.cache = StationCache(self.redis, self.prefix)
-        self._units, self._seq, self.pending, self._next_sweep = {}, None, False, 0.0
+        self._seq, self.pending, self._next_sweep = None, False, 0.0
 
     async def run(self, units: dict[str, dict[str, Any]] | None, now: float, read_to: float) -> None:
         """``units``: a new snapshot, or None when the tally did not change since the last
@@ -57,7 +56,6 @@ class StageTwoDetection:
         found: list[Finding] = []
         t0 = time.perf_counter()
         if units is not None:
-            self._units = units
             found += stage_two(units, self.registry, self.thresholds, read_to)
             self.pending = True
         if self.cache is not None and not self.pending:
@@ -96,10 +94,10 @@ class StageTwoDetection:
         records = [orjson.loads(v) for v in await self.redis.hvals(findings_key(self.prefix))]
         flagged = {r["station_id"] for r in records if r["station_id"]}
         figures: dict[str, dict[str, dict[str, int]]] = {}
-        names = [*FIGURE_FIELDS, *self.registry.parties]
         docs = self.cache.docs if self.cache is not None else {}
+        parties = self.registry.parties
         for sid in flagged:
             sources = (docs.get(sid, {}).get("protocols") or {}).get("sources") or {}
-            figures[sid] = {src: dict(zip(names, e["figures"], strict=False))
-                            for src, e in sources.items()}  # fmt: skip
+            by_source = {src: named(e.get("figures"), parties) for src, e in sources.items()}
+            figures[sid] = {src: f for src, f in by_source.items() if f is not None}
         self.metrics.findings.update(records, figures)
