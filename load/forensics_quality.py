@@ -38,7 +38,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT)]
 
 from monitor.detect.findings import Finding  # noqa: E402
-from monitor.detect.forensics import KINDS, ForensicThresholds, forensic_findings, sweep_size  # noqa: E402
+from monitor.detect.forensics import (  # noqa: E402
+    KINDS,
+    REGIONAL_TESTS,
+    ForensicThresholds,
+    forensic_findings,
+    sweep_size,
+)
 from monitor.detect.stats import chi2_sf  # noqa: E402
 from monitor.registry import build  # noqa: E402
 from monitor.testing import InMemoryTally  # noqa: E402
@@ -150,7 +156,7 @@ def _power_row(name: str, label: str, runs: list[dict[str, Any]]) -> str:
         return sum(any(f["unit"] == rec and f["kind"] in i["kinds"] for f in i[look]) for rec in i["regions"])
 
     elsewhere = sum(f["unit"] not in i["regions"] and f["unit"] != "KZ" for i in runs for f in i["last"])
-    region_tests = sum(i["n_regions"] - len(i["regions"]) for i in runs) * 5
+    region_tests = sum(i["n_regions"] - len(i["regions"]) for i in runs) * REGIONAL_TESTS
     ratios = [i["excess"][rec] / i["added"][rec] for i in runs for rec in i["excess"]
               if rec in i["regions"] and i["added"].get(rec)]  # fmt: skip
     ratio = f"{statistics.median(ratios):.2f} (n={len(ratios)})" if ratios else "-"

@@ -35,7 +35,7 @@ from monitor import procs  # noqa: E402
 from monitor.admin import ensure_topics  # noqa: E402
 from monitor.demo import embedded, worker_env  # noqa: E402
 from monitor.detect.findings import Finding, to_record  # noqa: E402
-from monitor.notify.model import REGIONS  # noqa: E402
+from monitor.registry import REC_CODES  # noqa: E402
 
 T0 = "2007-08-18T20:00:00+00:00"
 
@@ -86,10 +86,10 @@ def run(n_findings: int, n_subs: int, workdir: Path) -> dict[str, float]:
         notifier = procs._popen([sys.executable, "-m", "monitor.cli", "notify"],
                                 workdir / f"notify{n_subs}.log", env=worker_env(s))  # fmt: skip
         try:
-            regions = [r for r in REGIONS if r != "KZ"]
-            records = [to_record(Finding("turnout_jump", "warning", "station", f"{regions[i % 16]}-T01",
-                                         f"{regions[i % 16]}-{i}", {"jump": i}, "A jump."), T0, T0)
-                       for i in range(n_findings)]  # fmt: skip
+            regions = list(REC_CODES)
+            records = [to_record(Finding("turnout_jump", "warning", "station", f"{r}-T01", f"{r}-{i}",
+                                         {"jump": i}, "A jump."), T0, T0)
+                       for i in range(n_findings) for r in [regions[i % len(regions)]]]  # fmt: skip
             time.sleep(5)  # the notifier joins its group before the clock starts
             producer = KafkaProducer(bootstrap_servers=s.broker, linger_ms=5)
             t0 = time.perf_counter()

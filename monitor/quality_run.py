@@ -38,11 +38,6 @@ class FirstSeen:
     at: datetime  # that event's time (the checkpoint's ``now``)
 
 
-def multi_ballot_tokens(tally: InMemoryTally) -> dict[str, list[tuple[str, str]]]:
-    """Voter token -> its (station_id, issued_at) ballots, for tokens with two or more."""
-    return tally.tokens()
-
-
 class _Incremental:
     """What changed since the last checkpoint, and the worker's dispatch over it."""
 
@@ -61,7 +56,7 @@ class _Incremental:
                 if self.docs.get((sid, kind)) != id(doc):
                     self.docs[(sid, kind)] = id(doc)
                     changed.setdefault(kind, {})[sid] = doc
-        tokens = {tok: b for tok, b in multi_ballot_tokens(tally).items() if self.tokens.get(tok) != len(b)}
+        tokens = {tok: b for tok, b in tally.tokens().items() if self.tokens.get(tok) != len(b)}
         self.tokens.update({tok: len(b) for tok, b in tokens.items()})
         out = stage_one("tokens", {}, tokens, tally.registry, t)
         for kind in ("protocols", "turnout"):
@@ -98,7 +93,7 @@ def run(registry: Sequence[dict[str, Any]], events: Sequence[Any], t: Thresholds
             continue
         if full:
             tally.flush()
-            found = detect_all(tally.stations, tally.snapshot(), multi_ballot_tokens(tally),
+            found = detect_all(tally.stations, tally.snapshot(), tally.tokens(),
                                tally.registry, t, ev.at)  # fmt: skip
         else:
             found = inc.detect(ev.at)

@@ -20,7 +20,7 @@ from typing import Any
 from monitor.contract import FIGURE_FIELDS
 from monitor.registry import CEC_ID
 
-from .synthetic import Election, TimedEvent
+from .synthetic import Election, TimedEvent, _apportion
 
 Flat = dict[str, int]  # a protocol's figures, the parties' votes beside the fixed fields
 
@@ -53,17 +53,6 @@ def runner_up(f: Flat, parties: Sequence[str]) -> str:
     return max((p for p in parties if p != top), key=lambda p: (f[p], -parties.index(p)))
 
 
-def split(total: int, weights: Sequence[float]) -> list[int]:
-    """``total`` in integers proportional to ``weights`` (largest remainder; equal if all 0)."""
-    n = len(weights)
-    wsum = sum(weights)
-    quotas = [total * w / wsum for w in weights] if wsum > 0 else [total / n] * n
-    out = [int(q) for q in quotas]
-    for i in sorted(range(n), key=lambda i: (out[i] - quotas[i], i))[: total - sum(out)]:
-        out[i] += 1
-    return out
-
-
 def recount(f: Flat, parties: Sequence[str], *, paper: int, extra_added: int = 0) -> Flat:
     """The protocol of the same station with ``paper`` voters (in the station and by mobile
     box) and ``extra_added`` more election-day additions, every control relation kept: the
@@ -83,7 +72,7 @@ def recount(f: Flat, parties: Sequence[str], *, paper: int, extra_added: int = 0
     counted = out["ballots_found"] + out["voted_electronic"]
     old_counted = f["ballots_found"] + f["voted_electronic"]
     out["invalid"] = round(counted * f["invalid"] / old_counted) if old_counted else 0
-    for p, n in zip(parties, split(counted - out["invalid"], [f[p] for p in parties]), strict=True):
+    for p, n in zip(parties, _apportion(counted - out["invalid"], [f[p] for p in parties]), strict=True):
         out[p] = n
     return out
 

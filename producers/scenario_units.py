@@ -15,15 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from monitor.detect.thresholds import Thresholds
 from monitor.registry import CEC_ID
+from monitor.tally import OFFICIAL_RANK
 
 from .scenario_edit import Editor, Flat, flat, leader, nested, runner_up, valid
 from .synthetic import TimedEvent
 
 if TYPE_CHECKING:
     from .scenarios import _Injector, _Pending
-
-OFFICIAL_RANK = {"pec": 0, "tec": 1, "rec": 2, "cec": 3}  # the highest source is the official one
-
 
 class UnitInjections:
     def __init__(self, inj: _Injector) -> None:

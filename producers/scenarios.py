@@ -50,11 +50,10 @@ from .scenario_edit import (
     recount,
     runner_up,
     scaled_reports,
-    split,
     valid,
 )
 from .scenario_units import UnitInjections, implied_unit_excess
-from .synthetic import POLLS_CLOSE, Election, TimedEvent, Truth
+from .synthetic import POLLS_CLOSE, Election, TimedEvent, Truth, _apportion
 
 VARIANTS: dict[str, tuple[str, ...]] = {
     "protocol_altered": ("cec", "version", "observer", "tec"),
@@ -283,7 +282,7 @@ class _Injector:
             # not before the window that gives the station a pace of its own to compare with
             j = self.rng.randint(max(2, t.pace_min_windows), len(reports) - 1)
             weights = [8 if i == j else 1 for i in range(1, len(reports) + 1)]
-            windows = split(reports[-1][2], weights)
+            windows = _apportion(reports[-1][2], weights)
             cum = [sum(windows[:i]) for i in range(1, len(windows) + 1)]
             self.ed.set_reports(sid, [(r, a, v) for (r, a, _), v in zip(reports, cum, strict=True)])
             self.record("turnout_jump", variant, self.ed.report_positions(sid)[j - 1], station=sid)
@@ -337,7 +336,8 @@ class _Injector:
         if variant == "no_invalid":
             v, f["invalid"] = v + f["invalid"], 0
         others = max(1, round(0.004 * v)) if variant == "near" else 0  # 99.6 %: over the 99 % bar
-        for p, n in zip(self.parties, split(others, [p != top for p in self.parties]), strict=True):
+        rest = _apportion(others, [float(p != top) for p in self.parties])
+        for p, n in zip(self.parties, rest, strict=True):
             f[p] = n
         f[top] = v - others
         self.ed.restate(sid, f)

@@ -7,7 +7,7 @@ not be mutated by a test.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -15,9 +15,9 @@ from monitor.contract import FIGURE_FIELDS
 from monitor.detect import Finding, Thresholds, detect_all
 from monitor.registry import Registry, build
 from monitor.testing import InMemoryTally
-from producers.synthetic import ELECTION_DAY, Election, generate
+from producers.synthetic import POLLS_CLOSE as CLOSE  # 20:00 (+06:00) on the drill clock
+from producers.synthetic import Election, generate
 
-CLOSE = ELECTION_DAY + timedelta(hours=20)  # polls close at 20:00 (+06:00) on the drill clock
 PARTIES = ("A", "B", "C")
 
 
@@ -37,17 +37,12 @@ class State:
                           t or Thresholds(polls_close=CLOSE), self.now)  # fmt: skip
 
 
-def tokens_of(tally: InMemoryTally) -> dict[str, list[tuple[str, str]]]:
-    """Voter tokens with two ballots or more, from the tally's ``tokens`` partitions."""
-    return tally.tokens()
-
-
 def state_of(election: Election, until: datetime | None = None, partitions: int = 4) -> State:
     events = [e for e in election.events if until is None or e.at <= until]
     tally = InMemoryTally(election.registry, partitions=partitions)
     tally.feed_events(events)
     now = until or max(e.at for e in events)
-    return State(tally.stations, tally.snapshot(), tokens_of(tally), tally.registry, now)
+    return State(tally.stations, tally.snapshot(), tally.tokens(), tally.registry, now)
 
 
 @cache

@@ -191,7 +191,7 @@ def test_detect_all_over_the_final_state_agrees(small):
     _clean, sc = small
     tally = InMemoryTally(sc.election.registry, partitions=4)
     tally.feed_events(sc.election.events)
-    tokens = quality_run.multi_ballot_tokens(tally)
+    tokens = tally.tokens()
     final = detect_all(tally.stations, tally.snapshot(), tokens, tally.registry, sc.thresholds,
                        sc.election.events[-1].at)
     seen = quality_run.run(sc.election.registry, sc.election.events, sc.thresholds)

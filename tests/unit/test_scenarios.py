@@ -15,6 +15,7 @@ from datetime import timedelta
 import orjson
 import pytest
 
+from monitor.tally import OFFICIAL_RANK
 from monitor.testing import InMemoryTally
 from producers.scenarios import KINDS, VARIANTS, inject, scenario_thresholds
 from producers.synthetic import generate
@@ -22,7 +23,6 @@ from producers.synthetic import generate
 T = scenario_thresholds()
 FIXED = ("registered", "added", "ballots_received", "ballots_cancelled", "issued_in_station",
          "issued_mobile", "voted_electronic", "ballots_found", "invalid")  # fmt: skip
-RANK = {"pec": 0, "tec": 1, "rec": 2, "cec": 3}
 DEADLINE = T.polls_close + T.protocol_grace  # type: ignore[operator]
 
 
@@ -71,8 +71,8 @@ class View:
         return versions[max(versions)] if versions else None
 
     def official(self, sid):
-        ranked = [s for s in RANK if self.latest(sid, s) is not None]
-        return self.latest(sid, max(ranked, key=RANK.get)) if ranked else None
+        ranked = [s for s in OFFICIAL_RANK if self.latest(sid, s) is not None]
+        return self.latest(sid, max(ranked, key=OFFICIAL_RANK.get)) if ranked else None
 
     def final_voted(self, sid):
         final = self.reports.get(sid, {}).get(T.final_report_seq)
