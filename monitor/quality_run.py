@@ -62,7 +62,7 @@ class _Incremental:
         for kind in ("protocols", "turnout"):
             out += stage_one(kind, changed.get(kind, {}), {}, tally.registry, t)
         out += stage_two(tally.snapshot(), tally.registry, t)
-        deadline = t.polls_close + t.protocol_grace if t.polls_close is not None else None
+        deadline = t.protocol_deadline
         if deadline is not None and now >= deadline and not self.swept_late:
             self.swept_late = True
             return out + sweep_findings(tally.stations, tally.registry, t, now)

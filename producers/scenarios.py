@@ -400,8 +400,8 @@ class _Injector:
         if sid is None:
             return False
         ed = self.ed
-        assert self.t.polls_close is not None
-        deadline = self.t.polls_close + self.t.protocol_grace
+        deadline = self.t.protocol_deadline
+        assert deadline is not None
         for source in ("observer", "pec"):
             pos = ed.protocol(sid, source)
             if pos is None:
@@ -419,8 +419,8 @@ class _Injector:
         for p in implied_unit_excess(self.ed, self.parties, self.t, self.pending):
             self.pending.append(p)
         events, index = self.ed.finish()
-        assert self.t.polls_close is not None
-        deadline = self.t.polls_close + self.t.protocol_grace
+        deadline = self.t.protocol_deadline
+        assert deadline is not None
         at_deadline = next((i for i, ev in enumerate(events) if ev.at >= deadline), len(events) - 1)
         injections = []
         for p in self.pending:

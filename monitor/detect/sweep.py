@@ -198,10 +198,9 @@ def _late_protocols(docs: dict[str, Any], registry: Registry, t: Thresholds,
     the deadline (from the protocol's own time, whenever the sweep sees it) and, once the
     clock has passed the deadline, stations with none. ``now`` None: the clock cannot be
     trusted yet (the worker is catching up), so nothing is said to be missing."""
-    close = t.polls_close
-    if close is None:
+    close, deadline = t.polls_close, t.protocol_deadline
+    if close is None or deadline is None:
         return []
-    deadline = close + t.protocol_grace
     missing = isinstance(now, datetime) and now.tzinfo is not None and now >= deadline
     out = []
     for sid in sorted(registry.stations):
@@ -230,11 +229,9 @@ def late_arrival(sid: str, tec: str, protocols_doc: dict[str, Any], t: Threshold
     finding as a missing one (same id), so a station first flagged as missing is re-emitted
     once with the time its protocol came, and one that came late between two sweeps is
     flagged all the same."""
-    close, at = t.polls_close, parse_time(protocols_doc.get("pec_recorded_at"))
-    if close is None or at is None:
-        return []
-    deadline = close + t.protocol_grace
-    if at <= deadline:
+    close, deadline = t.polls_close, t.protocol_deadline
+    at = parse_time(protocols_doc.get("pec_recorded_at"))
+    if close is None or deadline is None or at is None or at <= deadline:
         return []
     late_by = (at - deadline).total_seconds() / 3600
     return [Finding(

@@ -58,5 +58,10 @@ class Thresholds:
         if self.protocol_grace < timedelta(0):
             raise ValueError("threshold protocol_grace must be >= 0")
 
+    @property
+    def protocol_deadline(self) -> datetime | None:
+        """When a PEC protocol not yet recorded becomes late; None without a close of polls."""
+        return None if self.polls_close is None else self.polls_close + self.protocol_grace
+
 
 DEFAULTS = Thresholds()  # the documented defaults, shared (the object is immutable)
