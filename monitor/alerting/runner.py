@@ -9,15 +9,8 @@ from typing import Any
 
 import orjson
 
-from ..detect import (
-    Finding,
-    Thresholds,
-    detect_station,
-    sweep_findings,
-    token_findings,
-    turnout_findings,
-    unit_findings,
-)
+from ..detect import Finding, Thresholds, sweep_findings, token_findings, unit_findings
+from ..detect.catalogue import station_findings
 from ..detect.forensics import ForensicThresholds, forensic_findings
 from ..errors import ConfigError, read_input_file
 from ..registry import Registry
@@ -31,15 +24,8 @@ def stage_one(kind: str, docs: Mapping[str, dict[str, Any]],
     flush: ``docs`` are its station documents (one kind), ``tokens`` its voter tokens with
     more than one ballot."""
     out: list[Finding] = []
-    stations = registry.stations
     for sid, doc in docs.items():
-        st = stations.get(sid)
-        if st is None:
-            continue
-        if kind == "protocols":
-            out += detect_station(sid, st.tec_id, {"protocols": doc}, registry.parties, t)
-        elif kind == "turnout":
-            out += turnout_findings(sid, st.tec_id, doc, t)
+        out += station_findings(kind, sid, doc, registry, t)
     for token, ballots in tokens.items():
         out += token_findings(token, ballots, registry)
     return out

@@ -22,7 +22,23 @@ from .tokens import token_findings
 from .turnout import turnout_findings
 from .units import unit_findings
 
-__all__ = ["detect_all"]
+__all__ = ["detect_all", "station_findings"]
+
+STATION_KINDS = ("protocols", "turnout")  # the documents a station detector reads alone
+
+
+def station_findings(kind: str, sid: str, doc: object, registry: Registry, t: Thresholds = DEFAULTS
+                     ) -> list[Finding]:  # fmt: skip
+    """The findings one kind of a station's document decides alone, as the stage-one
+    partition of that kind holds it; nothing for a station the registry does not know."""
+    st = registry.stations.get(sid)
+    if st is None:
+        return []
+    if kind == "protocols":
+        return detect_station(sid, st.tec_id, {"protocols": doc}, registry.parties, t)
+    if kind == "turnout":
+        return turnout_findings(sid, st.tec_id, as_dict(doc), t)
+    return []
 
 
 def detect_all(stations: dict[str, dict[str, Any]], units: dict[str, dict[str, Any]],
@@ -33,14 +49,10 @@ def detect_all(stations: dict[str, dict[str, Any]], units: dict[str, dict[str, A
     ballots, ``now`` the event-time clock."""
     out: list[Finding] = []
     for sid, doc in sorted(as_dict(stations).items()):
-        st = registry.stations.get(sid)
-        if st is None:
-            continue
         doc = as_dict(doc)
-        if "protocols" in doc:
-            out += detect_station(sid, st.tec_id, {"protocols": doc["protocols"]}, registry.parties, t)
-        if "turnout" in doc:
-            out += turnout_findings(sid, st.tec_id, as_dict(doc["turnout"]), t)
+        for kind in STATION_KINDS:
+            if kind in doc:
+                out += station_findings(kind, sid, doc[kind], registry, t)
     for token in sorted(tokens):
         out += token_findings(token, tokens[token], registry)
     out += unit_findings(units, t)
