@@ -24,6 +24,7 @@ from ..contract import FIGURE_FIELDS, N_FIXED
 from ..registry import CEC_ID, Registry
 from . import stats
 from .findings import Finding
+from .shape import counts
 
 KINDS = ("forensic_last_digit", "forensic_round_percent", "forensic_fingerprint",
          "forensic_excess_votes")  # fmt: skip
@@ -199,10 +200,8 @@ def _official_row(doc: Any, width: int) -> _Row | None:
     entry = sources.get(official) if isinstance(official, str) else None
     if entry is None:
         entry = sources.get("pec")
-    figures = entry.get("figures") if isinstance(entry, Mapping) else None
-    if not isinstance(figures, Sequence) or len(figures) != width:
-        return None
-    if not all(type(x) is int and x >= 0 for x in figures):
+    figures = counts(entry.get("figures") if isinstance(entry, Mapping) else None, width)
+    if figures is None:
         return None
     return _Row(figures[_REGISTERED], sum(figures[i] for i in _ISSUED), tuple(figures[N_FIXED:]))
 

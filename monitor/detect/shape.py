@@ -47,6 +47,12 @@ def counts(x: object, n: int | None = None) -> tuple[int, ...] | None:
     return tuple(x)
 
 
+def participants(f: dict[str, int]) -> int:
+    """Voters who received a ballot (named figures): in the station, by mobile box, or
+    electronically (the vector form: :func:`monitor.tally.derive.participants`)."""
+    return f["issued_in_station"] + f["issued_mobile"] + f["voted_electronic"]
+
+
 def as_int_key(x: object) -> int | None:
     """A version or seq as stored in the read model (JSON object keys are strings)."""
     if isinstance(x, int) and not isinstance(x, bool):

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .findings import Finding
-from .shape import as_dict, as_int_key, delta, gainer, named
+from .shape import as_dict, as_int_key, delta, gainer, named, participants
 from .thresholds import DEFAULTS, Thresholds
 
 __all__ = ["SOURCE_ORDER", "Thresholds", "control_breaks", "detect_station"]
@@ -21,10 +21,6 @@ SOURCE_ORDER = ("pec", "observer", "tec", "rec", "cec")
 
 def _source_rank(src: str) -> tuple[int, str]:
     return (SOURCE_ORDER.index(src) if src in SOURCE_ORDER else len(SOURCE_ORDER), src)
-
-
-def _participants(f: dict[str, int]) -> int:
-    return f["issued_in_station"] + f["issued_mobile"] + f["voted_electronic"]
 
 
 def control_breaks(f: dict[str, int], parties: Sequence[str]) -> list[str]:
@@ -79,7 +75,7 @@ def _arithmetic(sid: str, tec: str, src: str, f: dict[str, int], parties: Sequen
 
 
 def _turnout(sid: str, tec: str, f: dict[str, int], t: Thresholds) -> list[Finding]:
-    registered, voted = f["registered"], _participants(f)
+    registered, voted = f["registered"], participants(f)
     if registered <= t.min_voters or voted < t.turnout_warning * registered:
         return []
     critical = voted >= t.turnout_critical * registered

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..registry import Registry
 from .findings import Finding
-from .shape import as_dict, named, parse_time
+from .shape import as_dict, named, parse_time, participants
 from .thresholds import DEFAULTS, Thresholds
 from .turnout import Report, Window, pace_jump, reports_of, windows
 
@@ -122,16 +122,16 @@ def _protocol_above_report(sid: str, tec: str, pec: dict[str, int] | None,
     if pec is None:
         return []
     seq, (registered, _added, voted) = final
-    participants = pec["issued_in_station"] + pec["issued_mobile"] + pec["voted_electronic"]
-    gap = participants - voted
+    voters = participants(pec)
+    gap = voters - voted
     if gap < t.protocol_gap_votes or 100 * gap / registered < t.protocol_gap_points:
         return []
     return [Finding(
         "turnout_jump", "warning", "pec", tec, sid,
         {"check": "protocol_vs_report", "seq": seq, "report_voted": voted,
-         "protocol_participants": participants, "gap": gap,
+         "protocol_participants": voters, "gap": gap,
          "points": round(100 * gap / registered, 1), "registered": registered},
-        f"The PEC protocol of station {sid} counts {participants:,} voters, {gap:,} more than its"
+        f"The PEC protocol of station {sid} counts {voters:,} voters, {gap:,} more than its"
         f" final turnout report ({100 * gap / registered:.1f} % of the list).",
         subject="protocol")]  # fmt: skip
 

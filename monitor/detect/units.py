@@ -13,7 +13,7 @@ from itertools import pairwise
 from typing import Any
 
 from .findings import Finding
-from .shape import FIELD_WORDS, as_count, as_dict, delta, gainer, parse_time, summary_figures
+from .shape import FIELD_WORDS, as_count, as_dict, delta, gainer, parse_time, participants, summary_figures
 from .thresholds import DEFAULTS, Thresholds
 
 __all__ = ["unit_findings"]
@@ -169,8 +169,7 @@ def _versions(u: dict[str, Any]) -> list[_Version]:
         f, v = summary_figures(s), as_count(s.get("version"))
         if f is None or v is None or f["registered"] == 0:
             continue
-        participants = f["issued_in_station"] + f["issued_mobile"] + f["voted_electronic"]
-        out.append(_Version(v, f["registered"], participants, s.get("recorded_at")))
+        out.append(_Version(v, f["registered"], participants(f), s.get("recorded_at")))
     return sorted(out, key=lambda x: x.version)
 
 
