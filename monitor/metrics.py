@@ -223,3 +223,18 @@ class Metrics:
             tally=tally,
             findings=findings,
         )  # fmt: skip
+
+
+def serve_metrics(registry: CollectorRegistry, host: str, port: int, setting: str) -> int:
+    """Serve ``registry`` on http://host:port/metrics in a thread; the port served (``port``
+    0: a free one). A port already taken is one clear error naming the ``setting`` to change."""
+    from prometheus_client import start_http_server
+
+    from .errors import ConfigError
+
+    try:
+        server, _thread = start_http_server(port, host, registry=registry)
+    except OSError as exc:
+        raise ConfigError(f"cannot serve metrics on {host}:{port} ({exc.strerror}); set {setting}") from None
+    served: int = server.server_port
+    return served

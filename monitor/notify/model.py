@@ -21,6 +21,7 @@ import orjson
 
 from ..alerting.emit import content_digest as emitted_digest
 from ..detect.findings import KINDS as KINDS
+from ..detect.findings import rec_of
 from ..errors import ConfigError
 from ..registry import CEC_ID, REC_CODES
 
@@ -141,7 +142,7 @@ def kind_matches(wanted: tuple[str, ...], kind: str) -> bool:
 def region_of(finding: Mapping[str, Any]) -> str:
     """``rec_id`` (the documented extension), else the prefix of the station or unit id."""
     rec = finding.get("rec_id")
-    return str(rec) if rec else str(finding.get("station_id") or finding["unit_id"]).split("-")[0]
+    return str(rec) if rec else rec_of(str(finding.get("station_id") or finding["unit_id"]))
 
 
 def in_scope(sub: Subscription, finding: Mapping[str, Any]) -> bool:

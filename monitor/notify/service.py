@@ -19,9 +19,9 @@ from typing import Any
 
 import aiohttp
 import redis.asyncio as aioredis
-from prometheus_client import start_http_server
 
 from ..errors import ConfigError
+from ..metrics import serve_metrics
 from ..settings import Settings
 from .consume import Consumer
 from .deliver import Delivery, Senders
@@ -84,14 +84,8 @@ class Notifier:
 
 
 def start_metrics_server(settings: Settings, metrics: NotifyMetrics) -> int:
-    try:
-        server, _thread = start_http_server(settings.notify_metrics_port, settings.metrics_host,
-                                            registry=metrics.registry)  # fmt: skip
-    except OSError as exc:
-        raise ConfigError(f"cannot serve metrics on {settings.metrics_host}:{settings.notify_metrics_port}"
-                          f" ({exc.strerror}); set TABMON_NOTIFY_METRICS_PORT") from None  # fmt: skip
-    port: int = server.server_port
-    return port
+    return serve_metrics(metrics.registry, settings.metrics_host, settings.notify_metrics_port,
+                         "TABMON_NOTIFY_METRICS_PORT")  # fmt: skip
 
 
 def run_notifier(settings: Settings) -> None:

@@ -25,14 +25,12 @@ import orjson
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 from faust.types import TP
-from prometheus_client import start_http_server
 
 from .. import readmodel
 from ..alerting import Emitter
 from ..alerting.runner import thresholds_from
 from ..detect import Finding
-from ..errors import ConfigError
-from ..metrics import Metrics
+from ..metrics import Metrics, serve_metrics
 from ..registry import Registry, build, load_records
 from ..settings import Settings
 from ..tally.national import COMPARED_KINDS, clock, merge, read_to, snapshot
@@ -208,13 +206,7 @@ class Worker:
 
     def start_metrics_server(self) -> int:
         s = self.settings
-        try:
-            server, _thread = start_http_server(s.metrics_port, s.metrics_host,
-                                                registry=self.metrics.registry)  # fmt: skip
-        except OSError as exc:
-            raise ConfigError(f"cannot serve metrics on {s.metrics_host}:{s.metrics_port}"
-                              f" ({exc.strerror}); set TABMON_METRICS_PORT") from None  # fmt: skip
-        port: int = server.server_port
+        port = serve_metrics(self.metrics.registry, s.metrics_host, s.metrics_port, "TABMON_METRICS_PORT")
         log.info("metrics on http://127.0.0.1:%d/metrics", port)
         return port
 

@@ -153,3 +153,16 @@ def test_topic_applies_the_prefix():
     assert s.topic("turnout") == "kz2007.turnout"
     assert Settings.from_env({}, topic_prefix="drill-").topic("alerts") == "drill-alerts"
     assert Settings.from_env({}).topic("protocols") == "protocols"
+
+
+def test_a_metrics_port_already_taken_is_one_clear_error_naming_the_setting():
+    from prometheus_client import CollectorRegistry
+
+    from monitor.errors import ConfigError
+    from monitor.metrics import serve_metrics
+
+    registry = CollectorRegistry()
+    port = serve_metrics(registry, "127.0.0.1", 0, "TABMON_METRICS_PORT")
+    assert port > 0
+    with pytest.raises(ConfigError, match=f"127.0.0.1:{port} .*; set TABMON_NOTIFY_METRICS_PORT$"):
+        serve_metrics(registry, "127.0.0.1", port, "TABMON_NOTIFY_METRICS_PORT")
