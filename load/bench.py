@@ -12,11 +12,9 @@ import argparse
 import asyncio
 import os
 import platform
-import re
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import orjson
@@ -34,6 +32,7 @@ from monitor.progress import wait_caught_up  # noqa: E402
 from monitor.registry import build  # noqa: E402
 from monitor.settings import Settings  # noqa: E402
 from monitor.tally import PartitionStore  # noqa: E402
+from monitor.testing import scrape_metric  # noqa: E402
 from producers.replay import messages_of, send  # noqa: E402
 from producers.synthetic import generate  # noqa: E402
 
@@ -69,9 +68,7 @@ def bench_pure(election, rounds: int) -> dict[str, float]:
 
 def _metric(port: int, name: str, labels: str = "") -> float:
     """Sum of a metric's samples whose labels contain ``labels``."""
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    return sum(float(m.group(2)) for m in re.finditer(rf"^{name}(\{{[^}}]*\}})? (\S+)$", text, re.M)
-               if labels in (m.group(1) or ""))  # fmt: skip
+    return scrape_metric(port, name, labels) or 0.0
 
 
 def bench_end_to_end(settings: Settings, election, copies: int, workdir: Path) -> dict[str, float]:

@@ -33,7 +33,7 @@ sys.path[:0] = [str(ROOT)]
 
 from monitor import procs  # noqa: E402
 from monitor.admin import ensure_topics  # noqa: E402
-from monitor.demo import embedded, worker_env  # noqa: E402
+from monitor.demo import embedded, start_worker  # noqa: E402
 from monitor.detect.findings import Finding, to_record  # noqa: E402
 from monitor.registry import REC_CODES  # noqa: E402
 
@@ -83,8 +83,7 @@ def run(n_findings: int, n_subs: int, workdir: Path) -> dict[str, float]:
                 assert main(["subscribe", "--webhook", f"http://127.0.0.1:{r.port}/", "--json",
                              "--redis-url", s.redis_url, "--app-id", s.app_id]) == 0
             r.secret = json.loads(out.getvalue())["secret"]
-        notifier = procs._popen([sys.executable, "-m", "monitor.cli", "notify"],
-                                workdir / f"notify{n_subs}.log", env=worker_env(s))  # fmt: skip
+        notifier = start_worker(s, workdir / f"notify{n_subs}.log", "notify")
         try:
             regions = list(REC_CODES)
             records = [to_record(Finding("turnout_jump", "warning", "station", f"{r}-T01", f"{r}-{i}",

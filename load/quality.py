@@ -26,7 +26,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 import uuid
 from collections import Counter
 from datetime import timedelta
@@ -45,6 +44,7 @@ from monitor.detect.findings import to_record  # noqa: E402
 from monitor.detect.forensics import ForensicThresholds  # noqa: E402
 from monitor.progress import EndOffsets, behind, wait_caught_up  # noqa: E402
 from monitor.settings import Settings  # noqa: E402
+from monitor.testing import scrape_metric  # noqa: E402
 from monitor.worker.ingest import INPUT_KINDS  # noqa: E402
 from producers.replay import messages_of, producer, send  # noqa: E402
 from producers.scenarios import Scenario, inject  # noqa: E402
@@ -164,13 +164,11 @@ class Backlog(threading.Thread):
 
 
 def _metric(port: int, name: str, labels: str) -> float | None:
+    """None too while the worker does not listen yet."""
     try:
-        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
+        return scrape_metric(port, name, labels, timeout=2)
     except OSError:
         return None
-    values = [float(m.group(2)) for m in re.finditer(rf"^{name}(\{{[^}}]*\}})? (\S+)$", text, re.M)
-              if labels in (m.group(1) or "")]  # fmt: skip
-    return sum(values) if values else None
 
 
 def detector_time(port: int) -> dict[str, tuple[float, float]]:

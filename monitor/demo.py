@@ -174,8 +174,9 @@ def worker_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def start_worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
-    return procs._popen([sys.executable, "-m", "monitor.cli", "worker"], log,
+def start_worker(settings: Settings, log: Path, command: str = "worker") -> subprocess.Popen[bytes]:
+    """``tabmon <command>`` (a worker, or the notifier) with ``settings`` in its environment."""
+    return procs._popen([sys.executable, "-m", "monitor.cli", command], log,
                         env=worker_env(settings))  # fmt: skip
 
 

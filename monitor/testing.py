@@ -135,3 +135,16 @@ def read_topic(broker: str, topic: str, timeout: float = 10.0) -> list[dict[str,
             await c.stop()
 
     return asyncio.run(read())
+
+
+def scrape_metric(port: int, name: str, labels: str = "", timeout: float = 5.0) -> float | None:
+    """The sum of a metric's samples on http://127.0.0.1:port/metrics whose labels contain
+    ``labels``; None when it has none. An unreachable endpoint raises ``OSError``."""
+    import re
+    import urllib.request
+
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=timeout).read().decode()
+    values = [float(m.group(2)) for m in re.finditer(rf"^{name}(\{{[^}}]*\}})? (\S+)$", text, re.M)
+              if labels in (m.group(1) or "")]  # fmt: skip
+    return sum(values) if values else None
+

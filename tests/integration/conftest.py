@@ -3,10 +3,8 @@ a unique application id and topic prefix per test, workers as real subprocesses.
 
 from __future__ import annotations
 
-import re
 import subprocess
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,6 +18,7 @@ from monitor.admin import ensure_topics
 from monitor.demo import start_worker
 from monitor.progress import end_offsets, wait_caught_up
 from monitor.settings import Settings
+from monitor.testing import scrape_metric
 
 
 @pytest.fixture(scope="session")
@@ -57,25 +56,27 @@ def settings(broker: str, redis_url: str) -> Settings:
 
 
 class Workers:
+    """``tabmon worker`` processes started with ``settings``, stopped at the end of a test."""
+
+    command = "worker"
+
     def __init__(self, settings: Settings, logdir: Path, name: str) -> None:
         self.settings, self.logdir, self.name = settings, logdir, name
         self.procs: list[subprocess.Popen[bytes]] = []
 
+    @property
+    def metrics_port(self) -> int:
+        return self.settings.metrics_port
+
     def start(self) -> subprocess.Popen[bytes]:
-        log = self.logdir / f"{self.name}-worker{len(self.procs)}.log"
-        proc = start_worker(self.settings, log)
+        log = self.logdir / f"{self.name}-{self.command}{len(self.procs)}.log"
+        proc = start_worker(self.settings, log, self.command)
         self.procs.append(proc)
         return proc
 
     def metric(self, name: str, labels: str = "") -> float:
-        """Sum of a metric's samples on the worker's /metrics whose labels contain ``labels``."""
-        url = f"http://127.0.0.1:{self.settings.metrics_port}/metrics"
-        text = urllib.request.urlopen(url, timeout=5).read().decode()
-        total = 0.0
-        for m in re.finditer(rf"^{name}(\{{[^}}]*\}})? (\S+)$", text, re.M):
-            if labels in (m.group(1) or ""):
-                total += float(m.group(2))
-        return total
+        """Sum of a metric's samples on the process's /metrics whose labels contain ``labels``."""
+        return scrape_metric(self.metrics_port, name, labels) or 0.0
 
     def stop_all(self) -> None:
         for p in self.procs:

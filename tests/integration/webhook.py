@@ -16,12 +16,8 @@ import hashlib
 import hmac
 import io
 import json
-import re
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -34,9 +30,10 @@ from kafka import KafkaProducer
 
 from monitor import procs
 from monitor.cli import main
-from monitor.demo import worker_env
 from monitor.detect.findings import Finding, to_record
 from monitor.settings import Settings
+
+from .conftest import Workers
 
 T0 = "2007-08-18T20:00:00+00:00"
 
@@ -128,27 +125,14 @@ def nsettings(settings: Settings) -> Settings:
     return s
 
 
-class Notifiers:
-    def __init__(self, settings: Settings, logdir: Path, name: str) -> None:
-        self.settings, self.logdir, self.name = settings, logdir, name
-        self.procs: list[subprocess.Popen[bytes]] = []
+class Notifiers(Workers):
+    """``tabmon notify`` processes, as :class:`Workers` are workers."""
 
-    def start(self) -> subprocess.Popen[bytes]:
-        log = self.logdir / f"{self.name}-notify{len(self.procs)}.log"
-        proc = procs._popen([sys.executable, "-m", "monitor.cli", "notify"], log,
-                            env=worker_env(self.settings))  # fmt: skip
-        self.procs.append(proc)
-        return proc
+    command = "notify"
 
-    def metric(self, name: str, labels: str = "") -> float:
-        url = f"http://127.0.0.1:{self.settings.notify_metrics_port}/metrics"
-        text = urllib.request.urlopen(url, timeout=5).read().decode()
-        return sum(float(m.group(2)) for m in re.finditer(rf"^{name}(\{{[^}}]*\}})? (\S+)$", text, re.M)
-                   if labels in (m.group(1) or ""))  # fmt: skip
-
-    def stop_all(self) -> None:
-        for p in self.procs:
-            procs.stop(p, grace=15)
+    @property
+    def metrics_port(self) -> int:
+        return self.settings.notify_metrics_port
 
 
 @pytest.fixture
