@@ -311,10 +311,7 @@ def from_redis(client: Any, prefix: str, registry_records: list[dict[str, Any]])
     from .registry import build
 
     reg = build(registry_records)
-    units = {}
-    for key in client.scan_iter(f"{prefix}:unit:*"):
-        uid = key.decode().rsplit(":", 1)[1]
-        units[uid] = readmodel.read_unit(client, prefix, uid)
+    units = readmodel.read_units(client, prefix)
     return Measured(units, lambda sid: readmodel.read_station(client, prefix, sid), reg)
 
 

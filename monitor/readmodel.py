@@ -15,6 +15,7 @@ Keys (``<prefix>`` defaults to ``tabmon``):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -125,6 +126,29 @@ def read_station(client: Any, prefix: str, station_id: str) -> dict[str, Any] | 
 def read_unit(client: Any, prefix: str, unit_id: str) -> dict[str, Any] | None:
     raw = client.get(unit_key(prefix, unit_id))
     return None if raw is None else orjson.loads(raw)
+
+
+def read_units(client: Any, prefix: str) -> dict[str, dict[str, Any]]:
+    """Every unit's latest snapshot (sync client), in one round trip after the scan."""
+    keys = sorted(client.scan_iter(unit_key(prefix, "*")))
+    values = client.mget(keys) if keys else []
+    return {k.decode().rsplit(":", 1)[1]: orjson.loads(v) for k, v in zip(keys, values, strict=True)
+            if v is not None}  # fmt: skip
+
+
+def read_stations(client: Any, prefix: str, station_ids: Sequence[str],
+                  chunk: int = 1000) -> dict[str, dict[str, Any]]:  # fmt: skip
+    """The documents of these stations (sync client), a pipeline round trip per chunk."""
+    out = {}
+    for i in range(0, len(station_ids), chunk):
+        ids = station_ids[i : i + chunk]
+        pipe = client.pipeline(transaction=False)
+        for sid in ids:
+            pipe.hgetall(station_key(prefix, sid))
+        for sid, raw in zip(ids, pipe.execute(), strict=True):
+            if raw:
+                out[sid] = {k.decode(): orjson.loads(v) for k, v in raw.items()}
+    return out
 
 
 def read_findings(client: Any, prefix: str) -> list[dict[str, Any]]:

@@ -14,7 +14,7 @@ from ..drill import Measured, report
 from ..errors import ConfigError, MonitorError
 from ..registry import Registry
 from ..settings import Settings
-from .data import ReportData, published_stations, read_stations, read_units
+from .data import ReportData, published_stations
 from .page import render
 
 PAGE = "index.html"
@@ -74,7 +74,7 @@ def html_command(args: argparse.Namespace, settings: Settings) -> int:
 
     from producers.kz2007 import build
 
-    from ..readmodel import read_findings, read_meta, sync_client
+    from ..readmodel import read_findings, read_meta, read_stations, read_units, sync_client
     from ..registry import build as build_registry
 
     out = output_dir(args.html)

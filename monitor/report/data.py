@@ -13,8 +13,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from ..contract import FIGURE_FIELDS
 from ..drill import Line
 from ..registry import Registry
@@ -210,30 +208,6 @@ def published_stations(expected: Iterable[dict[str, Any]]) -> dict[str, str]:
 
 
 # --- filling it ------------------------------------------------------------------------------
-
-
-def read_units(client: Any, prefix: str) -> dict[str, dict[str, Any]]:
-    keys = sorted(client.scan_iter(f"{prefix}:unit:*"))
-    values = client.mget(keys) if keys else []
-    return {k.decode().rsplit(":", 1)[1]: orjson.loads(v) for k, v in zip(keys, values, strict=True)
-            if v is not None}  # fmt: skip
-
-
-def read_stations(client: Any, prefix: str, station_ids: Sequence[str],
-                  chunk: int = 1000) -> dict[str, dict[str, Any]]:  # fmt: skip
-    """The station documents of the registry's stations, a pipeline round trip per chunk."""
-    from ..readmodel import station_key
-
-    out = {}
-    for i in range(0, len(station_ids), chunk):
-        ids = station_ids[i : i + chunk]
-        pipe = client.pipeline(transaction=False)
-        for sid in ids:
-            pipe.hgetall(station_key(prefix, sid))
-        for sid, raw in zip(ids, pipe.execute(), strict=True):
-            if raw:
-                out[sid] = {k.decode(): orjson.loads(v) for k, v in raw.items()}
-    return out
 
 
 def from_memory(tally: Any, lines: list[Line], findings: Iterable[dict[str, Any]] = (),

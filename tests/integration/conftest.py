@@ -118,8 +118,4 @@ def caught_up(settings: Settings, timeout: float = 90,
     wait_caught_up(settings, lambda: readmodel.read_meta(client, settings.app_id),
                    timeout=timeout, check=alive)  # fmt: skip
     time.sleep(settings.snapshot_interval * 2)  # a snapshot taken after the last merge
-    units = {}
-    for key in client.scan_iter(f"{settings.app_id}:unit:*"):
-        uid = key.decode().rsplit(":", 1)[1]
-        units[uid] = readmodel.read_unit(client, settings.app_id, uid)
-    return units
+    return readmodel.read_units(client, settings.app_id)
