@@ -9,8 +9,9 @@ This module imports nothing from Kafka, Faust or Redis.
 from __future__ import annotations
 
 import re
+import reprlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -29,8 +30,49 @@ FIGURE_FIELDS = (
 N_FIXED = len(FIGURE_FIELDS)
 
 _INT_ONLY = frozenset((int,))
-_STATION_RE = re.compile(r"^([A-Z]{3})-([0-9]+)$")
-_TEC_RE = re.compile(r"^([A-Z]{3})-T[0-9]{2,}$")
+
+# -- the bounds (docs/contract.md, "Bounds") ---------------------------------------------------
+# Every count: ten billion is more than the world's voters, so a sum over any registry that
+# fits in memory stays far inside the 64-bit integers every figure is serialised as.
+MAX_COUNT = 10_000_000_000
+MAX_SEQ = 48  # turnout reports per station: one every half hour for a day
+MAX_VERSION = 1_000  # versions of one (station, source) protocol or of one unit's summary
+MAX_TOKEN = 128  # characters of a voter token (printable ASCII, no space)
+MAX_NAME = 200  # characters of a unit's, station's or party's name in the registry
+MAX_PARTIES = 500  # parties (or candidates) on the ballot
+MAX_TIME = 40  # characters of an ISO 8601 time
+# Ids are matched whole (``fullmatch``: ``$`` would let a final newline through).
+_STATION_RE = re.compile(r"([A-Z]{3})-([0-9]{1,6})")
+_TEC_RE = re.compile(r"([A-Z]{3})-T[0-9]{2,4}")
+_TOKEN_RE = re.compile(rf"[!-~]{{1,{MAX_TOKEN}}}")
+# What a rejection's sentence shows of a value: bounded in length and depth, whatever it is.
+_SHOW = reprlib.Repr()
+_SHOW.maxlevel, _SHOW.maxstring, _SHOW.maxother, _SHOW.maxlong = 2, 60, 60, 40
+_SHOW.maxdict = _SHOW.maxlist = _SHOW.maxtuple = _SHOW.maxset = 4
+
+
+def show(x: object) -> str:
+    """A value as a rejection's sentence shows it: never long, never deep (``reprlib``)."""
+    return _SHOW.repr(x)
+
+
+@dataclass(frozen=True, slots=True)
+class TimeWindow:
+    """The event times the contract accepts (inclusive). The default spans decades, so no
+    time can overflow the clock; ``around`` gives an election's window."""
+
+    earliest: datetime
+    latest: datetime
+
+    @classmethod
+    def around(cls, polls_close: datetime, before: timedelta, after: timedelta) -> TimeWindow:
+        return cls(polls_close - before, polls_close + after)
+
+    def describe(self) -> str:
+        return f"{self.earliest.isoformat()} to {self.latest.isoformat()}"
+
+
+DEFAULT_WINDOW = TimeWindow(datetime(1990, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
 
 
 @dataclass(slots=True)
@@ -70,8 +112,10 @@ class Evote:
 
 
 
-def parse(raw: bytes, max_bytes: int) -> dict[str, Any]:
+def parse(raw: bytes | None, max_bytes: int) -> dict[str, Any]:
     """Bytes to a JSON object of contract version 1, or a ContractError."""
+    if raw is None:
+        raise ContractError("malformed_json", "the message has no value (a null, or a tombstone)")
     if len(raw) > max_bytes:
         raise ContractError("oversized", f"message of {len(raw)} bytes exceeds {max_bytes}")
     try:
@@ -82,7 +126,7 @@ def parse(raw: bytes, max_bytes: int) -> dict[str, Any]:
         raise ContractError("not_an_object", f"expected a JSON object, got {type(obj).__name__}")
     v = obj.get("v")
     if v != VERSION or type(v) is not int:
-        raise ContractError("bad_version", f"field 'v' must be {VERSION}, got {v!r}")
+        raise ContractError("bad_version", f"field 'v' must be {VERSION}, got {show(v)}")
     return obj
 
 
@@ -93,37 +137,44 @@ def _field(obj: dict[str, Any], name: str) -> Any:
         raise ContractError("missing_field", f"missing required field {name!r}") from None
 
 
-def _count(obj: dict[str, Any], name: str) -> int:
+def _count(obj: dict[str, Any], name: str, most: int = MAX_COUNT) -> int:
     x = _field(obj, name)
     if type(x) is not int:
-        raise ContractError("wrong_type", f"field {name!r} must be an integer, got {x!r}")
+        raise ContractError("wrong_type", f"field {name!r} must be an integer, got {show(x)}")
     if x < 0:
-        raise ContractError("negative_count", f"field {name!r} must be >= 0, got {x}")
+        raise ContractError("negative_count", f"field {name!r} must be >= 0, got {show(x)}")
+    if x > most:
+        raise ContractError("out_of_range", f"field {name!r} must be at most {most:,}, got {show(x)}")
     return x
 
 
 def _text(obj: dict[str, Any], name: str) -> str:
     x = _field(obj, name)
     if type(x) is not str or not x:
-        raise ContractError("wrong_type", f"field {name!r} must be a non-empty string, got {x!r}")
+        raise ContractError("wrong_type", f"field {name!r} must be a non-empty string, got {show(x)}")
     return x
 
 
-def _time(obj: dict[str, Any], name: str) -> str:
+def _time(obj: dict[str, Any], name: str, window: TimeWindow) -> str:
     x = _text(obj, name)
     try:
+        if len(x) > MAX_TIME:
+            raise ValueError
         t = datetime.fromisoformat(x)
     except ValueError:
-        raise ContractError("bad_time", f"field {name!r} is not ISO 8601: {x!r}") from None
+        raise ContractError("bad_time", f"field {name!r} is not ISO 8601: {show(x)}") from None
     if t.tzinfo is None:
-        raise ContractError("bad_time", f"field {name!r} has no UTC offset: {x!r}")
+        raise ContractError("bad_time", f"field {name!r} has no UTC offset: {show(x)}")
+    if not window.earliest <= t <= window.latest:
+        raise ContractError("out_of_range", f"field {name!r} is {x}, outside the accepted times"
+                                            f" ({window.describe()})")  # fmt: skip
     return x
 
 
 def _type(obj: dict[str, Any], expected: str) -> None:
     t = obj.get("type")
     if t != expected:
-        raise ContractError("wrong_type", f"expected type {expected!r} on this topic, got {t!r}")
+        raise ContractError("wrong_type", f"expected type {expected!r} on this topic, got {show(t)}")
 
 
 def _figures(obj: dict[str, Any], parties: tuple[str, ...]) -> tuple[int, ...]:
@@ -138,7 +189,7 @@ def _figures(obj: dict[str, Any], parties: tuple[str, ...]) -> tuple[int, ...]:
                 pass
             else:
                 # C-level checks: every value exactly int (bool is not), none negative
-                if _INT_ONLY.issuperset(map(type, out)) and min(out) >= 0:
+                if _INT_ONLY.issuperset(map(type, out)) and min(out) >= 0 and max(out) <= MAX_COUNT:
                     return out
     return _figures_checked(obj, parties)  # raises with the precise reason
 
@@ -159,20 +210,22 @@ def _figures_checked(obj: dict[str, Any], parties: tuple[str, ...]) -> tuple[int
         if x is None:
             raise ContractError("missing_party", f"figures.votes has no count for party {p!r}")
         if type(x) is not int:
-            raise ContractError("wrong_type", f"votes for {p!r} must be an integer, got {x!r}")
-        if x < 0:
-            raise ContractError("negative_count", f"votes for {p!r} must be >= 0, got {x}")
+            raise ContractError("wrong_type", f"votes for {p!r} must be an integer, got {show(x)}")
+        if not 0 <= x <= MAX_COUNT:
+            code = "negative_count" if x < 0 else "out_of_range"
+            raise ContractError(code, f"votes for {p!r} must be 0 to {MAX_COUNT:,}, got {show(x)}")
         out.append(x)
     if len(votes) != len(parties):
         extra = sorted(set(votes) - set(parties))
-        raise ContractError("unknown_party", f"figures.votes names parties not on the ballot: {extra}")
+        raise ContractError("unknown_party", "figures.votes names parties not on the ballot:"
+                                             f" {show(extra)}")  # fmt: skip
     return tuple(out)
 
 
 def _known_station(obj: dict[str, Any], registry: Registry) -> str:
     sid = _text(obj, "station_id")
     if sid not in registry.stations:
-        raise ContractError("unknown_station", f"station {sid!r} is not in the registry")
+        raise ContractError("unknown_station", f"station {show(sid)} is not in the registry")
     return sid
 
 
@@ -189,62 +242,73 @@ def _keyed(key: bytes | None, expected: str, name: str) -> None:
     if key is None:
         raise ContractError("missing_key", f"message has no key; it must be the {name} {expected!r}")
     if key != expected.encode():
-        raise ContractError("key_mismatch", f"message key {key!r} is not the {name} {expected!r}")
+        raise ContractError("key_mismatch", f"message key {show(key)} is not the {name} {expected!r}")
 
 
-def _version(obj: dict[str, Any], name: str) -> int:
-    x = _count(obj, name)
+def _version(obj: dict[str, Any], name: str, most: int = MAX_VERSION) -> int:
+    x = _count(obj, name, most)
     if x < 1:
         raise ContractError("wrong_type", f"field {name!r} must be >= 1, got {x}")
     return x
 
 
-def decode_turnout(obj: dict[str, Any], registry: Registry, key: bytes | None) -> Turnout:
+def decode_turnout(obj: dict[str, Any], registry: Registry, key: bytes | None,
+                   window: TimeWindow = DEFAULT_WINDOW) -> Turnout:  # fmt: skip
     _type(obj, "turnout")
     return Turnout(
-        _station(obj, registry, key), _version(obj, "seq"), _time(obj, "reported_at"),
+        _station(obj, registry, key), _version(obj, "seq", MAX_SEQ),
+        _time(obj, "reported_at", window),
         _count(obj, "registered"), _count(obj, "added"), _count(obj, "voted"),
     )  # fmt: skip
 
 
-def decode_protocol(obj: dict[str, Any], registry: Registry, key: bytes | None) -> Protocol:
+def decode_protocol(obj: dict[str, Any], registry: Registry, key: bytes | None,
+                    window: TimeWindow = DEFAULT_WINDOW) -> Protocol:  # fmt: skip
     _type(obj, "protocol")
     sid = _station(obj, registry, key)
     source = _field(obj, "source")
-    if source not in SOURCES:
-        raise ContractError("bad_source", f"source must be one of {SOURCES}, got {source!r}")
-    return Protocol(sid, source, _version(obj, "version"), _time(obj, "recorded_at"),
+    if type(source) is not str or source not in SOURCES:
+        raise ContractError("bad_source", f"source must be one of {SOURCES}, got {show(source)}")
+    return Protocol(sid, source, _version(obj, "version"), _time(obj, "recorded_at", window),
                     _figures(obj, registry.parties))  # fmt: skip
 
 
-def decode_summary(obj: dict[str, Any], registry: Registry, key: bytes | None) -> Summary:
+def decode_summary(obj: dict[str, Any], registry: Registry, key: bytes | None,
+                   window: TimeWindow = DEFAULT_WINDOW) -> Summary:  # fmt: skip
     _type(obj, "summary")
     level = _field(obj, "level")
-    if level not in SUMMARY_LEVELS:
-        raise ContractError("bad_level", f"level must be one of {SUMMARY_LEVELS}, got {level!r}")
+    if type(level) is not str or level not in SUMMARY_LEVELS:
+        raise ContractError("bad_level", f"level must be one of {SUMMARY_LEVELS}, got {show(level)}")
     uid = _text(obj, "unit_id")
     known = {"cec": uid == CEC_ID, "rec": uid in registry.rec_tecs, "tec": uid in registry.tec_rec}
     if not known[level]:
-        raise ContractError("unknown_unit", f"{level} unit {uid!r} is not in the registry")
+        raise ContractError("unknown_unit", f"{level} unit {show(uid)} is not in the registry")
     _keyed(key, uid, "unit_id")
-    return Summary(level, uid, _version(obj, "version"), _time(obj, "recorded_at"),
+    return Summary(level, uid, _version(obj, "version"), _time(obj, "recorded_at", window),
                    _count(obj, "stations_included"), _figures(obj, registry.parties))  # fmt: skip
 
 
-def _evote(obj: dict[str, Any], registry: Registry) -> Evote:
+def _evote(obj: dict[str, Any], registry: Registry, window: TimeWindow) -> Evote:
     _type(obj, "evote")
-    return Evote(_known_station(obj, registry), _text(obj, "voter_token"), _time(obj, "issued_at"))
+    sid = _known_station(obj, registry)
+    token = _text(obj, "voter_token")
+    if not _TOKEN_RE.fullmatch(token):
+        raise ContractError("wrong_type", f"voter_token must be 1 to {MAX_TOKEN} printable ASCII"
+                                          f" characters without space, got {show(token)}")  # fmt: skip
+    return Evote(sid, token, _time(obj, "issued_at", window))
 
 
-def decode_evote(obj: dict[str, Any], registry: Registry, key: bytes | None) -> Evote:
-    e = _evote(obj, registry)
+def decode_evote(obj: dict[str, Any], registry: Registry, key: bytes | None,
+                 window: TimeWindow = DEFAULT_WINDOW) -> Evote:  # fmt: skip
+    e = _evote(obj, registry, window)
     _keyed(key, e.station_id, "station_id")
     return e
 
 
-def decode_token_ballot(obj: dict[str, Any], registry: Registry, key: bytes | None) -> Evote:
+def decode_token_ballot(obj: dict[str, Any], registry: Registry, key: bytes | None,
+                        window: TimeWindow = DEFAULT_WINDOW) -> Evote:  # fmt: skip
     """An e-ballot re-keyed by its voter token (internal topic ``evote-tokens``)."""
-    e = _evote(obj, registry)
+    e = _evote(obj, registry, window)
     _keyed(key, e.voter_token, "voter_token")
     return e
 
@@ -261,35 +325,46 @@ def validate_registry_record(obj: Any) -> None:
     if type(obj) is not dict:
         raise ContractError("not_an_object", "a registry record must be a JSON object")
     if obj.get("v") != VERSION or type(obj.get("v")) is not int:  # as parse(): not True, 1.0
-        raise ContractError("bad_version", f"field 'v' must be {VERSION}, got {obj.get('v')!r}")
+        raise ContractError("bad_version", f"field 'v' must be {VERSION}, got {show(obj.get('v'))}")
     kind = obj.get("type")
     if kind == "ballot":
         parties = _field(obj, "parties")
-        if (type(parties) is not list or not parties
-                or not all(type(p) is str and p for p in parties)
+        if (type(parties) is not list or not parties or len(parties) > MAX_PARTIES
+                or not all(type(p) is str and p and len(p) <= MAX_NAME for p in parties)
                 or len(set(parties)) != len(parties)):  # fmt: skip
-            raise ContractError("wrong_type", "ballot 'parties' must be a list of distinct names")
+            raise ContractError("wrong_type", "ballot 'parties' must be a list of 1 to"
+                                              f" {MAX_PARTIES} distinct names of at most"
+                                              f" {MAX_NAME} characters")  # fmt: skip
     elif kind == "unit":
         level, uid, parent = _field(obj, "level"), _text(obj, "unit_id"), _text(obj, "parent_id")
-        _text(obj, "name")
+        _name(obj)
         if level == "rec":
             if uid not in REC_CODES or parent != CEC_ID:
-                raise ContractError("unknown_unit", f"REC {uid!r} must be a region code under KZ")
+                raise ContractError("unknown_unit", f"REC {show(uid)} must be a region code under KZ")
         elif level == "tec":
-            m = _TEC_RE.match(uid)
+            m = _TEC_RE.fullmatch(uid)
             if not m or m.group(1) != parent or parent not in REC_CODES:
-                raise ContractError("unknown_unit", f"TEC {uid!r} must be '<rec>-Tnn' under {parent!r}")
+                raise ContractError("unknown_unit",
+                                    f"TEC {show(uid)} must be '<rec>-Tnn' under {show(parent)}")  # fmt: skip
         else:
-            raise ContractError("bad_level", f"unit level must be 'rec' or 'tec', got {level!r}")
+            raise ContractError("bad_level", f"unit level must be 'rec' or 'tec', got {show(level)}")
     elif kind == "station":
         sid, tec, rec = _text(obj, "station_id"), _text(obj, "tec_id"), _text(obj, "rec_id")
-        _text(obj, "name")
+        _name(obj)
         _count(obj, "registered_baseline")
         if type(obj.get("evoting")) is not bool:
             raise ContractError("wrong_type", "field 'evoting' must be true or false")
-        m = _STATION_RE.match(sid)
-        if not m or m.group(1) != rec or rec not in REC_CODES or not tec.startswith(rec + "-T"):
-            raise ContractError("unknown_unit",
-                                f"station {sid!r} must be '<rec>-<n>' in a TEC of its REC")  # fmt: skip
+        m, t = _STATION_RE.fullmatch(sid), _TEC_RE.fullmatch(tec)
+        if not m or not t or m.group(1) != rec or t.group(1) != rec or rec not in REC_CODES:
+            raise ContractError("unknown_unit", f"station {show(sid)} in TEC {show(tec)} must be"
+                                                " '<rec>-<n>' in a TEC '<rec>-Tnn' of its REC")  # fmt: skip
     else:
-        raise ContractError("unknown_type", f"unknown registry record type {kind!r}")
+        raise ContractError("unknown_type", f"unknown registry record type {show(kind)}")
+
+
+def _name(obj: dict[str, Any]) -> str:
+    name = _text(obj, "name")
+    if len(name) > MAX_NAME:
+        raise ContractError("out_of_range", f"field 'name' has {len(name)} characters, at most"
+                                            f" {MAX_NAME} are accepted")  # fmt: skip
+    return name

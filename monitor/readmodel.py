@@ -96,7 +96,8 @@ class StationCache:
             # forget the changed set first: a write after this lands in it for next time
             await self.client.delete(changed_key(self.prefix))
             keys = self.client.scan_iter(match=station_key(self.prefix, "*"), count=2000)
-            ids = {k.decode().rsplit(":", 1)[1] async for k in keys}
+            start = len(station_key(self.prefix, ""))
+            ids = {k.decode()[start:] async for k in keys}
             self.loaded = True
         else:
             pipe = self.client.pipeline(transaction=True)
@@ -132,7 +133,8 @@ def read_units(client: Any, prefix: str) -> dict[str, dict[str, Any]]:
     """Every unit's latest snapshot (sync client), in one round trip after the scan."""
     keys = sorted(client.scan_iter(unit_key(prefix, "*")))
     values = client.mget(keys) if keys else []
-    return {k.decode().rsplit(":", 1)[1]: orjson.loads(v) for k, v in zip(keys, values, strict=True)
+    start = len(unit_key(prefix, ""))  # the id is everything after the prefix, ':' or not
+    return {k.decode()[start:]: orjson.loads(v) for k, v in zip(keys, values, strict=True)
             if v is not None}  # fmt: skip
 
 

@@ -10,9 +10,10 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from .contract import DEFAULT_WINDOW, TimeWindow
 from .errors import ConfigError
 from .tally.seats import METHODS
 
@@ -63,6 +64,10 @@ class Settings:
     polls_close: str = ""
     """When the polls close (ISO 8601 with offset): PEC protocols are late after it plus
     the grace (docs/detectors.md, late_protocol); empty: no late_protocol finding."""
+    accept_days_before: float = 60.0
+    """With TABMON_POLLS_CLOSE: event times earlier than this many days before it are rejected."""
+    accept_days_after: float = 180.0
+    """With TABMON_POLLS_CLOSE: event times later than this many days after it are rejected."""
     log_level: str = "info"
     notify_backoff_base: float = 1.0
     """Seconds before the first retry of a webhook delivery; doubled at each failure."""
@@ -108,6 +113,7 @@ class Settings:
             if getattr(self, name) < 1:
                 raise ConfigError(f"TABMON_{name.upper()} must be at least 1")
         for name in ("flush_interval", "snapshot_interval", "session_timeout", "sweep_interval",
+                     "accept_days_before", "accept_days_after",
                      "notify_backoff_base", "notify_backoff_max", "notify_timeout",
                      "notify_poll_interval", "notify_lease"):  # fmt: skip
             if not getattr(self, name) > 0:  # also rejects nan
@@ -134,6 +140,18 @@ class Settings:
             # a lease that ran out during a POST would let a second notifier send the same
             raise ConfigError(f"TABMON_NOTIFY_LEASE={self.notify_lease} must be longer than"
                               f" TABMON_NOTIFY_TIMEOUT={self.notify_timeout}")
+
+    def time_window(self) -> TimeWindow:
+        """The event times the contract accepts: around the close of polls when it is set
+        (TABMON_ACCEPT_DAYS_BEFORE / _AFTER), else the contract's default window."""
+        if not self.polls_close:
+            return DEFAULT_WINDOW
+        close = datetime.fromisoformat(self.polls_close)
+        window = TimeWindow.around(close, timedelta(days=self.accept_days_before),
+                                   timedelta(days=self.accept_days_after))  # fmt: skip
+        # never wider than the default: no accepted time can overflow the clock
+        return TimeWindow(max(window.earliest, DEFAULT_WINDOW.earliest),
+                          min(window.latest, DEFAULT_WINDOW.latest))  # fmt: skip
 
     def topic(self, name: str) -> str:
         return self.topic_prefix + name

@@ -8,55 +8,67 @@ and for trying a dataset without a broker.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from .contract import DECODERS, parse
-from .contract import Evote as _Evote
+from .contract import DEFAULT_WINDOW, TimeWindow
 from .errors import ContractError
 from .registry import Registry, build
 from .tally import PartitionStore, merge, snapshot
+from .tally.intake import Intake
+
+
+@dataclass(frozen=True, slots=True)
+class _Msg:
+    """A message as a consumer hands it over (offset, key, value)."""
+
+    offset: int
+    key: bytes | None
+    value: bytes | None
 
 
 class InMemoryTally:
     def __init__(self, registry_records: list[dict[str, Any]], *, partitions: int = 3,
-                 max_bytes: int = 65536) -> None:  # fmt: skip
+                 max_bytes: int = 65536, window: TimeWindow = DEFAULT_WINDOW) -> None:  # fmt: skip
         self.registry: Registry = build(registry_records)
         self.partitions = partitions
         self.max_bytes = max_bytes
+        self.window = window
         self.stores: dict[str, PartitionStore] = {}
+        self.intakes: dict[str, Intake] = {}
         self.offsets: dict[str, int] = {}
         self.merged: dict[str, Any] = {}
         self.stations: dict[str, dict[str, Any]] = {}  # station -> kind -> document
         self.rejected: list[tuple[str, ContractError]] = []
 
-    def partition_of(self, key: str) -> int:
+    def partition_of(self, key: bytes) -> int:
         # Deterministic, not Kafka's murmur2: what matters is that one key has one partition.
-        return sum(key.encode()) % self.partitions
+        return sum(key) % self.partitions
 
-    def feed(self, topic: str, key: str, value: dict[str, Any] | bytes) -> bool:
-        """One message of an input topic (unprefixed name); False if unchanged or rejected."""
-        raw = value if isinstance(value, bytes) else orjson.dumps(value)
-        try:
-            changed = self._apply(topic, key, raw)
-        except ContractError as exc:
-            self.rejected.append((topic, exc))
-            return False
-        return changed
+    def feed(self, topic: str, key: str | bytes | None, value: dict[str, Any] | bytes | None) -> bool:
+        """One message of an input topic (unprefixed name); False if unchanged or rejected
+        (then ``rejected`` has its code and reason)."""
+        raw = value if isinstance(value, bytes) or value is None else orjson.dumps(value)
+        return self._apply(topic, key.encode() if isinstance(key, str) else key, raw)
 
-    def _apply(self, kind: str, key: str, raw: bytes) -> bool:
-        tp = f"{kind}:{self.partition_of(key)}"
-        store = self.stores.get(tp)
-        if store is None:
+    def _apply(self, kind: str, key: bytes | None, raw: bytes | None) -> bool:
+        """One message through the worker's own step (monitor.tally.intake)."""
+        tp = f"{kind}:{self.partition_of(key or b'')}"
+        intake = self.intakes.get(tp)
+        if intake is None:
             store = self.stores[tp] = PartitionStore(kind, self.registry)
-        self.offsets[tp] = self.offsets.get(tp, 0) + 1
-        record = DECODERS[kind](parse(raw, self.max_bytes), self.registry, key.encode())
-        changed = store.apply_record(record)
-        if changed and isinstance(record, _Evote) and kind == "evote":
+            intake = self.intakes[tp] = Intake(store, self.registry, self.max_bytes, self.window)
+        offset = self.offsets.get(tp, 0)
+        self.offsets[tp] = offset + 1
+        res = intake.batch([_Msg(offset, key, raw)])
+        for r in res.rejected:
+            self.rejected.append((kind, ContractError(r.code, r.reason)))
+        for token, value in res.forwards:
             # as the worker does: a new e-ballot is forwarded, keyed by its voter token
-            self._apply("tokens", record.voter_token, raw)
-        return changed
+            self._apply("tokens", token, value)
+        return res.accepted > 0
 
     def feed_events(self, events: list[Any], flush_every: int = 0) -> None:
         """Timed events (``.topic .key .value``), flushing every ``flush_every`` (0: at the end)."""

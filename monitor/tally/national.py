@@ -16,6 +16,7 @@ from typing import Any
 from ..contract import FIGURE_FIELDS, N_FIXED
 from ..registry import CEC_ID, Registry
 from .derive import UNANIMOUS_KEYS, participants
+from .partition import TOKEN_BALLOTS_KEPT, cap_versions
 from .seats import allocate
 
 Partials = dict[str, dict[str, Any]]  # tp -> {"kind", "tecs": {tec: [wm, data]}, "summaries"}
@@ -60,10 +61,12 @@ def merge(state: dict[str, Any] | None, partial: dict[str, Any]) -> tuple[dict[s
             if cur is None or rec["figures"] > cur["figures"]:
                 known[v] = rec
                 changed = True
+                cap_versions(known)
     tokens = state.setdefault("tokens", {})
     for token, ballots in partial.get("tokens", {}).items():
         union = sorted({tuple(b) for b in tokens.get(token, ())} | {tuple(b) for b in ballots})
-        if len(union) != len(tokens.get(token, ())):
+        union = union[:TOKEN_BALLOTS_KEPT]  # as the store keeps them: the earliest-sorted
+        if union != [tuple(b) for b in tokens.get(token, ())]:
             tokens[token] = [list(b) for b in union]
             changed = True
     return state, changed

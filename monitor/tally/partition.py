@@ -23,6 +23,23 @@ from .derive import OFFICIAL_RANK, station_doc, tec_partial
 
 Figures = tuple[int, ...]
 KINDS = ("turnout", "protocols", "summaries", "evote", "tokens")
+# Histories are capped (docs/contract.md, "Bounds"), so that no producer can grow a station's
+# state, document or partial without end. What is kept is a function of what was received,
+# never of the order it came in: the first version and the latest VERSIONS_KEPT - 1 of each
+# (station, source) protocol and each unit's summary; the TOKEN_BALLOTS_KEPT earliest-sorted
+# (station, issued_at) ballots of a voter token. (Turnout reports are bounded by MAX_SEQ.)
+VERSIONS_KEPT = 16
+TOKEN_BALLOTS_KEPT = 100
+
+
+def cap_versions(versions: dict[Any, Any], key: Callable[[Any], int] = int) -> bool:
+    """Drop the second-lowest version once there are more than VERSIONS_KEPT: what stays is
+    the lowest and the highest others, whatever the order versions came in. True if the
+    dict changed. Called after each insertion, so at most one is ever over."""
+    if len(versions) <= VERSIONS_KEPT:
+        return False
+    del versions[sorted(versions, key=key)[1]]
+    return True
 
 
 def _newer(version: int, figures: tuple[Any, ...], cur: tuple[int, Any] | None) -> bool:
@@ -95,6 +112,7 @@ class PartitionStore:
         history_changed = prior is None or figures > prior
         if history_changed:
             seen[p.version] = figures
+            cap_versions(seen)
         if p.source == "pec":
             at = (datetime.fromisoformat(p.recorded_at).timestamp(), p.recorded_at)
             first = self.pec_first_at.get(sid)
@@ -162,6 +180,11 @@ class PartitionStore:
         if ballot in ballots:
             return False
         ballots.add(ballot)
+        if len(ballots) > TOKEN_BALLOTS_KEPT:  # keep the earliest-sorted: order-independent
+            last = max(ballots)
+            ballots.discard(last)
+            if last == ballot:
+                return False
         if len(ballots) > 1:  # only tokens used more than once matter downstream
             self.dirty_tokens.add(e.voter_token)
         return True
@@ -175,6 +198,8 @@ class PartitionStore:
         if cur is not None and _summary_key(s) <= _summary_key(cur):
             return False
         versions[s.version] = s
+        if cap_versions(versions) and s.version not in versions:
+            return False  # the new version was the one dropped
         self.dirty_summaries.add(s.unit_id)
         return True
 

@@ -18,7 +18,6 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import orjson
@@ -28,13 +27,14 @@ from aiokafka.errors import CommitFailedError, IllegalStateError
 from .. import readmodel
 from ..alerting import Emitter
 from ..alerting.runner import stage_one
-from ..contract import DECODERS, parse, validate_registry_record
+from ..contract import validate_registry_record
 from ..deadletter import dead_letter
 from ..detect import Finding, Thresholds
 from ..errors import ContractError
 from ..metrics import Metrics
 from ..registry import Registry
 from ..settings import Settings
+from ..tally.intake import Intake, Rejection
 from ..tally.partition import PartitionStore
 
 log = logging.getLogger("tabmon.ingest")
@@ -44,20 +44,21 @@ log = logging.getLogger("tabmon.ingest")
 INPUT_TOPICS = {"turnout": "turnout", "protocols": "protocols", "summaries": "summaries",
                 "evote": "evote", "evote-tokens": "tokens"}  # fmt: skip
 INPUT_KINDS = tuple(INPUT_TOPICS)
-# The event time of each kind of record: the latest one seen is the monitor's clock.
-TIME_FIELD = {"turnout": "reported_at", "protocols": "recorded_at", "summaries": "recorded_at",
-              "evote": "issued_at", "tokens": "issued_at"}  # fmt: skip
 
 
 @dataclass(slots=True)
 class _Owned:
-    store: PartitionStore
+    intake: Intake  # the partition's store and the step that feeds it
     replay_until: int  # offsets below this were handled before the assignment
     epoch: int  # when this worker took the partition: its first partial replaces older state
     next_offset: int = 0
     published: int = -1  # watermark of the last published partial
     published_behind: int = 0  # how far behind the broker that partial said the partition was
     clock: float = 0.0  # the latest event time read (unix seconds), carried by the partials
+
+    @property
+    def store(self) -> PartitionStore:
+        return self.intake.store
 
     @property
     def rebuilt(self) -> bool:
@@ -84,11 +85,13 @@ class Ingest:
     # keeps processing, flushing and (re)assignment from interleaving.
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _listener_error: BaseException | None = None
+    _bugs: int = 0  # messages rejected with the code ``bug`` (their tracebacks are logged)
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
         self.kinds = {self.settings.topic(t): k for t, k in INPUT_TOPICS.items()}
         self.tokens_topic = self.settings.topic("evote-tokens")
+        self.window = self.settings.time_window()
 
     # -- lifecycle -------------------------------------------------------------------------
     async def run(self) -> None:
@@ -142,47 +145,33 @@ class Ingest:
             # Fetched from an older position before the seek to 0 took effect: a store must
             # see its partition from the start, so drop this; the fetch after the seek has it.
             return
-        kind = self.kinds[tp.topic]
-        decode = DECODERS[kind]
-        apply, registry, limit = owned.store.apply_record, self.registry, self.settings.max_message_bytes
-        replay_until = owned.replay_until
-        accepted = replayed = 0
-        rejected: dict[str, int] = {}
-        forward = kind == "evote"
-        record = None
-        for m in messages:
-            try:
-                record = decode(parse(m.value, limit), registry, m.key)
-                changed = apply(record)
-            except ContractError as exc:
-                if m.offset >= replay_until:
-                    self._dead_letter(tp, m, exc)
-                    rejected[exc.code] = rejected.get(exc.code, 0) + 1
-                continue
-            if m.offset >= replay_until:
-                accepted += 1
-                if forward and changed:
-                    self._send(self.tokens_topic, record.voter_token.encode(), m.value)
-            else:
-                replayed += 1
+        # every message is applied or rejected here, whatever it holds (monitor.tally.intake)
+        res = owned.intake.batch(messages, owned.replay_until)
         owned.next_offset = messages[-1].offset + 1
-        if record is not None:  # one parse per batch: a partition is read in time order, roughly
-            at = datetime.fromisoformat(getattr(record, TIME_FIELD[kind])).timestamp()
-            owned.clock = max(owned.clock, at)
+        if res.clock is not None:
+            owned.clock = max(owned.clock, res.clock)
         topic = tp.topic
-        if accepted:
-            self.metrics.events.labels(topic).inc(accepted)
+        for key, value in res.forwards:
+            self._send(self.tokens_topic, key, value)
+        for r in res.rejected:
+            self._dead_letter(tp, r)
+        if res.accepted:
+            self.metrics.events.labels(topic).inc(res.accepted)
             self.metrics.tally.last_event[topic] = time.time()
-        if replayed:
-            self.metrics.replayed.labels(topic).inc(replayed)
-        for code, n in rejected.items():
-            self.metrics.rejected.labels(topic, code).inc(n)
+        if res.replayed:
+            self.metrics.replayed.labels(topic).inc(res.replayed)
         self.metrics.offset.labels(topic, str(tp.partition)).set(owned.next_offset)
 
-    def _dead_letter(self, tp: TopicPartition, m: Any, exc: ContractError) -> None:
+    def _dead_letter(self, tp: TopicPartition, r: Rejection) -> None:
+        self.metrics.rejected.labels(tp.topic, r.code).inc()
+        if r.error is not None:
+            self._bugs += 1
+            if self._bugs <= 10 or self._bugs % 1000 == 0:  # the traceback, not a flood of them
+                log.error("bug #%d: %s[%d]@%d dead-lettered: %s", self._bugs, tp.topic,
+                          tp.partition, r.offset, r.reason, exc_info=r.error)  # fmt: skip
         key, value = dead_letter(
-            topic=tp.topic, partition=tp.partition, offset=m.offset, code=exc.code,
-            reason=exc.detail, raw=m.value, limit=self.settings.deadletter_raw_limit,
+            topic=tp.topic, partition=tp.partition, offset=r.offset, code=r.code,
+            reason=r.reason, raw=r.raw, limit=self.settings.deadletter_raw_limit,
         )  # fmt: skip
         self._send(self.settings.topic("deadletter"), key, value)
 
@@ -301,7 +290,8 @@ class Ingest:
                 self.emitter.forget()
             for tp in assigned:  # owned only once the seek is done (see _process)
                 store = PartitionStore(self.kinds[tp.topic], self.registry)
-                self.owned[tp] = _Owned(store, replay_until=committed[tp], epoch=epoch)
+                intake = Intake(store, self.registry, self.settings.max_message_bytes, self.window)
+                self.owned[tp] = _Owned(intake, replay_until=committed[tp], epoch=epoch)
                 log.info("assigned %s:%d, rebuilding from offset 0 (committed %d)",
                          tp.topic, tp.partition, committed[tp])  # fmt: skip
 
