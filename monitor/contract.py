@@ -112,16 +112,21 @@ class Evote:
 
 
 
-def parse(raw: bytes | None, max_bytes: int) -> dict[str, Any]:
-    """Bytes to a JSON object of contract version 1, or a ContractError."""
+def parse_json(raw: bytes | None) -> Any:
+    """A message value as JSON, or ContractError ``malformed_json``."""
     if raw is None:
         raise ContractError("malformed_json", "the message has no value (a null, or a tombstone)")
-    if len(raw) > max_bytes:
-        raise ContractError("oversized", f"message of {len(raw)} bytes exceeds {max_bytes}")
     try:
-        obj = orjson.loads(raw)
+        return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise ContractError("malformed_json", f"not valid JSON: {exc}") from None
+        raise ContractError("malformed_json", f"not valid JSON: {str(exc)[:200]}") from None
+
+
+def parse(raw: bytes | None, max_bytes: int) -> dict[str, Any]:
+    """Bytes to a JSON object of contract version 1, or a ContractError."""
+    if raw is not None and len(raw) > max_bytes:
+        raise ContractError("oversized", f"message of {len(raw)} bytes exceeds {max_bytes}")
+    obj = parse_json(raw)
     if type(obj) is not dict:
         raise ContractError("not_an_object", f"expected a JSON object, got {type(obj).__name__}")
     v = obj.get("v")

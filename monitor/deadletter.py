@@ -3,8 +3,10 @@
 Shape per CONTRACT.md: ``{"type":"rejected","v":1,"received_at","topic","partition","offset",
 "reason","raw"}``. Extensions (docs/contract.md): ``code`` (the stable reason label),
 ``raw_encoding`` ("utf-8" or "base64": raw bytes that are not UTF-8 travel as base64),
-``raw_size`` and ``raw_truncated``. The message key is ``topic/partition/offset``, so a dead
-letter sent twice after a restart is recognisably the same one.
+``raw_size`` and ``raw_truncated``. ``reason`` is cut at REASON_LIMIT characters and ``raw`` at
+the configured limit, so a dead letter is bounded whatever it carries. The message key is
+``topic/partition/offset``, so a dead letter sent twice after a restart is recognisably the
+same one.
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ import base64
 from datetime import UTC, datetime
 
 import orjson
+
+# Characters of the reason kept (the contract's sentences are shorter; this bounds the rest).
+REASON_LIMIT = 500
 
 
 def dead_letter(
@@ -30,7 +35,8 @@ def dead_letter(
         "type": "rejected", "v": 1,
         "received_at": (received_at or datetime.now(UTC)).isoformat(),
         "topic": topic, "partition": partition, "offset": offset,
-        "reason": reason, "code": code,
+        "reason": reason if len(reason) <= REASON_LIMIT else reason[: REASON_LIMIT - 1] + "…",
+        "code": code,
         "raw": text, "raw_encoding": encoding, "raw_size": len(raw),
         "raw_truncated": len(raw) > limit,
     }  # fmt: skip

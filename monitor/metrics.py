@@ -178,6 +178,7 @@ class Metrics:
     batch_seconds: Histogram
     detect_seconds: Histogram
     findings_emitted: Counter
+    detector_errors: Counter
     tally: TallyCollector
     findings: FindingsCollector
 
@@ -220,6 +221,10 @@ class Metrics:
             findings_emitted=Counter(f"{prefix}_findings_emitted",
                                      "Findings sent to the alerts topic (new or updated)",
                                      ["kind", "severity", "change"], registry=r),
+            detector_errors=Counter(f"{prefix}_detector_errors",
+                                    "Detector runs that raised (a bug): the findings of that station,"
+                                    " token or stage are missing until it is fixed", ["stage"],
+                                    registry=r),
             tally=tally,
             findings=findings,
         )  # fmt: skip

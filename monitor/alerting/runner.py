@@ -16,19 +16,38 @@ from ..errors import ConfigError, read_input_file
 from ..registry import Registry
 from ..settings import Settings
 
+Errors = list[tuple[str, Exception]]  # (what was being looked at, what it raised)
+
 
 def stage_one(kind: str, docs: Mapping[str, dict[str, Any]],
               tokens: Mapping[str, Sequence[Sequence[str]]], registry: Registry,
-              t: Thresholds) -> list[Finding]:  # fmt: skip
+              t: Thresholds, errors: Errors | None = None) -> list[Finding]:  # fmt: skip
     """The findings one input partition can decide alone, for what changed since its last
     flush: ``docs`` are its station documents (one kind), ``tokens`` its voter tokens with
-    more than one ballot."""
+    more than one ballot. A detector that raises on one station or token (a bug) costs that
+    one's findings, never the others' nor the flush: the error goes to ``errors``."""
     out: list[Finding] = []
     for sid, doc in docs.items():
-        out += station_findings(kind, sid, doc, registry, t)
+        try:
+            out += station_findings(kind, sid, doc, registry, t)
+        except MemoryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - collected for the caller to count and log
+            _collect(errors, f"station {sid}", exc)
     for token, ballots in tokens.items():
-        out += token_findings(token, ballots, registry)
+        try:
+            out += token_findings(token, ballots, registry)
+        except MemoryError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            _collect(errors, f"voter token {token}", exc)
     return out
+
+
+def _collect(errors: Errors | None, what: str, exc: Exception) -> None:
+    if errors is None:
+        raise exc
+    errors.append((what, exc))
 
 
 def stage_two(units: dict[str, dict[str, Any]], registry: Registry, t: Thresholds,

@@ -21,7 +21,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import faust
-import orjson
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 from faust.types import TP
@@ -29,11 +28,16 @@ from faust.types import TP
 from .. import readmodel
 from ..alerting import Emitter
 from ..alerting.runner import thresholds_from
+from ..contract import parse_json
+from ..deadletter import dead_letter
 from ..detect import Finding
+from ..errors import ContractError
 from ..metrics import Metrics, serve_metrics
 from ..registry import Registry, build, load_records
 from ..settings import Settings
+from ..tally.intake import BUG, bug_reason
 from ..tally.national import COMPARED_KINDS, clock, merge, read_to, snapshot
+from ..tally.wire import check_partial
 from .detection import StageTwoDetection
 from .ingest import Ingest, RegistryFollower
 
@@ -58,7 +62,7 @@ class Worker:
         self.ingest: Ingest | None = None
         self.emitter: Emitter | None = None
         self.detection: StageTwoDetection | None = None
-        self.follower = RegistryFollower(s, self.registry, self.metrics)
+        self.follower = RegistryFollower(s, self.registry, self.metrics)  # sends with the producer
         self.redis: Any = aioredis.from_url(s.redis_url) if s.redis_url else None
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self.app = app = faust.App(
@@ -82,6 +86,9 @@ class Worker:
             # not compacted: a partial holds only what changed, so every one of them counts
             partitions=1,
         )  # fmt: skip
+        self.deadletter_topic = app.topic(s.topic("deadletter"), key_serializer="raw",
+                                          value_serializer="raw")  # fmt: skip
+        self._rejected_partials: list[tuple[bytes, bytes]] = []
         self.table = app.Table("tally", default=None, partitions=1)
         app.agent(self.partials_topic, name="aggregate")(self._aggregate)
         app.timer(s.snapshot_interval, name="snapshot")(self._snapshot_tick)
@@ -92,15 +99,45 @@ class Worker:
         self.metrics.alive.labels("aggregate").set(1)
         try:
             async for event in stream.events():
-                partial = orjson.loads(event.value)
-                key = partial["tp"]
-                merged, changed = merge(self.table.get(key), partial)
-                if changed:
-                    self.table[key] = merged
-                    self.dirty = True
+                self._fold(event.message)
+                if self._rejected_partials:
+                    await self._dead_letter_partials()
                 self.metrics.heartbeat.labels("aggregate").set(time.time())
         finally:
             self.metrics.alive.labels("aggregate").set(0)
+
+    def _fold(self, message: Any) -> None:
+        """One partial into the table. A partial that is not what stage one writes is
+        checked whole before anything changes (monitor.tally.wire) and dead-lettered; so is
+        one that raises anything else (a bug): no message stops the agent."""
+        try:
+            partial = check_partial(parse_json(message.value), len(self.registry.parties))
+            key = partial["tp"]
+            merged, changed = merge(self.table.get(key), partial)
+        except ContractError as exc:
+            self._reject_partial(message, exc.code, exc.detail)
+            return
+        except MemoryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a bug: this partial alone is rejected
+            log.exception("bug: the partial at %s[%d]@%d could not be merged", message.topic,
+                          message.partition, message.offset)  # fmt: skip
+            self._reject_partial(message, BUG, bug_reason(exc))
+            return
+        if changed:
+            self.table[key] = merged
+            self.dirty = True
+
+    def _reject_partial(self, message: Any, code: str, reason: str) -> None:
+        self.metrics.rejected.labels(message.topic, code).inc()
+        self._rejected_partials.append(dead_letter(
+            topic=message.topic, partition=message.partition, offset=message.offset, code=code,
+            reason=reason, raw=message.value, limit=self.settings.deadletter_raw_limit))  # fmt: skip
+
+    async def _dead_letter_partials(self) -> None:
+        letters, self._rejected_partials = self._rejected_partials, []
+        for key, value in letters:
+            await self.deadletter_topic.send(key=key, value=value)
 
     def owns_table(self) -> bool:
         tp = TP(self.partials_topic.get_topic_name(), 0)
@@ -159,6 +196,7 @@ class Worker:
                                     max_request_size=8 * 1024 * 1024)  # fmt: skip
         try:
             await producer.start()
+            self.follower.producer = producer  # for its dead letters
             await self.follower.start()
             await self._wait_for_ballot()
             self.emitter = Emitter(producer.send, s.topic("alerts"), self.redis, s.app_id,

@@ -10,7 +10,9 @@ findings metrics are refreshed from the read model, so they count every worker's
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -22,6 +24,8 @@ from ..detect.shape import named
 from ..metrics import Metrics
 from ..readmodel import StationCache, changed_key
 from ..registry import Registry
+
+log = logging.getLogger("tabmon.detect")
 
 
 class StageTwoDetection:
@@ -56,7 +60,7 @@ class StageTwoDetection:
         found: list[Finding] = []
         t0 = time.perf_counter()
         if units is not None:
-            found += stage_two(units, self.registry, self.thresholds, read_to)
+            found += self._guarded("stage2", stage_two, units, self.registry, self.thresholds, read_to)
             self.pending = True
         if self.cache is not None and not self.pending:
             # station documents are written after the partials: they may land after the
@@ -69,7 +73,8 @@ class StageTwoDetection:
             # CPU-bound over every station: in a thread, so the event loop (stage one, the
             # agent, heartbeats) keeps running; the cache is only changed by this coroutine
             found += await asyncio.get_running_loop().run_in_executor(
-                None, sweep, self.cache.docs, self.registry, self.thresholds, now)
+                None, self._guarded, "sweep", sweep, self.cache.docs, self.registry,
+                self.thresholds, now)  # fmt: skip
             took = time.monotonic() - t1
             self.metrics.detect_seconds.labels("sweep").observe(took)
             # a sweep takes at most a fifth of the time, however large the election
@@ -80,6 +85,18 @@ class StageTwoDetection:
         if found:
             await self.emitter.emit(found)
         await self.refresh_metrics()
+
+    def _guarded(self, stage: str, detect: Callable[..., list[Finding]], *args: Any) -> list[Finding]:
+        """A detector stage that raises (a bug) costs this run's findings of that stage, is
+        counted and logged, and the worker goes on: data cannot stop the monitor."""
+        try:
+            return detect(*args)
+        except MemoryError:
+            raise
+        except Exception:  # noqa: BLE001
+            self.metrics.detector_errors.labels(stage).inc()
+            log.exception("the %s detectors raised; this run's findings of that stage are missing", stage)
+            return []
 
     async def refresh_metrics(self) -> None:
         """Findings as the read model has them (every worker's), when they or the station

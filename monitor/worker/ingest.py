@@ -27,14 +27,14 @@ from aiokafka.errors import CommitFailedError, IllegalStateError
 from .. import readmodel
 from ..alerting import Emitter
 from ..alerting.runner import stage_one
-from ..contract import validate_registry_record
+from ..contract import parse_json, validate_registry_record
 from ..deadletter import dead_letter
 from ..detect import Finding, Thresholds
 from ..errors import ContractError
 from ..metrics import Metrics
 from ..registry import Registry
 from ..settings import Settings
-from ..tally.intake import Intake, Rejection
+from ..tally.intake import BUG, Intake, Rejection, bug_reason
 from ..tally.partition import PartitionStore
 
 log = logging.getLogger("tabmon.ingest")
@@ -261,8 +261,13 @@ class Ingest:
         if self.emitter is None or not (docs or tokens):
             return []
         t0 = time.perf_counter()
-        found = stage_one(kind, docs, tokens, self.registry, self.thresholds)
+        errors: list[tuple[str, Exception]] = []
+        found = stage_one(kind, docs, tokens, self.registry, self.thresholds, errors)
         self.metrics.detect_seconds.labels("stage1").observe(time.perf_counter() - t0)
+        for what, exc in errors:
+            self.metrics.detector_errors.labels("stage1").inc()
+            log.error("a stage-one detector raised on %s; its findings are missing", what,
+                      exc_info=exc)  # fmt: skip
         return found
 
     async def _update_lag(self) -> None:
@@ -333,6 +338,7 @@ class RegistryFollower:
         self.metrics = metrics
         self.topic = settings.topic("registry")
         self.consumer: AIOKafkaConsumer | None = None
+        self.producer: AIOKafkaProducer | None = None  # for dead letters; None: logged only
 
     async def start(self) -> None:
         c = AIOKafkaConsumer(bootstrap_servers=self.settings.broker, enable_auto_commit=False,
@@ -358,23 +364,43 @@ class RegistryFollower:
             return 0
         batch = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=20000)
         n = 0
-        for messages in batch.values():
+        letters = []
+        for tp, messages in batch.items():
             for m in messages:
-                try:
-                    record = orjson.loads(m.value)
-                    validate_registry_record(record)
-                except (orjson.JSONDecodeError, ContractError) as exc:
-                    code = exc.code if isinstance(exc, ContractError) else "malformed_json"
-                    self.metrics.rejected.labels(self.topic, code).inc()
-                    log.error("registry record at offset %d rejected: %s", m.offset, exc)
+                rejected = self._apply(m)
+                if rejected is None:
+                    n += 1
                     continue
-                if record["type"] == "ballot" and self.registry.parties and tuple(
-                        record["parties"]) != self.registry.parties:  # fmt: skip
-                    log.error("a second, different ballot at offset %d ignored", m.offset)
-                    continue
-                self.registry.apply(record)
-                n += 1
+                code, reason = rejected
+                self.metrics.rejected.labels(self.topic, code).inc()
+                log.error("registry record at offset %d rejected: %s: %s", m.offset, code, reason)
+                letters.append(dead_letter(topic=tp.topic, partition=tp.partition, offset=m.offset,
+                                           code=code, reason=reason, raw=m.value,
+                                           limit=self.settings.deadletter_raw_limit))  # fmt: skip
+        if letters and self.producer is not None:
+            # at least once: the registry is re-read from the start at every start
+            topic = self.settings.topic("deadletter")
+            await asyncio.gather(*[await self.producer.send(topic, value=v, key=k) for k, v in letters])
         return n
+
+    def _apply(self, m: Any) -> tuple[str, str] | None:
+        """Apply one registry record; (code, reason) if it is rejected. No record, whatever it
+        holds, raises out of here (a bug is rejected with the code ``bug``)."""
+        try:
+            record = parse_json(m.value)
+            validate_registry_record(record)
+            if record["type"] == "ballot" and self.registry.parties and tuple(
+                    record["parties"]) != self.registry.parties:  # fmt: skip
+                return "ballot_conflict", "a second ballot with other parties; the first stays in use"
+            self.registry.apply(record)
+        except ContractError as exc:
+            return exc.code, exc.detail
+        except MemoryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a bug: this record alone is rejected
+            log.exception("bug: registry record at offset %d", m.offset)
+            return BUG, bug_reason(exc)
+        return None
 
     async def stop(self) -> None:
         if self.consumer is not None:
