@@ -328,12 +328,18 @@ def pipeline() -> Board:
     b.row("Rejections")
     b.add(timeseries("Rejected per second",
                      [(per_second("tabmon_rejected_total", "topic, reason"), "{{topic}} {{reason}}")],
-                     "Messages sent to the dead-letter topic, by reason code.", unit="ops"), 12)  # fmt: skip
+                     "Messages sent to the dead-letter topic, by reason code.", unit="ops"), 10)  # fmt: skip
     b.add(table("Rejected since each worker started",
                 [(f"sum by (topic, reason) (tabmon_rejected_total{{{W}}})", "")],
                 "Dead letters by topic and reason code (docs/contract.md lists the codes).",
                 transformations=keep_columns("topic", "reason", "Value", rename={"Value": "rejected"},
-                                             sort_by="rejected", desc=True)), 12)  # fmt: skip
+                                             sort_by="rejected", desc=True)), 10)  # fmt: skip
+    b.add(stat("Monitor errors", [
+        (f'sum(tabmon_rejected_total{{{W},reason="bug"}}) or vector(0)', "messages (bug)"),
+        (f"sum(tabmon_detector_errors_total{{{W}}}) or vector(0)", "detector errors"),
+    ], "Messages that raised an error the contract does not know, dead-lettered with the code bug,"
+       " and detector runs that raised: the monitor's faults, each one alerted"
+       " (docs/runbooks/input_bug.md). Zero is the only good value."), 4)  # fmt: skip
     return b
 
 

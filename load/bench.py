@@ -15,6 +15,7 @@ import platform
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
@@ -32,11 +33,20 @@ from monitor.progress import wait_caught_up  # noqa: E402
 from monitor.registry import build  # noqa: E402
 from monitor.settings import Settings  # noqa: E402
 from monitor.tally import PartitionStore  # noqa: E402
+from monitor.tally.intake import Intake  # noqa: E402
 from monitor.testing import scrape_metric  # noqa: E402
 from producers.replay import messages_of, send  # noqa: E402
 from producers.synthetic import generate  # noqa: E402
 
 FLUSH_SECONDS = Settings().flush_interval  # the worker's rule: partials every flush_interval
+BATCH = Settings().batch_size  # records of one fetch
+
+
+@dataclass(frozen=True, slots=True)
+class _Msg:
+    offset: int
+    key: bytes
+    value: bytes
 
 
 def bench_pure(election, rounds: int) -> dict[str, float]:
@@ -62,8 +72,31 @@ def bench_pure(election, rounds: int) -> dict[str, float]:
             s.take_station_docs()
         return len(raw) / (time.perf_counter() - t0)
 
+    def run_intake() -> float:
+        """The worker's own step (monitor.tally.intake): batches as a fetch brings them."""
+        intakes = {k: Intake(PartitionStore(k, registry), registry, 65536) for k in DECODERS}
+        batches: dict[str, list[_Msg]] = {k: [] for k in DECODERS}
+        t0 = last = time.perf_counter()
+        for i, (t, k, v) in enumerate(raw):
+            batch = batches[t]
+            batch.append(_Msg(i, k, v))
+            if len(batch) == BATCH:
+                intakes[t].batch(batch)
+                batch.clear()
+            if i % 1000 == 0 and time.perf_counter() - last >= FLUSH_SECONDS:
+                for x in intakes.values():
+                    x.store.take_partial(i)
+                    x.store.take_station_docs()
+                last = time.perf_counter()
+        for t, batch in batches.items():
+            intakes[t].batch(batch)
+            intakes[t].store.take_partial(len(raw))
+            intakes[t].store.take_station_docs()
+        return len(raw) / (time.perf_counter() - t0)
+
     return {"tally": max(run(False) for _ in range(rounds)),
-            "decode_validate_tally": max(run(True) for _ in range(rounds))}  # fmt: skip
+            "decode_validate_tally": max(run(True) for _ in range(rounds)),
+            "intake": max(run_intake() for _ in range(rounds))}  # fmt: skip
 
 
 def _metric(port: int, name: str, labels: str = "") -> float:
@@ -106,8 +139,7 @@ def bench_end_to_end(settings: Settings, election, copies: int, workdir: Path) -
                        timeout=600, on_poll=note, check=alive, interval=0.02)  # fmt: skip
         elapsed = marks["last"] - marks["first"]
         time.sleep(settings.snapshot_interval * 2)
-        units = {k.decode().rsplit(":", 1)[1]: orjson.loads(client.get(k))
-                 for k in client.scan_iter(f"{settings.app_id}:unit:*")}  # fmt: skip
+        units = readmodel.read_units(client, settings.app_id)
         diffs = compare(units, expected_totals(election.truth, election.parties), election.parties)
         # events_total also counts each distinct e-ballot once more, forwarded to evote-tokens
         accepted = _metric(settings.metrics_port, "tabmon_events_total") - _metric(
@@ -155,7 +187,8 @@ def main() -> None:
     election = generate(args.stations, tecs, seed=2007)
     a = bench_pure(election, args.rounds)
     print(f"(a) tally hot path           {a['tally']:>12,.0f} events/s")
-    print(f"    decode+validate+tally    {a['decode_validate_tally']:>12,.0f} events/s", flush=True)
+    print(f"    decode+validate+tally    {a['decode_validate_tally']:>12,.0f} events/s")
+    print(f"    the intake step, batched {a['intake']:>12,.0f} events/s", flush=True)
     with tempfile.TemporaryDirectory() as tmp, embedded(Path(tmp), app_id="bench") as s:
         s = Settings.from_env({}, **{**s.masked(), "redis_url": s.redis_url})
         ensure_topics(s)
