@@ -9,14 +9,13 @@ This module imports nothing from Kafka, Faust or Redis.
 from __future__ import annotations
 
 import re
-import reprlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 
-from .errors import ContractError
+from .errors import ContractError, show
 from .registry import CEC_ID, REC_CODES, Registry
 
 VERSION = 1
@@ -45,17 +44,6 @@ MAX_TIME = 40  # characters of an ISO 8601 time
 _STATION_RE = re.compile(r"([A-Z]{3})-([0-9]{1,6})")
 _TEC_RE = re.compile(r"([A-Z]{3})-T[0-9]{2,4}")
 _TOKEN_RE = re.compile(rf"[!-~]{{1,{MAX_TOKEN}}}")
-# What a rejection's sentence shows of a value: bounded in length and depth, whatever it is.
-_SHOW = reprlib.Repr()
-_SHOW.maxlevel, _SHOW.maxstring, _SHOW.maxother, _SHOW.maxlong = 2, 60, 60, 40
-_SHOW.maxdict = _SHOW.maxlist = _SHOW.maxtuple = _SHOW.maxset = 4
-
-
-def show(x: object) -> str:
-    """A value as a rejection's sentence shows it: never long, never deep (``reprlib``)."""
-    return _SHOW.repr(x)
-
-
 @dataclass(frozen=True, slots=True)
 class TimeWindow:
     """The event times the contract accepts (inclusive). The default spans decades, so no

@@ -6,7 +6,26 @@ can catch the project's failures without catching its bugs.
 
 from __future__ import annotations
 
+import reprlib
 from pathlib import Path
+
+# The code of a rejection whose cause is the monitor's, not the message's: something raised
+# that no check knows (counted, logged with its traceback, alerted).
+BUG = "bug"
+# What a rejection's sentence shows of a value: bounded in length and depth, whatever it is.
+_SHOW = reprlib.Repr()
+_SHOW.maxlevel, _SHOW.maxstring, _SHOW.maxother, _SHOW.maxlong = 2, 60, 60, 40
+_SHOW.maxdict = _SHOW.maxlist = _SHOW.maxtuple = _SHOW.maxset = 4
+
+
+def show(x: object) -> str:
+    """A value as a rejection's sentence shows it: never long, never deep (``reprlib``)."""
+    return _SHOW.repr(x)
+
+
+def bug_reason(exc: BaseException, doing: str = "decoding or applying") -> str:
+    """The sentence of a ``bug`` rejection: what was raised, bounded."""
+    return f"unexpected {type(exc).__name__} while {doing}: {show(str(exc))}"
 
 
 class MonitorError(Exception):

@@ -28,7 +28,7 @@ from typing import Any
 import aiohttp
 
 from .metrics import NotifyMetrics
-from .model import SIGNATURE_HEADER, Backoff, Subscription, outcome, sign
+from .model import SIGNATURE_HEADER, Backoff, Subscription, outcome, sign, usable_delivery_id
 from .store import Store
 
 log = logging.getLogger("tabmon.notify")
@@ -158,11 +158,11 @@ class Sender:
             self.stopping = True  # unsubscribed meanwhile: its queue is gone
             return "gone"
         if body is None:  # cannot happen unless the key was deleted by hand: say so, loudly
-            entry.update(status="failed", last_error="body missing from Redis")
-            await d.store.save(sub_id, entry)
-            d.metrics.deliveries.labels(sub_id, "failed").inc()
-            log.error("delivery %s to %s: body missing, marked failed", did, sub_id)
-            return "refused"
+            return await self._fail(did, entry, "body missing from Redis")
+        if not usable_delivery_id(did):
+            # Recorded before finding ids were matched whole: no attempt could ever send its
+            # header, and retrying it for ever would hold up this subscriber's later findings.
+            return await self._fail(did, entry, "delivery id not usable in an HTTP header")
         # The attempt is on record before it is made: a crash during the POST leaves it
         # counted, and the retry announces itself with the next attempt number.
         entry.update(attempts=entry["attempts"] + 1, status="sending")
@@ -186,6 +186,15 @@ class Sender:
             d.metrics.retries.labels(sub_id, result).inc()
         await d.store.save(sub_id, entry)
         return result
+
+    async def _fail(self, did: str, entry: dict[str, Any], why: str) -> str:
+        """Give a delivery up without an attempt: something no attempt can mend. Loudly."""
+        d, sub_id = self.d, self.sub.sub_id
+        entry.update(status="failed", last_error=why)
+        await d.store.save(sub_id, entry)
+        d.metrics.deliveries.labels(sub_id, "failed").inc()
+        log.error("delivery %r to %s: %s, marked failed", did, sub_id, why)
+        return "refused"
 
     def _schedule_retry(self, entry: dict[str, Any], result: str) -> None:
         if result == "unavailable":  # the receiver's trouble: back off the whole subscriber

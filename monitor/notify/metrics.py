@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from .model import REJECTIONS
+
 
 @dataclass
 class NotifyMetrics:
@@ -24,13 +26,13 @@ class NotifyMetrics:
     def create(cls, registry: CollectorRegistry | None = None, prefix: str = "tabmon") -> NotifyMetrics:
         r = registry if registry is not None else CollectorRegistry()
         p = f"{prefix}_notify"
-        return cls(
+        metrics = cls(
             registry=r,
-            consumed=Counter(f"{p}_findings_consumed", "Finding records read from the alerts topic",
+            consumed=Counter(f"{p}_findings_consumed", "Finding records read from the alerts topic and used",
                              registry=r),
             invalid=Counter(f"{p}_invalid_records",
-                            "Records on the alerts topic that are not findings (skipped, logged)",
-                            registry=r),
+                            "Records on the alerts topic not used, by reason (logged, dead-lettered)",
+                            ["reason"], registry=r),
             enqueued=Counter(f"{p}_enqueued", "Notifications recorded as pending, by event (new, updated)",
                              ["event"], registry=r),
             deliveries=Counter(f"{p}_deliveries",
@@ -46,3 +48,6 @@ class NotifyMetrics:
                             ["loop"], registry=r),
             post_seconds=Histogram(f"{p}_post_duration_seconds", "Time of one webhook POST", registry=r),
         )  # fmt: skip
+        for reason in REJECTIONS:  # every reason is a series from the start: a rate works at once
+            metrics.invalid.labels(reason)
+        return metrics

@@ -22,14 +22,14 @@ import orjson
 from ..alerting.emit import content_digest as emitted_digest
 from ..detect.findings import KINDS as KINDS
 from ..detect.findings import rec_of
-from ..errors import ConfigError
+from ..errors import ConfigError, show
 from ..registry import CEC_ID, REC_CODES
 
 # The contract's detector kinds (monitor.detect.findings.KINDS). Statistical forensics are a
 # family whose members are named ``forensic_<test>``; ``forensic_*`` subscribes to all of them.
 FORENSIC_PREFIX = "forensic_"
 FORENSIC_ALL = "forensic_*"
-_FORENSIC_KIND = re.compile(r"^forensic_[a-z0-9_]+$")
+_FORENSIC_KIND = re.compile(r"forensic_[a-z0-9_]+")
 REGIONS = (*REC_CODES, CEC_ID)
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 SIGNATURE_HEADER = "X-Tabmon-Signature"
@@ -91,7 +91,7 @@ def check_webhook(url: str) -> str:
 def check_kinds(kinds: Iterable[str]) -> tuple[str, ...]:
     out = []
     for k in kinds:
-        if k not in KINDS and k != FORENSIC_ALL and not _FORENSIC_KIND.match(k):
+        if k not in KINDS and k != FORENSIC_ALL and not _FORENSIC_KIND.fullmatch(k):
             raise ConfigError(f"unknown kind {k!r}: one of {', '.join(KINDS)}, {FORENSIC_ALL}"
                               " or forensic_<name>")  # fmt: skip
         out.append(k)
@@ -258,23 +258,93 @@ def payload(note: Notification, finding: Mapping[str, Any]) -> bytes:
                          "subscription_id": note.sub_id, "finding": finding})  # fmt: skip
 
 
-_FINDING_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# -- what the notifier can use of a record on ``alerts`` -----------------------------------------
+# The finding id goes into a header (X-Tabmon-Delivery) and Redis: matched whole, since ``$``
+# would let a final newline through, and aiohttp refuses such a header at every attempt.
+_FINDING_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_DELIVERY_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}\.[0-9]{1,18}")
+# Nesting of a record (the record itself is level 1). The detectors' findings are 4 deep;
+# orjson reads 1024 levels but writes no more than 254, and the notifier writes every finding
+# again (its digest, the body), so a deeper record would fail there, at every restart.
+MAX_DEPTH = 32
+MAX_FIELD = 64  # characters of kind, unit_id, station_id, rec_id, first_seen and updated
+MAX_EXPLANATION = 4096  # characters of the explanation (the detectors' are under 200)
+# Why a record on ``alerts`` is not used: the ``reason`` label of the invalid-records metric
+# and the ``code`` of its dead letter (docs/notifications.md, "Records it cannot use").
+REJECTIONS = ("malformed_json", "not_an_object", "wrong_type", "missing_field", "bad_value",
+              "too_deep", "bug")  # fmt: skip
+
+
+class Unusable(ValueError):
+    """A record the notifier cannot use: ``code`` (one of REJECTIONS) and a sentence."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+
+
+def usable_delivery_id(delivery_id: str) -> bool:
+    """Whether a delivery id is one :func:`check_finding` lets through, so that it can travel in
+    the X-Tabmon-Delivery header (one recorded before ids were matched whole may not)."""
+    return _DELIVERY_ID.fullmatch(delivery_id) is not None
+
+
+def nesting(value: Any) -> int:
+    """How deep lists and objects nest in a decoded JSON value (a scalar is 0). Iterative: a
+    record as deep as orjson reads must not exhaust the interpreter's stack here."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        v, level = stack.pop()
+        children = v.values() if isinstance(v, dict) else v if isinstance(v, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, level)
+        stack.extend((c, level + 1) for c in children if isinstance(c, dict | list))
+    return deepest
 
 
 def check_finding(record: Any) -> dict[str, Any]:
-    """The record if notification can use it, or ValueError naming what is wrong."""
-    if not isinstance(record, dict) or record.get("type") != "finding":
-        raise ValueError("not a finding record")
+    """The record if notification can use it, or :class:`Unusable` naming what is wrong.
+
+    Every value that reaches a header, Redis or a body written again is checked here: a
+    record that passes can be decided on, recorded and delivered."""
+    if not isinstance(record, dict):
+        raise Unusable("not_an_object", f"not a finding record: a JSON {_json_type(record)}")
+    if record.get("type") != "finding":
+        raise Unusable("wrong_type", f"not a finding record: type {show(record.get('type'))}")
     for name in ("finding_id", "kind", "severity", "unit_id", "explanation"):
-        if not isinstance(record.get(name), str) or not record[name]:
-            raise ValueError(f"finding without a string {name!r}")
-    if not isinstance(record.get("evidence"), dict):
-        raise ValueError("finding without an evidence object")
-    if not _FINDING_ID.match(record["finding_id"]):
-        raise ValueError(f"finding_id {record['finding_id'][:40]!r} has characters outside [A-Za-z0-9._:-]")
+        value = record.get(name)
+        if value is None or value == "":
+            raise Unusable("missing_field", f"finding without a string {name!r}")
+        if not isinstance(value, str):
+            raise Unusable("wrong_type", f"finding without a string {name!r}: {show(value)}")
+    if "evidence" not in record or record["evidence"] is None:
+        raise Unusable("missing_field", "finding without an evidence object")
+    if not isinstance(record["evidence"], dict):
+        raise Unusable("wrong_type", f"finding without an evidence object: {show(record['evidence'])}")
+    for name in ("station_id", "rec_id", "first_seen", "updated"):
+        value = record.get(name)
+        if value is not None and not isinstance(value, str):
+            raise Unusable("wrong_type", f"finding with a {name!r} that is not a string: {show(value)}")
+    if not _FINDING_ID.fullmatch(record["finding_id"]):
+        raise Unusable("bad_value", f"finding_id {show(record['finding_id'])} is not 1 to 128 characters"
+                                    " of [A-Za-z0-9._:-]")  # fmt: skip
     if record["severity"] not in SEVERITY_RANK:
-        raise ValueError(f"unknown severity {record['severity'][:20]!r}")
+        raise Unusable("bad_value", f"unknown severity {show(record['severity'])}")
+    for name in ("kind", "unit_id", "station_id", "rec_id", "first_seen", "updated"):
+        if len(record.get(name) or "") > MAX_FIELD:
+            raise Unusable("bad_value", f"finding with a {name!r} longer than {MAX_FIELD} characters")
+    if len(record["explanation"]) > MAX_EXPLANATION:
+        raise Unusable("bad_value", f"finding with an explanation longer than {MAX_EXPLANATION} characters")
+    if (depth := nesting(record)) > MAX_DEPTH:
+        raise Unusable("too_deep", f"finding nested {depth} levels deep, more than {MAX_DEPTH}")
     return record
+
+
+def _json_type(value: Any) -> str:
+    names = {list: "array", str: "string", int: "number", float: "number", bool: "boolean"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
 
 
 # -- signing ------------------------------------------------------------------------------------

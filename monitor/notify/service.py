@@ -3,6 +3,8 @@
 Either loop failing (the broker or Redis lost, a bug) stops the process with the error: it
 is meant to run under a supervisor that restarts it, and a restart loses and repeats nothing
 (offsets are committed after the notifications are recorded; the ledger says what was sent).
+A record on ``alerts`` never does: what the consumer cannot use of one, or any bug deciding
+on one, rejects that record alone to the ``deadletter`` topic (see ``consume``).
 """
 
 from __future__ import annotations

@@ -17,12 +17,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from ..contract import DECODERS, DEFAULT_WINDOW, TimeWindow, parse, show
-from ..errors import ContractError
+from ..contract import DECODERS, DEFAULT_WINDOW, TimeWindow, parse
+from ..errors import BUG, ContractError, bug_reason
 from ..registry import Registry
 from .partition import PartitionStore
 
-BUG = "bug"  # the rejection code of a message that raised something the contract does not
 # The event time of each kind of record: the latest one seen is the monitor's clock.
 TIME_FIELD = {"turnout": "reported_at", "protocols": "recorded_at", "summaries": "recorded_at",
               "evote": "issued_at", "tokens": "issued_at"}  # fmt: skip
@@ -107,7 +106,3 @@ class Intake:
             out.clock = datetime.fromisoformat(getattr(last, TIME_FIELD[self.kind])).timestamp()
         return out
 
-
-def bug_reason(exc: BaseException) -> str:
-    """The sentence of a ``bug`` rejection: what was raised, bounded."""
-    return f"unexpected {type(exc).__name__} while decoding or applying: {show(str(exc))}"

@@ -31,11 +31,10 @@ from ..alerting.runner import thresholds_from
 from ..contract import parse_json
 from ..deadletter import dead_letter
 from ..detect import Finding
-from ..errors import ContractError
+from ..errors import BUG, ContractError, bug_reason
 from ..metrics import Metrics, serve_metrics
 from ..registry import Registry, build, load_records
 from ..settings import Settings
-from ..tally.intake import BUG, bug_reason
 from ..tally.national import COMPARED_KINDS, clock, merge, read_to, snapshot
 from ..tally.wire import check_partial
 from .detection import StageTwoDetection

@@ -30,11 +30,11 @@ from ..alerting.runner import stage_one
 from ..contract import parse_json, validate_registry_record
 from ..deadletter import dead_letter
 from ..detect import Finding, Thresholds
-from ..errors import ContractError
+from ..errors import BUG, ContractError, bug_reason
 from ..metrics import Metrics
 from ..registry import Registry
 from ..settings import Settings
-from ..tally.intake import BUG, Intake, Rejection, bug_reason
+from ..tally.intake import Intake, Rejection
 from ..tally.partition import PartitionStore
 
 log = logging.getLogger("tabmon.ingest")

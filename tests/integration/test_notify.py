@@ -13,13 +13,17 @@ import time
 from collections import Counter
 from typing import Any
 
+import orjson
 import pytest
 import redis.asyncio as aioredis
+from kafka import KafkaProducer
 
 from monitor import procs
+from monitor.deadletter import original_bytes
 from monitor.notify.consume import record
 from monitor.notify.model import Incoming
 from monitor.notify.store import Store
+from monitor.testing import read_topic
 
 from .webhook import (
     T0,
@@ -272,6 +276,64 @@ def test_a_batch_recorded_but_not_committed_is_not_notified_again(nsettings, not
                   for p in r.snapshot()) == [("AKT", "new", 1), ("AKT", "updated", 2),
                                              ("ATY", "new", 1), ("EKZ", "new", 1)]  # fmt: skip
     assert len(ledger(s, sub_id)) == 4
+
+
+def _send_raw(settings: Any, messages: list[tuple[bytes, bytes | None]]) -> None:
+    """(key, value) pairs to the alerts topic, all to partition 0: they are read in this order."""
+    p = KafkaProducer(bootstrap_servers=settings.broker, linger_ms=5)
+    futures = [p.send(settings.topic("alerts"), key=k, value=v, partition=0) for k, v in messages]
+    p.flush()
+    p.close()
+    for f in futures:
+        f.get(timeout=10)
+
+
+def test_records_it_cannot_use_are_dead_lettered_and_never_stop_the_notifier(nsettings, notifiers,
+                                                                             receivers):  # fmt: skip
+    """Before, a finding nested 300 deep crashed the notifier at every restart (orjson reads it
+    but cannot write it again), and a finding id ending in a newline wedged its subscriber (the
+    header could never be sent, retried for ever)."""
+    s = nsettings
+    sub_id, r = subscribe(s, receivers)
+    good = [finding("turnout_jump", "warning", "SKZ-T01", f"SKZ-{n}", jump=n) for n in range(4)]
+    newline = finding("turnout_jump", "critical", "SKZ-T01", "SKZ-90", jump=9)
+    newline["finding_id"] += "\n"
+    deep = b'{"a":' * 300 + b"1" + b"}" * 300
+    too_deep = orjson.dumps({**finding("turnout_jump", "critical", "SKZ-T01", "SKZ-91"), "evidence": "E"}
+                            ).replace(b'"E"', deep)  # fmt: skip
+    hostile = {"bad_value": orjson.dumps(newline), "too_deep": too_deep,
+               "malformed_json": b'{"type": "finding", "finding_id": ',
+               "not_an_object": b'[{"type": "finding"}]'}  # fmt: skip
+    g = [orjson.dumps(f) for f in good]
+    values = [g[0], hostile["bad_value"], g[1], hostile["too_deep"], g[2], hostile["malformed_json"],
+              hostile["not_an_object"], g[3]]  # fmt: skip
+    proc = notifiers.start()
+    _send_raw(s, [(b"k", v) for v in values])
+    posts = r.wait_for(4, 60)
+    deadline = time.monotonic() + 30
+    while len(letters := read_topic(s.broker, s.topic("deadletter"))) < 4 and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert proc.poll() is None, "the notifier stopped"
+    # the findings, each once, and nothing else
+    assert sorted(p.payload["finding"]["finding_id"] for p in posts) == sorted(f["finding_id"] for f in good)
+    assert len({p.delivery_id for p in posts}) == len(posts) == 4 and all(p.signature_ok for p in posts)
+    assert {(e["status"], e["finding_id"]) for e in ledger(s, sub_id)} == {
+        ("delivered", f["finding_id"]) for f in good}
+    # each of the others on deadletter: where it was, why, and its bytes
+    assert sorted((x["offset"], x["code"]) for x in letters) == [
+        (1, "bad_value"), (3, "too_deep"), (5, "malformed_json"), (6, "not_an_object")]
+    for x in letters:
+        assert x["type"] == "rejected" and x["topic"] == s.topic("alerts") and x["partition"] == 0
+        assert x["reason"] and original_bytes(x) == hostile[x["code"]]
+    for code in hostile:
+        assert notifiers.metric("tabmon_notify_invalid_records_total", f'reason="{code}"') == 1
+    assert notifiers.metric("tabmon_notify_findings_consumed_total") == 4
+    # the batch was committed with its rejections: a restart reads and rejects nothing again
+    assert procs.stop(proc, grace=15) == 0
+    again = notifiers.start()
+    _send_raw(s, [(b"k", orjson.dumps(finding("turnout_jump", "warning", "SKZ-T01", "SKZ-50", jump=50)))])
+    assert len(r.wait_for(5, 30)) == 5
+    assert again.poll() is None and len(read_topic(s.broker, s.topic("deadletter"))) == 4
 
 
 def test_subscription_commands_against_redis(nsettings, receivers):

@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import random
 import re
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 
+import aiohttp
 import orjson
 import pytest
+from aiokafka import TopicPartition
 from prometheus_client import CollectorRegistry
 
 from monitor.cli import main
+from monitor.deadletter import original_bytes
 from monitor.detect.findings import Finding, to_record
 from monitor.errors import ConfigError
-from monitor.notify import model
-from monitor.notify.consume import decode, plan
+from monitor.notify import consume, model
+from monitor.notify.consume import Consumer, decode, plan, triage
+from monitor.notify.deliver import Delivery, Sender
 from monitor.notify.metrics import NotifyMetrics
 from monitor.notify.model import (
     Backoff,
@@ -184,15 +190,71 @@ def test_the_body_is_the_record_wrapped_with_the_event():
     assert e.entry["status"] == "pending" and e.entry["digest"] == content_digest(a)
 
 
-@pytest.mark.parametrize("raw", [
-    b"", b"not json", b"[]", b'{"type":"turnout"}',
-    b'{"type":"finding","finding_id":"a\\"b","kind":"k","severity":"info","unit_id":"KZ"}',
-    b'{"type":"finding","finding_id":"ab","kind":"k","severity":"loud","unit_id":"KZ"}',
-    b'{"type":"finding","finding_id":"ab","kind":"k","severity":"info"}',
+_REST = b'"kind":"k","unit_id":"KZ","explanation":"x","evidence":{}'
+
+
+@pytest.mark.parametrize(("raw", "code"), [
+    (None, "malformed_json"), (b"", "malformed_json"), (b"not json", "malformed_json"),
+    (b"[]", "not_an_object"), (b"null", "not_an_object"), (b'"finding"', "not_an_object"),
+    (b'{"type":"turnout"}', "wrong_type"),
+    (b'{"type":"finding","finding_id":"a\\"b","severity":"info",' + _REST + b"}", "bad_value"),
+    (b'{"type":"finding","finding_id":"ab","severity":"loud",' + _REST + b"}", "bad_value"),
+    (b'{"type":"finding","finding_id":"ab",' + _REST + b"}", "missing_field"),
+    (b'{"type":"finding","finding_id":7,"severity":"info",' + _REST + b"}", "wrong_type"),
+    (b'{"type":"finding","finding_id":"ab","severity":"info","updated":[1],' + _REST + b"}", "wrong_type"),
+    (b'{"type":"finding","finding_id":"ab","severity":"info","rec_id":"' + b"A" * 65 + b'",' + _REST + b"}",
+     "bad_value"),
 ])  # fmt: skip
-def test_records_that_are_not_findings_are_refused(raw):
-    with pytest.raises(ValueError):
+def test_records_that_are_not_findings_are_refused_with_a_code(raw, code):
+    with pytest.raises(ValueError) as info:
         decode(raw)
+    assert isinstance(info.value, model.Unusable) and info.value.code == code
+    assert info.value.code in model.REJECTIONS and str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("end", ["\n", "\r", "\r\n", "\x00", " "])
+def test_a_finding_id_with_a_final_newline_is_refused(end):
+    """``$`` matched before a final newline: the id then broke the X-Tabmon-Delivery header at
+    every attempt, and the subscriber's sender retried it for ever."""
+    record = rec()
+    model.check_finding(dict(record))
+    with pytest.raises(model.Unusable, match="finding_id") as info:
+        decode(orjson.dumps({**record, "finding_id": record["finding_id"] + end}))
+    assert info.value.code == "bad_value"
+
+
+def nested(depth: int, record: dict | None = None) -> bytes:
+    """A finding whose evidence is ``depth`` objects deep, written by hand: orjson would refuse."""
+    deep = b'{"a":' * depth + b"1" + b"}" * depth
+    return orjson.dumps({**(record or rec()), "evidence": "EVIDENCE"}).replace(b'"EVIDENCE"', deep)
+
+
+def test_evidence_nested_300_deep_is_refused_by_decode_with_a_reason():
+    # orjson reads it (up to 1024 levels) but cannot write it again (at most 254), and the
+    # notifier writes every finding again: its digest, the body it signs
+    with pytest.raises(orjson.JSONEncodeError):
+        orjson.dumps(orjson.loads(nested(300)))
+    with pytest.raises(model.Unusable, match="nested 301 levels deep") as info:
+        decode(nested(300))
+    assert info.value.code == "too_deep"
+    with pytest.raises(model.Unusable) as info:
+        decode(nested(2000))  # beyond orjson's own limit
+    assert info.value.code == "malformed_json"
+    # the deepest record accepted is written again with room to spare
+    deepest = decode(nested(model.MAX_DEPTH - 1))
+    assert model.nesting(deepest) == model.MAX_DEPTH
+    [e] = _plan([sub()], [Incoming(deepest, 0, 1)])
+    assert orjson.loads(e.body)["finding"] == deepest
+    with pytest.raises(model.Unusable):
+        decode(nested(model.MAX_DEPTH))
+
+
+def test_real_findings_pass_as_they_are():
+    for record in (rec(), rec("summary_mismatch", unit="KZ", station=None), rec("forensic_last_digit")):
+        assert decode(orjson.dumps(record)) == record
+    bare = {k: v for k, v in rec().items() if k not in ("station_id", "rec_id", "first_seen", "updated")}
+    assert decode(orjson.dumps(bare)) == bare
+    assert model.nesting({"a": [1, {"b": []}]}) == 4 and model.nesting(5) == 0
 
 
 # -- signing -----------------------------------------------------------------------------------------
@@ -304,3 +366,151 @@ def test_a_finding_without_evidence_or_explanation_is_skipped_not_fatal(drop):
     del record[drop]
     with pytest.raises(ValueError, match=drop):
         model.check_finding(record)
+
+
+# -- records the notifier cannot use: one at a time, never the batch -----------------------------------
+def hostile() -> dict[str, bytes | None]:
+    """What a record on `alerts` could hold, beside findings, by the code it is refused with."""
+    r = rec(station="AKM-999")
+    return {"bad_value": orjson.dumps({**r, "finding_id": r["finding_id"] + "\n"}),
+            "too_deep": nested(300), "malformed_json": b"{not json", "not_an_object": b"[1, 2]"}  # fmt: skip
+
+
+def batch_of(values: list[bytes | None], topic: str = "t.alerts") -> dict:
+    """A fetched batch as aiokafka gives it: offsets 0.. on partition 0."""
+    tp = TopicPartition(topic, 0)
+    return {tp: [SimpleNamespace(topic=topic, partition=0, offset=i, key=None, value=v)
+                 for i, v in enumerate(values)]}  # fmt: skip
+
+
+def test_triage_keeps_the_findings_and_rejects_the_rest_with_a_reason():
+    good = [rec(station=f"AKM-{n}") for n in range(3)]
+    bad = hostile()
+    values = [orjson.dumps(good[0]), *bad.values(), orjson.dumps(good[1]), None, orjson.dumps(good[2])]
+    found, rejected = triage(batch_of(values))
+    assert [(i.finding, i.offset) for i in found] == [(good[0], 0), (good[1], 5), (good[2], 7)]
+    assert [(r.offset, r.code) for r in rejected] == [
+        (1, "bad_value"), (2, "too_deep"), (3, "malformed_json"), (4, "not_an_object"), (6, "malformed_json")]
+    assert all(r.reason and r.raw == values[r.offset] and r.error is None for r in rejected)
+
+
+class MemoryStore:
+    """The store's part in recording, in memory: the Redis one runs in the integration tests."""
+
+    def __init__(self, subs: list[Subscription]) -> None:
+        self.subs = {s.sub_id: s for s in subs}
+        self.state: dict = {}
+        self.recorded: list = []
+
+    async def subscriptions(self):
+        return dict(self.subs)
+
+    async def seen(self, pairs):
+        return [self.state.get(p) for p in pairs]
+
+    async def enqueue(self, items):
+        for it in items:
+            self.state[(it.note.sub_id, it.note.finding_id)] = it.note.seen
+            self.recorded.append(it)
+        return [1] * len(items)
+
+
+class Producer:
+    """Takes dead letters as aiokafka's producer does: ``send`` gives a future, done at the ack."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes, dict]] = []
+
+    async def send(self, topic, value, key):
+        self.sent.append((topic, key, orjson.loads(value)))
+        ack = asyncio.get_running_loop().create_future()
+        ack.set_result(None)
+        return ack
+
+
+def _consumer(subs: list[Subscription]) -> tuple[Consumer, MemoryStore, Producer, list[str]]:
+    woken: list[str] = []
+    store = MemoryStore(subs)
+    c = Consumer(Settings.from_env({}, topic_prefix="t."), store, NotifyMetrics.create(), woken.append)
+    c.producer = Producer()
+    return c, store, c.producer, woken
+
+
+def test_a_batch_mixing_findings_and_hostile_records_records_the_findings_and_dead_letters_the_rest(
+        monkeypatch):  # fmt: skip
+    s = sub()
+    good = [rec(station=f"AKM-{n}") for n in range(3)]
+    boom = rec(station="AKM-666")  # a valid finding on which deciding raises: a bug, its alone
+    real_payload = consume.payload
+
+    def payload(note, finding):
+        if finding["finding_id"] == boom["finding_id"]:
+            raise KeyError("no such thing")
+        return real_payload(note, finding)
+
+    monkeypatch.setattr(consume, "payload", payload)
+    bad = hostile()
+    values = [*bad.values(), orjson.dumps(good[0]), orjson.dumps(boom), orjson.dumps(good[1]),
+              orjson.dumps(good[2])]  # fmt: skip
+    c, store, producer, woken = _consumer([s])
+    asyncio.run(c._handle(batch_of(values)))
+    assert [it.note.finding_id for it in store.recorded] == [f["finding_id"] for f in good]
+    assert woken == [s.sub_id] * 3
+    letters = {v["offset"]: v for _topic, _key, v in producer.sent}
+    assert {t for t, _k, _v in producer.sent} == {"t.deadletter"}
+    assert {k for _t, k, _v in producer.sent} == {f"t.alerts/0/{n}".encode() for n in (0, 1, 2, 3, 5)}
+    assert {n: v["code"] for n, v in letters.items()} == {
+        0: "bad_value", 1: "too_deep", 2: "malformed_json", 3: "not_an_object", 5: "bug"}
+    assert letters[5]["reason"] == "unexpected KeyError while deciding: \"'no such thing'\""
+    assert all(v["type"] == "rejected" and v["topic"] == "t.alerts" for v in letters.values())
+    assert all(original_bytes(letters[n]) == values[n] for n in letters)
+    r = c.metrics.registry
+    assert r.get_sample_value("tabmon_notify_findings_consumed_total") == 3
+    assert {code: r.get_sample_value("tabmon_notify_invalid_records_total", {"reason": code})
+            for code in model.REJECTIONS} == {"malformed_json": 1, "not_an_object": 1, "wrong_type": 0,
+                                              "missing_field": 0, "bad_value": 1, "too_deep": 1, "bug": 1}
+    # read again (no commit): the rejections are the same, nothing is recorded twice
+    asyncio.run(c._handle(batch_of(values)))
+    assert len(store.recorded) == 3 and len(producer.sent) == 10
+
+
+def test_memory_running_out_is_not_one_records_fault(monkeypatch):
+    def payload(note, finding):
+        raise MemoryError
+
+    monkeypatch.setattr(consume, "payload", payload)
+    c, store, producer, _woken = _consumer([sub()])
+    with pytest.raises(MemoryError):
+        asyncio.run(c._handle(batch_of([orjson.dumps(rec())])))
+    assert store.recorded == [] and producer.sent == []
+
+
+def test_a_delivery_id_recorded_before_ids_were_matched_whole_is_given_up_not_retried_for_ever():
+    s = sub()
+    did = "f-1\n.1"
+    entry = {"delivery_id": did, "finding_id": "f-1\n", "event": "new", "attempts": 0, "refusals": 0,
+             "status": "pending", "next_attempt_at": 0}  # fmt: skip
+    saved: list[dict] = []
+
+    class Store:
+        async def body(self, sub_id, delivery_id):
+            return b"{}"
+
+        async def save(self, sub_id, e):
+            saved.append(dict(e))
+
+    async def attempt() -> str:
+        async with aiohttp.ClientSession() as http:
+            d = Delivery(Store(), http, NotifyMetrics.create(), Backoff(), timeout=1, lease=5, poll=1,
+                         holder="test")  # fmt: skip
+            return await Sender(s, d).attempt(did, entry)
+
+    assert asyncio.run(attempt()) == "refused"
+    assert [(e["status"], e["attempts"]) for e in saved] == [("failed", 0)]
+    assert "header" in saved[-1]["last_error"]
+    assert model.usable_delivery_id(rec()["finding_id"] + ".12")
+
+
+def test_the_docs_list_every_rejection_code():
+    section = re.search(r"## Records it cannot use\n(.*?)\n## ", DOC.read_text(), re.S).group(1)
+    assert re.findall(r"^\| `([a-z_]+)` \|", section, re.M) == list(model.REJECTIONS)
