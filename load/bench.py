@@ -54,13 +54,13 @@ def bench_pure(election, rounds: int) -> dict[str, float]:
     partials and station documents derived every flush_interval, as the worker does."""
     registry = build(election.registry)
     raw = [(e.topic, e.key.encode(), orjson.dumps(e.value)) for e in election.events]
-    records = [(t, DECODERS[t](parse(v, 65536), registry, k)) for t, k, v in raw]
+    records = [(t, DECODERS[t](parse(v, 65536), registry)) for t, k, v in raw]
 
     def run(decode: bool) -> float:
         stores = {k: PartitionStore(k, registry) for k in DECODERS}
         t0 = last = time.perf_counter()
         for i, (t, k, v) in enumerate(raw):
-            record = DECODERS[t](parse(v, 65536), registry, k) if decode else records[i][1]
+            record = DECODERS[t](parse(v, 65536), registry) if decode else records[i][1]
             stores[t].apply_record(record)
             if i % 1000 == 0 and time.perf_counter() - last >= FLUSH_SECONDS:
                 for s in stores.values():  # derive partials and station documents, as a flush does

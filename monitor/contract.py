@@ -215,27 +215,11 @@ def _figures_checked(obj: dict[str, Any], parties: tuple[str, ...]) -> tuple[int
     return tuple(out)
 
 
-def _known_station(obj: dict[str, Any], registry: Registry) -> str:
+def _station(obj: dict[str, Any], registry: Registry) -> str:
     sid = _text(obj, "station_id")
     if sid not in registry.stations:
         raise ContractError("unknown_station", f"station {show(sid)} is not in the registry")
     return sid
-
-
-def _station(obj: dict[str, Any], registry: Registry, key: bytes | None) -> str:
-    sid = _known_station(obj, registry)
-    _keyed(key, sid, "station_id")
-    return sid
-
-
-def _keyed(key: bytes | None, expected: str, name: str) -> None:
-    """Per-partition state needs every event of a station (unit, token) in one partition: the
-    key must be there and be the id. An unkeyed event could land in a second partition and
-    be counted twice."""
-    if key is None:
-        raise ContractError("missing_key", f"message has no key; it must be the {name} {expected!r}")
-    if key != expected.encode():
-        raise ContractError("key_mismatch", f"message key {show(key)} is not the {name} {expected!r}")
 
 
 def _version(obj: dict[str, Any], name: str, most: int = MAX_VERSION) -> int:
@@ -245,20 +229,21 @@ def _version(obj: dict[str, Any], name: str, most: int = MAX_VERSION) -> int:
     return x
 
 
-def decode_turnout(obj: dict[str, Any], registry: Registry, key: bytes | None,
+# The message key is not read: where an event belongs follows from what it is about, whatever
+# key and partition the producer chose (monitor.tally.route).
+def decode_turnout(obj: dict[str, Any], registry: Registry,
                    window: TimeWindow = DEFAULT_WINDOW) -> Turnout:  # fmt: skip
     _type(obj, "turnout")
     return Turnout(
-        _station(obj, registry, key), _version(obj, "seq", MAX_SEQ),
-        _time(obj, "reported_at", window),
+        _station(obj, registry), _version(obj, "seq", MAX_SEQ), _time(obj, "reported_at", window),
         _count(obj, "registered"), _count(obj, "added"), _count(obj, "voted"),
     )  # fmt: skip
 
 
-def decode_protocol(obj: dict[str, Any], registry: Registry, key: bytes | None,
+def decode_protocol(obj: dict[str, Any], registry: Registry,
                     window: TimeWindow = DEFAULT_WINDOW) -> Protocol:  # fmt: skip
     _type(obj, "protocol")
-    sid = _station(obj, registry, key)
+    sid = _station(obj, registry)
     source = _field(obj, "source")
     if type(source) is not str or source not in SOURCES:
         raise ContractError("bad_source", f"source must be one of {SOURCES}, got {show(source)}")
@@ -266,7 +251,7 @@ def decode_protocol(obj: dict[str, Any], registry: Registry, key: bytes | None,
                     _figures(obj, registry.parties))  # fmt: skip
 
 
-def decode_summary(obj: dict[str, Any], registry: Registry, key: bytes | None,
+def decode_summary(obj: dict[str, Any], registry: Registry,
                    window: TimeWindow = DEFAULT_WINDOW) -> Summary:  # fmt: skip
     _type(obj, "summary")
     level = _field(obj, "level")
@@ -276,14 +261,14 @@ def decode_summary(obj: dict[str, Any], registry: Registry, key: bytes | None,
     known = {"cec": uid == CEC_ID, "rec": uid in registry.rec_tecs, "tec": uid in registry.tec_rec}
     if not known[level]:
         raise ContractError("unknown_unit", f"{level} unit {show(uid)} is not in the registry")
-    _keyed(key, uid, "unit_id")
     return Summary(level, uid, _version(obj, "version"), _time(obj, "recorded_at", window),
                    _count(obj, "stations_included"), _figures(obj, registry.parties))  # fmt: skip
 
 
-def _evote(obj: dict[str, Any], registry: Registry, window: TimeWindow) -> Evote:
+def decode_evote(obj: dict[str, Any], registry: Registry, window: TimeWindow = DEFAULT_WINDOW) -> Evote:
+    """An e-ballot, from ``evote`` or re-keyed by its voter token on ``evote-tokens``."""
     _type(obj, "evote")
-    sid = _known_station(obj, registry)
+    sid = _station(obj, registry)
     token = _text(obj, "voter_token")
     if not _TOKEN_RE.fullmatch(token):
         raise ContractError("wrong_type", f"voter_token must be 1 to {MAX_TOKEN} printable ASCII"
@@ -291,25 +276,10 @@ def _evote(obj: dict[str, Any], registry: Registry, window: TimeWindow) -> Evote
     return Evote(sid, token, _time(obj, "issued_at", window))
 
 
-def decode_evote(obj: dict[str, Any], registry: Registry, key: bytes | None,
-                 window: TimeWindow = DEFAULT_WINDOW) -> Evote:  # fmt: skip
-    e = _evote(obj, registry, window)
-    _keyed(key, e.station_id, "station_id")
-    return e
-
-
-def decode_token_ballot(obj: dict[str, Any], registry: Registry, key: bytes | None,
-                        window: TimeWindow = DEFAULT_WINDOW) -> Evote:  # fmt: skip
-    """An e-ballot re-keyed by its voter token (internal topic ``evote-tokens``)."""
-    e = _evote(obj, registry, window)
-    _keyed(key, e.voter_token, "voter_token")
-    return e
-
-
 # Decoder per store kind (see monitor.tally.partition.KINDS).
 DECODERS = {
     "turnout": decode_turnout, "protocols": decode_protocol,
-    "summaries": decode_summary, "evote": decode_evote, "tokens": decode_token_ballot,
+    "summaries": decode_summary, "evote": decode_evote, "tokens": decode_evote,
 }  # fmt: skip
 
 

@@ -1,13 +1,15 @@
 """Test doubles that ship with the package: the whole tally in memory, no broker.
 
-``InMemoryTally`` runs the same code as a worker (contract decoding, per-partition stores,
-partials, the stage-two merge, the snapshot and the station documents) on events fed to it
-directly, partitioned by key as Kafka would. For unit tests of anything built on the tally,
+``InMemoryTally`` runs the same code as a worker (contract decoding, routing each event to
+its home partition, per-partition stores, partials, the stage-two merge, the snapshot and
+the station documents) on events fed to it directly, in the partition a producer's
+partitioner chooses. For unit tests of anything built on the tally,
 and for trying a dataset without a broker.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +20,8 @@ from .errors import ContractError
 from .registry import Registry, build
 from .tally import PartitionStore, merge, snapshot
 from .tally.intake import Intake
+from .tally.partition import KINDS
+from .tally.route import ROUTED_TOPICS, Router, home_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,44 +34,59 @@ class _Msg:
 
 
 class InMemoryTally:
+    """``partitioner``: the partition a producer puts a message in, from its key (default:
+    the Java client's, murmur2, so that events keyed by their station are at home); any
+    other (CRC32, random) leaves events to be forwarded home, as in the worker."""
+
     def __init__(self, registry_records: list[dict[str, Any]], *, partitions: int = 3,
-                 max_bytes: int = 65536, window: TimeWindow = DEFAULT_WINDOW) -> None:  # fmt: skip
+                 max_bytes: int = 65536, window: TimeWindow = DEFAULT_WINDOW,
+                 partitioner: Callable[[bytes | None], int] | None = None) -> None:  # fmt: skip
         self.registry: Registry = build(registry_records)
         self.partitions = partitions
         self.max_bytes = max_bytes
         self.window = window
-        self.stores: dict[str, PartitionStore] = {}
-        self.intakes: dict[str, Intake] = {}
-        self.offsets: dict[str, int] = {}
+        self.partitioner = partitioner or self.partition_of
+        self.routes = {kind: Router(kind, partitions) for kind in KINDS}
+        self.stores: dict[str, PartitionStore] = {}  # "kind:partition"
+        self.intakes: dict[str, Intake] = {}  # per source: "topic:partition"
+        self.offsets: dict[str, int] = {}  # per source
         self.merged: dict[str, Any] = {}
         self.stations: dict[str, dict[str, Any]] = {}  # station -> kind -> document
         self.rejected: list[tuple[str, ContractError]] = []
+        self.rerouted = 0
 
-    def partition_of(self, key: bytes) -> int:
-        # Deterministic, not Kafka's murmur2: what matters is that one key has one partition.
-        return sum(key) % self.partitions
+    def partition_of(self, key: bytes | None) -> int:
+        """The Java client's default partition for ``key`` (an unkeyed message: 0)."""
+        return home_of(key, self.partitions) if key else 0
 
-    def feed(self, topic: str, key: str | bytes | None, value: dict[str, Any] | bytes | None) -> bool:
-        """One message of an input topic (unprefixed name); False if unchanged or rejected
-        (then ``rejected`` has its code and reason)."""
+    def feed(self, topic: str, key: str | bytes | None, value: dict[str, Any] | bytes | None,
+             partition: int | None = None) -> bool:  # fmt: skip
+        """One message of an input topic (unprefixed name), in ``partition`` or where the
+        partitioner puts it; False if unchanged, forwarded or rejected (then ``rejected`` has
+        its code and reason)."""
         raw = value if isinstance(value, bytes) or value is None else orjson.dumps(value)
-        return self._apply(topic, key.encode() if isinstance(key, str) else key, raw)
+        k = key.encode() if isinstance(key, str) else key
+        return self._apply(topic, topic, self.partitioner(k) if partition is None else partition, k, raw)
 
-    def _apply(self, kind: str, key: bytes | None, raw: bytes | None) -> bool:
+    def _apply(self, source: str, kind: str, partition: int, key: bytes | None, raw: bytes | None) -> bool:
         """One message through the worker's own step (monitor.tally.intake)."""
-        tp = f"{kind}:{self.partition_of(key or b'')}"
-        intake = self.intakes.get(tp)
+        sid = f"{source}:{partition}"
+        intake = self.intakes.get(sid)
         if intake is None:
-            store = self.stores[tp] = PartitionStore(kind, self.registry)
-            intake = self.intakes[tp] = Intake(store, self.registry, self.max_bytes, self.window)
-        offset = self.offsets.get(tp, 0)
-        self.offsets[tp] = offset + 1
+            store = self.stores.get(f"{kind}:{partition}")
+            if store is None:
+                store = self.stores[f"{kind}:{partition}"] = PartitionStore(kind, self.registry)
+            intake = self.intakes[sid] = Intake(store, self.registry, self.max_bytes, self.window,
+                                                partition=partition, routes=self.routes)  # fmt: skip
+        offset = self.offsets.get(sid, 0)
+        self.offsets[sid] = offset + 1
         res = intake.batch([_Msg(offset, key, raw)])
         for r in res.rejected:
-            self.rejected.append((kind, ContractError(r.code, r.reason)))
-        for token, value in res.forwards:
-            # as the worker does: a new e-ballot is forwarded, keyed by its voter token
-            self._apply("tokens", token, value)
+            self.rejected.append((source, ContractError(r.code, r.reason)))
+        self.rerouted += res.rerouted
+        for f in res.forwards:  # as the worker does: through the kind's routed topic
+            assert f.partition is not None
+            self._apply(ROUTED_TOPICS[f.kind], f.kind, f.partition, f.key, f.value)
         return res.accepted > 0
 
     def feed_events(self, events: list[Any], flush_every: int = 0) -> None:
@@ -79,10 +98,15 @@ class InMemoryTally:
         self.flush()
 
     def flush(self) -> None:
-        for tp, store in self.stores.items():
-            partial = store.take_partial(self.offsets[tp])
+        for sid, store in self.stores.items():
+            kind, partition = sid.split(":")
+            wm = sum(self.offsets.get(f"{src}:{partition}", 0) for src in (kind, ROUTED_TOPICS[kind]))
+            partial = store.take_partial(wm)
             if partial is not None:
-                self.merged[tp], _ = merge(self.merged.get(tp), partial)
+                # as bytes, as a partial crosses tally-partials: what the worker could not
+                # serialise fails here too, and stage two merges what JSON gives back
+                wire = orjson.loads(orjson.dumps(partial))
+                self.merged[sid], _ = merge(self.merged.get(sid), wire)
             for sid, doc in store.take_station_docs().items():
                 # as JSON, like the worker's Redis read model hands it back
                 self.stations.setdefault(sid, {})[store.kind] = orjson.loads(orjson.dumps(doc))

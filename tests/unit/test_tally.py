@@ -214,8 +214,7 @@ def test_station_documents_hold_every_source_and_version(election):
     sid = next(iter(election.truth.pec))
     mine = [e for e in _events_of(election, "protocols") if e.key == sid]
     for e in mine:
-        store.apply_record(DECODERS["protocols"](parse(orjson.dumps(e.value), 65536), registry,
-                                                 sid.encode()))
+        store.apply_record(DECODERS["protocols"](parse(orjson.dumps(e.value), 65536), registry))
     doc = orjson.loads(orjson.dumps(store.take_station_docs()[sid]))  # as the read model has it
     assert doc["official_source"] == "cec"
     assert set(doc["sources"]) == {e.value["source"] for e in mine}

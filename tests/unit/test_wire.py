@@ -35,7 +35,7 @@ def partials(tally):
     """Every partial stage one makes, as it crosses the broker (JSON bytes, stamped)."""
     out = []
     for tp, store in tally.stores.items():
-        p = store.take_partial(tally.offsets[tp])
+        p = store.take_partial(1)
         if p is None:  # a tokens partition without a token used twice
             continue
         p.update(tp=tp, epoch=7, clock=1.19e9, behind=0)
