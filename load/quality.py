@@ -45,6 +45,7 @@ from monitor.detect.forensics import ForensicThresholds  # noqa: E402
 from monitor.progress import EndOffsets, behind, wait_caught_up  # noqa: E402
 from monitor.settings import Settings  # noqa: E402
 from monitor.testing import scrape_metric  # noqa: E402
+from monitor.tally.route import ROUTED_TOPICS  # noqa: E402
 from monitor.worker.ingest import INPUT_KINDS  # noqa: E402
 from producers.replay import messages_of, producer, send  # noqa: E402
 from producers.scenarios import Scenario, inject  # noqa: E402
@@ -182,8 +183,9 @@ def detector_time(port: int) -> dict[str, tuple[float, float]]:
 
 
 def wait_worker_ready(settings: Settings, worker: Any, log: Path, timeout: float = 60) -> None:
-    """The ingest loop is up and owns every input partition (it logs each assignment)."""
-    want = len(INPUT_KINDS) * settings.partitions
+    """The ingest loop is up and owns every partition it reads, input and routed (it logs
+    each assignment)."""
+    want = (len(INPUT_KINDS) + len(ROUTED_TOPICS)) * settings.partitions
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if worker.poll() is not None:

@@ -10,6 +10,7 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from .errors import ProcessError
 from .settings import Settings
+from .tally.route import ROUTED_TOPICS
 
 COMPACTED = {"cleanup.policy": "compact"}
 
@@ -21,7 +22,10 @@ def topic_specs(settings: Settings) -> dict[str, tuple[int, dict[str, str]]]:
     return {
         t("registry"): (1, COMPACTED),
         t("turnout"): (p, {}), t("protocols"): (p, {}), t("summaries"): (p, {}),
-        t("evote"): (p, {}), t("evote-tokens"): (p, {}),
+        t("evote"): (p, {}),
+        # where events are forwarded home (monitor.tally.route); evote-tokens: e-ballots
+        # re-keyed by voter token
+        **{t(name): (p, {}) for name in ROUTED_TOPICS.values()},
         t("deadletter"): (1, {}),
         t("alerts"): (p, {}),  # findings, keyed by finding_id
         # not compacted: a partial holds only the TECs that changed

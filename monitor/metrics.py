@@ -169,6 +169,7 @@ class Metrics:
     events: Counter
     rejected: Counter
     replayed: Counter
+    rerouted: Counter
     lag: Gauge
     offset: Gauge
     alive: Gauge
@@ -198,6 +199,9 @@ class Metrics:
             replayed=Counter(f"{prefix}_replayed_events",
                              "Events re-read to rebuild partition state after an assignment",
                              ["topic"], registry=r),
+            rerouted=Counter(f"{prefix}_rerouted_events",
+                             "Events read where their producer put them and forwarded to their home"
+                             " partition (docs/architecture.md, Routing)", ["topic"], registry=r),
             lag=Gauge(f"{prefix}_consumer_lag_messages",
                       "Messages on the broker not yet folded into the tally", ["topic"],
                       registry=r),

@@ -1,8 +1,10 @@
 """Has the tally caught up with the broker? Compares the snapshot's watermarks with the
-end offsets of the input topics (kafka-python, no consumer group).
+end offsets of the topics the stores read (kafka-python, no consumer group).
 
-The worker feeds one input topic itself (``evote-tokens``), so its end moves while the tally
-runs: end offsets are read afresh at every poll, and "caught up" must hold twice in a row.
+The workers feed the routed topics themselves (events forwarded home, e-ballots re-keyed to
+``evote-tokens``), so their ends move while the tally runs: end offsets are read afresh at
+every poll, the snapshot must have no forward pending, and "caught up" must hold twice in a
+row.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from .errors import MonitorError
 from .settings import Settings
+from .tally.route import ROUTED_TOPICS
 from .worker.ingest import INPUT_KINDS
 
 
@@ -26,8 +29,8 @@ class EndOffsets:
         self.consumer = KafkaConsumer(bootstrap_servers=settings.broker, group_id=None,
                                       enable_auto_commit=False)  # fmt: skip
         self.tps: list[TopicPartition] = []
-        for kind in INPUT_KINDS:
-            topic = settings.topic(kind)
+        for name in (*INPUT_KINDS, *ROUTED_TOPICS.values()):
+            topic = settings.topic(name)
             for p in sorted(self.consumer.partitions_for_topic(topic) or ()):
                 self.tps.append(TopicPartition(topic, p))
 
@@ -49,9 +52,11 @@ def end_offsets(settings: Settings) -> dict[str, int]:
 
 
 def behind(meta: dict[str, Any] | None, ends: dict[str, int]) -> int:
-    """How many input messages the latest snapshot has not folded in yet."""
+    """How many messages the latest snapshot has not folded in yet (forwards on their way
+    home included)."""
     marks = (meta or {}).get("watermarks", {})
-    return sum(max(0, end - marks.get(tp, 0)) for tp, end in ends.items())
+    pending = (meta or {}).get("forwards_pending", 0)
+    return sum(max(0, end - marks.get(tp, 0)) for tp, end in ends.items()) + pending
 
 
 def wait_caught_up(

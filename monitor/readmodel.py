@@ -8,7 +8,8 @@ Keys (``<prefix>`` defaults to ``tabmon``):
   that changed;
 - ``<prefix>:stations:changed``: a set of the stations written since the sweep last read;
 - ``<prefix>:meta``: JSON with ``updated_at``, the registry summary, the parties and the
-  watermarks (per input topic-partition, the next offset folded into the tally);
+  watermarks (per source topic-partition, input or routed, the next offset folded into the
+  tally) and ``forwards_pending`` (forwards the stores still wait on);
 - ``<prefix>:findings`` and ``<prefix>:findings:seq``: the findings (see
   :mod:`monitor.alerting.emit`).
 """

@@ -40,10 +40,13 @@ def merge(state: dict[str, Any] | None, partial: dict[str, Any]) -> tuple[dict[s
     changed = wm > state["wm"]
     if wm >= state["wm"]:  # how far behind the broker the partition was at that partial
         behind = partial.get("behind", 0)
-        # a partition that fell behind without reading anything new changes the state too:
-        # the detectors that wait for settled inputs must see it
-        changed = changed or behind != state.get("behind", 0)
-        state["behind"] = behind
+        settled = partial.get("settled")
+        # a partition that fell behind without reading anything new (or whose forwards
+        # reached their homes) changes the state too: the detectors that wait for settled
+        # inputs must see it
+        changed = changed or behind != state.get("behind", 0) or settled != state.get("settled")
+        state["behind"], state["settled"] = behind, settled
+        state["src"], state["pending"] = partial.get("src", {}), partial.get("pending", 0)
     if changed:
         state["wm"] = wm
     tecs = state["tecs"]
@@ -83,15 +86,17 @@ COMPARED_KINDS = ("protocols", "summaries", "turnout")  # the inputs commissions
 def read_to(partials: Partials, expected: Iterable[str] = (), kinds: tuple[str, ...] = COMPARED_KINDS
             ) -> float:  # fmt: skip
     """The event time (unix seconds) up to which every partition of ``kinds`` has been read,
-    as their last partials say: a partition read to the broker's end counts as read to any
-    time (``math.inf`` when all are), one behind as read to its latest event time, and one of
-    ``expected`` (``topic:partition``) with no partial yet as read to nothing (0.0). A
-    comparison across partitions of what was recorded before this time sees all of it
-    (records reach a partition in about the order of their time)."""
+    as their last partials say: a partition read to the broker's end, with no forward still
+    on its way home, counts as read to any time (``math.inf`` when all are); one behind as
+    read to its latest event time, or to just before its earliest forward not yet published
+    by its home (``settled``); and one of ``expected`` (``topic:partition``) with no partial
+    yet as read to nothing (0.0). A comparison across partitions of what was recorded before
+    this time sees all of it (records reach a partition in about the order of their time)."""
     if any(tp not in partials for tp in expected):
         return 0.0
-    return min((math.inf if state.get("behind", 0) == 0 else state.get("clock", 0.0)
-                for state in partials.values() if state.get("kind") in kinds), default=math.inf)
+    return min((math.inf if state.get("behind", 0) == 0
+                else state.get("settled") or state.get("clock", 0.0)
+                for state in partials.values() if state.get("kind") in kinds), default=math.inf)  # fmt: skip
 
 
 def _add(acc: list[int], xs: list[int]) -> None:

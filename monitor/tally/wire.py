@@ -90,9 +90,15 @@ def check_partial(partial: object, parties: int) -> dict[str, Any]:
     _int(p.get("wm"), "wm")
     _int(p.get("epoch", 0), "epoch")
     _int(p.get("behind", 0), "behind")
-    clock = p.get("clock", 0.0)
-    if type(clock) not in (int, float) or not 0 <= clock < 1e11:
-        raise _bad("clock must be a time in unix seconds")
+    _int(p.get("pending", 0), "pending")
+    for name in ("clock", "settled"):
+        t = p.get(name) or 0.0
+        if type(t) not in (int, float) or not 0 <= t < 1e11:
+            raise _bad(f"{name} must be a time in unix seconds")
+    for tp, offset in _dict(p.get("src", {}), "src").items():
+        if not tp:
+            raise _bad("src must name topic-partitions")
+        _int(offset, "a source's offset")
     for data in _dict(p.get("tecs"), "tecs").values():
         _tec_data(kind, data, width)
     for versions in _dict(p.get("summaries"), "summaries").values():

@@ -38,7 +38,8 @@ from ..settings import Settings
 from ..tally.national import COMPARED_KINDS, clock, merge, read_to, snapshot
 from ..tally.wire import check_partial
 from .detection import StageTwoDetection
-from .ingest import Ingest, RegistryFollower
+from .follower import RegistryFollower
+from .ingest import Ingest
 
 log = logging.getLogger("tabmon.worker")
 
@@ -174,7 +175,10 @@ class Worker:
             meta = {
                 "updated_at": datetime.now(UTC).isoformat(), "worker": self.name,
                 "registry": self.registry.summary(), "parties": list(self.registry.parties),
-                "watermarks": {k: v["wm"] for k, v in partials.items()},
+                # per source topic-partition, the next offset folded in; and the forwards
+                # still on their way home (what "caught up" must also wait for)
+                "watermarks": {tp: off for v in partials.values() for tp, off in v.get("src", {}).items()},
+                "forwards_pending": sum(v.get("pending", 0) for v in partials.values()),
                 "clock": datetime.fromtimestamp(self.clock, UTC).isoformat() if self.clock else None,
             }  # fmt: skip
             await readmodel.write_snapshot(self.redis, s.app_id, units, meta)

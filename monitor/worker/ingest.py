@@ -1,5 +1,10 @@
 """Stage one, the hot path: read the input topics in batches and keep per-partition state.
 
+Routing: each event's state lives in the store of its home partition (monitor.tally.route),
+whatever partition its producer chose. An event at home is applied where it is read; any
+other is forwarded to its home through the kind's routed topic, which the home's worker reads
+into the same store (the group's assignor gives one worker partition ``p`` of every topic).
+
 A Faust agent takes one event at a time through its stream machinery; measured here at about
 6,300 events/s with ``take()`` (load/RESULTS.md). This service reads the same topics through
 an aiokafka group consumer in batches, inside the Faust worker, which supervises it.
@@ -27,43 +32,22 @@ from aiokafka.errors import CommitFailedError, IllegalStateError
 from .. import readmodel
 from ..alerting import Emitter
 from ..alerting.runner import stage_one
-from ..contract import parse_json, validate_registry_record
 from ..deadletter import dead_letter
 from ..detect import Finding, Thresholds
-from ..errors import BUG, ContractError, bug_reason
+from ..errors import ProcessError
 from ..metrics import Metrics
 from ..registry import Registry
 from ..settings import Settings
 from ..tally.intake import Intake, Rejection
 from ..tally.partition import PartitionStore
+from ..tally.route import ROUTED_TOPICS, Router
+from .assign import ColocatedAssignor
+from .stores import Source, Store
 
 log = logging.getLogger("tabmon.ingest")
-# Topic (unprefixed) -> store kind. ``evote-tokens`` is fed by this service itself: each new
-# e-ballot is forwarded there keyed by its voter token, so that every ballot of one token
-# meets in one partition wherever it was cast (multiple voting spans stations).
-INPUT_TOPICS = {"turnout": "turnout", "protocols": "protocols", "summaries": "summaries",
-                "evote": "evote", "evote-tokens": "tokens"}  # fmt: skip
-INPUT_KINDS = tuple(INPUT_TOPICS)
-
-
-@dataclass(slots=True)
-class _Owned:
-    intake: Intake  # the partition's store and the step that feeds it
-    replay_until: int  # offsets below this were handled before the assignment
-    epoch: int  # when this worker took the partition: its first partial replaces older state
-    next_offset: int = 0
-    published: int = -1  # watermark of the last published partial
-    published_behind: int = 0  # how far behind the broker that partial said the partition was
-    clock: float = 0.0  # the latest event time read (unix seconds), carried by the partials
-
-    @property
-    def store(self) -> PartitionStore:
-        return self.intake.store
-
-    @property
-    def rebuilt(self) -> bool:
-        """Past the committed offset: the store holds everything that was handled before."""
-        return self.next_offset >= self.replay_until
+# The producers' topics (unprefixed), each read into stores of the kind of the same name.
+INPUT_KINDS = ("turnout", "protocols", "summaries", "evote")
+STORE_KINDS = (*INPUT_KINDS, "tokens")
 
 
 @dataclass
@@ -72,10 +56,13 @@ class Ingest:
     registry: Registry
     metrics: Metrics
     producer: AIOKafkaProducer
-    owned: dict[TopicPartition, _Owned] = field(default_factory=dict)
-    kinds: dict[str, str] = field(default_factory=dict)  # topic name -> kind
-    _pending: list[asyncio.Future[Any]] = field(default_factory=list)  # delivery futures
-    _outbox: list[tuple[str, bytes, bytes]] = field(default_factory=list)  # to send, from the hot loop
+    sources: dict[TopicPartition, Source] = field(default_factory=dict)
+    stores: dict[str, Store] = field(default_factory=dict)  # by partial key (Store.sid)
+    # delivery futures, each with (store id, event time) when it is a forward
+    _pending: list[tuple[asyncio.Future[Any], tuple[str, float] | None]] = field(default_factory=list)
+    # to send, from the hot loop: (topic, key, value, partition or None, forward tag or None)
+    _outbox: list[tuple[str, bytes, bytes, int | None, tuple[str, float] | None]] = field(
+        default_factory=list)  # fmt: skip
     redis: Any = None  # redis.asyncio client for the station read model, or None
     emitter: Emitter | None = None  # findings out; None: no detection in stage one
     thresholds: Thresholds = field(default_factory=Thresholds)
@@ -89,9 +76,14 @@ class Ingest:
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
-        self.kinds = {self.settings.topic(t): k for t, k in INPUT_TOPICS.items()}
-        self.tokens_topic = self.settings.topic("evote-tokens")
+        t = self.settings.topic
+        # topic -> store kind: the input topics, and the routed topics that bring events home
+        self.kinds = {t(k): k for k in INPUT_KINDS} | {t(ROUTED_TOPICS[k]): k for k in STORE_KINDS}
+        self.routed = {k: t(ROUTED_TOPICS[k]) for k in STORE_KINDS}
+        # a store's id is its input topic's partition (evote-tokens' for tokens)
+        self.store_topic = {k: t(k) for k in INPUT_KINDS} | {"tokens": t(ROUTED_TOPICS["tokens"])}
         self.window = self.settings.time_window()
+        self.routes: dict[str, Router] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
     async def run(self) -> None:
@@ -101,11 +93,12 @@ class Ingest:
             auto_offset_reset="earliest", session_timeout_ms=int(s.session_timeout * 1000),
             heartbeat_interval_ms=max(100, int(s.session_timeout * 1000 / 4)),
             max_poll_records=s.batch_size, max_partition_fetch_bytes=4 * 1024 * 1024,
-            fetch_max_bytes=16 * 1024 * 1024,
+            fetch_max_bytes=16 * 1024 * 1024, partition_assignment_strategy=(ColocatedAssignor,),
         )  # fmt: skip
         self._consumer = consumer
         consumer.subscribe(list(self.kinds), listener=_Listener(self))
         await consumer.start()
+        self.routes = await self._routes(consumer)
         self.metrics.alive.labels("ingest").set(1)
         last_flush = time.monotonic()
         try:
@@ -133,34 +126,50 @@ class Ingest:
                 await consumer.stop()
                 self.done.set()
 
+    async def _routes(self, consumer: AIOKafkaConsumer) -> dict[str, Router]:
+        """Each kind's home partitions: as many as its routed topic has (every worker reads
+        the same metadata, so every worker sends an event to the same home)."""
+        routes = {}
+        for kind, topic in self.routed.items():
+            n = consumer.partitions_for_topic(topic)
+            if not n:
+                await consumer.stop()
+                raise ProcessError(f"topic {topic!r} does not exist: create the topics with"
+                                   " `tabmon topics` (events are routed home through it)")
+            routes[kind] = Router(kind, len(n))
+        return routes
+
     def stop(self) -> None:
         self._stopping = True
 
     # -- the hot path ----------------------------------------------------------------------
     def _process(self, tp: TopicPartition, messages: list[Any]) -> None:
-        owned = self.owned.get(tp)
-        if owned is None:  # revoked while the fetch was in flight
+        src = self.sources.get(tp)
+        if src is None:  # revoked while the fetch was in flight
             return
-        if messages[0].offset > owned.next_offset:
+        if messages[0].offset > src.next_offset:
             # Fetched from an older position before the seek to 0 took effect: a store must
             # see its partition from the start, so drop this; the fetch after the seek has it.
             return
-        # every message is applied or rejected here, whatever it holds (monitor.tally.intake)
-        res = owned.intake.batch(messages, owned.replay_until)
-        owned.next_offset = messages[-1].offset + 1
+        # every message is applied, sent home or rejected here, whatever it holds
+        res = src.intake.batch(messages, src.replay_until)
+        src.next_offset = messages[-1].offset + 1
+        store = self.stores[self._store_id(tp)]
         if res.clock is not None:
-            owned.clock = max(owned.clock, res.clock)
+            store.clock = max(store.clock, res.clock)
         topic = tp.topic
-        for key, value in res.forwards:
-            self._send(self.tokens_topic, key, value)
+        for f in res.forwards:
+            self._outbox.append((self.routed[f.kind], f.key, f.value, f.partition, (store.sid, f.at)))
         for r in res.rejected:
             self._dead_letter(tp, r)
         if res.accepted:
             self.metrics.events.labels(topic).inc(res.accepted)
             self.metrics.tally.last_event[topic] = time.time()
+        if res.rerouted:
+            self.metrics.rerouted.labels(topic).inc(res.rerouted)
         if res.replayed:
             self.metrics.replayed.labels(topic).inc(res.replayed)
-        self.metrics.offset.labels(topic, str(tp.partition)).set(owned.next_offset)
+        self.metrics.offset.labels(topic, str(tp.partition)).set(src.next_offset)
 
     def _dead_letter(self, tp: TopicPartition, r: Rejection) -> None:
         self.metrics.rejected.labels(tp.topic, r.code).inc()
@@ -177,7 +186,7 @@ class Ingest:
 
     def _send(self, topic: str, key: bytes, value: bytes) -> None:
         # The hot loop is synchronous: queue, and let the async loop hand it to the producer.
-        self._outbox.append((topic, key, value))
+        self._outbox.append((topic, key, value, None, None))
 
     async def _send_outbox(self) -> None:
         """Hand queued messages to the producer. ``send`` only waits when its buffer is full;
@@ -185,76 +194,127 @@ class Ingest:
         e-ballots took the 2007 drill from seconds to 80 s."""
         outbox, self._outbox = self._outbox, []
         send, pending = self.producer.send, self._pending
-        for topic, key, value in outbox:
-            pending.append(await send(topic, value=value, key=key))
+        for topic, key, value, partition, tag in outbox:
+            pending.append((await send(topic, value=value, key=key, partition=partition), tag))
+
+    async def _delivered(self) -> None:
+        """Wait for every send (a failed delivery raises here, before anything is committed);
+        the forwards each store made are then pending at their homes."""
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        results = await asyncio.gather(*(fut for fut, _ in pending))
+        waits: dict[tuple[str, TopicPartition], tuple[int, float]] = {}
+        for (_, tag), md in zip(pending, results, strict=True):
+            if tag is None:
+                continue
+            key = (tag[0], TopicPartition(md.topic, md.partition))
+            needed, at = waits.get(key, (0, tag[1]))
+            waits[key] = (max(needed, md.offset + 1), min(at, tag[1]))
+        for (sid, tp), (needed, at) in waits.items():
+            store = self.stores.get(sid)
+            if store is not None:  # else revoked meanwhile: its new owner rebuilds it
+                store.add_pending(tp, needed, at)
+
+    async def _settle(self) -> None:
+        """Drop the pending forwards their homes have published: a home commits its routed
+        partition only once its partial with them is on the broker."""
+        tps = {p.tp for store in self.stores.values() for p in store.pending}
+        if not tps or self._consumer is None:
+            return
+        known = {tp: self.sources[tp].committed for tp in tps if tp in self.sources}
+        remote = [tp for tp in tps if tp not in known]
+        for tp, off in zip(remote, await asyncio.gather(*(self._consumer.committed(tp) for tp in remote)),
+                           strict=True):  # fmt: skip
+            known[tp] = off or 0
+        for store in self.stores.values():
+            store.settle(known)
 
     def input_partitions(self, kinds: tuple[str, ...]) -> list[str]:
-        """``topic:partition`` of every partition of the input topics of ``kinds``, as the
-        cluster's metadata has them (all of them, not only this worker's); before any
+        """The partial key of every store of ``kinds``, in every worker: a partition number of
+        its input or its routed topic, as the cluster's metadata has them; before any
         metadata, the partitions the topics are created with."""
         c = self._consumer
-        return [f"{topic}:{p}" for topic, kind in self.kinds.items() if kind in kinds
-                for p in sorted((c.partitions_for_topic(topic) if c is not None else None)
-                                or range(self.settings.partitions))]  # fmt: skip
+        out = []
+        for kind in kinds:
+            numbers: set[int] = set()
+            for topic in {self.store_topic[kind], self.routed[kind]}:
+                numbers |= (c.partitions_for_topic(topic) if c is not None else None) or set()
+            out += [f"{self.store_topic[kind]}:{p}"
+                    for p in sorted(numbers or range(self.settings.partitions))]  # fmt: skip
+        return out
+
+    def _store_id(self, tp: TopicPartition) -> str:
+        return f"{self.store_topic[self.kinds[tp.topic]]}:{tp.partition}"
 
     # -- publication and commits ------------------------------------------------------------
-    async def _flush(self, only: list[TopicPartition] | None = None) -> None:
+    async def _flush(self, only: set[str] | None = None) -> None:
         """Publish changed partials, wait for every send, then commit what they cover.
         Called with the lock held (the loop and the rebalance callbacks take it).
 
-        Nothing of a partition is published while it is being rebuilt (below the committed
-        offset): its first publication is then complete and, with a newer epoch, replaces
+        Nothing of a store is published while it is being rebuilt (below the committed
+        offsets): its first publication is then complete and, with a newer epoch, replaces
         whatever an earlier owner published (see tally.national.merge)."""
+        await self._send_outbox()
+        await self._delivered()  # every forward so far is on the broker, where its home reads it
+        await self._settle()
         commits: dict[TopicPartition, int] = {}
         partials_topic = self.settings.topic("tally-partials")
         docs: dict[str, dict[str, bytes]] = {}  # station -> kind -> document
         findings: list[Finding] = []
-        for tp, owned in list(self.owned.items()):
-            if (only is not None and tp not in only) or not owned.rebuilt:
+        for sid, st in list(self.stores.items()):
+            if (only is not None and sid not in only) or not st.rebuilt:
                 continue
-            kind = owned.store.kind
-            station_docs = owned.store.take_station_docs()
-            for sid, doc in station_docs.items():
-                docs.setdefault(sid, {})[kind] = orjson.dumps(doc)
-            high = self._consumer.highwater(tp) if self._consumer is not None else None
-            behind = max(0, (high or 0) - owned.next_offset)
-            # A partition that read nothing new is published again only when it fell behind:
-            # a stale "read to the end" would let stage two compare it with newer data of
-            # another partition (see monitor.detect.unit_findings)
-            if owned.next_offset == owned.published and behind == owned.published_behind:
+            kind = st.store.kind
+            station_docs = st.store.take_station_docs()
+            for station, doc in station_docs.items():
+                docs.setdefault(station, {})[kind] = orjson.dumps(doc)
+            behind = self._lag(st) + len(st.pending)  # forwards on their way count as unread
+            settled = min(st.clock, st.settled() or st.clock)
+            # A store that read nothing new is published again only when it fell behind or
+            # its forwards arrived: a stale "read to the end" would let stage two compare it
+            # with newer data of another partition (see monitor.detect.unit_findings)
+            state = (st.wm, behind, settled if behind else None)
+            if state == st.published:
                 findings += self._detect(kind, station_docs, {})
                 continue
-            partial = owned.store.take_partial(owned.next_offset) or {
-                "kind": kind, "wm": owned.next_offset, "tecs": {}, "summaries": {}}
+            partial = st.store.take_partial(st.wm) or {"kind": kind, "wm": st.wm, "tecs": {}, "summaries": {}}
             findings += self._detect(kind, station_docs, partial.get("tokens", {}))
-            partial["tp"] = f"{tp.topic}:{tp.partition}"
-            partial["epoch"] = owned.epoch
-            partial["clock"] = owned.clock
-            partial["behind"] = behind
-            self._send(partials_topic, partial["tp"].encode(), orjson.dumps(partial))
-            owned.published, owned.published_behind = owned.next_offset, behind
-            if owned.next_offset > owned.replay_until:
-                commits[tp] = owned.next_offset
+            partial.update(tp=sid, epoch=st.epoch, clock=st.clock, behind=behind, settled=settled,
+                           src=st.offsets(), pending=len(st.pending))  # fmt: skip
+            self._send(partials_topic, sid.encode(), orjson.dumps(partial))
+            st.published = state
+            commits |= {s.tp: s.next_offset for s in st.sources if s.next_offset > s.replay_until}
             self.metrics.partials.inc()
         await self._send_outbox()
-        pending, self._pending = self._pending, []
-        if pending:
-            # a failed delivery raises here, before anything is committed
-            await asyncio.gather(*pending)
+        await self._delivered()
         if docs and self.redis is not None:
             await readmodel.write_stations(self.redis, self.settings.app_id, docs)
         if findings and self.emitter is not None:  # before the commit: at least once
             await self.emitter.emit(findings)
-        if commits and self._consumer is not None:
-            assigned = self._consumer.assignment()
-            commits = {tp: off for tp, off in commits.items() if tp in assigned}
-            try:
-                await self._consumer.commit(commits)
-            except (CommitFailedError, IllegalStateError) as exc:
-                # A rebalance took the partitions meanwhile; their new owner rebuilds them from
-                # offset 0, so an uncommitted offset costs a re-read, never a total.
-                log.warning("commit skipped after a rebalance: %s", exc)
+        await self._commit(commits)
         await self._update_lag()
+
+    async def _commit(self, commits: dict[TopicPartition, int]) -> None:
+        if not commits or self._consumer is None:
+            return
+        assigned = self._consumer.assignment()
+        commits = {tp: off for tp, off in commits.items() if tp in assigned}
+        try:
+            await self._consumer.commit(commits)
+        except (CommitFailedError, IllegalStateError) as exc:
+            # A rebalance took the partitions meanwhile; their new owner rebuilds them from
+            # offset 0, so an uncommitted offset costs a re-read, never a total.
+            log.warning("commit skipped after a rebalance: %s", exc)
+            return
+        for tp, off in commits.items():
+            if tp in self.sources:
+                self.sources[tp].committed = off
+
+    def _lag(self, st: Store) -> int:
+        c = self._consumer
+        return sum(max(0, ((c.highwater(s.tp) if c is not None else None) or 0) - s.next_offset)
+                   for s in st.sources)  # fmt: skip
 
     def _detect(self, kind: str, docs: dict[str, dict[str, Any]], tokens: dict[str, Any]
                 ) -> list[Finding]:  # fmt: skip
@@ -275,10 +335,10 @@ class Ingest:
         if consumer is None:
             return
         per_topic: dict[str, int] = {t: 0 for t in self.kinds}
-        for tp, owned in self.owned.items():
+        for tp, src in self.sources.items():
             high = consumer.highwater(tp)
             if high is not None:
-                per_topic[tp.topic] += max(0, high - owned.next_offset)
+                per_topic[tp.topic] += max(0, high - src.next_offset)
         for topic, lag in per_topic.items():
             self.metrics.lag.labels(topic).set(lag)
 
@@ -288,25 +348,49 @@ class Ingest:
         assert consumer is not None
         async with self._lock:
             committed = {tp: await consumer.committed(tp) or 0 for tp in assigned}
-            if assigned:
-                await consumer.seek_to_beginning(*assigned)
-            epoch = time.time_ns()  # later owners of a partition have later epochs
+            # a store is built whole, from all of its sources this worker holds now
+            touched = {self._store_id(tp) for tp in assigned}
+            kept = {tp: s.committed for tp, s in self.sources.items() if self._store_id(tp) in touched}
+            await self._rebuild(touched, committed | kept)
             if assigned and self.emitter is not None:
                 self.emitter.forget()
-            for tp in assigned:  # owned only once the seek is done (see _process)
-                store = PartitionStore(self.kinds[tp.topic], self.registry)
-                intake = Intake(store, self.registry, self.settings.max_message_bytes, self.window)
-                self.owned[tp] = _Owned(intake, replay_until=committed[tp], epoch=epoch)
-                log.info("assigned %s:%d, rebuilding from offset 0 (committed %d)",
-                         tp.topic, tp.partition, committed[tp])  # fmt: skip
 
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
         async with self._lock:
-            await self._flush(only=list(revoked))
+            touched = {self._store_id(tp) for tp in revoked if tp in self.sources}
+            await self._flush(only=touched)
             for tp in revoked:
-                self.owned.pop(tp, None)
+                self.sources.pop(tp, None)
                 with contextlib.suppress(KeyError):  # no gauge for a partition never read
                     self.metrics.offset.remove(tp.topic, str(tp.partition))
+            # a store that lost a source while keeping another cannot be whole: the group
+            # does not assign partition numbers whole (a worker without ColocatedAssignor?)
+            left = {tp: s.committed for tp, s in self.sources.items() if self._store_id(tp) in touched}
+            for sid in touched:
+                self.stores.pop(sid, None)
+            if left:
+                log.error("partitions %s are held without the rest of their stores' sources;"
+                          " rebuilding them alone", sorted(str(tp) for tp in left))  # fmt: skip
+                await self._rebuild({self._store_id(tp) for tp in left}, left)
+
+    async def _rebuild(self, sids: set[str], committed: dict[TopicPartition, int]) -> None:
+        """Fresh stores ``sids`` from these sources, each re-read from offset 0; what is below
+        its committed offset rebuilds state without being counted, rejected or sent again."""
+        assert self._consumer is not None
+        if committed:
+            await self._consumer.seek_to_beginning(*committed)
+        epoch = time.time_ns()  # later owners of a partition have later epochs
+        for sid in sids:
+            kind = self.kinds[next(tp.topic for tp in committed if self._store_id(tp) == sid)]
+            self.stores[sid] = Store(sid, PartitionStore(kind, self.registry), epoch)
+        for tp, off in committed.items():  # owned only once the seek is done (see _process)
+            st = self.stores[self._store_id(tp)]
+            intake = Intake(st.store, self.registry, self.settings.max_message_bytes, self.window,
+                            partition=tp.partition, routes=self.routes)  # fmt: skip
+            st.sources.append(src := Source(tp, intake, replay_until=off, committed=off))
+            self.sources[tp] = src
+            log.info("assigned %s:%d to %s, rebuilding from offset 0 (committed %d)",
+                     tp.topic, tp.partition, st.sid, off)  # fmt: skip
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -326,82 +410,3 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
             await self.ingest.on_assigned(assigned)
         except Exception as exc:  # noqa: BLE001 - handed to run(), which crashes the worker
             self.ingest._listener_error = exc
-
-
-class RegistryFollower:
-    """Reads the whole compacted registry topic (every partition, no group) into the registry:
-    first to its end before anything else starts, then live."""
-
-    def __init__(self, settings: Settings, registry: Registry, metrics: Metrics) -> None:
-        self.settings = settings
-        self.registry = registry
-        self.metrics = metrics
-        self.topic = settings.topic("registry")
-        self.consumer: AIOKafkaConsumer | None = None
-        self.producer: AIOKafkaProducer | None = None  # for dead letters; None: logged only
-
-    async def start(self) -> None:
-        c = AIOKafkaConsumer(bootstrap_servers=self.settings.broker, enable_auto_commit=False,
-                             auto_offset_reset="earliest", group_id=None)  # fmt: skip
-        await c.start()
-        parts = c.partitions_for_topic(self.topic)
-        if not parts:
-            await c.stop()
-            self.consumer = None
-            log.warning("registry topic %r not found; using the registry file only", self.topic)
-            return
-        tps = [TopicPartition(self.topic, p) for p in sorted(parts)]
-        c.assign(tps)
-        await c.seek_to_beginning(*tps)
-        self.consumer = c
-        end = await c.end_offsets(tps)
-        while [tp for tp in tps if await c.position(tp) < end[tp]]:
-            await self.poll(timeout_ms=500)
-        log.info("registry loaded: %s", self.registry.summary())
-
-    async def poll(self, timeout_ms: int = 0) -> int:
-        if self.consumer is None:
-            return 0
-        batch = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=20000)
-        n = 0
-        letters = []
-        for tp, messages in batch.items():
-            for m in messages:
-                rejected = self._apply(m)
-                if rejected is None:
-                    n += 1
-                    continue
-                code, reason = rejected
-                self.metrics.rejected.labels(self.topic, code).inc()
-                log.error("registry record at offset %d rejected: %s: %s", m.offset, code, reason)
-                letters.append(dead_letter(topic=tp.topic, partition=tp.partition, offset=m.offset,
-                                           code=code, reason=reason, raw=m.value,
-                                           limit=self.settings.deadletter_raw_limit))  # fmt: skip
-        if letters and self.producer is not None:
-            # at least once: the registry is re-read from the start at every start
-            topic = self.settings.topic("deadletter")
-            await asyncio.gather(*[await self.producer.send(topic, value=v, key=k) for k, v in letters])
-        return n
-
-    def _apply(self, m: Any) -> tuple[str, str] | None:
-        """Apply one registry record; (code, reason) if it is rejected. No record, whatever it
-        holds, raises out of here (a bug is rejected with the code ``bug``)."""
-        try:
-            record = parse_json(m.value)
-            validate_registry_record(record)
-            if record["type"] == "ballot" and self.registry.parties and tuple(
-                    record["parties"]) != self.registry.parties:  # fmt: skip
-                return "ballot_conflict", "a second ballot with other parties; the first stays in use"
-            self.registry.apply(record)
-        except ContractError as exc:
-            return exc.code, exc.detail
-        except MemoryError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - a bug: this record alone is rejected
-            log.exception("bug: registry record at offset %d", m.offset)
-            return BUG, bug_reason(exc)
-        return None
-
-    async def stop(self) -> None:
-        if self.consumer is not None:
-            await self.consumer.stop()

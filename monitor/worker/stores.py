@@ -1,0 +1,89 @@
+"""What the ingest service holds per partition: stores, the sources that feed them, and the
+forwards each store still waits on.
+
+A store (one kind, one partition number ``p``) is fed by its sources: the input topic's
+partition ``p``, whose events at home are applied there, and the routed topic's partition
+``p``, which brings the events forwarded home from any other partition (for ``tokens``,
+``evote-tokens`` alone). Its partial is keyed by its id, the first source's
+``topic:partition``, as before there were routed topics.
+
+A forward leaves a store's data incomplete until its home has published it: stage two must
+not compare the store's partition as read to the end while its forwards are still on their
+way. So each store keeps, per flush and routed partition, the forwards the broker
+acknowledged (:class:`Pending`), and drops them once the home's committed offset passes
+them: a home commits only after its partial with them is on ``tally-partials``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from aiokafka import TopicPartition
+
+from ..tally.intake import Intake
+from ..tally.partition import PartitionStore
+
+
+@dataclass(slots=True)
+class Source:
+    tp: TopicPartition
+    intake: Intake  # the step that feeds the store from this source
+    replay_until: int  # offsets below this were handled before the assignment
+    next_offset: int = 0
+    committed: int = 0  # the offset last committed for this source (by this worker or before)
+
+    @property
+    def rebuilt(self) -> bool:
+        """Past the committed offset: the store holds everything handled before from here."""
+        return self.next_offset >= self.replay_until
+
+    @property
+    def name(self) -> str:
+        return f"{self.tp.topic}:{self.tp.partition}"
+
+
+@dataclass(slots=True)
+class Pending:
+    """Forwards of one flush to one routed partition, on the broker, perhaps not yet published
+    by their home: it has, once its committed offset reaches ``needed``."""
+
+    tp: TopicPartition
+    needed: int
+    at: float  # the earliest event time among them (unix seconds)
+
+
+@dataclass(slots=True)
+class Store:
+    sid: str  # the partial's key: "topic:partition" of the input (or evote-tokens) partition
+    store: PartitionStore
+    epoch: int  # when this worker took the partition: its first partial replaces older state
+    sources: list[Source] = field(default_factory=list)
+    clock: float = 0.0  # the latest event time read from any source (unix seconds)
+    pending: list[Pending] = field(default_factory=list)
+    published: tuple[int, int, float | None] | None = None  # (wm, behind, settled) last published
+
+    @property
+    def wm(self) -> int:
+        """The partial's watermark: grows with every source's position within an epoch."""
+        return sum(s.next_offset for s in self.sources)
+
+    @property
+    def rebuilt(self) -> bool:
+        return all(s.rebuilt for s in self.sources)
+
+    def offsets(self) -> dict[str, int]:
+        """Each source's next offset: what the snapshot has folded in, per topic-partition."""
+        return {s.name: s.next_offset for s in self.sources}
+
+    def add_pending(self, tp: TopicPartition, needed: int, at: float) -> None:
+        self.pending.append(Pending(tp, needed, at))
+
+    def settle(self, committed: Mapping[TopicPartition, int]) -> None:
+        """Drop the forwards their homes have published (committed past them)."""
+        self.pending = [p for p in self.pending if committed.get(p.tp, 0) < p.needed]
+
+    def settled(self) -> float | None:
+        """With forwards still on their way, the event time this store is complete up to
+        (just before the earliest of them); None when none is."""
+        return min(p.at for p in self.pending) - 1e-3 if self.pending else None
