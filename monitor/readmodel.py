@@ -161,6 +161,12 @@ def read_findings(client: Any, prefix: str) -> list[dict[str, Any]]:
                   reverse=True)  # fmt: skip
 
 
+async def read_meta_async(client: Any, prefix: str) -> dict[str, Any] | None:
+    """The meta (redis.asyncio client)."""
+    raw = await client.get(meta_key(prefix))
+    return None if raw is None else orjson.loads(raw)
+
+
 def read_meta(client: Any, prefix: str) -> dict[str, Any] | None:
     raw = client.get(meta_key(prefix))
     return None if raw is None else orjson.loads(raw)

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Protocol
 
 from ..contract import DECODERS, DEFAULT_WINDOW, TimeWindow, parse
 from ..errors import BUG, ContractError, bug_reason
 from ..registry import Registry
-from .partition import PartitionStore
+from .partition import PartitionStore, timestamp
 from .route import Router
 
 # The event time of each kind of record: the latest one seen is the monitor's clock.
@@ -139,7 +138,7 @@ class Intake:
         return out
 
     def _at(self, record: Any) -> float:
-        return datetime.fromisoformat(getattr(record, self._time)).timestamp()
+        return timestamp(getattr(record, self._time))
 
     def _token_forward(self, record: Any, value: bytes) -> Forward:
         token: str = record.voter_token

@@ -32,6 +32,19 @@ VERSIONS_KEPT = 16
 TOKEN_BALLOTS_KEPT = 100
 
 
+_TIMES: dict[str, float] = {}  # ISO time -> unix seconds: reports share their times of day
+
+
+def timestamp(iso: str) -> float:
+    """Unix seconds of an ISO 8601 time the contract accepted (parsed once per distinct text)."""
+    t = _TIMES.get(iso)
+    if t is None:
+        if len(_TIMES) >= 100_000:  # bounded, whatever the variety of times
+            _TIMES.clear()
+        t = _TIMES[iso] = datetime.fromisoformat(iso).timestamp()
+    return t
+
+
 def cap_versions(versions: dict[Any, Any], key: Callable[[Any], int] = int) -> bool:
     """Drop the second-lowest version once there are more than VERSIONS_KEPT: what stays is
     the lowest and the highest others, whatever the order versions came in. True if the
@@ -71,6 +84,10 @@ class PartitionStore:
         # station -> (unix time, as recorded) of its earliest PEC protocol: a late one is
         # a finding even when it arrives between two sweeps
         self.pec_first_at: dict[str, tuple[float, str]] = {}
+        # station -> the latest event time among its protocols or turnout reports here: its
+        # state holds every event up to it once every partition is read that far, and only
+        # then is it a state the night really passed through (what stage one detects on)
+        self.latest_at: dict[str, float] = {}
         # turnout: every report per station, and the latest (seq, (registered, added, voted))
         self.turnout_reports: dict[str, dict[int, tuple[int, int, int]]] = {}
         self.turnout_latest: dict[str, tuple[int, tuple[int, int, int]]] = {}
@@ -102,8 +119,14 @@ class PartitionStore:
         self.dirty.add(tec)
         self.dirty_stations.add(station_id)
 
+    def _seen_at(self, sid: str, at: float) -> None:
+        if at > self.latest_at.get(sid, 0.0):
+            self.latest_at[sid] = at
+
     def apply_protocol(self, p: Protocol) -> bool:
         sid, figures = p.station_id, p.figures
+        recorded = timestamp(p.recorded_at)
+        self._seen_at(sid, recorded)
         key = (sid, p.source)
         seen = self.versions.get(key)
         if seen is None:
@@ -114,7 +137,7 @@ class PartitionStore:
             seen[p.version] = figures
             cap_versions(seen)
         if p.source == "pec":
-            at = (datetime.fromisoformat(p.recorded_at).timestamp(), p.recorded_at)
+            at = (recorded, p.recorded_at)
             first = self.pec_first_at.get(sid)
             if first is None or at < first:
                 self.pec_first_at[sid] = at
@@ -137,6 +160,7 @@ class PartitionStore:
 
     def apply_turnout(self, t: Turnout) -> bool:
         sid, figures = t.station_id, (t.registered, t.added, t.voted)
+        self._seen_at(sid, timestamp(t.reported_at))
         reports = self.turnout_reports.get(sid)
         if reports is None:
             reports = self.turnout_reports[sid] = {}

@@ -179,6 +179,9 @@ class Worker:
                 # still on their way home (what "caught up" must also wait for)
                 "watermarks": {tp: off for v in partials.values() for tp, off in v.get("src", {}).items()},
                 "forwards_pending": sum(v.get("pending", 0) for v in partials.values()),
+                # the event time every input partition is read up to (None: to the end),
+                # which stage one waits for before it detects on a station
+                "read_to": self.read_to if math.isfinite(self.read_to) else None,
                 "clock": datetime.fromtimestamp(self.clock, UTC).isoformat() if self.clock else None,
             }  # fmt: skip
             await readmodel.write_snapshot(self.redis, s.app_id, units, meta)

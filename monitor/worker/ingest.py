@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,6 +49,11 @@ log = logging.getLogger("tabmon.ingest")
 # The producers' topics (unprefixed), each read into stores of the kind of the same name.
 INPUT_KINDS = ("turnout", "protocols", "summaries", "evote")
 STORE_KINDS = (*INPUT_KINDS, "tokens")
+# Stage one detects on these kinds' station documents only once every partition is read up
+# to the latest event in them: a station's events may come through several partitions, read
+# at their own paces, and a state that never existed in time order (a TEC copy beside the
+# PEC protocol it copies, before that protocol) would raise a finding never withdrawn.
+GATED_KINDS = ("protocols", "turnout")
 
 
 @dataclass
@@ -258,6 +264,7 @@ class Ingest:
         await self._send_outbox()
         await self._delivered()  # every forward so far is on the broker, where its home reads it
         await self._settle()
+        read_to = await self._read_to()
         commits: dict[TopicPartition, int] = {}
         partials_topic = self.settings.topic("tally-partials")
         docs: dict[str, dict[str, bytes]] = {}  # station -> kind -> document
@@ -275,11 +282,12 @@ class Ingest:
             # its forwards arrived: a stale "read to the end" would let stage two compare it
             # with newer data of another partition (see monitor.detect.unit_findings)
             state = (st.wm, behind, settled if behind else None)
+            ready = st.ready(station_docs, read_to) if kind in GATED_KINDS else station_docs
             if state == st.published:
-                findings += self._detect(kind, station_docs, {})
+                findings += self._detect(kind, ready, {})
                 continue
             partial = st.store.take_partial(st.wm) or {"kind": kind, "wm": st.wm, "tecs": {}, "summaries": {}}
-            findings += self._detect(kind, station_docs, partial.get("tokens", {}))
+            findings += self._detect(kind, ready, partial.get("tokens", {}))
             partial.update(tp=sid, epoch=st.epoch, clock=st.clock, behind=behind, settled=settled,
                            src=st.offsets(), pending=len(st.pending))  # fmt: skip
             self._send(partials_topic, sid.encode(), orjson.dumps(partial))
@@ -310,6 +318,17 @@ class Ingest:
         for tp, off in commits.items():
             if tp in self.sources:
                 self.sources[tp].committed = off
+
+    async def _read_to(self) -> float:
+        """The event time every input partition is read up to, as the last snapshot found it
+        (its meta in Redis, from the worker that owns stage two); 0.0 before any snapshot.
+        Without Redis there is no sweep either, and stage one detects at once."""
+        if self.redis is None:
+            return math.inf
+        meta = await readmodel.read_meta_async(self.redis, self.settings.app_id)
+        if meta is None or "read_to" not in meta:
+            return 0.0
+        return math.inf if meta["read_to"] is None else float(meta["read_to"])
 
     def _lag(self, st: Store) -> int:
         c = self._consumer

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka import TopicPartition
 
@@ -62,6 +63,23 @@ class Store:
     clock: float = 0.0  # the latest event time read from any source (unix seconds)
     pending: list[Pending] = field(default_factory=list)
     published: tuple[int, int, float | None] | None = None  # (wm, behind, settled) last published
+    # station -> (its latest document, the latest event time in it): waiting for every
+    # partition to be read that far before stage one's detectors look at it
+    waiting: dict[str, tuple[dict[str, Any], float]] = field(default_factory=dict)
+
+    def ready(self, docs: Mapping[str, dict[str, Any]], read_to: float) -> dict[str, dict[str, Any]]:
+        """Of the stations whose documents changed (``docs``) and those still waiting, the
+        documents stage one may detect on now: every partition is read up to the latest event
+        in them (``read_to``, monitor.tally.national.read_to), so each is a state the night
+        really passed through, whatever order its events' partitions were read in. The rest
+        wait for a later flush."""
+        latest = self.store.latest_at
+        for sid, doc in docs.items():
+            self.waiting[sid] = (doc, latest.get(sid, 0.0))
+        out = {sid: doc for sid, (doc, at) in self.waiting.items() if at <= read_to}
+        for sid in out:
+            del self.waiting[sid]
+        return out
 
     @property
     def wm(self) -> int:
