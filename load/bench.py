@@ -34,6 +34,7 @@ from monitor.registry import build  # noqa: E402
 from monitor.settings import Settings  # noqa: E402
 from monitor.tally import PartitionStore  # noqa: E402
 from monitor.tally.intake import Intake  # noqa: E402
+from monitor.tally.route import Router  # noqa: E402
 from monitor.testing import scrape_metric  # noqa: E402
 from producers.replay import messages_of, send  # noqa: E402
 from producers.synthetic import generate  # noqa: E402
@@ -59,7 +60,7 @@ def bench_pure(election, rounds: int) -> dict[str, float]:
     def run(decode: bool) -> float:
         stores = {k: PartitionStore(k, registry) for k in DECODERS}
         t0 = last = time.perf_counter()
-        for i, (t, k, v) in enumerate(raw):
+        for i, (t, _k, v) in enumerate(raw):
             record = DECODERS[t](parse(v, 65536), registry) if decode else records[i][1]
             stores[t].apply_record(record)
             if i % 1000 == 0 and time.perf_counter() - last >= FLUSH_SECONDS:
@@ -73,8 +74,11 @@ def bench_pure(election, rounds: int) -> dict[str, float]:
         return len(raw) / (time.perf_counter() - t0)
 
     def run_intake() -> float:
-        """The worker's own step (monitor.tally.intake): batches as a fetch brings them."""
-        intakes = {k: Intake(PartitionStore(k, registry), registry, 65536) for k in DECODERS}
+        """The worker's own step (monitor.tally.intake), routing included, every event at home
+        (as kafka-python delivers them): batches as a fetch brings them."""
+        routes = {k: Router(k, 1) for k in (*DECODERS, "tokens")}
+        intakes = {k: Intake(PartitionStore(k, registry), registry, 65536, partition=0, routes=routes)
+                   for k in DECODERS}  # fmt: skip
         batches: dict[str, list[_Msg]] = {k: [] for k in DECODERS}
         t0 = last = time.perf_counter()
         for i, (t, k, v) in enumerate(raw):
@@ -104,7 +108,23 @@ def _metric(port: int, name: str, labels: str = "") -> float:
     return scrape_metric(port, name, labels) or 0.0
 
 
-def bench_end_to_end(settings: Settings, election, copies: int, workdir: Path) -> dict[str, float]:
+def _send_anywhere(settings: Settings, events) -> None:
+    import random
+
+    from producers.replay import producer
+
+    prod, rng = producer(settings), random.Random(1)
+    try:
+        for m in events:
+            prod.send(settings.topic(m.topic), key=m.key, value=m.value,
+                      partition=rng.randrange(settings.partitions))  # fmt: skip
+        prod.flush()
+    finally:
+        prod.close()
+
+
+def bench_end_to_end(settings: Settings, election, copies: int, workdir: Path,
+                     anywhere: bool = False) -> dict[str, float]:  # fmt: skip
     """(b) preload the broker, start one worker, time from its first event to the last.
 
     Progress is read from the Redis read model (the watermarks of the snapshot), not from the
@@ -115,7 +135,10 @@ def bench_end_to_end(settings: Settings, election, copies: int, workdir: Path) -
 
     events = messages_of([], election.events) * copies
     send(settings, messages_of(election.registry, []))
-    send(settings, events)
+    if anywhere:  # every message to a random partition: most of them are forwarded home
+        _send_anywhere(settings, events)
+    else:
+        send(settings, events)
     n = len(events)
     client = redis.Redis.from_url(settings.redis_url)
     worker = start_worker(settings, workdir / "bench-worker.log")
@@ -141,10 +164,13 @@ def bench_end_to_end(settings: Settings, election, copies: int, workdir: Path) -
         time.sleep(settings.snapshot_interval * 2)
         units = readmodel.read_units(client, settings.app_id)
         diffs = compare(units, expected_totals(election.truth, election.parties), election.parties)
-        # events_total also counts each distinct e-ballot once more, forwarded to evote-tokens
+        # events_total counts each event once where it is applied (at home: where it arrived,
+        # or its routed topic), and each distinct e-ballot once more, forwarded to evote-tokens
         accepted = _metric(settings.metrics_port, "tabmon_events_total") - _metric(
             settings.metrics_port, "tabmon_events_total", f'topic="{settings.topic("evote-tokens")}"')
-        return {"events": n, "accepted": accepted, "seconds": elapsed, "events_per_s": n / elapsed,
+        rerouted = _metric(settings.metrics_port, "tabmon_rerouted_events_total")
+        return {"events": n, "accepted": accepted, "rerouted": rerouted, "seconds": elapsed,
+                "events_per_s": n / elapsed,
                 "exact": not diffs and accepted == n, "diffs": len(diffs),
                 "peak_rss_mib": procs.peak_rss_mib(worker.pid)}  # fmt: skip
     finally:
@@ -181,6 +207,8 @@ def main() -> None:
     ap.add_argument("--copies", type=int, default=4, help="send every event this many times")
     ap.add_argument("--rounds", type=int, default=3, help="repetitions of (a); best is kept")
     ap.add_argument("--json", type=Path, help="write the figures here too")
+    ap.add_argument("--anywhere", action="store_true",
+                    help="(b) with every message sent to a random partition (forwarded home)")
     args = ap.parse_args()
     tecs = min(205, args.stations)
     print(f"synthetic election: {args.stations:,} stations, {tecs} TECs, seed 2007", flush=True)
@@ -192,10 +220,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, embedded(Path(tmp), app_id="bench") as s:
         s = Settings.from_env({}, **{**s.masked(), "redis_url": s.redis_url})
         ensure_topics(s)
-        b = bench_end_to_end(s, election, args.copies, Path(tmp))
+        b = bench_end_to_end(s, election, args.copies, Path(tmp), args.anywhere)
         c = asyncio.run(_raw_ceiling(s, b["events"]))
     print(f"(b) end to end, one worker   {b['events_per_s']:>12,.0f} events/s"
-          f"  ({b['events']:,} events in {b['seconds']:.2f} s; totals exact: {b['exact']};"
+          f"  ({b['events']:,} events in {b['seconds']:.2f} s, {b['rerouted']:,.0f} forwarded home;"
+          f" totals exact: {b['exact']};"
           f" worker peak RSS {b['peak_rss_mib']:.0f} MiB)")  # fmt: skip
     print(f"(c) raw aiokafka + orjson    {c:>12,.0f} events/s")
     print(f"    (b) / (c)                {b['events_per_s'] / c:>12.2f}")

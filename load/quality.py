@@ -44,8 +44,8 @@ from monitor.detect.findings import to_record  # noqa: E402
 from monitor.detect.forensics import ForensicThresholds  # noqa: E402
 from monitor.progress import EndOffsets, behind, wait_caught_up  # noqa: E402
 from monitor.settings import Settings  # noqa: E402
-from monitor.testing import scrape_metric  # noqa: E402
 from monitor.tally.route import ROUTED_TOPICS  # noqa: E402
+from monitor.testing import scrape_metric  # noqa: E402
 from monitor.worker.ingest import INPUT_KINDS  # noqa: E402
 from producers.replay import messages_of, producer, send  # noqa: E402
 from producers.scenarios import Scenario, inject  # noqa: E402
