@@ -82,7 +82,11 @@ class InMemoryTally:
         for tp, store in self.stores.items():
             partial = store.take_partial(self.offsets[tp])
             if partial is not None:
-                self.merged[tp], _ = merge(self.merged.get(tp), partial)
+                # as bytes, as a partial crosses tally-partials: what the worker could not
+                # serialise (an integer beyond 64 bits) fails here too, and stage two merges
+                # what JSON gives back, not the store's own objects
+                wire = orjson.loads(orjson.dumps(partial))
+                self.merged[tp], _ = merge(self.merged.get(tp), wire)
             for sid, doc in store.take_station_docs().items():
                 # as JSON, like the worker's Redis read model hands it back
                 self.stations.setdefault(sid, {})[store.kind] = orjson.loads(orjson.dumps(doc))
