@@ -104,12 +104,13 @@ class InMemoryTally:
             partial = store.take_partial(wm)
             if partial is not None:
                 # as bytes, as a partial crosses tally-partials: what the worker could not
-                # serialise fails here too, and stage two merges what JSON gives back
+                # serialise (an integer beyond 64 bits) fails here too, and stage two merges
+                # what JSON gives back, not the store's own objects
                 wire = orjson.loads(orjson.dumps(partial))
                 self.merged[sid], _ = merge(self.merged.get(sid), wire)
-            for sid, doc in store.take_station_docs().items():
+            for station, doc in store.take_station_docs().items():
                 # as JSON, like the worker's Redis read model hands it back
-                self.stations.setdefault(sid, {})[store.kind] = orjson.loads(orjson.dumps(doc))
+                self.stations.setdefault(station, {})[store.kind] = orjson.loads(orjson.dumps(doc))
 
     def snapshot(self, **seat_options: Any) -> dict[str, dict[str, Any]]:
         return snapshot(self.merged, self.registry, **seat_options)

@@ -61,7 +61,7 @@ def merge(state: dict[str, Any] | None, partial: dict[str, Any]) -> tuple[dict[s
         for rec in versions:
             v = str(rec["version"])
             cur = known.get(v)
-            if cur is None or rec["figures"] > cur["figures"]:
+            if cur is None or _summary_rank(rec) > _summary_rank(cur):
                 known[v] = rec
                 changed = True
                 cap_versions(known)
@@ -73,6 +73,13 @@ def merge(state: dict[str, Any] | None, partial: dict[str, Any]) -> tuple[dict[s
             tokens[token] = [list(b) for b in union]
             changed = True
     return state, changed
+
+
+def _summary_rank(rec: dict[str, Any]) -> tuple[Any, ...]:
+    """Of two records of one summary version, the one the store keeps is the larger by
+    figures, then stations included, time and level (partition._summary_key): stage two must
+    choose alike, or what it shows would depend on which flush each record fell in."""
+    return (rec["figures"], rec["stations_included"], rec["recorded_at"], rec["level"])
 
 
 def clock(partials: Partials) -> float:

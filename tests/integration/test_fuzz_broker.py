@@ -1,0 +1,63 @@
+"""The fuzz harness's broker mode at small scale (load/fuzz.py --broker runs it at 10,000):
+hostile messages through a real worker, then a SIGKILL and a restart that re-reads them all.
+No message stops the worker, each is counted once as accepted or rejected, the dead letters
+are exactly the rejections, and the totals equal the reference, before and after."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+from producers.synthetic import generate
+
+from .conftest import caught_up
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _load_fuzz():
+    spec = importlib.util.spec_from_file_location("tabmon_load_fuzz", ROOT / "load" / "fuzz.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+fuzz = _load_fuzz()
+# Found by the harness, not fixed yet (tests/unit/test_fuzz.py, test_known_summary_tie): which
+# of two equal summary versions the read model shows depends on the flushes, so it can differ
+# from the reference and change across a restart. Set aside here until the fix.
+OPEN_BUGS = {"summaries"}
+
+
+def _failures(stats) -> list[str]:
+    return [f"{f.what}: {f.detail} {[fuzz.show_input(h) for h in f.inputs[:2]]}"
+            for f in stats.failures if f.what not in OPEN_BUGS]  # fmt: skip
+
+
+def test_hostile_messages_through_a_worker_and_a_restart(settings, workers):
+    election = generate(60, 8, seed=23, evote_ballots=120)
+    run = fuzz.run_broker(settings, workers.start, election, 500, seed=5, registry_n=40, timeout=180,
+                          progress=False)  # fmt: skip
+    assert _failures(run.stats) == []
+    first = run.proc
+    assert first is not None and first.poll() is None
+    assert sum(m["rejected"] for m in run.metrics.values()) == len(run.letters) > 100
+    assert run.pristine  # some units no accepted hostile message touched: equal to the truth
+
+    # a crash, then a worker that re-reads every hostile message from offset 0
+    second = fuzz.restart(settings, run, workers.start, timeout=180)
+    assert _failures(run.stats) == []
+    assert second.poll() is None, "the restarted worker stopped on the hostile input"
+    assert workers.metric("tabmon_replayed_events_total") > 0  # rebuilt from the log
+    assert workers.metric("tabmon_rejected_total", 'reason="bug"') == 0
+    units = caught_up(settings, proc=second)
+    for uid, before in run.units.items():
+        for f in fuzz.TOTAL_FIELDS:
+            if f != "summary_versions":  # OPEN_BUGS
+                assert units[uid].get(f) == before.get(f), (uid, f)
