@@ -79,11 +79,13 @@ from monitor.metrics import Metrics  # noqa: E402
 from monitor.registry import CEC_ID, Registry, build  # noqa: E402
 from monitor.settings import Settings  # noqa: E402
 from monitor.tally import PartitionStore, merge, snapshot  # noqa: E402
-from monitor.tally.intake import BUG, Intake, Rejection  # noqa: E402
+from monitor.tally.intake import BUG, Forward, Intake, Rejection  # noqa: E402
 from monitor.tally.national import clock, read_to  # noqa: E402
 from monitor.tally.partition import VERSIONS_KEPT  # noqa: E402
+from monitor.tally.route import ROUTED_TOPICS, Router  # noqa: E402
 from monitor.testing import InMemoryTally, scrape_metric  # noqa: E402
-from monitor.worker.ingest import INPUT_TOPICS, RegistryFollower  # noqa: E402
+from monitor.worker.follower import RegistryFollower  # noqa: E402
+from monitor.worker.ingest import INPUT_KINDS, STORE_KINDS  # noqa: E402
 from producers.hostile import Hostile, HostileInputs, known_inputs  # noqa: E402
 from producers.synthetic import generate  # noqa: E402
 
@@ -93,6 +95,10 @@ except ImportError:  # pragma: no cover - a worker without the check merges what
     check_partial = None
 
 DEFAULTS = Settings()
+# The topics whose messages are counted one by one: the producers' (accepted, forwarded home
+# or rejected) and evote-tokens (the e-ballots re-keyed); topic -> the kind of its stores.
+INPUT_TOPICS = {k: k for k in INPUT_KINDS} | {"evote-tokens": "tokens"}
+ROUTED = {ROUTED_TOPICS[k]: k for k in INPUT_KINDS}  # where events not at home are sent
 # A dead letter holds at most the raw limit of the original, JSON-escaped (a control byte
 # becomes six characters, bytes that are not UTF-8 go as base64), and a reason cut at 500
 # characters: beyond this bound it is not bounded at all.
@@ -164,7 +170,8 @@ class _Msg:
 
 
 def partition_of(key: bytes | None, partitions: int) -> int:
-    """Deterministic, not Kafka's murmur2: what matters is that one key has one partition."""
+    """Deterministic, and not Kafka's murmur2 (librdkafka's CRC32): most events arrive away
+    from their home and are forwarded there, as from a client of another partitioner."""
     return zlib.crc32(key or b"") % partitions
 
 
@@ -185,11 +192,13 @@ class Harness:
         self.max_bytes, self.raw_limit, self.window = max_bytes, raw_limit, window
         self.thresholds = thresholds or Thresholds()
         self.sweep_every = sweep_every
-        self.kinds = dict(INPUT_TOPICS)  # topic -> store kind
-        self.intakes: dict[tuple[str, int], Intake] = {}
+        self.kinds = dict(INPUT_TOPICS) | ROUTED  # topic -> store kind
+        self.routes = {k: Router(k, partitions) for k in STORE_KINDS}
+        self.intakes: dict[tuple[str, int], Intake] = {}  # per source topic-partition
+        self.stores: dict[tuple[str, int], PartitionStore] = {}  # per (kind, home partition)
         self.next: dict[tuple[str, int], int] = {}
-        self.published: dict[tuple[str, int], int] = {}
-        self.clock: dict[tuple[str, int], float] = {}
+        self.published: dict[tuple[str, int], int] = {}  # per store
+        self.clock: dict[tuple[str, int], float] = {}  # per store
         self.merged: dict[str, Any] = {}  # the stage-two table: tp -> merged partial
         self.stations: dict[str, dict[str, Any]] = {}  # the station read model, as JSON
         self.units: dict[str, dict[str, Any]] = {}
@@ -200,8 +209,12 @@ class Harness:
     def _intake(self, tp: tuple[str, int]) -> Intake:
         intake = self.intakes.get(tp)
         if intake is None:
-            store = PartitionStore(self.kinds[tp[0]], self.registry)
-            intake = self.intakes[tp] = Intake(store, self.registry, self.max_bytes, self.window)
+            kind = self.kinds[tp[0]]
+            store = self.stores.get((kind, tp[1]))
+            if store is None:
+                store = self.stores[(kind, tp[1])] = PartitionStore(kind, self.registry)
+            intake = self.intakes[tp] = Intake(store, self.registry, self.max_bytes, self.window,
+                                               partition=tp[1], routes=self.routes)  # fmt: skip
             self.next[tp] = 0
         return intake
 
@@ -209,32 +222,36 @@ class Harness:
         """One fetch of ``items`` and the flush after it; per item its rejection code, or
         None when it was accepted."""
         outcomes, forwards = self._consume(items)
-        if forwards:  # read back from evote-tokens, as the worker reads what it forwarded
+        while forwards:  # read back from the routed topics, as the worker reads what it forwarded
             self.stats.forwards += len(forwards)
-            tokens = [Hostile("evote-tokens", k, v) for k, v in forwards]
-            refused, again = self._consume(tokens)
-            for h, code in zip(tokens, refused, strict=True):
+            sent = [Hostile(ROUTED_TOPICS[f.kind], f.key, f.value) for f in forwards]
+            refused, again = self._consume(sent, [f.partition for f in forwards])
+            for h, code in zip(sent, refused, strict=True):
                 if code is not None:
-                    self.stats.fail("forward_rejected", f"a forwarded e-ballot was rejected ({code})",
+                    self.stats.fail("forward_rejected", f"a forwarded event was rejected ({code})",
                                     inputs=[h])  # fmt: skip
-            if again:
-                self.stats.fail("forwarded_twice", "a token ballot was forwarded again")
+            # an event forwarded home is applied there; only a new e-ballot goes on, to tokens
+            if [f for f in again if f.kind != "tokens" or f.partition is None]:
+                self.stats.fail("forwarded_twice", "an event was forwarded again from its home")
+            forwards = [f for f in again if f.kind == "tokens"]
         self._round += [h for h, o in zip(items, outcomes, strict=True) if o is None]
         self.flush()
         return outcomes
 
-    def _consume(self, items: Sequence[Hostile]) -> tuple[list[str | None], list[tuple[bytes, bytes]]]:
+    def _consume(self, items: Sequence[Hostile], partitions: Sequence[int | None] | None = None
+                 ) -> tuple[list[str | None], list[Forward]]:  # fmt: skip
         outcomes: list[str | None] = [None] * len(items)
         batches: dict[tuple[str, int], list[_Msg]] = {}
         index: dict[tuple[str, int, int], int] = {}
         for i, (topic, key, value) in enumerate(items):
-            tp = (topic, partition_of(key, self.partitions))
+            chosen = partitions[i] if partitions is not None else None
+            tp = (topic, partition_of(key, self.partitions) if chosen is None else chosen)
             self._intake(tp)
             offset = self.next[tp]
             self.next[tp] = offset + 1
             batches.setdefault(tp, []).append(_Msg(offset, key, value))
             index[(*tp, offset)] = i
-        forwards: list[tuple[bytes, bytes]] = []
+        forwards: list[Forward] = []
         for tp, messages in batches.items():
             topic, partition = tp
             try:
@@ -248,14 +265,16 @@ class Harness:
                     outcomes[index[(*tp, m.offset)]] = "uncaught"
                 continue
             if res.clock is not None:
-                self.clock[tp] = max(self.clock.get(tp, 0.0), res.clock)
+                home = (self.kinds[topic], partition)
+                self.clock[home] = max(self.clock.get(home, 0.0), res.clock)
             for r in res.rejected:
                 i = index[(*tp, r.offset)]
                 outcomes[i] = r.code or "no_code"
                 self._rejection(tp, r, items[i])
-            if res.accepted + len(res.rejected) != len(messages):
-                self.stats.fail("lost", f"{len(messages)} messages in, {res.accepted} accepted and"
-                                        f" {len(res.rejected)} rejected on {topic}[{partition}]",
+            if res.accepted + res.rerouted + len(res.rejected) != len(messages):
+                self.stats.fail("lost", f"{len(messages)} messages in, {res.accepted} accepted,"
+                                        f" {res.rerouted} forwarded home and {len(res.rejected)}"
+                                        f" rejected on {topic}[{partition}]",
                                 inputs=[items[index[(*tp, m.offset)]] for m in messages])  # fmt: skip
             self.stats.accepted[topic] += res.accepted
             forwards += res.forwards
@@ -304,15 +323,15 @@ class Harness:
         suspects, self._round = self._round, []
         stats.flushes += 1
         findings: list[Finding] = []
-        for tp in sorted(self.intakes):
-            store = self.intakes[tp].store
+        for tp in sorted(self.stores):  # (kind, home partition): fed by its sources
+            store = self.stores[tp]
             kind, name = store.kind, f"{tp[0]}:{tp[1]}"
             step = "station documents"
             try:
                 docs = store.take_station_docs()
                 for sid, doc in docs.items():  # to Redis and back, as the sweep reads them
                     self.stations.setdefault(sid, {})[kind] = orjson.loads(orjson.dumps(doc))
-                wm = self.next[tp]
+                wm = sum(n for (topic, p), n in self.next.items() if p == tp[1] and self.kinds[topic] == kind)
                 step = "stage-one detectors"
                 if wm == self.published.get(tp):
                     if docs:
@@ -852,17 +871,27 @@ def run_broker(settings: Settings, start: Callable[[], subprocess.Popen[bytes]],
     for tp, end in end_offsets(settings).items():
         ends[tp.rsplit(":", 1)[0]] += end
     port = settings.metrics_port
-    for topic in INPUT_TOPICS:
+    for topic in (*INPUT_TOPICS, *ROUTED):
         name = settings.topic(topic)
         label = f'topic="{name}"'
         m = {"events": scrape_metric(port, "tabmon_events_total", label) or 0.0,
+             "rerouted": scrape_metric(port, "tabmon_rerouted_events_total", label) or 0.0,
              "rejected": scrape_metric(port, "tabmon_rejected_total", label) or 0.0,
              "ends": float(max(ends[name], folded[name]))}  # fmt: skip
         run.metrics[topic] = m
-        if not m["events"] + m["rejected"] == m["ends"] == expected[name]:
-            stats.fail("counted", f"{topic}: {m['events']:.0f} accepted + {m['rejected']:.0f}"
-                                  f" rejected, {m['ends']:.0f} on the topic, {expected[name]} sent"
-                                  " or forwarded")  # fmt: skip
+        if topic in ROUTED:
+            continue  # how many arrive away from home depends on the producer: checked below
+        # evote-tokens is its own routed topic: what it forwards home lands on it again
+        again = m["rerouted"] if topic == "evote-tokens" else 0.0
+        if not m["events"] + m["rerouted"] + m["rejected"] == m["ends"] == expected[name] + again:
+            stats.fail("counted", f"{topic}: {m['events']:.0f} accepted + {m['rerouted']:.0f}"
+                                  f" forwarded home + {m['rejected']:.0f} rejected, {m['ends']:.0f}"
+                                  f" on the topic, {expected[name]} sent or forwarded")  # fmt: skip
+    # each event forwarded home is applied there once, and nothing else is on a routed topic
+    rerouted = sum(run.metrics[t]["rerouted"] for t in INPUT_KINDS)
+    applied = sum(run.metrics[t]["events"] + run.metrics[t]["rejected"] for t in ROUTED)
+    if not rerouted == applied == sum(run.metrics[t]["ends"] for t in ROUTED):
+        stats.fail("counted", f"{rerouted:.0f} events forwarded home, {applied:.0f} applied there")
     reg = settings.topic("registry")
     run.metrics["registry"] = {
         "rejected": scrape_metric(port, "tabmon_rejected_total", f'topic="{reg}"') or 0.0,

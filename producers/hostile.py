@@ -717,10 +717,10 @@ def known_inputs(election: Any, recs: list[str] | None = None) -> list[Known]:
         Known("far_time", f"reported_at {far!r}: a valid ISO 8601 time past year 9999 in UTC",
               (turnout(sid, 7, 10, 0, 1, at=far),)),
         Known("newline_id", "a station id ending in a newline (a finding id and an HTTP header would"
-                            " carry it): in an event and its key, in the key alone, in the event"
-                            " alone, and in the registry (a station and a TEC)",
-              (turnout(sid + "\n", 7, 10, 0, 1, key=k + b"\n"), turnout(sid, 7, 10, 0, 1, key=k + b"\n"),
-               turnout(sid + "\n", 7, 10, 0, 1),
+                            " carry it): in an event and its key, in the event alone, and in the"
+                            " registry (a station and a TEC); in the key alone it is nothing (the"
+                            " key is not read)",
+              (turnout(sid + "\n", 7, 10, 0, 1, key=k + b"\n"), turnout(sid + "\n", 7, 10, 0, 1),
                Hostile("registry", k, orjson.dumps(dict(registry_station, station_id=f"{rec}-9998\n"))),
                Hostile("registry", k, orjson.dumps({"type": "unit", "v": 1, "level": "tec",
                                                     "unit_id": f"{rec}-T77\n", "parent_id": rec,
