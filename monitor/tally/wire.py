@@ -91,9 +91,8 @@ def check_partial(partial: object, parties: int) -> dict[str, Any]:
     _int(p.get("epoch", 0), "epoch")
     _int(p.get("behind", 0), "behind")
     _int(p.get("pending", 0), "pending")
-    for name in ("clock", "settled"):
-        t = p.get(name) or 0.0
-        if type(t) not in (int, float) or not 0 <= t < 1e11:
+    for name, t in (("clock", p.get("clock", 0.0)), ("settled", p.get("settled") or 0.0)):
+        if type(t) not in (int, float) or not 0 <= t < 1e11:  # settled may be null
             raise _bad(f"{name} must be a time in unix seconds")
     for tp, offset in _dict(p.get("src", {}), "src").items():
         if not tp:
