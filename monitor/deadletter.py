@@ -29,6 +29,10 @@ def dead_letter(
     kept = raw[:limit]
     try:
         text, encoding = kept.decode("utf-8"), "utf-8"
+        # control characters are written \u00XX, six bytes for one: such a text goes as
+        # base64 instead, so that a dead letter stays within 4/3 of the limit, whatever it holds
+        if len(orjson.dumps(text)) > len(kept) * 4 // 3 + 8:
+            raise UnicodeDecodeError("utf-8", kept, 0, 1, "escapes to more than base64")
     except UnicodeDecodeError:
         text, encoding = base64.b64encode(kept).decode("ascii"), "base64"
     value = {

@@ -29,15 +29,10 @@ def _load_fuzz():
 
 
 fuzz = _load_fuzz()
-# Found by the harness, not fixed yet (tests/unit/test_fuzz.py, test_known_summary_tie): which
-# of two equal summary versions the read model shows depends on the flushes, so it can differ
-# from the reference and change across a restart. Set aside here until the fix.
-OPEN_BUGS = {"summaries"}
 
 
 def _failures(stats) -> list[str]:
-    return [f"{f.what}: {f.detail} {[fuzz.show_input(h) for h in f.inputs[:2]]}"
-            for f in stats.failures if f.what not in OPEN_BUGS]  # fmt: skip
+    return [f"{f.what}: {f.detail} {[fuzz.show_input(h) for h in f.inputs[:2]]}" for f in stats.failures]
 
 
 def test_hostile_messages_through_a_worker_and_a_restart(settings, workers):
@@ -59,5 +54,4 @@ def test_hostile_messages_through_a_worker_and_a_restart(settings, workers):
     units = caught_up(settings, proc=second)
     for uid, before in run.units.items():
         for f in fuzz.TOTAL_FIELDS:
-            if f != "summary_versions":  # OPEN_BUGS
-                assert units[uid].get(f) == before.get(f), (uid, f)
+            assert units[uid].get(f) == before.get(f), (uid, f)

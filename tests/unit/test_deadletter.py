@@ -6,6 +6,7 @@ import base64
 import json
 from datetime import UTC, datetime, timedelta, timezone
 
+import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -124,3 +125,13 @@ def test_original_bytes_round_trips(raw, limit):
     assert d["raw_size"] == len(raw)
     assert d["raw_truncated"] is (len(raw) > limit)
     assert d["raw_encoding"] in ("utf-8", "base64")
+
+
+def test_a_dead_letter_stays_within_four_thirds_of_the_limit_whatever_the_bytes():
+    """Control characters would be written \\u00XX, six bytes for one: such raw goes as base64."""
+    for raw in (b'{"pad":"' + b"\x01" * 20_000 + b'"}', bytes(range(32)) * 600, b"\xff" * 20_000):
+        key, value = dead_letter(topic="t", partition=0, offset=1, code="c", reason="r", raw=raw,
+                                 limit=16_384)  # fmt: skip
+        letter = orjson.loads(value)
+        assert original_bytes(letter) == raw[:16_384]
+        assert len(value) <= 16_384 * 4 // 3 + 400

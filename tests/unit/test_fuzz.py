@@ -260,8 +260,9 @@ def test_known_300_reports_of_one_station_are_bounded_and_make_bounded_series():
 def test_known_summary_tie_shows_the_larger_record_whatever_the_flushes():
     """Reproducer (also through a real worker, load/fuzz.py --broker): on topic ``summaries``,
     key the TEC's id, its valid summary with ``stations_included`` 0, a flush, then the valid
-    summary itself. The store keeps the second (the larger record), the read model the first;
-    after a restart (a rebuild in one partial) it shows the second."""
+    summary itself. The store keeps the second (the larger record), and so must the read
+    model, whichever flush each came in (stage two's merge once kept the first, and a restart,
+    a rebuild in one partial, then changed what it showed)."""
     first, second = KNOWN["summary_tie"].inputs
     run = Run([first], [second], valid=[h for h in VALID if h != second])  # the TEC's own comes last
     assert run.outcomes[1:] == [[None], [None]]
