@@ -17,6 +17,7 @@ import random
 import uuid
 from collections.abc import Callable, Sequence
 
+import confluent_kafka  # a test dependency (pyproject.toml)
 import orjson
 import pytest
 import redis
@@ -34,7 +35,6 @@ from producers.synthetic import generate
 
 from .conftest import caught_up, wait_for
 
-confluent_kafka = pytest.importorskip("confluent_kafka")
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 Client = Callable[[Message], str]  # which client sends a message: kafka, confluent, random
