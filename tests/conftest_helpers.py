@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import random
+import sys
+from pathlib import Path
 from typing import Any
 
 
@@ -21,3 +24,14 @@ def split_by_station(events: list[Any], rng: random.Random) -> list[Any]:
         if not q:
             queues.remove(q)
     return out
+
+
+def load_fuzz() -> Any:
+    """load/fuzz.py as a module (a script, not a package): the harness the fuzz tests drive."""
+    path = Path(__file__).resolve().parent.parent / "load" / "fuzz.py"
+    spec = importlib.util.spec_from_file_location("tabmon_load_fuzz", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module

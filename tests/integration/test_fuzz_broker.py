@@ -5,11 +5,8 @@ are exactly the rejections, and the totals equal the reference, before and after
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
+from conftest_helpers import load_fuzz
 
 from producers.synthetic import generate
 
@@ -17,18 +14,9 @@ from .conftest import caught_up
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
 
 
-def _load_fuzz():
-    spec = importlib.util.spec_from_file_location("tabmon_load_fuzz", ROOT / "load" / "fuzz.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
-fuzz = _load_fuzz()
+fuzz = load_fuzz()
 
 
 def _failures(stats) -> list[str]:

@@ -4,13 +4,11 @@ the same at a million inputs). Each named hostile input is a regression case of 
 
 from __future__ import annotations
 
-import importlib.util
 import random
-import sys
-from pathlib import Path
 
 import orjson
 import pytest
+from conftest_helpers import load_fuzz
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
@@ -30,18 +28,7 @@ from producers.hostile import (
 )
 from producers.synthetic import generate
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _load_fuzz():
-    spec = importlib.util.spec_from_file_location("tabmon_load_fuzz", ROOT / "load" / "fuzz.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
-fuzz = _load_fuzz()
+fuzz = load_fuzz()
 ELECTION = generate(60, 8, seed=17, evote_ballots=120)
 PARTIES = ELECTION.parties
 VALID = [Hostile(e.topic, e.key.encode(), orjson.dumps(e.value)) for e in ELECTION.events]
