@@ -27,6 +27,7 @@ test-unit: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check monitor producers tests load dashboards
+	$(BIN)/ruff format --check monitor producers tests load dashboards
 	$(BIN)/mypy
 
 bench: $(STAMP)

@@ -29,14 +29,25 @@ def one(expr: str) -> str:
 
 def target(expr: str, legend: str = "", *, instant: bool = False, table: bool = False) -> Json:
     return {
-        "datasource": DS, "expr": expr, "legendFormat": legend or "__auto",
-        "instant": instant, "range": not instant,
+        "datasource": DS,
+        "expr": expr,
+        "legendFormat": legend or "__auto",
+        "instant": instant,
+        "range": not instant,
         "format": "table" if table else "time_series",
-    }  # fmt: skip
+    }
 
 
-def _panel(kind: str, title: str, targets: list[Json], description: str, unit: str,
-           options: Json, custom: Json | None = None, decimals: int | None = None) -> Json:  # fmt: skip
+def _panel(
+    kind: str,
+    title: str,
+    targets: list[Json],
+    description: str,
+    unit: str,
+    options: Json,
+    custom: Json | None = None,
+    decimals: int | None = None,
+) -> Json:
     for ref, t in zip("ABCDEFGHIJ", targets, strict=False):
         t["refId"] = ref
     defaults: Json = {"unit": unit}
@@ -45,49 +56,88 @@ def _panel(kind: str, title: str, targets: list[Json], description: str, unit: s
     if decimals is not None:
         defaults["decimals"] = decimals
     return {
-        "type": kind, "title": title, "description": description, "datasource": DS,
-        "targets": targets, "fieldConfig": {"defaults": defaults, "overrides": []},
+        "type": kind,
+        "title": title,
+        "description": description,
+        "datasource": DS,
+        "targets": targets,
+        "fieldConfig": {"defaults": defaults, "overrides": []},
         "options": options,
-    }  # fmt: skip
+    }
 
 
 def _reduce(calc: str = "lastNotNull") -> Json:
     return {"calcs": [calc], "fields": "", "values": False}
 
 
-def stat(title: str, exprs: list[tuple[str, str]], description: str, unit: str = "short",
-         decimals: int | None = None) -> Json:  # fmt: skip
+def stat(
+    title: str,
+    exprs: list[tuple[str, str]],
+    description: str,
+    unit: str = "short",
+    decimals: int | None = None,
+) -> Json:
     """One big number per query (instant), e.g. stations reported of stations."""
     targets = [target(e, legend, instant=True) for e, legend in exprs]
-    options = {"reduceOptions": _reduce(), "colorMode": "value", "graphMode": "none",
-               "textMode": "value_and_name", "orientation": "auto", "justifyMode": "auto"}  # fmt: skip
+    options = {
+        "reduceOptions": _reduce(),
+        "colorMode": "value",
+        "graphMode": "none",
+        "textMode": "value_and_name",
+        "orientation": "auto",
+        "justifyMode": "auto",
+    }
     return _panel("stat", title, targets, description, unit, options, decimals=decimals)
 
 
-def timeseries(title: str, exprs: list[tuple[str, str]], description: str, unit: str = "short",
-               stacked: bool = False) -> Json:  # fmt: skip
+def timeseries(
+    title: str, exprs: list[tuple[str, str]], description: str, unit: str = "short", stacked: bool = False
+) -> Json:
     """How a figure moved through the night (range queries)."""
     targets = [target(e, legend) for e, legend in exprs]
-    custom = {"drawStyle": "line", "lineWidth": 1, "fillOpacity": 20 if stacked else 0,
-              "showPoints": "never", "spanNulls": True,
-              "stacking": {"mode": "normal" if stacked else "none", "group": "A"}}  # fmt: skip
-    options = {"legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
-               "tooltip": {"mode": "multi", "sort": "desc"}}  # fmt: skip
+    custom = {
+        "drawStyle": "line",
+        "lineWidth": 1,
+        "fillOpacity": 20 if stacked else 0,
+        "showPoints": "never",
+        "spanNulls": True,
+        "stacking": {"mode": "normal" if stacked else "none", "group": "A"},
+    }
+    options = {
+        "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
+        "tooltip": {"mode": "multi", "sort": "desc"},
+    }
     return _panel("timeseries", title, targets, description, unit, options, custom)
 
 
-def bars(title: str, exprs: list[tuple[str, str]], description: str, unit: str = "short",
-         decimals: int | None = None) -> Json:  # fmt: skip
+def bars(
+    title: str,
+    exprs: list[tuple[str, str]],
+    description: str,
+    unit: str = "short",
+    decimals: int | None = None,
+) -> Json:
     """One horizontal bar per series, the latest value (instant queries)."""
     targets = [target(e, legend, instant=True) for e, legend in exprs]
-    options = {"reduceOptions": _reduce(), "orientation": "horizontal", "displayMode": "basic",
-               "showUnfilled": True, "valueMode": "color", "namePlacement": "left"}  # fmt: skip
+    options = {
+        "reduceOptions": _reduce(),
+        "orientation": "horizontal",
+        "displayMode": "basic",
+        "showUnfilled": True,
+        "valueMode": "color",
+        "namePlacement": "left",
+    }
     return _panel("bargauge", title, targets, description, unit, options, decimals=decimals)
 
 
-def table(title: str, exprs: list[tuple[str, str]], description: str, unit: str = "short",
-          transformations: list[Json] | None = None,
-          links: dict[str, str] | None = None) -> Json:  # fmt: skip
+def table(
+    title: str,
+    exprs: list[tuple[str, str]],
+    description: str,
+    unit: str = "short",
+    transformations: list[Json] | None = None,
+    links: dict[str, str] | None = None,
+) -> Json:
     """Rows from instant queries in table format; ``links`` makes a column's cells links
     (column -> URL with ``${__value.raw}``), e.g. from the feed to the station detail."""
     targets = [target(e, legend, instant=True, table=True) for e, legend in exprs]
@@ -95,34 +145,48 @@ def table(title: str, exprs: list[tuple[str, str]], description: str, unit: str 
     p = _panel("table", title, targets, description, unit, options)
     p["transformations"] = transformations or []
     for column, url in (links or {}).items():
-        p["fieldConfig"]["overrides"].append({
-            "matcher": {"id": "byName", "options": column},
-            "properties": [{"id": "links", "value": [{"title": f"open {column}", "url": url}]}],
-        })  # fmt: skip
+        p["fieldConfig"]["overrides"].append(
+            {
+                "matcher": {"id": "byName", "options": column},
+                "properties": [{"id": "links", "value": [{"title": f"open {column}", "url": url}]}],
+            }
+        )
     return p
 
 
 def matrix(rows: str, columns: str) -> list[Json]:
     """Transformations that turn (rows, columns, Value) table rows into a grid."""
-    return [{"id": "groupingToMatrix",
-             "options": {"rowField": rows, "columnField": columns, "valueField": "Value"}}]  # fmt: skip
+    return [
+        {
+            "id": "groupingToMatrix",
+            "options": {"rowField": rows, "columnField": columns, "valueField": "Value"},
+        }
+    ]
 
 
-def keep_columns(*names: str, rename: dict[str, str] | None = None, sort_by: str | None = None,
-                 desc: bool = False) -> list[Json]:  # fmt: skip
+def keep_columns(
+    *names: str, rename: dict[str, str] | None = None, sort_by: str | None = None, desc: bool = False
+) -> list[Json]:
     """Show only these columns, in this order (drops Time and the job/instance labels)."""
     steps: list[Json] = [
         {"id": "filterFieldsByName", "options": {"include": {"names": list(names)}}},
-        {"id": "organize", "options": {"excludeByName": {}, "renameByName": rename or {},
-                                       "indexByName": {n: i for i, n in enumerate(names)}}},
-    ]  # fmt: skip
+        {
+            "id": "organize",
+            "options": {
+                "excludeByName": {},
+                "renameByName": rename or {},
+                "indexByName": {n: i for i, n in enumerate(names)},
+            },
+        },
+    ]
     if sort_by is not None:
         steps.append({"id": "sortBy", "options": {"sort": [{"field": sort_by, "desc": desc}]}})
     return steps
 
 
-def merged_columns(*names: str, rename: dict[str, str] | None = None, sort_by: str | None = None,
-                   desc: bool = False) -> list[Json]:  # fmt: skip
+def merged_columns(
+    *names: str, rename: dict[str, str] | None = None, sort_by: str | None = None, desc: bool = False
+) -> list[Json]:
     """Several instant queries joined on their labels, one ``Value #<refId>`` column each."""
     return [{"id": "merge", "options": {}}, *keep_columns(*names, rename=rename, sort_by=sort_by, desc=desc)]
 
@@ -131,11 +195,22 @@ def variable(name: str, label: str, query: str, *, include_all: bool = False) ->
     """A query variable. ``query`` is always ``label_values(<selector>, <label>)``, so that
     the tests can resolve it through Prometheus' series API as Grafana does."""
     v: Json = {
-        "name": name, "label": label, "type": "query", "datasource": DS,
-        "query": query, "definition": query, "refresh": 2, "sort": 1,
-        "multi": include_all, "includeAll": include_all, "current": {}, "options": [],
-        "hide": 0, "regex": "", "skipUrlSync": False,
-    }  # fmt: skip
+        "name": name,
+        "label": label,
+        "type": "query",
+        "datasource": DS,
+        "query": query,
+        "definition": query,
+        "refresh": 2,
+        "sort": 1,
+        "multi": include_all,
+        "includeAll": include_all,
+        "current": {},
+        "options": [],
+        "hide": 0,
+        "regex": "",
+        "skipUrlSync": False,
+    }
     if include_all:
         v["allValue"] = ".*"
     return v
@@ -157,8 +232,15 @@ class Board:
 
     def row(self, title: str) -> None:
         self._newline()
-        self.panels.append({"type": "row", "title": title, "collapsed": False, "panels": [],
-                            "gridPos": {"x": 0, "y": self._y, "w": GRID_WIDTH, "h": 1}})  # fmt: skip
+        self.panels.append(
+            {
+                "type": "row",
+                "title": title,
+                "collapsed": False,
+                "panels": [],
+                "gridPos": {"x": 0, "y": self._y, "w": GRID_WIDTH, "h": 1},
+            }
+        )
         self._y += 1
 
     def add(self, panel: Json, w: int, h: int = 8) -> None:
@@ -177,16 +259,33 @@ class Board:
         for n, p in enumerate(self.panels, start=1):
             p["id"] = n
         return {
-            "uid": self.uid, "title": self.title, "description": self.description,
-            "tags": ["tabmon"], "timezone": "utc", "editable": False, "graphTooltip": 1,
-            "schemaVersion": SCHEMA_VERSION, "version": 1, "refresh": "10s",
+            "uid": self.uid,
+            "title": self.title,
+            "description": self.description,
+            "tags": ["tabmon"],
+            "timezone": "utc",
+            "editable": False,
+            "graphTooltip": 1,
+            "schemaVersion": SCHEMA_VERSION,
+            "version": 1,
+            "refresh": "10s",
             "time": {"from": "now-12h", "to": "now"},
-            "templating": {"list": self.variables}, "annotations": {"list": []},
-            "links": self.links, "panels": self.panels,
-        }  # fmt: skip
+            "templating": {"list": self.variables},
+            "annotations": {"list": []},
+            "links": self.links,
+            "panels": self.panels,
+        }
 
 
 def dashboard_links() -> list[Json]:
     """Every tabmon dashboard links to the others, keeping the time range and variables."""
-    return [{"title": "tabmon", "type": "dashboards", "tags": ["tabmon"], "asDropdown": True,
-             "includeVars": True, "keepTime": True}]  # fmt: skip
+    return [
+        {
+            "title": "tabmon",
+            "type": "dashboards",
+            "tags": ["tabmon"],
+            "asDropdown": True,
+            "includeVars": True,
+            "keepTime": True,
+        }
+    ]

@@ -77,8 +77,10 @@ def bench_pure(election, rounds: int) -> dict[str, float]:
         """The worker's own step (monitor.tally.intake), routing included, every event at home
         (as kafka-python delivers them): batches as a fetch brings them."""
         routes = {k: Router(k, 1) for k in (*DECODERS, "tokens")}
-        intakes = {k: Intake(PartitionStore(k, registry), registry, 65536, partition=0, routes=routes)
-                   for k in DECODERS}  # fmt: skip
+        intakes = {
+            k: Intake(PartitionStore(k, registry), registry, 65536, partition=0, routes=routes)
+            for k in DECODERS
+        }
         batches: dict[str, list[_Msg]] = {k: [] for k in DECODERS}
         t0 = last = time.perf_counter()
         for i, (t, k, v) in enumerate(raw):
@@ -98,9 +100,11 @@ def bench_pure(election, rounds: int) -> dict[str, float]:
             intakes[t].store.take_station_docs()
         return len(raw) / (time.perf_counter() - t0)
 
-    return {"tally": max(run(False) for _ in range(rounds)),
-            "decode_validate_tally": max(run(True) for _ in range(rounds)),
-            "intake": max(run_intake() for _ in range(rounds))}  # fmt: skip
+    return {
+        "tally": max(run(False) for _ in range(rounds)),
+        "decode_validate_tally": max(run(True) for _ in range(rounds)),
+        "intake": max(run_intake() for _ in range(rounds)),
+    }
 
 
 def _metric(port: int, name: str, labels: str = "") -> float:
@@ -116,15 +120,20 @@ def _send_anywhere(settings: Settings, events) -> None:
     prod, rng = producer(settings), random.Random(1)
     try:
         for m in events:
-            prod.send(settings.topic(m.topic), key=m.key, value=m.value,
-                      partition=rng.randrange(settings.partitions))  # fmt: skip
+            prod.send(
+                settings.topic(m.topic),
+                key=m.key,
+                value=m.value,
+                partition=rng.randrange(settings.partitions),
+            )
         prod.flush()
     finally:
         prod.close()
 
 
-def bench_end_to_end(settings: Settings, election, copies: int, workdir: Path,
-                     anywhere: bool = False) -> dict[str, float]:  # fmt: skip
+def bench_end_to_end(
+    settings: Settings, election, copies: int, workdir: Path, anywhere: bool = False
+) -> dict[str, float]:
     """(b) preload the broker, start one worker, time from its first event to the last.
 
     Progress is read from the Redis read model (the watermarks of the snapshot), not from the
@@ -158,8 +167,14 @@ def bench_end_to_end(settings: Settings, election, copies: int, workdir: Path,
             if worker.poll() is not None:
                 raise SystemExit(f"worker exited with {worker.returncode}; see {workdir}")
 
-        wait_caught_up(settings, lambda: readmodel.read_meta(client, settings.app_id),
-                       timeout=600, on_poll=note, check=alive, interval=0.02)  # fmt: skip
+        wait_caught_up(
+            settings,
+            lambda: readmodel.read_meta(client, settings.app_id),
+            timeout=600,
+            on_poll=note,
+            check=alive,
+            interval=0.02,
+        )
         elapsed = marks["last"] - marks["first"]
         time.sleep(settings.snapshot_interval * 2)
         units = readmodel.read_units(client, settings.app_id)
@@ -167,12 +182,19 @@ def bench_end_to_end(settings: Settings, election, copies: int, workdir: Path,
         # events_total counts each event once where it is applied (at home: where it arrived,
         # or its routed topic), and each distinct e-ballot once more, forwarded to evote-tokens
         accepted = _metric(settings.metrics_port, "tabmon_events_total") - _metric(
-            settings.metrics_port, "tabmon_events_total", f'topic="{settings.topic("evote-tokens")}"')
+            settings.metrics_port, "tabmon_events_total", f'topic="{settings.topic("evote-tokens")}"'
+        )
         rerouted = _metric(settings.metrics_port, "tabmon_rerouted_events_total")
-        return {"events": n, "accepted": accepted, "rerouted": rerouted, "seconds": elapsed,
-                "events_per_s": n / elapsed,
-                "exact": not diffs and accepted == n, "diffs": len(diffs),
-                "peak_rss_mib": procs.peak_rss_mib(worker.pid)}  # fmt: skip
+        return {
+            "events": n,
+            "accepted": accepted,
+            "rerouted": rerouted,
+            "seconds": elapsed,
+            "events_per_s": n / elapsed,
+            "exact": not diffs and accepted == n,
+            "diffs": len(diffs),
+            "peak_rss_mib": procs.peak_rss_mib(worker.pid),
+        }
     finally:
         procs.stop(worker, grace=15)
 
@@ -180,13 +202,16 @@ def bench_end_to_end(settings: Settings, election, copies: int, workdir: Path,
 async def _raw_ceiling(settings: Settings, n: int) -> float:
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    c = AIOKafkaConsumer(bootstrap_servers=settings.broker, group_id=None,
-                         enable_auto_commit=False, max_partition_fetch_bytes=4 << 20,
-                         fetch_max_bytes=16 << 20)  # fmt: skip
+    c = AIOKafkaConsumer(
+        bootstrap_servers=settings.broker,
+        group_id=None,
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=4 << 20,
+        fetch_max_bytes=16 << 20,
+    )
     await c.start()
     try:
-        tps = [TopicPartition(settings.topic(k), p) for k in DECODERS
-               for p in range(settings.partitions)]  # fmt: skip
+        tps = [TopicPartition(settings.topic(k), p) for k in DECODERS for p in range(settings.partitions)]
         c.assign(tps)
         await c.seek_to_beginning(*tps)
         got = 0
@@ -207,8 +232,11 @@ def main() -> None:
     ap.add_argument("--copies", type=int, default=4, help="send every event this many times")
     ap.add_argument("--rounds", type=int, default=3, help="repetitions of (a); best is kept")
     ap.add_argument("--json", type=Path, help="write the figures here too")
-    ap.add_argument("--anywhere", action="store_true",
-                    help="(b) with every message sent to a random partition (forwarded home)")
+    ap.add_argument(
+        "--anywhere",
+        action="store_true",
+        help="(b) with every message sent to a random partition (forwarded home)",
+    )
     args = ap.parse_args()
     tecs = min(205, args.stations)
     print(f"synthetic election: {args.stations:,} stations, {tecs} TECs, seed 2007", flush=True)
@@ -222,18 +250,22 @@ def main() -> None:
         ensure_topics(s)
         b = bench_end_to_end(s, election, args.copies, Path(tmp), args.anywhere)
         c = asyncio.run(_raw_ceiling(s, b["events"]))
-    print(f"(b) end to end, one worker   {b['events_per_s']:>12,.0f} events/s"
-          f"  ({b['events']:,} events in {b['seconds']:.2f} s, {b['rerouted']:,.0f} forwarded home;"
-          f" totals exact: {b['exact']};"
-          f" worker peak RSS {b['peak_rss_mib']:.0f} MiB)")  # fmt: skip
+    print(
+        f"(b) end to end, one worker   {b['events_per_s']:>12,.0f} events/s"
+        f"  ({b['events']:,} events in {b['seconds']:.2f} s, {b['rerouted']:,.0f} forwarded home;"
+        f" totals exact: {b['exact']};"
+        f" worker peak RSS {b['peak_rss_mib']:.0f} MiB)"
+    )
     print(f"(c) raw aiokafka + orjson    {c:>12,.0f} events/s")
     print(f"    (b) / (c)                {b['events_per_s'] / c:>12.2f}")
-    machine = (f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores,"
-               f" Python {platform.python_version()}")
+    machine = (
+        f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
     print(f"machine: {machine}")
     if args.json:
-        args.json.write_text(orjson.dumps({"a": a, "b": b, "c": c, "machine": machine},
-                                          option=orjson.OPT_INDENT_2).decode())  # fmt: skip
+        args.json.write_text(
+            orjson.dumps({"a": a, "b": b, "c": c, "machine": machine}, option=orjson.OPT_INDENT_2).decode()
+        )
     if not b["exact"]:
         raise SystemExit(f"end-to-end totals differ from ground truth in {b['diffs']} figures")
 

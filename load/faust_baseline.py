@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-AGENT = r'''
+AGENT = r"""
 import os, time, faust, orjson
 n = int(os.environ["N"])
 app = faust.App("baseline", broker="kafka://" + os.environ["BROKER"], store="memory://",
@@ -45,7 +45,7 @@ async def tally(stream):
             os._exit(0)
 
 app.main()
-'''
+"""
 
 
 def main() -> None:
@@ -65,8 +65,7 @@ def main() -> None:
         try:
             bs = f"127.0.0.1:{port}"
             KafkaAdminClient(bootstrap_servers=bs).create_topics([NewTopic("turnout", 4, 1)])
-            events = [e for e in generate(seed=2007, with_evotes=False).events
-                      if e.topic == "turnout"]  # fmt: skip
+            events = [e for e in generate(seed=2007, with_evotes=False).events if e.topic == "turnout"]
             prod = KafkaProducer(bootstrap_servers=bs, linger_ms=10, batch_size=512 * 1024)
             for i in range(args.events):
                 e = events[i % len(events)]
@@ -77,13 +76,20 @@ def main() -> None:
             result = Path(tmp) / "result"
             env = dict(os.environ, N=str(args.events), BROKER=bs, RESULT=str(result))
             t0 = time.monotonic()
-            subprocess.run([sys.executable, str(script), "worker", "-l", "warn"], env=env,
-                           capture_output=True, timeout=900, cwd=tmp)  # fmt: skip
+            subprocess.run(
+                [sys.executable, str(script), "worker", "-l", "warn"],
+                env=env,
+                capture_output=True,
+                timeout=900,
+                cwd=tmp,
+            )
             if not result.exists():
                 raise SystemExit("the Faust agent did not finish; no result")
             rate = result.read_text()
-            print(f"Faust agent, table update per event: {int(rate):,} events/s"
-                  f" ({args.events:,} turnout events, {time.monotonic() - t0:.0f} s wall)")
+            print(
+                f"Faust agent, table update per event: {int(rate):,} events/s"
+                f" ({args.events:,} turnout events, {time.monotonic() - t0:.0f} s wall)"
+            )
         finally:
             procs.stop(broker)
 

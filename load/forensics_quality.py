@@ -79,27 +79,49 @@ def looks(el: Election, at: Sequence[float]) -> tuple[list[list[Finding]], float
 
 
 def _brief(fs: list[Finding]) -> list[dict[str, Any]]:
-    return [{"unit": f.unit_id, "kind": f.kind, "subject": f.subject, "severity": f.severity,
-             "p": f.evidence["p_value"], "top": f.evidence.get("top_percents", [[None]])[0][0]}
-            for f in fs]  # fmt: skip
+    return [
+        {
+            "unit": f.unit_id,
+            "kind": f.kind,
+            "subject": f.subject,
+            "severity": f.severity,
+            "p": f.evidence["p_value"],
+            "top": f.evidence.get("top_percents", [[None]])[0][0],
+        }
+        for f in fs
+    ]
 
 
 def one_seed(job: tuple[int, int, int, int, bool]) -> dict[str, Any]:
     seed, n_stations, n_tecs, n_regions, inject = job
     clean = generate(n_stations, n_tecs, seed=seed)
     at_looks, sweep = looks(clean, LOOKS)
-    res: dict[str, Any] = {"seed": seed, "sweep_seconds": sweep, "clean": [_brief(fs) for fs in at_looks],
-                           "tests_per_sweep": sweep_size(build(clean.registry)), "injected": []}  # fmt: skip
+    res: dict[str, Any] = {
+        "seed": seed,
+        "sweep_seconds": sweep,
+        "clean": [_brief(fs) for fs in at_looks],
+        "tests_per_sweep": sweep_size(build(clean.registry)),
+        "injected": [],
+    }
     regions = FS.pick_regions(clean, n_regions, seed)
     n_all = len(set(clean.truth.station_rec.values()))
     for case, (name, kwargs) in enumerate(CASES if inject else ()):
         inj = FS.SCENARIOS[name](clean, regions, seed=seed, **kwargs)
         half, last = looks(inj.election, (0.5, 1.0))[0]
-        res["injected"].append({"case": case, "regions": regions, "kinds": inj.kinds,
-                                "n_regions": n_all, "half": _brief(half), "last": _brief(last),
-                                "added": _leader_added(clean, inj),
-                                "excess": {f.unit_id: f.evidence["excess_votes"] for f in last
-                                           if f.kind == "forensic_excess_votes"}})  # fmt: skip
+        res["injected"].append(
+            {
+                "case": case,
+                "regions": regions,
+                "kinds": inj.kinds,
+                "n_regions": n_all,
+                "half": _brief(half),
+                "last": _brief(last),
+                "added": _leader_added(clean, inj),
+                "excess": {
+                    f.unit_id: f.evidence["excess_votes"] for f in last if f.kind == "forensic_excess_votes"
+                },
+            }
+        )
     return res
 
 
@@ -124,23 +146,34 @@ def _rate(hits: int, n: int) -> str:
 def summarise(results: list[dict[str, Any]]) -> list[str]:
     n = len(results)
     injected = sum(bool(r["injected"]) for r in results)
-    lines = [f"seeds: {n} clean, {injected} injected; mean forensic sweep at full data: "
-             f"{statistics.mean(r['sweep_seconds'] for r in results):.2f} s", "",
-             "clean elections: elections with at least one finding", "",
-             "| kind | last look | any look |", "|---|---|---|"]  # fmt: skip
+    lines = [
+        f"seeds: {n} clean, {injected} injected; mean forensic sweep at full data: "
+        f"{statistics.mean(r['sweep_seconds'] for r in results):.2f} s",
+        "",
+        "clean elections: elections with at least one finding",
+        "",
+        "| kind | last look | any look |",
+        "|---|---|---|",
+    ]
     for kind in (*KINDS, "any"):
         last = sum(any(kind in ("any", f["kind"]) for f in r["clean"][-1]) for r in results)
         anyl = sum(any(kind in ("any", f["kind"]) for fs in r["clean"] for f in fs) for r in results)
         lines.append(f"| {kind} | {_rate(last, n)} | {_rate(anyl, n)} |")
     found = Counter((f["kind"], f["subject"], f["unit"], f["top"]) for r in results for f in r["clean"][-1])
     tests = sum(r["tests_per_sweep"] for r in results)
-    lines += ["", f"tests run at the last look: {tests:,} (region-tests and national); findings among"
-              f" them: {_rate(sum(found.values()), tests)}",
-              "", f"clean findings at the last look (kind, subject, unit, top whole percent): {dict(found)}",
-              "", "injected: power = injected regions where an expected kind is found",
-              "", "| scenario | injected at | power, half the protocols | power, all |"
-              " false alarms elsewhere (region-tests) | excess estimated / added (median) |",
-              "|---|---|---|---|---|---|"]  # fmt: skip
+    lines += [
+        "",
+        f"tests run at the last look: {tests:,} (region-tests and national); findings among"
+        f" them: {_rate(sum(found.values()), tests)}",
+        "",
+        f"clean findings at the last look (kind, subject, unit, top whole percent): {dict(found)}",
+        "",
+        "injected: power = injected regions where an expected kind is found",
+        "",
+        "| scenario | injected at | power, half the protocols | power, all |"
+        " false alarms elsewhere (region-tests) | excess estimated / added (median) |",
+        "|---|---|---|---|---|---|",
+    ]
     for case, (name, kwargs) in enumerate(CASES):
         runs = [i for r in results for i in r["injected"] if i["case"] == case]
         label = ", ".join(f"{k} {v}" for k, v in kwargs.items())
@@ -157,12 +190,18 @@ def _power_row(name: str, label: str, runs: list[dict[str, Any]]) -> str:
 
     elsewhere = sum(f["unit"] not in i["regions"] and f["unit"] != "KZ" for i in runs for f in i["last"])
     region_tests = sum(i["n_regions"] - len(i["regions"]) for i in runs) * REGIONAL_TESTS
-    ratios = [i["excess"][rec] / i["added"][rec] for i in runs for rec in i["excess"]
-              if rec in i["regions"] and i["added"].get(rec)]  # fmt: skip
+    ratios = [
+        i["excess"][rec] / i["added"][rec]
+        for i in runs
+        for rec in i["excess"]
+        if rec in i["regions"] and i["added"].get(rec)
+    ]
     ratio = f"{statistics.median(ratios):.2f} (n={len(ratios)})" if ratios else "-"
-    return (f"| {name} | {label} | {_rate(sum(found(i, 'half') for i in runs), n_inj)} |"
-            f" {_rate(sum(found(i, 'last') for i in runs), n_inj)} | {_rate(elsewhere, region_tests)} |"
-            f" {ratio} |")
+    return (
+        f"| {name} | {label} | {_rate(sum(found(i, 'half') for i in runs), n_inj)} |"
+        f" {_rate(sum(found(i, 'last') for i in runs), n_inj)} | {_rate(elsewhere, region_tests)} |"
+        f" {ratio} |"
+    )
 
 
 # ---- the 2007 drill --------------------------------------------------------------------
@@ -176,8 +215,9 @@ def drill() -> list[str]:
     tally = InMemoryTally(el.registry, partitions=4)
     tally.feed_events([e for e in el.events if e.topic == "protocols"])
     official = forensic_findings(tally.stations, tally.registry)
-    pec_view = {sid: {"protocols": {**d["protocols"], "official_source": "pec"}}
-                for sid, d in tally.stations.items()}  # fmt: skip
+    pec_view = {
+        sid: {"protocols": {**d["protocols"], "official_source": "pec"}} for sid, d in tally.stations.items()
+    }
     pec = forensic_findings(pec_view, tally.registry)
     moved: Counter[str] = Counter()
     others: Counter[str] = Counter()
@@ -189,8 +229,12 @@ def drill() -> list[str]:
     for view, fs in (("official", official), ("pec", pec)):
         kinds = Counter(f"{f.kind}{'/' + f.subject if f.subject else ''}" for f in fs)
         lines.append(f"| {view} | {dict(sorted(kinds.items()))} |")
-    lines += ["", "| region | excess estimated (official view) | Nur Otan, official minus PEC |"
-              " other parties, official minus PEC |", "|---|---|---|---|"]
+    lines += [
+        "",
+        "| region | excess estimated (official view) | Nur Otan, official minus PEC |"
+        " other parties, official minus PEC |",
+        "|---|---|---|---|",
+    ]
     for f in official:
         if f.kind == "forensic_excess_votes":
             u = f.unit_id
@@ -203,8 +247,10 @@ def digit_floors(seeds: Sequence[int], n_stations: int, n_tecs: int) -> list[str
     """Why counts under ``digit_min_count`` stay out of the last-digit test: its p-value on
     clean elections with lower floors (national pool, and the lowest of the 16 regions)."""
     floors = (10, 20, 30, 50, 100)
-    lines = ["| seed | " + " | ".join(f"counts >= {f}: national p, lowest regional p" for f in floors) + " |",
-             "|---|" + "---|" * len(floors)]  # fmt: skip
+    lines = [
+        "| seed | " + " | ".join(f"counts >= {f}: national p, lowest regional p" for f in floors) + " |",
+        "|---|" + "---|" * len(floors),
+    ]
     for seed in seeds:
         el = generate(n_stations, n_tecs, seed=seed)
         cells = []
@@ -228,16 +274,23 @@ def _chi2_p(digits: Sequence[int]) -> float:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, default=100)
-    ap.add_argument("--injected-seeds", type=int, default=40,
-                    help="of the seeds, how many (spread evenly) also run every injected scenario")
+    ap.add_argument(
+        "--injected-seeds",
+        type=int,
+        default=40,
+        help="of the seeds, how many (spread evenly) also run every injected scenario",
+    )
     ap.add_argument("--first-seed", type=int, default=1)
     ap.add_argument("--stations", type=int, default=9727)
     ap.add_argument("--tecs", type=int, default=205)
     ap.add_argument("--regions", type=int, default=3, help="regions injected per election")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--drill", action="store_true", help="run the 2007 drill only")
-    ap.add_argument("--digit-floors", action="store_true",
-                    help="only the last-digit test on clean elections with lower count floors")
+    ap.add_argument(
+        "--digit-floors",
+        action="store_true",
+        help="only the last-digit test on clean elections with lower count floors",
+    )
     ap.add_argument("--jsonl", help="also write each seed's findings here, one line per seed, as they come")
     ap.add_argument("--summarise", metavar="JSONL", help="only summarise the seeds of an earlier --jsonl")
     args = ap.parse_args(argv)
@@ -253,8 +306,10 @@ def main(argv: list[str] | None = None) -> None:
         print("\n".join(summarise([orjson.loads(line) for line in lines if line])))
     else:
         k, n = args.injected_seeds, args.seeds  # injected seeds spread evenly over the run
-        jobs = [(args.first_seed + i, args.stations, args.tecs, args.regions, i * k // n != (i + 1) * k // n)
-                for i in range(n)]  # fmt: skip
+        jobs = [
+            (args.first_seed + i, args.stations, args.tecs, args.regions, i * k // n != (i + 1) * k // n)
+            for i in range(n)
+        ]
         out = open(args.jsonl, "wb") if args.jsonl else None  # noqa: SIM115 - written as seeds finish
         results = []
         with Pool(args.jobs) as pool:

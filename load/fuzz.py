@@ -84,12 +84,34 @@ from producers.hostile import Hostile, HostileInputs, known_inputs  # noqa: E402
 from producers.synthetic import generate  # noqa: E402
 
 # What the tests take from this script (it is the harness's face; its rooms are fuzz_*.py)
-__all__ = ["INPUT_TOPICS", "SMALL_SLACK", "TOTAL_FIELDS", "Harness", "Oracle", "Stats", "_targets",
-           "exactness", "main", "restart", "run_broker", "show_input", "units_touched"]  # fmt: skip
+__all__ = [
+    "INPUT_TOPICS",
+    "SMALL_SLACK",
+    "TOTAL_FIELDS",
+    "Harness",
+    "Oracle",
+    "Stats",
+    "_targets",
+    "exactness",
+    "main",
+    "restart",
+    "run_broker",
+    "show_input",
+    "units_touched",
+]
 
 
-def run_inputs(n: int, *, seed: int, stations: int, tecs: int, flush_every: int, partitions: int,
-               registry_n: int, progress: bool = True) -> dict[str, Any]:  # fmt: skip
+def run_inputs(
+    n: int,
+    *,
+    seed: int,
+    stations: int,
+    tecs: int,
+    flush_every: int,
+    partitions: int,
+    registry_n: int,
+    progress: bool = True,
+) -> dict[str, Any]:
     """The in-process mode; the figures of the summary."""
     t0 = time.monotonic()
     election = generate(stations, tecs, seed=seed, evote_ballots=2 * stations)
@@ -127,7 +149,7 @@ def run_inputs(n: int, *, seed: int, stations: int, tecs: int, flush_every: int,
 
     for k in knowns:  # first, each in its rounds
         inputs = [(f"known:{k.name}", h) for h in k.inputs if h.topic != "registry"]
-        for chunk in ([[item] for item in inputs] if k.flush_between else [inputs]):
+        for chunk in [[item] for item in inputs] if k.flush_between else [inputs]:
             if chunk:
                 feed(chunk)
                 done += len(chunk)
@@ -156,13 +178,22 @@ def run_inputs(n: int, *, seed: int, stations: int, tecs: int, flush_every: int,
     registry_items = [h for k in knowns for h in k.inputs if h.topic == "registry"]
     registry_items += list(gen.registry_inputs(registry_n))
     for i in range(0, len(registry_items), 500):
-        part = registry_items[i:i + 500]
+        part = registry_items[i : i + 500]
         for code in harness.registry_round(scratch, part, i):
             stats.registry["accepted" if code is None else code] += 1
     wall = time.monotonic() - t0
-    return {"mode": "inputs", "election": election, "stats": stats, "wall": wall, "targets": targets,
-            "checked": checked, "pristine": pristine, "units": len(harness.units),
-            "total": done, "registry_n": len(registry_items)}  # fmt: skip
+    return {
+        "mode": "inputs",
+        "election": election,
+        "stats": stats,
+        "wall": wall,
+        "targets": targets,
+        "checked": checked,
+        "pristine": pristine,
+        "units": len(harness.units),
+        "total": done,
+        "registry_n": len(registry_items),
+    }
 
 
 # -- the summary ----------------------------------------------------------------------------------
@@ -190,13 +221,24 @@ def write_failures(stats: Stats, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as out:
         for f in stats.failures:
-            out.write(orjson.dumps({
-                "what": f.what, "detail": f.detail, "traceback": f.trace,
-                "inputs": [{"topic": h.topic,
-                            "key": None if h.key is None else base64.b64encode(h.key).decode(),
-                            "value": None if h.value is None else base64.b64encode(h.value).decode()}
-                           for h in f.inputs[:200]],
-            }) + b"\n")  # fmt: skip
+            out.write(
+                orjson.dumps(
+                    {
+                        "what": f.what,
+                        "detail": f.detail,
+                        "traceback": f.trace,
+                        "inputs": [
+                            {
+                                "topic": h.topic,
+                                "key": None if h.key is None else base64.b64encode(h.key).decode(),
+                                "value": None if h.value is None else base64.b64encode(h.value).decode(),
+                            }
+                            for h in f.inputs[:200]
+                        ],
+                    }
+                )
+                + b"\n"
+            )
 
 
 def show_input(h: Hostile) -> str:
@@ -210,10 +252,12 @@ def show_input(h: Hostile) -> str:
 
 def summary(out: dict[str, Any], args: argparse.Namespace, command: str) -> tuple[list[str], Stats]:
     e = out["election"]
-    lines = [f"command: {command}",
-             f"election: synthetic, seed {args.seed}, {args.stations} stations, {args.tecs} TECs,"
-             f" {len(e.events):,} valid events; hostile inputs name the RECs"
-             f" {', '.join(_targets(e))} only"]  # fmt: skip
+    lines = [
+        f"command: {command}",
+        f"election: synthetic, seed {args.seed}, {args.stations} stations, {args.tecs} TECs,"
+        f" {len(e.events):,} valid events; hostile inputs name the RECs"
+        f" {', '.join(_targets(e))} only",
+    ]
     if out["mode"] == "inputs":
         s: Stats = out["stats"]
         total = out["total"]
@@ -224,8 +268,10 @@ def summary(out: dict[str, Any], args: argparse.Namespace, command: str) -> tupl
             f" {s.forwards:,} e-ballots forwarded",
             f"wall time {out['wall']:.1f} s, {total / out['wall']:,.0f} inputs/s",
             f"accepted {sum(s.accepted.values()):,} (by topic: "
-            + ", ".join(f"{t} {k:,}" for t, k in sorted(s.accepted.items())) + ")",
-            f"rejected {sum(s.rejected.values()):,}, by code:", *_codes_table(s.rejected),
+            + ", ".join(f"{t} {k:,}" for t, k in sorted(s.accepted.items()))
+            + ")",
+            f"rejected {sum(s.rejected.values()):,}, by code:",
+            *_codes_table(s.rejected),
             f"hostile registry records: {out['registry_n']:,}: "
             + ", ".join(f"{c} {k:,}" for c, k in s.registry.most_common()),
             f"dead letters: {s.letters:,}; the largest {s.letter_max:,} bytes"
@@ -237,9 +283,11 @@ def summary(out: dict[str, Any], args: argparse.Namespace, command: str) -> tupl
             f" {_verdict(s, 'summaries')}; the {out['checked']} units no accepted hostile message"
             f" touched against the generator's truth, at the end: {_verdict(s, 'truth')}"
             f" ({', '.join(out['pristine'])})",
-            "accepted by mutation: " + ", ".join(
-                f"{name} {c['accepted']:,}/{sum(c.values()):,}" for name, c in sorted(s.by_mutation.items())),
-        ]  # fmt: skip
+            "accepted by mutation: "
+            + ", ".join(
+                f"{name} {c['accepted']:,}/{sum(c.values()):,}" for name, c in sorted(s.by_mutation.items())
+            ),
+        ]
     else:
         run: BrokerRun = out["run"]
         s = run.stats
@@ -254,27 +302,39 @@ def summary(out: dict[str, Any], args: argparse.Namespace, command: str) -> tupl
             f"sent in {run.send_seconds:.1f} s, tally caught up {run.caught_up_seconds:.1f} s after the first"
             f" send: {sent / max(run.caught_up_seconds, 1e-9):,.0f} messages/s end to end;"
             f" wall time {out['wall']:.1f} s",
-            "per topic (accepted + rejected = on the topic): " + "; ".join(
+            "per topic (accepted + rejected = on the topic): "
+            + "; ".join(
                 f"{t} {m['events']:,.0f} + {m['rejected']:,.0f} = {m['ends']:,.0f}"
-                for t, m in run.metrics.items() if t != "registry")
+                for t, m in run.metrics.items()
+                if t != "registry"
+            )
             + f"; registry: {run.metrics.get('registry', {}).get('rejected', 0):,.0f} rejected of"
-              f" {run.registry_sent:,} hostile records ({len(e.registry):,} valid ones applied)",
-            f"dead letters: {len(run.letters):,} distinct, by code:", *_codes_table(s.rejected),
+            f" {run.registry_sent:,} hostile records ({len(e.registry):,} valid ones applied)",
+            f"dead letters: {len(run.letters):,} distinct, by code:",
+            *_codes_table(s.rejected),
             f"totals: {len(run.units)} units in the read model against the reference tally and the"
             f" oracle: {_verdict(s, 'totals')}; the commissions' summaries: {_verdict(s, 'summaries')};"
             f" the {len(run.pristine)} untouched units against the generator's truth: {_verdict(s, 'truth')}",
-            "restart: " + ("SIGKILL, a new worker re-read every message from offset 0:"
-                           f" {_verdict(s, 'restart')} (up, the same tally at every unit, the same"
-                           " dead letters" + ("; but a commission's summary changed, see the"
-                                              " summaries below)" if any(
-                               "after the restart" in f.detail for f in s.failures
-                               if f.what == "summaries") else ")")
-                           if run.restarted else "not done"),
-        ]  # fmt: skip
+            "restart: "
+            + (
+                "SIGKILL, a new worker re-read every message from offset 0:"
+                f" {_verdict(s, 'restart')} (up, the same tally at every unit, the same"
+                " dead letters"
+                + (
+                    "; but a commission's summary changed, see the summaries below)"
+                    if any("after the restart" in f.detail for f in s.failures if f.what == "summaries")
+                    else ")"
+                )
+                if run.restarted
+                else "not done"
+            ),
+        ]
     failed = _failures(s, args.allow_bugs)
     fc = s.failure_counts
-    lines.append(f"uncaught exceptions {fc['uncaught']}, empty reasons {fc['empty_reason']},"
-                 f" bug rejections {fc['bug']}")  # fmt: skip
+    lines.append(
+        f"uncaught exceptions {fc['uncaught']}, empty reasons {fc['empty_reason']},"
+        f" bug rejections {fc['bug']}"
+    )
     lines.append("RESULT: " + ("PASS" if not failed else "FAIL: " + ", ".join(failed)))
     return lines, s
 
@@ -288,14 +348,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tecs", type=int, default=20)
     ap.add_argument("--partitions", type=int, default=4)
     ap.add_argument("--flush-every", type=int, default=1000, help="messages between two flushes")
-    ap.add_argument("--registry", type=int, help="hostile registry records (default: inputs / 100,"
-                                                 " broker inputs / 20)")  # fmt: skip
+    ap.add_argument(
+        "--registry", type=int, help="hostile registry records (default: inputs / 100, broker inputs / 20)"
+    )
     ap.add_argument("--allow-bugs", action="store_true", help="report bug rejections, do not fail on them")
     ap.add_argument("--failures", type=Path, help="where to write the failing inputs (JSON lines)")
     ap.add_argument("--workdir", type=Path, help="logs of the broker mode (default .tabmon/fuzz-<time>)")
     ap.add_argument("--quiet", action="store_true", help="no progress line")
-    ap.add_argument("--no-restart", action="store_true",
-                    help="broker mode: do not SIGKILL and restart the worker at the end")  # fmt: skip
+    ap.add_argument(
+        "--no-restart",
+        action="store_true",
+        help="broker mode: do not SIGKILL and restart the worker at the end",
+    )
     args = ap.parse_args(argv)
     modes = {"inputs": args.inputs, "broker": args.broker}
     if args.inputs is None and args.broker is None:
@@ -307,18 +371,25 @@ def main(argv: list[str] | None = None) -> int:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     failures_path = args.failures or ROOT / ".tabmon" / f"fuzz-failures-{stamp}.jsonl"
     ok = True
-    machine = (f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores,"
-               f" Python {platform.python_version()}")  # fmt: skip
+    machine = (
+        f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
     every: list[Failure] = []
     for mode, n in modes.items():
         if not n:
             continue
         command = f".venv/bin/python load/fuzz.py --{mode} {n}"
         if mode == "inputs":
-            out = run_inputs(n, seed=args.seed, stations=args.stations, tecs=args.tecs,
-                             flush_every=args.flush_every, partitions=args.partitions,
-                             registry_n=args.registry if args.registry is not None else max(1000, n // 100),
-                             progress=not args.quiet)  # fmt: skip
+            out = run_inputs(
+                n,
+                seed=args.seed,
+                stations=args.stations,
+                tecs=args.tecs,
+                flush_every=args.flush_every,
+                partitions=args.partitions,
+                registry_n=args.registry if args.registry is not None else max(1000, n // 100),
+                progress=not args.quiet,
+            )
         else:
             out = broker_main(n, args)
         lines, stats = summary(out, args, command)
@@ -345,4 +416,3 @@ if __name__ == "__main__":
     except KeyboardInterrupt:
         print("\ninterrupted; every process started here is stopped", file=sys.stderr)
         sys.exit(130)
-

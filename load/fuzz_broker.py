@@ -67,8 +67,9 @@ class BrokerRun:
     restarted: bool = False
 
 
-def broker_inputs(election: Any, n: int, seed: int, registry_n: int
-                  ) -> tuple[list[list[tuple[str, Hostile]]], list[Hostile], int]:  # fmt: skip
+def broker_inputs(
+    election: Any, n: int, seed: int, registry_n: int
+) -> tuple[list[list[tuple[str, Hostile]]], list[Hostile], int]:
     """(groups of labelled input messages, hostile registry records, skipped): what the broker
     mode sends, a group at a time, each folded into the tally before the next (the named
     inputs whose order matters a message a group, then the rest). Registry records go only if
@@ -85,8 +86,15 @@ def broker_inputs(election: Any, n: int, seed: int, registry_n: int
             continue
         hostile.append((label, h))
     valid = [Hostile(e.topic, e.key.encode(), orjson.dumps(e.value)) for e in election.events]
-    groups = [[(f"known:{k.name}", h) for k in known if not k.flush_between
-               for h in k.inputs if h.topic != "registry"]]  # fmt: skip
+    groups = [
+        [
+            (f"known:{k.name}", h)
+            for k in known
+            if not k.flush_between
+            for h in k.inputs
+            if h.topic != "registry"
+        ]
+    ]
     groups += [[(f"known:{k.name}", h)] for k in known if k.flush_between for h in k.inputs]
     groups.append(list(interleave(valid, iter(hostile), len(hostile))))
     candidates = [h for k in known for h in k.inputs if h.topic == "registry"]
@@ -94,14 +102,26 @@ def broker_inputs(election: Any, n: int, seed: int, registry_n: int
     harness = Harness(election.registry, Stats())
     outcomes = harness.registry_round(build(election.registry), candidates, 0)
     registry = [h for h, code in zip(candidates, outcomes, strict=True) if code is not None]
-    sendable = [h for h in registry if (h.key is not None or h.value is not None)
-                and len(h.key or b"") + len(h.value or b"") <= BROKER_MAX]  # fmt: skip
+    sendable = [
+        h
+        for h in registry
+        if (h.key is not None or h.value is not None)
+        and len(h.key or b"") + len(h.value or b"") <= BROKER_MAX
+    ]
     return groups, sendable, skipped + len(registry) - len(sendable)
 
 
-def run_broker(settings: Settings, start: Callable[[], subprocess.Popen[bytes]], election: Any, n: int,
-               *, seed: int, registry_n: int, timeout: float = 600, progress: bool = True
-               ) -> BrokerRun:  # fmt: skip
+def run_broker(
+    settings: Settings,
+    start: Callable[[], subprocess.Popen[bytes]],
+    election: Any,
+    n: int,
+    *,
+    seed: int,
+    registry_n: int,
+    timeout: float = 600,
+    progress: bool = True,
+) -> BrokerRun:
     """Send the registry, start a worker (``start``), send the valid events and ``n`` hostile
     inputs, wait until the tally has caught up, and check what the worker did. The worker is
     left running (``.proc``): the caller stops it."""
@@ -113,35 +133,51 @@ def run_broker(settings: Settings, start: Callable[[], subprocess.Popen[bytes]],
     stats = Stats()
     groups, registry_hostile, skipped = broker_inputs(election, n, seed, registry_n)
     messages = [m for group in groups for m in group]
-    send(settings, messages_of(election.registry, [])
-         + [Message("registry", h.key, h.value) for h in registry_hostile])  # type: ignore[arg-type]
+    send(
+        settings,
+        messages_of(election.registry, []) + [Message("registry", h.key, h.value) for h in registry_hostile],
+    )  # type: ignore[arg-type]
     proc = start()
-    run = BrokerRun(stats, Counter(), skipped, len(registry_hostile), {}, {}, {}, Counter(), [], 0.0, 0.0,
-                    proc)  # fmt: skip
+    run = BrokerRun(
+        stats, Counter(), skipped, len(registry_hostile), {}, {}, {}, Counter(), [], 0.0, 0.0, proc
+    )
     client = redis.Redis.from_url(settings.redis_url)
     for group in groups[:-1]:  # each folded in before the next: a flush between them
         send(settings, [Message(h.topic, h.key, h.value) for _, h in group])  # type: ignore[arg-type]
         for _, h in group:
             run.sent[h.topic] += 1
         try:
-            wait_folded(settings, client, proc, {settings.topic(t): k for t, k in run.sent.items()},
-                        timeout, Progress(0, "", progress))  # fmt: skip
+            wait_folded(
+                settings,
+                client,
+                proc,
+                {settings.topic(t): k for t, k in run.sent.items()},
+                timeout,
+                Progress(0, "", progress),
+            )
         except (TimeoutError, ProcessLookupError) as exc:
             stats.fail("worker_exited" if isinstance(exc, ProcessLookupError) else "timeout", str(exc))
             return run
     bar = Progress(len(groups[-1]), "sent", progress)
     t0 = time.monotonic()
-    send(settings, [Message(h.topic, h.key, h.value) for _, h in groups[-1]],  # type: ignore[arg-type]
-         progress=lambda sent, _at: bar(sent), should_stop=lambda: proc.poll() is not None)
+    send(
+        settings,
+        [Message(h.topic, h.key, h.value) for _, h in groups[-1]],  # type: ignore[arg-type]
+        progress=lambda sent, _at: bar(sent),
+        should_stop=lambda: proc.poll() is not None,
+    )
     bar.done()
     run.send_seconds = time.monotonic() - t0
     for _, h in groups[-1]:
         run.sent[h.topic] += 1
 
     # the reference: the same messages through the same tally in this process
-    reference = InMemoryTally(election.registry, partitions=settings.partitions,
-                              max_bytes=settings.max_message_bytes,
-                              window=settings.time_window())  # fmt: skip
+    reference = InMemoryTally(
+        election.registry,
+        partitions=settings.partitions,
+        max_bytes=settings.max_message_bytes,
+        window=settings.time_window(),
+    )
     oracle = Oracle(election.truth, election.parties)
     touched: set[str] = set()
     by_unit: dict[str, list[Hostile]] = {}
@@ -166,8 +202,9 @@ def run_broker(settings: Settings, start: Callable[[], subprocess.Popen[bytes]],
     # each new e-ballot of an evote partition was forwarded once (one station, one partition)
     forwards = sum(len(store.ballots) for store in reference.stores.values() if store.kind == "evote")
 
-    expected = {settings.topic(t): run.sent[t] + (forwards if t == "evote-tokens" else 0)
-                for t in INPUT_TOPICS}  # fmt: skip
+    expected = {
+        settings.topic(t): run.sent[t] + (forwards if t == "evote-tokens" else 0) for t in INPUT_TOPICS
+    }
     bar = Progress(0, "", progress)
     try:
         meta = wait_folded(settings, client, proc, expected, timeout, bar)
@@ -188,19 +225,24 @@ def run_broker(settings: Settings, start: Callable[[], subprocess.Popen[bytes]],
     for topic in (*INPUT_TOPICS, *ROUTED):
         name = settings.topic(topic)
         label = f'topic="{name}"'
-        m = {"events": scrape_metric(port, "tabmon_events_total", label) or 0.0,
-             "rerouted": scrape_metric(port, "tabmon_rerouted_events_total", label) or 0.0,
-             "rejected": scrape_metric(port, "tabmon_rejected_total", label) or 0.0,
-             "ends": float(max(ends[name], folded[name]))}  # fmt: skip
+        m = {
+            "events": scrape_metric(port, "tabmon_events_total", label) or 0.0,
+            "rerouted": scrape_metric(port, "tabmon_rerouted_events_total", label) or 0.0,
+            "rejected": scrape_metric(port, "tabmon_rejected_total", label) or 0.0,
+            "ends": float(max(ends[name], folded[name])),
+        }
         run.metrics[topic] = m
         if topic in ROUTED:
             continue  # how many arrive away from home depends on the producer: checked below
         # evote-tokens is its own routed topic: what it forwards home lands on it again
         again = m["rerouted"] if topic == "evote-tokens" else 0.0
         if not m["events"] + m["rerouted"] + m["rejected"] == m["ends"] == expected[name] + again:
-            stats.fail("counted", f"{topic}: {m['events']:.0f} accepted + {m['rerouted']:.0f}"
-                                  f" forwarded home + {m['rejected']:.0f} rejected, {m['ends']:.0f}"
-                                  f" on the topic, {expected[name]} sent or forwarded")  # fmt: skip
+            stats.fail(
+                "counted",
+                f"{topic}: {m['events']:.0f} accepted + {m['rerouted']:.0f}"
+                f" forwarded home + {m['rejected']:.0f} rejected, {m['ends']:.0f}"
+                f" on the topic, {expected[name]} sent or forwarded",
+            )
     # each event forwarded home is applied there once, and nothing else is on a routed topic
     rerouted = sum(run.metrics[t]["rerouted"] for t in INPUT_KINDS)
     applied = sum(run.metrics[t]["events"] + run.metrics[t]["rejected"] for t in ROUTED)
@@ -209,10 +251,15 @@ def run_broker(settings: Settings, start: Callable[[], subprocess.Popen[bytes]],
     reg = settings.topic("registry")
     run.metrics["registry"] = {
         "rejected": scrape_metric(port, "tabmon_rejected_total", f'topic="{reg}"') or 0.0,
-        "events": 0.0, "ends": float(len(election.registry) + run.registry_sent)}  # fmt: skip
+        "events": 0.0,
+        "ends": float(len(election.registry) + run.registry_sent),
+    }
     if run.metrics["registry"]["rejected"] != run.registry_sent:
-        stats.fail("counted", f"registry: {run.metrics['registry']['rejected']:.0f} rejected of"
-                              f" {run.registry_sent} hostile records sent")  # fmt: skip
+        stats.fail(
+            "counted",
+            f"registry: {run.metrics['registry']['rejected']:.0f} rejected of"
+            f" {run.registry_sent} hostile records sent",
+        )
     bugs = scrape_metric(port, "tabmon_rejected_total", f'reason="{BUG}"') or 0.0
     if bugs:
         stats.fail("bug", f"{bugs:.0f} messages rejected with the code bug (see the worker's log)")
@@ -227,7 +274,7 @@ def run_broker(settings: Settings, start: Callable[[], subprocess.Popen[bytes]],
     codes: Counter[tuple[str, str]] = Counter()
     prefix = settings.topic("")
     for (topic, _p, _o), letter in run.letters.items():
-        short = topic[len(prefix):] if topic.startswith(prefix) else topic
+        short = topic[len(prefix) :] if topic.startswith(prefix) else topic
         got[short] += 1
         codes[(short, letter.get("code", ""))] += 1
         if not str(letter.get("reason", "")).strip() or not letter.get("code"):
@@ -235,8 +282,9 @@ def run_broker(settings: Settings, start: Callable[[], subprocess.Popen[bytes]],
         stats.rejected[(short, letter.get("code", ""))] += 1
     for topic, m in run.metrics.items():
         if got[topic] != m["rejected"]:
-            stats.fail("deadletters", f"{topic}: {got[topic]} dead letters for {m['rejected']:.0f}"
-                                      " rejections")  # fmt: skip
+            stats.fail(
+                "deadletters", f"{topic}: {got[topic]} dead letters for {m['rejected']:.0f} rejections"
+            )
     input_codes = Counter({k: v for k, v in codes.items() if k[0] != "registry"})
     if input_codes != run.reference_codes:
         diff = (input_codes - run.reference_codes) + (run.reference_codes - input_codes)
@@ -250,9 +298,12 @@ def run_broker(settings: Settings, start: Callable[[], subprocess.Popen[bytes]],
             continue
         for f in TOTAL_FIELDS:
             if got_unit.get(f) != exp.get(f):
-                stats.fail(_kind(f), f"{uid} {f}, the worker's read model against the reference:"
-                                     f" {first_difference(got_unit.get(f), exp.get(f))}",
-                           inputs=by_unit.get(uid, []))  # fmt: skip
+                stats.fail(
+                    _kind(f),
+                    f"{uid} {f}, the worker's read model against the reference:"
+                    f" {first_difference(got_unit.get(f), exp.get(f))}",
+                    inputs=by_unit.get(uid, []),
+                )
     _checked, run.pristine = exactness(stats, run.units, oracle, election, touched, by_unit)
     stats.hostile = sum(1 for label, _ in messages if label != "valid")
     stats.valid = len(messages) - stats.hostile
@@ -261,8 +312,14 @@ def run_broker(settings: Settings, start: Callable[[], subprocess.Popen[bytes]],
     return run
 
 
-def wait_folded(settings: Settings, client: Any, proc: subprocess.Popen[bytes], expected: dict[str, int],
-                timeout: float, bar: Progress) -> dict[str, Any]:  # fmt: skip
+def wait_folded(
+    settings: Settings,
+    client: Any,
+    proc: subprocess.Popen[bytes],
+    expected: dict[str, int],
+    timeout: float,
+    bar: Progress,
+) -> dict[str, Any]:
     """The read model's meta once its snapshot has folded in every message sent (``expected``:
     topic -> messages on it) and a snapshot after that is written. The snapshot's watermarks
     are what it holds; the broker's end offsets alone can run short (Tansu reports the start
@@ -278,9 +335,13 @@ def wait_folded(settings: Settings, client: Any, proc: subprocess.Popen[bytes], 
 
     deadline = time.monotonic() + timeout
     try:
-        wait_caught_up(settings, read, timeout=timeout, check=alive,
-                       on_poll=lambda _m, left: bar.note(f"waiting for the tally: {left:,} behind")
-                       )  # fmt: skip
+        wait_caught_up(
+            settings,
+            read,
+            timeout=timeout,
+            check=alive,
+            on_poll=lambda _m, left: bar.note(f"waiting for the tally: {left:,} behind"),
+        )
     except MonitorError as exc:
         raise TimeoutError(str(exc)) from None
     while True:
@@ -294,16 +355,18 @@ def wait_folded(settings: Settings, client: Any, proc: subprocess.Popen[bytes], 
         if left == 0:
             break
         if time.monotonic() > deadline:
-            raise TimeoutError(f"the tally did not fold in every message within {timeout:.0f} s"
-                               f" ({left:,} behind)")  # fmt: skip
+            raise TimeoutError(
+                f"the tally did not fold in every message within {timeout:.0f} s ({left:,} behind)"
+            )
         time.sleep(0.3)
     bar.done()
     time.sleep(settings.snapshot_interval * 2 + settings.flush_interval)  # a snapshot after the last merge
     return read() or meta
 
 
-def restart(settings: Settings, run: BrokerRun, start: Callable[[], subprocess.Popen[bytes]],
-            timeout: float = 300) -> subprocess.Popen[bytes]:  # fmt: skip
+def restart(
+    settings: Settings, run: BrokerRun, start: Callable[[], subprocess.Popen[bytes]], timeout: float = 300
+) -> subprocess.Popen[bytes]:
     """SIGKILL the worker of ``run`` and start another, which re-reads every message from
     offset 0 (the hostile ones too); it must stay up and end with the same totals and the same
     dead letters (one sent again is the same one: same topic, partition and offset). Failures
@@ -330,15 +393,19 @@ def restart(settings: Settings, run: BrokerRun, start: Callable[[], subprocess.P
     accepted = sum(m["events"] for t, m in run.metrics.items() if t != "registry")
     while True:
         try:
-            again = ((scrape_metric(port, "tabmon_replayed_events_total") or 0.0)
-                     + (scrape_metric(port, "tabmon_events_total") or 0.0))  # fmt: skip
+            again = (scrape_metric(port, "tabmon_replayed_events_total") or 0.0) + (
+                scrape_metric(port, "tabmon_events_total") or 0.0
+            )
         except OSError:  # the metrics endpoint is not up yet
             again = 0.0
         if again >= accepted:
             break
         if proc.poll() is not None or time.monotonic() - t0 > timeout:
-            stats.fail("restart", f"the restarted worker re-read {again:.0f} of the {accepted:.0f}"
-                                  f" accepted messages (exit code {proc.poll()})")  # fmt: skip
+            stats.fail(
+                "restart",
+                f"the restarted worker re-read {again:.0f} of the {accepted:.0f}"
+                f" accepted messages (exit code {proc.poll()})",
+            )
             return proc
         time.sleep(0.3)
     expected = {settings.topic(t): int(m["ends"]) for t, m in run.metrics.items() if t != "registry"}
@@ -352,24 +419,28 @@ def restart(settings: Settings, run: BrokerRun, start: Callable[[], subprocess.P
         for f in TOTAL_FIELDS:
             after = units.get(uid, {}).get(f)
             if after != before.get(f):
-                stats.fail(_kind(f, "restart"), f"{uid} {f}, after the restart against before:"
-                                      f" {first_difference(after, before.get(f))}")  # fmt: skip
+                stats.fail(
+                    _kind(f, "restart"),
+                    f"{uid} {f}, after the restart against before: {first_difference(after, before.get(f))}",
+                )
     if not scrape_metric(port, "tabmon_replayed_events_total"):
         stats.fail("restart", "the restarted worker replayed nothing: it did not rebuild from the log")
     if scrape_metric(port, "tabmon_rejected_total", f'reason="{BUG}"'):
         stats.fail("bug", "the restarted worker rejected messages with the code bug")
     letters = read_letters(settings, len(run.letters), timeout=60)
     if set(letters) != set(run.letters):
-        stats.fail("restart", f"{len(letters)} distinct dead letters after the restart,"
-                              f" {len(run.letters)} before")  # fmt: skip
+        stats.fail(
+            "restart", f"{len(letters)} distinct dead letters after the restart, {len(run.letters)} before"
+        )
     if proc.poll() is not None:
         stats.fail("worker_exited", f"the restarted worker exited with code {proc.returncode}")
     run.restarted = True
     return proc
 
 
-def read_letters(settings: Settings, want: int, timeout: float = 60
-                 ) -> dict[tuple[str, int, int], dict[str, Any]]:  # fmt: skip
+def read_letters(
+    settings: Settings, want: int, timeout: float = 60
+) -> dict[tuple[str, int, int], dict[str, Any]]:
     """The dead-letter topic, once it holds ``want`` distinct letters (or ``timeout``): a dead
     letter sent twice (after a restart) has the same topic, partition and offset."""
     from monitor.testing import read_topic
@@ -396,15 +467,26 @@ def broker_main(n: int, args: argparse.Namespace) -> dict[str, Any]:
         broker_port, redis_port = procs.free_port(), procs.free_port()
         broker = procs.start_broker(broker_port, workdir / "broker.log")
         redis_proc = procs.start_redis(redis_port, workdir / "redis", workdir / "redis.log")
-        settings = Settings.from_env({}, broker=f"127.0.0.1:{broker_port}", app_id="fuzz",
-                                     redis_url=f"redis://127.0.0.1:{redis_port}/0",
-                                     partitions=args.partitions, metrics_port=procs.free_port(),
-                                     session_timeout=6.0)  # fmt: skip
+        settings = Settings.from_env(
+            {},
+            broker=f"127.0.0.1:{broker_port}",
+            app_id="fuzz",
+            redis_url=f"redis://127.0.0.1:{redis_port}/0",
+            partitions=args.partitions,
+            metrics_port=procs.free_port(),
+            session_timeout=6.0,
+        )
         ensure_topics(settings)
         log = workdir / "worker.log"
-        run = run_broker(settings, lambda: start_worker(settings, log), election, n, seed=args.seed,
-                         registry_n=args.registry if args.registry is not None else max(100, n // 20),
-                         progress=not args.quiet)  # fmt: skip
+        run = run_broker(
+            settings,
+            lambda: start_worker(settings, log),
+            election,
+            n,
+            seed=args.seed,
+            registry_n=args.registry if args.registry is not None else max(100, n // 20),
+            progress=not args.quiet,
+        )
         worker = run.proc
         if not args.no_restart and worker is not None and worker.poll() is None:
             worker = restart(settings, run, lambda: start_worker(settings, workdir / "worker-restarted.log"))
@@ -412,7 +494,11 @@ def broker_main(n: int, args: argparse.Namespace) -> dict[str, Any]:
         procs.stop(worker, grace=15)
         procs.stop(redis_proc)
         procs.stop(broker)
-    return {"mode": "broker", "run": run, "election": election, "wall": time.monotonic() - t0,
-            "workdir": workdir, "log": log}  # fmt: skip
-
-
+    return {
+        "mode": "broker",
+        "run": run,
+        "election": election,
+        "wall": time.monotonic() - t0,
+        "workdir": workdir,
+        "log": log,
+    }

@@ -55,8 +55,18 @@ SMALL_SLACK = 2048  # what "the raw limit plus a little" means, reported separat
 # broker mode does not send a larger input: the broker refuses it before the monitor sees it.
 BROKER_MAX = 1_000_000
 RANK = {"pec": 0, "tec": 1, "rec": 2, "cec": 3}  # the official view: the highest level present
-TOTAL_FIELDS = ("protocol", "official", "moved", "turnout", "evote_ballots", "altered_stations",
-                "unanimous_stations", "evote_multiple", "summary_versions", "stations")  # fmt: skip
+TOTAL_FIELDS = (
+    "protocol",
+    "official",
+    "moved",
+    "turnout",
+    "evote_ballots",
+    "altered_stations",
+    "unanimous_stations",
+    "evote_multiple",
+    "summary_versions",
+    "stations",
+)
 
 
 def _short(x: Any) -> str:
@@ -93,8 +103,9 @@ class Stats:
     failure_counts: Counter[str] = field(default_factory=Counter)
     _seen: set[tuple[str, str]] = field(default_factory=set)
 
-    def fail(self, what: str, detail: str, trace: str = "", inputs: Iterable[Hostile] = (),
-             once: bool = False) -> None:  # fmt: skip
+    def fail(
+        self, what: str, detail: str, trace: str = "", inputs: Iterable[Hostile] = (), once: bool = False
+    ) -> None:
         """Count and keep a failure; ``once``: not again with the same detail (the same wrong
         total seen at the next flush is the same failure)."""
         if once:
@@ -133,10 +144,18 @@ class Harness:
     ``monitor.worker.app.Worker`` drive them; every step that raises is a failure recorded
     with its traceback and the inputs that can have caused it."""
 
-    def __init__(self, registry_records: list[dict[str, Any]], stats: Stats, *, partitions: int = 4,
-                 max_bytes: int = DEFAULTS.max_message_bytes,
-                 raw_limit: int = DEFAULTS.deadletter_raw_limit, window: TimeWindow = DEFAULT_WINDOW,
-                 thresholds: Thresholds | None = None, sweep_every: int = 100) -> None:  # fmt: skip
+    def __init__(
+        self,
+        registry_records: list[dict[str, Any]],
+        stats: Stats,
+        *,
+        partitions: int = 4,
+        max_bytes: int = DEFAULTS.max_message_bytes,
+        raw_limit: int = DEFAULTS.deadletter_raw_limit,
+        window: TimeWindow = DEFAULT_WINDOW,
+        thresholds: Thresholds | None = None,
+        sweep_every: int = 100,
+    ) -> None:
         self.records = registry_records
         self.registry: Registry = build(registry_records)
         self.stats = stats
@@ -165,8 +184,9 @@ class Harness:
             store = self.stores.get((kind, tp[1]))
             if store is None:
                 store = self.stores[(kind, tp[1])] = PartitionStore(kind, self.registry)
-            intake = self.intakes[tp] = Intake(store, self.registry, self.max_bytes, self.window,
-                                               partition=tp[1], routes=self.routes)  # fmt: skip
+            intake = self.intakes[tp] = Intake(
+                store, self.registry, self.max_bytes, self.window, partition=tp[1], routes=self.routes
+            )
             self.next[tp] = 0
         return intake
 
@@ -180,8 +200,9 @@ class Harness:
             refused, again = self._consume(sent, [f.partition for f in forwards])
             for h, code in zip(sent, refused, strict=True):
                 if code is not None:
-                    self.stats.fail("forward_rejected", f"a forwarded event was rejected ({code})",
-                                    inputs=[h])  # fmt: skip
+                    self.stats.fail(
+                        "forward_rejected", f"a forwarded event was rejected ({code})", inputs=[h]
+                    )
             # an event forwarded home is applied there; only a new e-ballot goes on, to tokens
             if [f for f in again if f.kind != "tokens" or f.partition is None]:
                 self.stats.fail("forwarded_twice", "an event was forwarded again from its home")
@@ -190,8 +211,9 @@ class Harness:
         self.flush()
         return outcomes
 
-    def _consume(self, items: Sequence[Hostile], partitions: Sequence[int | None] | None = None
-                 ) -> tuple[list[str | None], list[Forward]]:  # fmt: skip
+    def _consume(
+        self, items: Sequence[Hostile], partitions: Sequence[int | None] | None = None
+    ) -> tuple[list[str | None], list[Forward]]:
         outcomes: list[str | None] = [None] * len(items)
         batches: dict[tuple[str, int], list[_Msg]] = {}
         index: dict[tuple[str, int, int], int] = {}
@@ -211,8 +233,12 @@ class Harness:
             except MemoryError:
                 raise
             except Exception:  # noqa: BLE001 - the failure the harness is here to find
-                self.stats.fail("uncaught", f"Intake.batch raised on {topic}[{partition}]", _trace(),
-                                [items[index[(*tp, m.offset)]] for m in messages])  # fmt: skip
+                self.stats.fail(
+                    "uncaught",
+                    f"Intake.batch raised on {topic}[{partition}]",
+                    _trace(),
+                    [items[index[(*tp, m.offset)]] for m in messages],
+                )
                 for m in messages:
                     outcomes[index[(*tp, m.offset)]] = "uncaught"
                 continue
@@ -224,10 +250,13 @@ class Harness:
                 outcomes[i] = r.code or "no_code"
                 self._rejection(tp, r, items[i])
             if res.accepted + res.rerouted + len(res.rejected) != len(messages):
-                self.stats.fail("lost", f"{len(messages)} messages in, {res.accepted} accepted,"
-                                        f" {res.rerouted} forwarded home and {len(res.rejected)}"
-                                        f" rejected on {topic}[{partition}]",
-                                inputs=[items[index[(*tp, m.offset)]] for m in messages])  # fmt: skip
+                self.stats.fail(
+                    "lost",
+                    f"{len(messages)} messages in, {res.accepted} accepted,"
+                    f" {res.rerouted} forwarded home and {len(res.rejected)}"
+                    f" rejected on {topic}[{partition}]",
+                    inputs=[items[index[(*tp, m.offset)]] for m in messages],
+                )
             self.stats.accepted[topic] += res.accepted
             forwards += res.forwards
         return outcomes, forwards
@@ -243,18 +272,30 @@ class Harness:
         if r.code == BUG:
             stats.fail("bug", r.reason, _trace(r.error) if r.error else "", [item])
         try:
-            key, value = dead_letter(topic=topic, partition=partition, offset=r.offset, code=r.code,
-                                     reason=r.reason, raw=r.raw, limit=self.raw_limit)  # fmt: skip
+            key, value = dead_letter(
+                topic=topic,
+                partition=partition,
+                offset=r.offset,
+                code=r.code,
+                reason=r.reason,
+                raw=r.raw,
+                limit=self.raw_limit,
+            )
             letter = orjson.loads(value)
             raw = r.raw or b""
-            wrong = [what for what, ok in (
-                ("key", key == f"{topic}/{partition}/{r.offset}".encode()),
-                ("reason", isinstance(letter.get("reason"), str) and letter["reason"].strip() != ""),
-                ("code", letter.get("code") == r.code), ("raw_size", letter.get("raw_size") == len(raw)),
-                ("raw", original_bytes(letter) == raw[: self.raw_limit]),
-                ("raw_truncated", letter.get("raw_truncated") == (len(raw) > self.raw_limit)),
-                (f"size {len(value):,} > {self.letter_bound:,}", len(value) <= self.letter_bound),
-            ) if not ok]  # fmt: skip
+            wrong = [
+                what
+                for what, ok in (
+                    ("key", key == f"{topic}/{partition}/{r.offset}".encode()),
+                    ("reason", isinstance(letter.get("reason"), str) and letter["reason"].strip() != ""),
+                    ("code", letter.get("code") == r.code),
+                    ("raw_size", letter.get("raw_size") == len(raw)),
+                    ("raw", original_bytes(letter) == raw[: self.raw_limit]),
+                    ("raw_truncated", letter.get("raw_truncated") == (len(raw) > self.raw_limit)),
+                    (f"size {len(value):,} > {self.letter_bound:,}", len(value) <= self.letter_bound),
+                )
+                if not ok
+            ]
         except MemoryError:
             raise
         except Exception:  # noqa: BLE001
@@ -443,5 +484,3 @@ class Progress:
     def done(self) -> None:
         if self.enabled:
             sys.stderr.write("\n")
-
-

@@ -74,8 +74,10 @@ class Oracle:
         """A ``Truth`` as tests/truth.py reads it."""
 
         def named(fig: tuple[int, ...]) -> dict[str, Any]:
-            return {**dict(zip(FIXED, fig, strict=False)),
-                    "votes": dict(zip(self.parties, fig[len(FIXED):], strict=True))}  # fmt: skip
+            return {
+                **dict(zip(FIXED, fig, strict=False)),
+                "votes": dict(zip(self.parties, fig[len(FIXED) :], strict=True)),
+            }
 
         pec, official = {}, {}
         for sid, sources in self.protocols.items():
@@ -84,11 +86,18 @@ class Oracle:
             ranked = [s for s in sources if s in RANK]
             if ranked:
                 official[sid] = named(sources[max(ranked, key=RANK.__getitem__)][1])
-        turnout = {sid: dict(zip(("registered", "added", "voted"), reports[max(reports)], strict=True))
-                   for sid, reports in self.turnout.items()}  # fmt: skip
-        return SimpleNamespace(station_tec=self.station_tec, station_rec=self.station_rec, pec=pec,
-                               official=official, turnout=turnout,
-                               evote_ballots={s: len(b) for s, b in self.ballots.items()})  # fmt: skip
+        turnout = {
+            sid: dict(zip(("registered", "added", "voted"), reports[max(reports)], strict=True))
+            for sid, reports in self.turnout.items()
+        }
+        return SimpleNamespace(
+            station_tec=self.station_tec,
+            station_rec=self.station_rec,
+            pec=pec,
+            official=official,
+            turnout=turnout,
+            evote_ballots={s: len(b) for s, b in self.ballots.items()},
+        )
 
 
 def units_touched(h: Hostile, registry: Registry) -> set[str]:
@@ -105,9 +114,15 @@ def units_touched(h: Hostile, registry: Registry) -> set[str]:
     return {CEC_ID, uid} | ({rec} if rec else set())
 
 
-def exactness(stats: Stats, units: dict[str, dict[str, Any]], oracle: Oracle, election: Any,
-              touched: set[str], oracle_inputs: dict[str, list[Hostile]] | None = None,
-              truth: bool = True) -> tuple[int, list[str]]:  # fmt: skip
+def exactness(
+    stats: Stats,
+    units: dict[str, dict[str, Any]],
+    oracle: Oracle,
+    election: Any,
+    touched: set[str],
+    oracle_inputs: dict[str, list[Hostile]] | None = None,
+    truth: bool = True,
+) -> tuple[int, list[str]]:
     """Every unit against the oracle, the untouched ones against the generator's truth too
     (``truth``: once every valid event is in); the number of units checked against the
     truth, and their ids."""
@@ -124,16 +139,30 @@ def exactness(stats: Stats, units: dict[str, dict[str, Any]], oracle: Oracle, el
     if len(diffs) > 20:
         stats.failure_counts["truth"] += len(diffs) - 20
     for uid, unit in units.items():  # the commissions' own summaries, every version kept
-        got = [(v["version"], (tuple(v[k] for k in FIXED) + tuple(v["votes"][p] for p in parties),
-                               v["stations_included"], v["recorded_at"]))
-               for v in unit.get("summary_versions", [])]  # fmt: skip
+        got = [
+            (
+                v["version"],
+                (
+                    tuple(v[k] for k in FIXED) + tuple(v["votes"][p] for p in parties),
+                    v["stations_included"],
+                    v["recorded_at"],
+                ),
+            )
+            for v in unit.get("summary_versions", [])
+        ]
         want = [(version, r[:3]) for version, r in sorted(oracle.summaries.get(uid, {}).items())]
         if got != want:
-            where = next((i for i, (a, b) in enumerate(zip(got, want, strict=False)) if a != b),
-                         min(len(got), len(want)))  # fmt: skip
-            stats.fail("summaries", f"{uid}: summary version {_at(got, where)} in the snapshot, the"
-                                    f" accepted messages say {_at(want, where)}",
-                       inputs=oracle_inputs.get(uid, []) if oracle_inputs else [], once=True)  # fmt: skip
+            where = next(
+                (i for i, (a, b) in enumerate(zip(got, want, strict=False)) if a != b),
+                min(len(got), len(want)),
+            )
+            stats.fail(
+                "summaries",
+                f"{uid}: summary version {_at(got, where)} in the snapshot, the"
+                f" accepted messages say {_at(want, where)}",
+                inputs=oracle_inputs.get(uid, []) if oracle_inputs else [],
+                once=True,
+            )
     return len(pristine), sorted(pristine)
 
 
@@ -171,8 +200,9 @@ def first_difference(a: Any, b: Any, path: str = "") -> str:
     return f"{path or 'the value'}: {_short(a)} != {_short(b)}"
 
 
-def interleave(valid: Sequence[Hostile], labelled: Iterator[tuple[str, Hostile]], n: int
-               ) -> Iterator[tuple[str, Hostile]]:  # fmt: skip
+def interleave(
+    valid: Sequence[Hostile], labelled: Iterator[tuple[str, Hostile]], n: int
+) -> Iterator[tuple[str, Hostile]]:
     """The valid events spread evenly through ``n`` hostile inputs (label "valid")."""
     step = (n + 1) / (len(valid) + 1)
     j, nxt = 0, step
@@ -188,5 +218,3 @@ def interleave(valid: Sequence[Hostile], labelled: Iterator[tuple[str, Hostile]]
 def _targets(election: Any) -> list[str]:
     """Every other REC: the hostile inputs name only these."""
     return sorted({r["rec_id"] for r in election.registry if r["type"] == "station"})[::2]
-
-

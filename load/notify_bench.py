@@ -80,15 +80,36 @@ def run(n_findings: int, n_subs: int, workdir: Path) -> dict[str, float]:
         for r in receivers:
             out = io.StringIO()
             with contextlib.redirect_stdout(out):
-                assert main(["subscribe", "--webhook", f"http://127.0.0.1:{r.port}/", "--json",
-                             "--redis-url", s.redis_url, "--app-id", s.app_id]) == 0
+                assert (
+                    main(
+                        [
+                            "subscribe",
+                            "--webhook",
+                            f"http://127.0.0.1:{r.port}/",
+                            "--json",
+                            "--redis-url",
+                            s.redis_url,
+                            "--app-id",
+                            s.app_id,
+                        ]
+                    )
+                    == 0
+                )
             r.secret = json.loads(out.getvalue())["secret"]
         notifier = start_worker(s, workdir / f"notify{n_subs}.log", "notify")
         try:
             regions = list(REC_CODES)
-            records = [to_record(Finding("turnout_jump", "warning", "station", f"{r}-T01", f"{r}-{i}",
-                                         {"jump": i}, "A jump."), T0, T0)
-                       for i in range(n_findings) for r in [regions[i % len(regions)]]]  # fmt: skip
+            records = [
+                to_record(
+                    Finding(
+                        "turnout_jump", "warning", "station", f"{r}-T01", f"{r}-{i}", {"jump": i}, "A jump."
+                    ),
+                    T0,
+                    T0,
+                )
+                for i in range(n_findings)
+                for r in [regions[i % len(regions)]]
+            ]
             time.sleep(5)  # the notifier joins its group before the clock starts
             producer = KafkaProducer(bootstrap_servers=s.broker, linger_ms=5)
             t0 = time.perf_counter()
@@ -107,10 +128,16 @@ def run(n_findings: int, n_subs: int, workdir: Path) -> dict[str, float]:
             for r in receivers:
                 r.server.shutdown()
         posts = sum(r.posts for r in receivers)
-        return {"subscribers": n_subs, "findings": n_findings, "seconds": seconds,
-                "notifications_per_s": n_findings * n_subs / seconds, "posts": posts,
-                "duplicates": posts - n_findings * n_subs,
-                "bad_signatures": sum(r.bad_signatures for r in receivers), "peak_rss_mib": rss}  # fmt: skip
+        return {
+            "subscribers": n_subs,
+            "findings": n_findings,
+            "seconds": seconds,
+            "notifications_per_s": n_findings * n_subs / seconds,
+            "posts": posts,
+            "duplicates": posts - n_findings * n_subs,
+            "bad_signatures": sum(r.bad_signatures for r in receivers),
+            "peak_rss_mib": rss,
+        }
 
 
 def main() -> None:
@@ -121,10 +148,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.subscribers:
             r = run(args.findings, n, Path(tmp) / f"s{n}")
-            print(f"{r['subscribers']} subscriber(s), {r['findings']:,} findings: {r['seconds']:.1f} s,"
-                  f" {r['notifications_per_s']:,.0f} notifications/s, {r['posts']:,} POSTs"
-                  f" ({r['duplicates']} duplicates, {r['bad_signatures']} bad signatures),"
-                  f" notifier peak RSS {r['peak_rss_mib']:.0f} MiB")  # fmt: skip
+            print(
+                f"{r['subscribers']} subscriber(s), {r['findings']:,} findings: {r['seconds']:.1f} s,"
+                f" {r['notifications_per_s']:,.0f} notifications/s, {r['posts']:,} POSTs"
+                f" ({r['duplicates']} duplicates, {r['bad_signatures']} bad signatures),"
+                f" notifier peak RSS {r['peak_rss_mib']:.0f} MiB"
+            )
 
 
 if __name__ == "__main__":

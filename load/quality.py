@@ -64,8 +64,10 @@ def report(title: str, scores: dict[str, quality.KindScore], false: list[Any]) -
         if not rec["kind"].startswith(quality.STATISTICAL_PREFIX) and shown[rec["kind"]] < 3:
             shown[rec["kind"]] += 1
             print(f"  false {rec['kind']}: {rec['explanation']} {orjson.dumps(rec['evidence']).decode()}")
-    print("targets (recall 1.0, precision >= 0.99, nothing where nothing was injected):",
-          "met" if not fails else "MISSED\n  " + "\n  ".join(fails))  # fmt: skip
+    print(
+        "targets (recall 1.0, precision >= 0.99, nothing where nothing was injected):",
+        "met" if not fails else "MISSED\n  " + "\n  ".join(fails),
+    )
     return fails
 
 
@@ -74,23 +76,35 @@ def report(title: str, scores: dict[str, quality.KindScore], false: list[Any]) -
 
 def run_memory(sc: Scenario, clean: Any, every: timedelta) -> dict[str, Any]:
     t0 = time.perf_counter()
-    seen = quality_run.run(sc.election.registry, sc.election.events, sc.thresholds, every=every,
-                           forensic=ForensicThresholds())  # fmt: skip
+    seen = quality_run.run(
+        sc.election.registry, sc.election.events, sc.thresholds, every=every, forensic=ForensicThresholds()
+    )
     took = time.perf_counter() - t0
     found = [s.finding for s in seen.values()]
     scores = quality.score(sc.injections, found)
     false = quality.unmatched(sc.injections, found)
     fails = report(f"in memory, injected election ({took:.0f} s)", scores, false)
     t0 = time.perf_counter()
-    seen_clean = quality_run.run(clean.registry, clean.events, sc.thresholds, every=every,
-                                 forensic=ForensicThresholds())  # fmt: skip
+    seen_clean = quality_run.run(
+        clean.registry, clean.events, sc.thresholds, every=every, forensic=ForensicThresholds()
+    )
     kinds = Counter(s.finding.kind for s in seen_clean.values())
-    print(f"\nin memory, the same election clean ({time.perf_counter() - t0:.0f} s): findings by kind"
-          f" {dict(kinds) or 'none'}")  # fmt: skip
-    fails += [f"clean election: {n} {k} findings" for k, n in kinds.items()
-              if not k.startswith(quality.STATISTICAL_PREFIX)]  # fmt: skip
-    return {"seconds": took, "scores": _plain(scores), "clean": dict(kinds),
-            "false": [to_record(f, "", "") for f in false], "failures": fails}
+    print(
+        f"\nin memory, the same election clean ({time.perf_counter() - t0:.0f} s): findings by kind"
+        f" {dict(kinds) or 'none'}"
+    )
+    fails += [
+        f"clean election: {n} {k} findings"
+        for k, n in kinds.items()
+        if not k.startswith(quality.STATISTICAL_PREFIX)
+    ]
+    return {
+        "seconds": took,
+        "scores": _plain(scores),
+        "clean": dict(kinds),
+        "false": [to_record(f, "", "") for f in false],
+        "failures": fails,
+    }
 
 
 # -- through the broker ----------------------------------------------------------------------
@@ -118,9 +132,13 @@ class AlertsReader(threading.Thread):
         from aiokafka import AIOKafkaConsumer
 
         s = self.settings
-        c = AIOKafkaConsumer(s.topic("alerts"), bootstrap_servers=s.broker,
-                             group_id=f"{s.app_id}-quality-{uuid.uuid4().hex[:6]}",
-                             auto_offset_reset="earliest", enable_auto_commit=False)  # fmt: skip
+        c = AIOKafkaConsumer(
+            s.topic("alerts"),
+            bootstrap_servers=s.broker,
+            group_id=f"{s.app_id}-quality-{uuid.uuid4().hex[:6]}",
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
         await c.start()
         try:
             while not self.stop.is_set():
@@ -225,8 +243,9 @@ def run_broker(sc: Scenario, args: argparse.Namespace) -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory() as tmp, embedded(Path(tmp), app_id="quality") as base:
         close = sc.thresholds.polls_close
-        settings = dataclasses.replace(base, polls_close=close.isoformat() if close else "",
-                                       sweep_interval=args.sweep_interval)  # fmt: skip
+        settings = dataclasses.replace(
+            base, polls_close=close.isoformat() if close else "", sweep_interval=args.sweep_interval
+        )
         ensure_topics(settings)
         reader = AlertsReader(settings)
         reader.start()
@@ -248,8 +267,12 @@ def run_broker(sc: Scenario, args: argparse.Namespace) -> dict[str, Any]:
                 if worker.poll() is not None:
                     raise SystemExit(f"the worker exited with {worker.returncode}; see {log}")
 
-            wait_caught_up(settings, lambda: readmodel.read_meta(client, settings.app_id),
-                           timeout=args.timeout, check=alive)  # fmt: skip
+            wait_caught_up(
+                settings,
+                lambda: readmodel.read_meta(client, settings.app_id),
+                timeout=args.timeout,
+                check=alive,
+            )
             caught_up = time.monotonic() - t0
             in_redis = {r["finding_id"] for r in settled_findings(settings, client, timeout=args.timeout)}
             deadline = time.monotonic() + 30  # the consumer may trail Redis by a fetch or two
@@ -265,35 +288,57 @@ def run_broker(sc: Scenario, args: argparse.Namespace) -> dict[str, Any]:
             reader.join(10)
     arrived = reader.first_arrivals()
     if not arrived:
-        raise SystemExit("no finding arrived on the alerts topic: the worker emits none (is the"
-                         " detection wired?). Worker log tail:\n" + worker_log_tail)  # fmt: skip
+        raise SystemExit(
+            "no finding arrived on the alerts topic: the worker emits none (is the"
+            " detection wired?). Worker log tail:\n" + worker_log_tail
+        )
     records = {r["finding_id"]: r for _, r in reader.arrivals}
     scores = quality.score(sc.injections, records.values(), sent=sent, arrived=arrived)
     false = quality.unmatched(sc.injections, records.values())
-    fails = report(f"through the broker, one worker: {len(sent):,} events replayed in {replayed:.1f} s"
-                   f" (speed {args.speed or 'max'}), tallied {caught_up:.1f} s after the first;"
-                   f" {len(arrived)} findings, {len(reader.arrivals)} emissions; worker peak"
-                   f" memory {peak:.0f} MiB; backlog at most {backlog.most:,} events"
-                   f" ({backlog.most_at:.0f} s into the replay); time in the detectors: "
-                   + ", ".join(f"{k} {s:.1f} s in {n:.0f} runs" for k, (s, n) in detect.items()),
-                   scores, false)  # fmt: skip
+    fails = report(
+        f"through the broker, one worker: {len(sent):,} events replayed in {replayed:.1f} s"
+        f" (speed {args.speed or 'max'}), tallied {caught_up:.1f} s after the first;"
+        f" {len(arrived)} findings, {len(reader.arrivals)} emissions; worker peak"
+        f" memory {peak:.0f} MiB; backlog at most {backlog.most:,} events"
+        f" ({backlog.most_at:.0f} s into the replay); time in the detectors: "
+        + ", ".join(f"{k} {s:.1f} s in {n:.0f} runs" for k, (s, n) in detect.items()),
+        scores,
+        false,
+    )
     missing = in_redis - set(arrived)
     if missing:
         fails.append(f"{len(missing)} findings in Redis never arrived on alerts")
-    return {"replay_seconds": replayed, "caught_up_seconds": caught_up, "findings": len(arrived),
-            "emissions": len(reader.arrivals), "peak_rss_mib": peak, "scores": _plain(scores),
-            "backlog_max": backlog.most, "detect_seconds": detect, "backlog": backlog.samples, "false": false,
-            "failures": fails}  # fmt: skip
+    return {
+        "replay_seconds": replayed,
+        "caught_up_seconds": caught_up,
+        "findings": len(arrived),
+        "emissions": len(reader.arrivals),
+        "peak_rss_mib": peak,
+        "scores": _plain(scores),
+        "backlog_max": backlog.most,
+        "detect_seconds": detect,
+        "backlog": backlog.samples,
+        "false": false,
+        "failures": fails,
+    }
 
 
 def _plain(scores: dict[str, quality.KindScore]) -> dict[str, Any]:
     out = {}
     for k, s in scores.items():
         lat = s.latencies
-        out[k] = {"injected": s.injected, "implied": s.implied, "flagged": s.flagged,
-                  "correct": s.correct, "detected": s.detected, "precision": s.precision,
-                  "recall": s.recall, "p50": quality.percentile(lat, 50),
-                  "p95": quality.percentile(lat, 95), "max": max(lat) if lat else None}  # fmt: skip
+        out[k] = {
+            "injected": s.injected,
+            "implied": s.implied,
+            "flagged": s.flagged,
+            "correct": s.correct,
+            "detected": s.detected,
+            "precision": s.precision,
+            "recall": s.recall,
+            "p50": quality.percentile(lat, 50),
+            "p95": quality.percentile(lat, 95),
+            "max": max(lat) if lat else None,
+        }
     return out
 
 
@@ -304,12 +349,24 @@ def main() -> None:
     ap.add_argument("--scenario-seed", type=int, default=1)
     ap.add_argument("--per-kind", type=int, default=10, help="anomalies injected per kind")
     ap.add_argument("--mode", choices=("broker", "memory", "both"), default="broker")
-    ap.add_argument("--speed", type=float, default=1200.0,
-                    help="times real time on the election clock; 0: as fast as it goes")
-    ap.add_argument("--sweep-interval", type=float, default=Settings().sweep_interval,
-                    help="the worker's TABMON_SWEEP_INTERVAL, seconds")
-    ap.add_argument("--every", type=float, default=15.0,
-                    help="memory mode: minutes of election clock between two detector runs")
+    ap.add_argument(
+        "--speed",
+        type=float,
+        default=1200.0,
+        help="times real time on the election clock; 0: as fast as it goes",
+    )
+    ap.add_argument(
+        "--sweep-interval",
+        type=float,
+        default=Settings().sweep_interval,
+        help="the worker's TABMON_SWEEP_INTERVAL, seconds",
+    )
+    ap.add_argument(
+        "--every",
+        type=float,
+        default=15.0,
+        help="memory mode: minutes of election clock between two detector runs",
+    )
     ap.add_argument("--timeout", type=float, default=600.0)
     ap.add_argument("--json", type=Path, help="write the figures here too")
     args = ap.parse_args()
@@ -318,12 +375,17 @@ def main() -> None:
     clean = generate(args.stations, tecs, seed=args.seed)
     sc = inject(clean, per_kind=args.per_kind, seed=args.scenario_seed)
     injected = Counter(i.kind for i in sc.injections)
-    print(f"synthetic election: {args.stations:,} stations, {tecs} TECs, seed {args.seed};"
-          f" {len(sc.election.events):,} events; {len(sc.injections)} anomalies"
-          f" (scenario seed {args.scenario_seed}): {dict(injected)}"
-          f" [{time.perf_counter() - t0:.1f} s]", flush=True)  # fmt: skip
-    out: dict[str, Any] = {"machine": f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores,"
-                                      f" Python {platform.python_version()}"}  # fmt: skip
+    print(
+        f"synthetic election: {args.stations:,} stations, {tecs} TECs, seed {args.seed};"
+        f" {len(sc.election.events):,} events; {len(sc.injections)} anomalies"
+        f" (scenario seed {args.scenario_seed}): {dict(injected)}"
+        f" [{time.perf_counter() - t0:.1f} s]",
+        flush=True,
+    )
+    out: dict[str, Any] = {
+        "machine": f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores,"
+        f" Python {platform.python_version()}"
+    }
     if args.mode in ("memory", "both"):
         out["memory"] = run_memory(sc, clean, timedelta(minutes=args.every))
     if args.mode in ("broker", "both"):

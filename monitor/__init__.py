@@ -7,7 +7,20 @@ from .settings import Settings
 
 __version__ = "0.1.0"
 __all__ = [
-    "CEC_ID", "DECODERS", "FIGURE_FIELDS", "REC_CODES", "ConfigError", "ContractError", "Evote",
-    "MonitorError", "ProcessError", "Protocol", "Registry", "Settings", "Station", "Summary",
-    "Turnout", "parse",
-]  # fmt: skip
+    "CEC_ID",
+    "DECODERS",
+    "FIGURE_FIELDS",
+    "REC_CODES",
+    "ConfigError",
+    "ContractError",
+    "Evote",
+    "MonitorError",
+    "ProcessError",
+    "Protocol",
+    "Registry",
+    "Settings",
+    "Station",
+    "Summary",
+    "Turnout",
+    "parse",
+]

@@ -21,7 +21,9 @@ def topic_specs(settings: Settings) -> dict[str, tuple[int, dict[str, str]]]:
     t = settings.topic
     return {
         t("registry"): (1, COMPACTED),
-        t("turnout"): (p, {}), t("protocols"): (p, {}), t("summaries"): (p, {}),
+        t("turnout"): (p, {}),
+        t("protocols"): (p, {}),
+        t("summaries"): (p, {}),
         t("evote"): (p, {}),
         # where events are forwarded home (monitor.tally.route); evote-tokens: e-ballots
         # re-keyed by voter token
@@ -30,7 +32,7 @@ def topic_specs(settings: Settings) -> dict[str, tuple[int, dict[str, str]]]:
         t("alerts"): (p, {}),  # findings, keyed by finding_id
         # not compacted: a partial holds only the TECs that changed
         t("tally-partials"): (1, {}),
-    }  # fmt: skip
+    }
 
 
 def admin_client(settings: Settings, timeout: float = 20.0) -> KafkaAdminClient:
@@ -49,8 +51,11 @@ def ensure_topics(settings: Settings) -> list[str]:
     admin = admin_client(settings)
     try:
         existing = set(admin.list_topics())
-        new = [NewTopic(name, n, 1, topic_configs=cfg)
-               for name, (n, cfg) in topic_specs(settings).items() if name not in existing]  # fmt: skip
+        new = [
+            NewTopic(name, n, 1, topic_configs=cfg)
+            for name, (n, cfg) in topic_specs(settings).items()
+            if name not in existing
+        ]
         created = []
         for topic in new:
             try:

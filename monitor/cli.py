@@ -16,11 +16,16 @@ from .settings import Settings
 
 
 def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
-    overrides = {k: v for k, v in (("broker", getattr(args, "broker", None)),
-                                   ("redis_url", getattr(args, "redis_url", None)),
-                                   ("registry_file", getattr(args, "registry_file", None)),
-                                   ("app_id", getattr(args, "app_id", None)))
-                 if v is not None}  # fmt: skip
+    overrides = {
+        k: v
+        for k, v in (
+            ("broker", getattr(args, "broker", None)),
+            ("redis_url", getattr(args, "redis_url", None)),
+            ("registry_file", getattr(args, "registry_file", None)),
+            ("app_id", getattr(args, "app_id", None)),
+        )
+        if v is not None
+    }
     return Settings.from_env(**overrides, **extra)
 
 
@@ -59,8 +64,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from .worker.app import run_worker
 
     settings = _settings(args)
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     run_worker(settings)
     return 0
 
@@ -100,15 +106,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _election_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--stations", type=int, default=9727,
-                   help="stations of a synthetic election (default 9,727)")
+    p.add_argument(
+        "--stations", type=int, default=9727, help="stations of a synthetic election (default 9,727)"
+    )
     p.add_argument("--tecs", type=int, default=205, help="TECs (default 205)")
     p.add_argument("--seed", type=int, default=2007, help="seed of the synthetic election")
     p.add_argument("--evotes", type=int, default=20000, help="electronic ballots (synthetic)")
-    p.add_argument("--speed", type=float, default=0.0,
-                   help="time compression of the election clock (0 = as fast as possible)")
-    p.add_argument("--from", dest="start", metavar="TIME",
-                   help="send only events at or after TIME (HH:MM on 18 Aug, or ISO 8601)")
+    p.add_argument(
+        "--speed",
+        type=float,
+        default=0.0,
+        help="time compression of the election clock (0 = as fast as possible)",
+    )
+    p.add_argument(
+        "--from",
+        dest="start",
+        metavar="TIME",
+        help="send only events at or after TIME (HH:MM on 18 Aug, or ISO 8601)",
+    )
     p.add_argument("--until", metavar="TIME", help="send only events before TIME")
 
 
@@ -124,12 +139,17 @@ def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="tabmon", description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("demo", help="run everything embedded: broker, redis, worker, replay")
-    p.add_argument("--election", choices=("kz2007", "synthetic"), default="kz2007",
-                   help="the 2007 drill (default) or a synthetic election")
+    p.add_argument(
+        "--election",
+        choices=("kz2007", "synthetic"),
+        default="kz2007",
+        help="the 2007 drill (default) or a synthetic election",
+    )
     _election_args(p)
     p.add_argument("--workdir", type=Path, default=Path(".tabmon"), help="logs and state")
-    p.add_argument("--keep-running", action="store_true",
-                   help="after the summary keep every process up until Ctrl-C")
+    p.add_argument(
+        "--keep-running", action="store_true", help="after the summary keep every process up until Ctrl-C"
+    )
     p.set_defaults(func=cmd_demo)
     p = sub.add_parser("broker", help="run the embedded Tansu broker in the foreground")
     p.add_argument("--port", type=int, default=9092)
@@ -146,17 +166,20 @@ def parser() -> argparse.ArgumentParser:
     _conn_args(p)
     p.set_defaults(func=cmd_replay)
     p = sub.add_parser("status", help="print the live tally of a unit from the read model")
-    p.add_argument("unit", nargs="?", default="KZ",
-                   help="KZ (default), a REC, a TEC, or a station id")
+    p.add_argument("unit", nargs="?", default="KZ", help="KZ (default), a REC, a TEC, or a station id")
     p.add_argument("--json", action="store_true", help="print the raw snapshot as JSON")
     _conn_args(p)
     p.set_defaults(func=cmd_status)
-    p = sub.add_parser("drill-report",
-                       help="each figure the 2007 report published beside what the monitor shows")
+    p = sub.add_parser(
+        "drill-report", help="each figure the 2007 report published beside what the monitor shows"
+    )
     p.add_argument("--seed", type=int, default=2007, help="seed the drill was replayed with")
     p.add_argument("--json", action="store_true", help="print the lines as JSON")
-    p.add_argument("--html", metavar="OUT_DIR",
-                   help="write the report with its plots to OUT_DIR/index.html (one self-contained page)")
+    p.add_argument(
+        "--html",
+        metavar="OUT_DIR",
+        help="write the report with its plots to OUT_DIR/index.html (one self-contained page)",
+    )
     _conn_args(p)
     p.set_defaults(func=cmd_drill_report)
     from .findings_view import add_arguments

@@ -23,9 +23,16 @@ SOURCES = ("pec", "observer", "tec", "rec", "cec")
 SUMMARY_LEVELS = ("tec", "rec", "cec")
 # The fixed figures of a protocol, in the order of the figures vector; party votes follow.
 FIGURE_FIELDS = (
-    "registered", "added", "ballots_received", "ballots_cancelled", "issued_in_station",
-    "issued_mobile", "voted_electronic", "ballots_found", "invalid",
-)  # fmt: skip
+    "registered",
+    "added",
+    "ballots_received",
+    "ballots_cancelled",
+    "issued_in_station",
+    "issued_mobile",
+    "voted_electronic",
+    "ballots_found",
+    "invalid",
+)
 N_FIXED = len(FIGURE_FIELDS)
 
 _INT_ONLY = frozenset((int,))
@@ -44,6 +51,8 @@ MAX_TIME = 40  # characters of an ISO 8601 time
 _STATION_RE = re.compile(r"([A-Z]{3})-([0-9]{1,6})")
 _TEC_RE = re.compile(r"([A-Z]{3})-T[0-9]{2,4}")
 _TOKEN_RE = re.compile(rf"[!-~]{{1,{MAX_TOKEN}}}")
+
+
 @dataclass(frozen=True, slots=True)
 class TimeWindow:
     """The event times the contract accepts (inclusive). The default spans decades, so no
@@ -97,7 +106,6 @@ class Evote:
     station_id: str
     voter_token: str
     issued_at: str
-
 
 
 def parse_json(raw: bytes | None) -> Any:
@@ -159,8 +167,9 @@ def _time(obj: dict[str, Any], name: str, window: TimeWindow) -> str:
     if t.tzinfo is None:
         raise ContractError("bad_time", f"field {name!r} has no UTC offset: {show(x)}")
     if not window.earliest <= t <= window.latest:
-        raise ContractError("out_of_range", f"field {name!r} is {x}, outside the accepted times"
-                                            f" ({window.describe()})")  # fmt: skip
+        raise ContractError(
+            "out_of_range", f"field {name!r} is {x}, outside the accepted times ({window.describe()})"
+        )
     return x
 
 
@@ -194,8 +203,10 @@ def _figures_checked(obj: dict[str, Any], parties: tuple[str, ...]) -> tuple[int
     out = [_count(figs, f) for f in FIGURE_FIELDS]
     votes = figs.get("votes")
     if type(votes) is not dict:
-        raise ContractError("missing_field" if votes is None else "wrong_type",
-                            "field 'figures.votes' must be an object of party counts")  # fmt: skip
+        raise ContractError(
+            "missing_field" if votes is None else "wrong_type",
+            "field 'figures.votes' must be an object of party counts",
+        )
     if not parties:
         raise ContractError("no_ballot", "the registry has no ballot record yet (no parties)")
     for p in parties:
@@ -210,8 +221,7 @@ def _figures_checked(obj: dict[str, Any], parties: tuple[str, ...]) -> tuple[int
         out.append(x)
     if len(votes) != len(parties):
         extra = sorted(set(votes) - set(parties))
-        raise ContractError("unknown_party", "figures.votes names parties not on the ballot:"
-                                             f" {show(extra)}")  # fmt: skip
+        raise ContractError("unknown_party", f"figures.votes names parties not on the ballot: {show(extra)}")
     return tuple(out)
 
 
@@ -231,28 +241,34 @@ def _version(obj: dict[str, Any], name: str, most: int = MAX_VERSION) -> int:
 
 # The message key is not read: where an event belongs follows from what it is about, whatever
 # key and partition the producer chose (monitor.tally.route).
-def decode_turnout(obj: dict[str, Any], registry: Registry,
-                   window: TimeWindow = DEFAULT_WINDOW) -> Turnout:  # fmt: skip
+def decode_turnout(obj: dict[str, Any], registry: Registry, window: TimeWindow = DEFAULT_WINDOW) -> Turnout:
     _type(obj, "turnout")
     return Turnout(
-        _station(obj, registry), _version(obj, "seq", MAX_SEQ), _time(obj, "reported_at", window),
-        _count(obj, "registered"), _count(obj, "added"), _count(obj, "voted"),
-    )  # fmt: skip
+        _station(obj, registry),
+        _version(obj, "seq", MAX_SEQ),
+        _time(obj, "reported_at", window),
+        _count(obj, "registered"),
+        _count(obj, "added"),
+        _count(obj, "voted"),
+    )
 
 
-def decode_protocol(obj: dict[str, Any], registry: Registry,
-                    window: TimeWindow = DEFAULT_WINDOW) -> Protocol:  # fmt: skip
+def decode_protocol(obj: dict[str, Any], registry: Registry, window: TimeWindow = DEFAULT_WINDOW) -> Protocol:
     _type(obj, "protocol")
     sid = _station(obj, registry)
     source = _field(obj, "source")
     if type(source) is not str or source not in SOURCES:
         raise ContractError("bad_source", f"source must be one of {SOURCES}, got {show(source)}")
-    return Protocol(sid, source, _version(obj, "version"), _time(obj, "recorded_at", window),
-                    _figures(obj, registry.parties))  # fmt: skip
+    return Protocol(
+        sid,
+        source,
+        _version(obj, "version"),
+        _time(obj, "recorded_at", window),
+        _figures(obj, registry.parties),
+    )
 
 
-def decode_summary(obj: dict[str, Any], registry: Registry,
-                   window: TimeWindow = DEFAULT_WINDOW) -> Summary:  # fmt: skip
+def decode_summary(obj: dict[str, Any], registry: Registry, window: TimeWindow = DEFAULT_WINDOW) -> Summary:
     _type(obj, "summary")
     level = _field(obj, "level")
     if type(level) is not str or level not in SUMMARY_LEVELS:
@@ -261,8 +277,14 @@ def decode_summary(obj: dict[str, Any], registry: Registry,
     known = {"cec": uid == CEC_ID, "rec": uid in registry.rec_tecs, "tec": uid in registry.tec_rec}
     if not known[level]:
         raise ContractError("unknown_unit", f"{level} unit {show(uid)} is not in the registry")
-    return Summary(level, uid, _version(obj, "version"), _time(obj, "recorded_at", window),
-                   _count(obj, "stations_included"), _figures(obj, registry.parties))  # fmt: skip
+    return Summary(
+        level,
+        uid,
+        _version(obj, "version"),
+        _time(obj, "recorded_at", window),
+        _count(obj, "stations_included"),
+        _figures(obj, registry.parties),
+    )
 
 
 def decode_evote(obj: dict[str, Any], registry: Registry, window: TimeWindow = DEFAULT_WINDOW) -> Evote:
@@ -271,16 +293,22 @@ def decode_evote(obj: dict[str, Any], registry: Registry, window: TimeWindow = D
     sid = _station(obj, registry)
     token = _text(obj, "voter_token")
     if not _TOKEN_RE.fullmatch(token):
-        raise ContractError("wrong_type", f"voter_token must be 1 to {MAX_TOKEN} printable ASCII"
-                                          f" characters without space, got {show(token)}")  # fmt: skip
+        raise ContractError(
+            "wrong_type",
+            f"voter_token must be 1 to {MAX_TOKEN} printable ASCII"
+            f" characters without space, got {show(token)}",
+        )
     return Evote(sid, token, _time(obj, "issued_at", window))
 
 
 # Decoder per store kind (see monitor.tally.partition.KINDS).
 DECODERS = {
-    "turnout": decode_turnout, "protocols": decode_protocol,
-    "summaries": decode_summary, "evote": decode_evote, "tokens": decode_evote,
-}  # fmt: skip
+    "turnout": decode_turnout,
+    "protocols": decode_protocol,
+    "summaries": decode_summary,
+    "evote": decode_evote,
+    "tokens": decode_evote,
+}
 
 
 def validate_registry_record(obj: Any) -> None:
@@ -292,12 +320,19 @@ def validate_registry_record(obj: Any) -> None:
     kind = obj.get("type")
     if kind == "ballot":
         parties = _field(obj, "parties")
-        if (type(parties) is not list or not parties or len(parties) > MAX_PARTIES
-                or not all(type(p) is str and p and len(p) <= MAX_NAME for p in parties)
-                or len(set(parties)) != len(parties)):  # fmt: skip
-            raise ContractError("wrong_type", "ballot 'parties' must be a list of 1 to"
-                                              f" {MAX_PARTIES} distinct names of at most"
-                                              f" {MAX_NAME} characters")  # fmt: skip
+        if (
+            type(parties) is not list
+            or not parties
+            or len(parties) > MAX_PARTIES
+            or not all(type(p) is str and p and len(p) <= MAX_NAME for p in parties)
+            or len(set(parties)) != len(parties)
+        ):
+            raise ContractError(
+                "wrong_type",
+                "ballot 'parties' must be a list of 1 to"
+                f" {MAX_PARTIES} distinct names of at most"
+                f" {MAX_NAME} characters",
+            )
     elif kind == "unit":
         level, uid, parent = _field(obj, "level"), _text(obj, "unit_id"), _text(obj, "parent_id")
         _name(obj)
@@ -307,8 +342,9 @@ def validate_registry_record(obj: Any) -> None:
         elif level == "tec":
             m = _TEC_RE.fullmatch(uid)
             if not m or m.group(1) != parent or parent not in REC_CODES:
-                raise ContractError("unknown_unit",
-                                    f"TEC {show(uid)} must be '<rec>-Tnn' under {show(parent)}")  # fmt: skip
+                raise ContractError(
+                    "unknown_unit", f"TEC {show(uid)} must be '<rec>-Tnn' under {show(parent)}"
+                )
         else:
             raise ContractError("bad_level", f"unit level must be 'rec' or 'tec', got {show(level)}")
     elif kind == "station":
@@ -319,8 +355,10 @@ def validate_registry_record(obj: Any) -> None:
             raise ContractError("wrong_type", "field 'evoting' must be true or false")
         m, t = _STATION_RE.fullmatch(sid), _TEC_RE.fullmatch(tec)
         if not m or not t or m.group(1) != rec or t.group(1) != rec or rec not in REC_CODES:
-            raise ContractError("unknown_unit", f"station {show(sid)} in TEC {show(tec)} must be"
-                                                " '<rec>-<n>' in a TEC '<rec>-Tnn' of its REC")  # fmt: skip
+            raise ContractError(
+                "unknown_unit",
+                f"station {show(sid)} in TEC {show(tec)} must be '<rec>-<n>' in a TEC '<rec>-Tnn' of its REC",
+            )
     else:
         raise ContractError("unknown_type", f"unknown registry record type {show(kind)}")
 
@@ -328,6 +366,7 @@ def validate_registry_record(obj: Any) -> None:
 def _name(obj: dict[str, Any]) -> str:
     name = _text(obj, "name")
     if len(name) > MAX_NAME:
-        raise ContractError("out_of_range", f"field 'name' has {len(name)} characters, at most"
-                                            f" {MAX_NAME} are accepted")  # fmt: skip
+        raise ContractError(
+            "out_of_range", f"field 'name' has {len(name)} characters, at most {MAX_NAME} are accepted"
+        )
     return name

@@ -21,9 +21,16 @@ REASON_LIMIT = 500
 
 
 def dead_letter(
-    *, topic: str, partition: int, offset: int, code: str, reason: str, raw: bytes | None,
-    limit: int, received_at: datetime | None = None,
-) -> tuple[bytes, bytes]:  # fmt: skip
+    *,
+    topic: str,
+    partition: int,
+    offset: int,
+    code: str,
+    reason: str,
+    raw: bytes | None,
+    limit: int,
+    received_at: datetime | None = None,
+) -> tuple[bytes, bytes]:
     """(key, value) of the dead letter for one rejected message."""
     raw = raw or b""
     kept = raw[:limit]
@@ -36,14 +43,19 @@ def dead_letter(
     except UnicodeDecodeError:
         text, encoding = base64.b64encode(kept).decode("ascii"), "base64"
     value = {
-        "type": "rejected", "v": 1,
+        "type": "rejected",
+        "v": 1,
         "received_at": (received_at or datetime.now(UTC)).isoformat(),
-        "topic": topic, "partition": partition, "offset": offset,
+        "topic": topic,
+        "partition": partition,
+        "offset": offset,
         "reason": reason if len(reason) <= REASON_LIMIT else reason[: REASON_LIMIT - 1] + "…",
         "code": code,
-        "raw": text, "raw_encoding": encoding, "raw_size": len(raw),
+        "raw": text,
+        "raw_encoding": encoding,
+        "raw_size": len(raw),
         "raw_truncated": len(raw) > limit,
-    }  # fmt: skip
+    }
     return f"{topic}/{partition}/{offset}".encode(), orjson.dumps(value)
 
 

@@ -33,12 +33,18 @@ from .settings import Settings
 console = Console()
 
 
-def _send_with_progress(settings: Settings, messages: list[Any], speed: float,
-                        client: Any = None, should_stop: Any = None) -> int:  # fmt: skip
+def _send_with_progress(
+    settings: Settings, messages: list[Any], speed: float, client: Any = None, should_stop: Any = None
+) -> int:
     from producers.replay import send
 
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("{task.fields[clock]}"), TimeElapsedColumn())  # fmt: skip
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[clock]}"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=console) as bar:
         task = bar.add_task("replaying", total=len(messages), clock="")
         last_live = [0.0]
@@ -49,8 +55,10 @@ def _send_with_progress(settings: Settings, messages: list[Any], speed: float,
                 last_live[0] = time.monotonic()
                 cec = readmodel.read_unit(client, settings.app_id, "KZ")
                 if cec:
-                    clock += (f"  | tally: {cec['official']['stations_reported']:,} stations,"
-                              f" {cec['official']['valid']:,} valid votes")  # fmt: skip
+                    clock += (
+                        f"  | tally: {cec['official']['stations_reported']:,} stations,"
+                        f" {cec['official']['valid']:,} valid votes"
+                    )
             bar.update(task, completed=sent, clock=clock)
 
         return send(settings, messages, speed=speed, progress=progress, should_stop=should_stop)
@@ -66,8 +74,7 @@ def replay_command(args: argparse.Namespace, settings: Settings) -> int:
     stop = _CtrlC()
     n = _send_with_progress(settings, events, args.speed, should_stop=stop)
     where = f" (stopped by Ctrl-C at {n:,} of {len(events):,})" if stop.hit else ""
-    console.print(f"sent {len(registry):,} registry records and {n:,} events to"
-                  f" {settings.broker}{where}")  # fmt: skip
+    console.print(f"sent {len(registry):,} registry records and {n:,} events to {settings.broker}{where}")
     return 130 if stop.hit else 0
 
 
@@ -95,11 +102,14 @@ def drill_report_command(args: argparse.Namespace, settings: Settings) -> int:
     client = readmodel.sync_client(settings.redis_url)
     try:
         if readmodel.read_unit(client, settings.app_id, "KZ") is None:
-            raise MonitorError(f"no tally in {settings.redis_url} under {settings.app_id!r}:"
-                               " run the drill first (tabmon demo, or a worker and"
-                               " tabmon replay kz2007)")  # fmt: skip
-        lines = drill.report(expected(), drill.from_redis(client, settings.app_id,
-                                                          build(seed=args.seed).registry))
+            raise MonitorError(
+                f"no tally in {settings.redis_url} under {settings.app_id!r}:"
+                " run the drill first (tabmon demo, or a worker and"
+                " tabmon replay kz2007)"
+            )
+        lines = drill.report(
+            expected(), drill.from_redis(client, settings.app_id, build(seed=args.seed).registry)
+        )
     except redis.RedisError as exc:
         raise MonitorError(f"cannot read the read model at {settings.redis_url}: {exc}") from None
     return _print_drill(lines, as_json=args.json)
@@ -111,13 +121,15 @@ def _print_drill(lines: list[Any], as_json: bool = False) -> int:
     from . import drill
 
     if as_json:
-        sys.stdout.write(orjson.dumps([asdict(ln) for ln in lines],
-                                      option=orjson.OPT_INDENT_2).decode() + "\n")  # fmt: skip
+        sys.stdout.write(
+            orjson.dumps([asdict(ln) for ln in lines], option=orjson.OPT_INDENT_2).decode() + "\n"
+        )
     else:
         console.print(drill.table(lines))
     ok = sum(ln.match for ln in lines)
-    console.print(f"{ok} of {len(lines)} published figures match", style="bold" if ok == len(lines)
-                  else "bold red")  # fmt: skip
+    console.print(
+        f"{ok} of {len(lines)} published figures match", style="bold" if ok == len(lines) else "bold red"
+    )
     return 0 if ok == len(lines) else 1
 
 
@@ -136,8 +148,10 @@ def status_command(args: argparse.Namespace, settings: Settings) -> int:
             console.print(render.station_table(args.unit, station, (meta or {}).get("parties", [])))
         return 0
     if unit is None:
-        raise MonitorError(f"no snapshot of unit {args.unit!r} in {settings.redis_url} under"
-                           f" {settings.app_id!r} (is a worker running? is the id right?)")  # fmt: skip
+        raise MonitorError(
+            f"no snapshot of unit {args.unit!r} in {settings.redis_url} under"
+            f" {settings.app_id!r} (is a worker running? is the id right?)"
+        )
     if args.json:
         sys.stdout.write(orjson.dumps(unit, option=orjson.OPT_INDENT_2).decode() + "\n")
         return 0
@@ -158,9 +172,12 @@ def embedded(workdir: Path, app_id: str = "tabmon-demo") -> Iterator[Settings]:
         broker = procs.start_broker(broker_port, workdir / "broker.log")
         redis_proc = procs.start_redis(redis_port, workdir / "redis", workdir / "redis.log")
         yield Settings.from_env(
-            broker=f"127.0.0.1:{broker_port}", redis_url=f"redis://127.0.0.1:{redis_port}/0",
-            app_id=app_id, metrics_port=procs.free_port(), session_timeout=6.0,
-        )  # fmt: skip
+            broker=f"127.0.0.1:{broker_port}",
+            redis_url=f"redis://127.0.0.1:{redis_port}/0",
+            app_id=app_id,
+            metrics_port=procs.free_port(),
+            session_timeout=6.0,
+        )
     finally:
         procs.stop(redis_proc)
         procs.stop(broker)
@@ -176,27 +193,33 @@ def worker_env(settings: Settings) -> dict[str, str]:
 
 def start_worker(settings: Settings, log: Path, command: str = "worker") -> subprocess.Popen[bytes]:
     """``tabmon <command>`` (a worker, or the notifier) with ``settings`` in its environment."""
-    return procs._popen([sys.executable, "-m", "monitor.cli", command], log,
-                        env=worker_env(settings))  # fmt: skip
+    return procs._popen([sys.executable, "-m", "monitor.cli", command], log, env=worker_env(settings))
 
 
-def wait_caught_up(settings: Settings, client: Any, worker: subprocess.Popen[bytes],
-                   timeout: float = 600) -> dict[str, Any]:  # fmt: skip
+def wait_caught_up(
+    settings: Settings, client: Any, worker: subprocess.Popen[bytes], timeout: float = 600
+) -> dict[str, Any]:
     """Show the live national tally until the snapshot has folded in every sent message."""
     with Live(console=console, refresh_per_second=2, transient=True) as live:
 
         def show(meta: dict[str, Any] | None, left: int) -> None:
             cec = readmodel.read_unit(client, settings.app_id, "KZ")
             if cec is not None:
-                live.update(Group(render.unit_table(cec, "Live national tally"),
-                                  f"{left:,} events still to fold in"))  # fmt: skip
+                live.update(
+                    Group(render.unit_table(cec, "Live national tally"), f"{left:,} events still to fold in")
+                )
 
         def alive() -> None:
             if worker.poll() is not None:
                 raise MonitorError(f"the worker exited with code {worker.returncode}")
 
-        return wait_caught_up_plain(settings, lambda: readmodel.read_meta(client, settings.app_id),
-                                    timeout=timeout, on_poll=show, check=alive)  # fmt: skip
+        return wait_caught_up_plain(
+            settings,
+            lambda: readmodel.read_meta(client, settings.app_id),
+            timeout=timeout,
+            on_poll=show,
+            check=alive,
+        )
 
 
 def settled_findings(settings: Settings, client: Any, timeout: float = 60) -> list[dict[str, Any]]:
@@ -231,8 +254,10 @@ def run_demo(args: argparse.Namespace) -> int:
     console.print(f"[bold]tabmon demo[/bold]: logs in {workdir}")
     election = sources.load_election(args.election, args)
     label = "the 2007 drill" if args.election == "kz2007" else "a synthetic election"
-    console.print(f"{label} (seed {args.seed}): {len(election.registry):,} registry"
-                  f" records, {len(election.events):,} events")  # fmt: skip
+    console.print(
+        f"{label} (seed {args.seed}): {len(election.registry):,} registry"
+        f" records, {len(election.events):,} events"
+    )
     worker = None
     with embedded(workdir) as settings:
         # both datasets close the polls at 20.00 hrs on 18 August 2007, the last turnout
@@ -245,17 +270,19 @@ def run_demo(args: argparse.Namespace) -> int:
 
             send(settings, messages_of(election.registry, []))
             worker = start_worker(settings, workdir / "worker.log")
-            console.print(f"worker pid {worker.pid}, metrics on"
-                          f" http://127.0.0.1:{settings.metrics_port}/metrics")  # fmt: skip
+            console.print(
+                f"worker pid {worker.pid}, metrics on http://127.0.0.1:{settings.metrics_port}/metrics"
+            )
             client = redis.Redis.from_url(settings.redis_url)
             t0 = time.monotonic()
             events = messages_of([], election.events)
             _send_with_progress(settings, events, args.speed, client)
             wait_caught_up(settings, client, worker)
             elapsed = time.monotonic() - t0
-            units = {u: readmodel.read_unit(client, settings.app_id, u)
-                     for u in ["KZ", *sorted({r["unit_id"] for r in election.registry
-                                              if r.get("type") == "unit"})]}  # fmt: skip
+            units = {
+                u: readmodel.read_unit(client, settings.app_id, u)
+                for u in ["KZ", *sorted({r["unit_id"] for r in election.registry if r.get("type") == "unit"})]
+            }
             console.print(render.summary({k: v for k, v in units.items() if v}))
             console.print(render.findings_summary(settled_findings(settings, client)))
             if args.election == "kz2007":
@@ -263,19 +290,25 @@ def run_demo(args: argparse.Namespace) -> int:
 
                 from . import drill
 
-                _print_drill(drill.report(expected(), drill.from_redis(
-                    client, settings.app_id, election.registry)))  # fmt: skip
-            console.print(f"{len(events):,} events replayed and tallied in {elapsed:.1f} s"
-                          f" ({len(events) / elapsed:,.0f} events/s end to end); worker peak"
-                          f" memory {procs.peak_rss_mib(worker.pid):,.0f} MiB")  # fmt: skip
+                _print_drill(
+                    drill.report(expected(), drill.from_redis(client, settings.app_id, election.registry))
+                )
+            console.print(
+                f"{len(events):,} events replayed and tallied in {elapsed:.1f} s"
+                f" ({len(events) / elapsed:,.0f} events/s end to end); worker peak"
+                f" memory {procs.peak_rss_mib(worker.pid):,.0f} MiB"
+            )
             if args.keep_running:
-                console.print("running. In another shell:\n  export"
-                              f" TABMON_BROKER={settings.broker}"
-                              f" TABMON_REDIS_URL={settings.redis_url}"
-                              f" TABMON_APP_ID={settings.app_id}\n"
-                              f"  tabmon status; tabmon status {_example_station(election)}"
-                              + ("; tabmon drill-report" if args.election == "kz2007" else "")
-                              + "\nCtrl-C stops all", soft_wrap=True)  # fmt: skip
+                console.print(
+                    "running. In another shell:\n  export"
+                    f" TABMON_BROKER={settings.broker}"
+                    f" TABMON_REDIS_URL={settings.redis_url}"
+                    f" TABMON_APP_ID={settings.app_id}\n"
+                    f"  tabmon status; tabmon status {_example_station(election)}"
+                    + ("; tabmon drill-report" if args.election == "kz2007" else "")
+                    + "\nCtrl-C stops all",
+                    soft_wrap=True,
+                )
                 worker.wait()
         except KeyboardInterrupt:
             console.print("\nstopping ...")

@@ -30,8 +30,9 @@ class Line:
 class Measured:
     """What the monitor shows: unit snapshots, station documents, the registry's layout."""
 
-    def __init__(self, units: Units, station: Callable[[str], dict[str, Any] | None],
-                 registry: Registry) -> None:  # fmt: skip
+    def __init__(
+        self, units: Units, station: Callable[[str], dict[str, Any] | None], registry: Registry
+    ) -> None:
         self.units = units
         self._station = station
         self.registry = registry
@@ -102,8 +103,9 @@ def _revision_pp(u: dict[str, Any]) -> float | None:
     if len(vs) < 2:
         return None
     first, last = vs[0], vs[-1]
-    return round(100 * (last["participants"] / last["registered"]
-                        - first["participants"] / first["registered"]), 1)  # fmt: skip
+    return round(
+        100 * (last["participants"] / last["registered"] - first["participants"] / first["registered"]), 1
+    )
 
 
 def measure(fid: str, m: Measured, want: Any = None) -> Any:
@@ -143,8 +145,9 @@ def measure(fid: str, m: Measured, want: Any = None) -> Any:
         return round(100 * n["voted"] / n["registered"], 1)
     if head == "revision":
         if rest == "unchanged_recs":
-            return sum(1 for u in m.units.values() if u["level"] == "rec"
-                       and len(u.get("summary_versions", [])) == 1)  # fmt: skip
+            return sum(
+                1 for u in m.units.values() if u["level"] == "rec" and len(u.get("summary_versions", [])) == 1
+            )
         return _revision_pp(m.unit(rest.split(".")[0]))
     if head == "valid_exceeds":
         u = kz if rest == "national" else m.unit(rest)
@@ -167,8 +170,12 @@ def _ballots(f: dict[str, int], parties: list[str]) -> int:
 
 
 def _measure_unanimous(rest: str, m: Measured, kz: dict[str, Any]) -> Any:
-    keys = {"over200": "over_200", "over1000": "over_1000", "zero_invalid": "over_200_no_invalid",
-            "total": "all"}  # fmt: skip
+    keys = {
+        "over200": "over_200",
+        "over1000": "over_1000",
+        "zero_invalid": "over_200_no_invalid",
+        "total": "all",
+    }
     if rest in keys:
         return kz["unanimous_stations"][keys[rest]]
     unit, _, what = rest.partition(".")
@@ -179,8 +186,12 @@ def _measure_unanimous(rest: str, m: Measured, kz: dict[str, Any]) -> Any:
         for sid in m.stations_of(unit):
             f = m.official(sid)
             valid = sum(f[p] for p in m.parties)
-            if (valid and max(f[p] for p in m.parties) == valid and f["invalid"] == 0
-                    and 1300 <= valid <= 1800):  # fmt: skip
+            if (
+                valid
+                and max(f[p] for p in m.parties) == valid
+                and f["invalid"] == 0
+                and 1300 <= valid <= 1800
+            ):
                 n += 1
         return n
     f = m.official(rest)  # an example station
@@ -198,6 +209,7 @@ def _measure_station_cases(head: str, rest: str, m: Measured, want: Any) -> Any:
         return m.diff(rest, "pec", "cec")
     if head == "karatau":
         if rest == "nur_otan_higher":
+
             def higher(sid: str) -> bool:
                 try:
                     return m.diff(sid, "pec", "tec")["Nur Otan"] > 0
@@ -207,22 +219,28 @@ def _measure_station_cases(head: str, rest: str, m: Measured, want: Any) -> Any:
             return _stations_where(m, m.tec("Karatau"), higher)
         party = want.get("party", "Nur Otan")
         sid = f"ZHA-{rest}"
-        return {"party": party, "pec": m.figures(sid, "pec")[party],
-                "tec": m.figures(sid, "tec")[party]}  # fmt: skip
+        return {"party": party, "pec": m.figures(sid, "pec")[party], "tec": m.figures(sid, "tec")[party]}
     if head in ("rudniy", "khromtauskiy", "kostanaiskiy"):
-        name = {"rudniy": "Rudniy", "khromtauskiy": "Khromtauskiy",
-                "kostanaiskiy": "Kostanaiskiy District"}[head]  # fmt: skip
+        name = {"rudniy": "Rudniy", "khromtauskiy": "Khromtauskiy", "kostanaiskiy": "Kostanaiskiy District"}[
+            head
+        ]
         return _measure_tec_case(rest, m, m.tec(name))
     if head == "saryarka":
         a, b = m.figures("AST-37", "pec"), m.figures("AST-37", "tec")
-        return {"station": "AST-37", "Nur Otan": b["Nur Otan"] - a["Nur Otan"],
-                "ballots_cancelled": b["ballots_cancelled"] - a["ballots_cancelled"]}  # fmt: skip
+        return {
+            "station": "AST-37",
+            "Nur Otan": b["Nur Otan"] - a["Nur Otan"],
+            "ballots_cancelled": b["ballots_cancelled"] - a["ballots_cancelled"],
+        }
     if head == "zhambyl":
         sid = f"ZHA-{rest}"
         pec, obs = m.figures(sid, "pec"), m.figures(sid, "observer")
-        return {"station": sid, "Nur Otan": pec["Nur Otan"] - obs["Nur Otan"],
-                "invalid": pec["invalid"] - obs["invalid"],
-                "participants_minus_found": _participants(pec) - pec["ballots_found"]}  # fmt: skip
+        return {
+            "station": sid,
+            "Nur Otan": pec["Nur Otan"] - obs["Nur Otan"],
+            "invalid": pec["invalid"] - obs["invalid"],
+            "participants_minus_found": _participants(pec) - pec["ballots_found"],
+        }
     if head == "manghystau":
         sid = f"MAN-{rest}"
         parties = list(want.get("pec", {"ANSDP": 0, "Nur Otan": 0, "Ak Zhol": 0}))
@@ -232,8 +250,12 @@ def _measure_station_cases(head: str, rest: str, m: Measured, want: Any) -> Any:
         sid = want.get("station", "")
         v1, v2 = m.version_figures(sid, "pec", 1), m.version_figures(sid, "pec", 2)
         others = [p for p in m.parties if p != "Nur Otan"]
-        return {"station": sid, "v1": v1["Nur Otan"], "v2": v2["Nur Otan"],
-                "others": sum(v2[p] for p in others) - sum(v1[p] for p in others)}  # fmt: skip
+        return {
+            "station": sid,
+            "v1": v1["Nur Otan"],
+            "v2": v2["Nur Otan"],
+            "others": sum(v2[p] for p in others) - sum(v1[p] for p in others),
+        }
     if head == "implausible":
         f = m.figures(rest, "pec")
         return {"registered": f["registered"], "voted": _participants(f)}
@@ -250,9 +272,11 @@ def _measure_tec_case(what: str, m: Measured, tec: str) -> Any:
     if what == "altered":
         return altered
     d = [m.diff(sid, "pec", "cec") for sid in altered]
-    counts = {"lower_ansdp": sum(x["ANSDP"] < 0 for x in d),
-              "higher_auyl": sum(x["Auyl"] > 0 for x in d),
-              "higher_nur_otan": sum(x["Nur Otan"] > 0 for x in d)}  # fmt: skip
+    counts = {
+        "lower_ansdp": sum(x["ANSDP"] < 0 for x in d),
+        "higher_auyl": sum(x["Auyl"] > 0 for x in d),
+        "higher_nur_otan": sum(x["Nur Otan"] > 0 for x in d),
+    }
     if what in counts:
         return counts[what]
     raise LookupError(f"no measurement for {what} of {tec}")
@@ -265,8 +289,9 @@ def _participants(f: dict[str, int]) -> int:
 def matches(expected: Any, shown: Any) -> bool:
     """Does the monitor's figure agree with the report's? Ranges, rounding, lists, dicts."""
     if isinstance(expected, dict) and ("min" in expected or "max" in expected):
-        return (isinstance(shown, int | float)
-                and expected.get("min", shown) <= shown <= expected.get("max", shown))  # fmt: skip
+        return isinstance(shown, int | float) and expected.get("min", shown) <= shown <= expected.get(
+            "max", shown
+        )
     if isinstance(expected, float):
         decimals = len(repr(expected).split(".")[1]) if "." in repr(expected) else 0
         return isinstance(shown, int | float) and round(shown, decimals) == expected
@@ -322,9 +347,13 @@ def table(lines: list[Line]) -> Any:
     for col in ("figure", "report says", "monitor shows", "match", "source"):
         t.add_column(col, overflow="fold")
     for ln in lines:
-        t.add_row(f"{ln.id}\n[dim]{ln.what}[/dim]" if ln.what else ln.id, ln.report_says,
-                  ln.monitor_shows, "[green]yes[/green]" if ln.match else "[red]NO[/red]",
-                  ln.source)  # fmt: skip
+        t.add_row(
+            f"{ln.id}\n[dim]{ln.what}[/dim]" if ln.what else ln.id,
+            ln.report_says,
+            ln.monitor_shows,
+            "[green]yes[/green]" if ln.match else "[red]NO[/red]",
+            ln.source,
+        )
     return t
 
 

@@ -31,29 +31,38 @@ class TallyCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         p = self.prefix
         lab = ["level", "unit"]
-        votes = GaugeMetricFamily(f"{p}_votes", "Valid votes per party in a view of the tally",
-                                  labels=["view", *lab, "party"])  # fmt: skip
+        votes = GaugeMetricFamily(
+            f"{p}_votes", "Valid votes per party in a view of the tally", labels=["view", *lab, "party"]
+        )
         moved = GaugeMetricFamily(
             f"{p}_votes_moved",
             "Official result minus PEC protocols, per party, over stations with a PEC protocol",
-            labels=[*lab, "party"])  # fmt: skip
-        invalid = GaugeMetricFamily(f"{p}_invalid_ballots", "Invalid ballots in a view",
-                                    labels=["view", *lab])  # fmt: skip
+            labels=[*lab, "party"],
+        )
+        invalid = GaugeMetricFamily(
+            f"{p}_invalid_ballots", "Invalid ballots in a view", labels=["view", *lab]
+        )
         participants = GaugeMetricFamily(
-            f"{p}_participants", "Voters who received a ballot, in a view", labels=["view", *lab])
+            f"{p}_participants", "Voters who received a ballot, in a view", labels=["view", *lab]
+        )
         reported = GaugeMetricFamily(
             f"{p}_stations_reported",
             "Stations in the unit with a turnout report, a PEC protocol, or an official figure",
-            labels=["view", *lab])  # fmt: skip
+            labels=["view", *lab],
+        )
         stations = GaugeMetricFamily(f"{p}_stations", "Stations in the unit", labels=lab)
         turnout = GaugeMetricFamily(
-            f"{p}_turnout_voters", "Latest turnout reports summed: registered, added, voted",
-            labels=["figure", *lab])  # fmt: skip
-        ratio = GaugeMetricFamily(f"{p}_turnout_ratio",
-                                  "Voted / registered from the latest turnout reports", labels=lab)
+            f"{p}_turnout_voters",
+            "Latest turnout reports summed: registered, added, voted",
+            labels=["figure", *lab],
+        )
+        ratio = GaugeMetricFamily(
+            f"{p}_turnout_ratio", "Voted / registered from the latest turnout reports", labels=lab
+        )
         evote = GaugeMetricFamily(f"{p}_evote_ballots", "Electronic ballots received", labels=lab)
-        seats = GaugeMetricFamily(f"{p}_seats_projected", "Seat projection nationally",
-                                  labels=["view", "party"])  # fmt: skip
+        seats = GaugeMetricFamily(
+            f"{p}_seats_projected", "Seat projection nationally", labels=["view", "party"]
+        )
         for uid, u in list(self.units.items()):
             lv = [u["level"], uid]
             stations.add_metric(lv, u["stations"])
@@ -77,34 +86,55 @@ class TallyCollector(Collector):
                 for party, n in s["seats"].items():
                     seats.add_metric([view, party], n)
         yield from self._findings_families(p, lab)
-        since = GaugeMetricFamily(f"{p}_seconds_since_last_event",
-                                  "Seconds since the last event arrived on a topic",
-                                  labels=["topic"])  # fmt: skip
+        since = GaugeMetricFamily(
+            f"{p}_seconds_since_last_event",
+            "Seconds since the last event arrived on a topic",
+            labels=["topic"],
+        )
         now = time.time()
         for topic, ts in list(self.last_event.items()):  # the event loop may add meanwhile
             since.add_metric([topic], max(0.0, now - ts))
-        yield from (votes, moved, invalid, participants, reported, stations, turnout, ratio,
-                    evote, seats, since)  # fmt: skip
-
+        yield from (
+            votes,
+            moved,
+            invalid,
+            participants,
+            reported,
+            stations,
+            turnout,
+            ratio,
+            evote,
+            seats,
+            since,
+        )
 
     def _findings_families(self, p: str, lab: list[str]) -> Iterator[Metric]:
         """What the drill and the operations room look for beyond the totals."""
         unanimous = GaugeMetricFamily(
             f"{p}_unanimous_stations",
             "Stations where one party has every valid vote (official view), by size class",
-            labels=["size", *lab])  # fmt: skip
-        altered = GaugeMetricFamily(f"{p}_altered_stations",
-                                    "Stations whose official figures differ from their PEC protocol",
-                                    labels=lab)  # fmt: skip
-        multi = GaugeMetricFamily(f"{p}_evote_multiple",
-                                  "Voter tokens used for more than one e-ballot: tokens, ballots, stations",
-                                  labels=["what", *lab])  # fmt: skip
-        curve = GaugeMetricFamily(f"{p}_turnout_report_voters",
-                                  "Turnout reports summed per report of the day (REC and national)",
-                                  labels=["figure", "report", *lab])  # fmt: skip
-        summary = GaugeMetricFamily(f"{p}_summary_turnout_ratio",
-                                    "Participants / registered in each version of a unit's summary",
-                                    labels=["version", *lab])  # fmt: skip
+            labels=["size", *lab],
+        )
+        altered = GaugeMetricFamily(
+            f"{p}_altered_stations",
+            "Stations whose official figures differ from their PEC protocol",
+            labels=lab,
+        )
+        multi = GaugeMetricFamily(
+            f"{p}_evote_multiple",
+            "Voter tokens used for more than one e-ballot: tokens, ballots, stations",
+            labels=["what", *lab],
+        )
+        curve = GaugeMetricFamily(
+            f"{p}_turnout_report_voters",
+            "Turnout reports summed per report of the day (REC and national)",
+            labels=["figure", "report", *lab],
+        )
+        summary = GaugeMetricFamily(
+            f"{p}_summary_turnout_ratio",
+            "Participants / registered in each version of a unit's summary",
+            labels=["version", *lab],
+        )
         for uid, u in self.units.items():
             lv = [u["level"], uid]
             for size, n in u.get("unanimous_stations", {}).items():
@@ -132,26 +162,36 @@ class FindingsCollector(Collector):
     records: list[dict[str, Any]] = field(default_factory=list)
     station_figures: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
 
-    def update(self, records: list[dict[str, Any]],
-               station_figures: dict[str, dict[str, dict[str, int]]]) -> None:  # fmt: skip
+    def update(
+        self, records: list[dict[str, Any]], station_figures: dict[str, dict[str, dict[str, int]]]
+    ) -> None:
         self.records, self.station_figures = records, station_figures
 
     def collect(self) -> Iterator[Metric]:
         p = self.prefix
-        counts = GaugeMetricFamily(f"{p}_findings", "Findings known, by kind, severity and region",
-                                   labels=["kind", "severity", "rec"])  # fmt: skip
+        counts = GaugeMetricFamily(
+            f"{p}_findings",
+            "Findings known, by kind, severity and region",
+            labels=["kind", "severity", "rec"],
+        )
         info = GaugeMetricFamily(
-            f"{p}_finding_info", "One series per finding (value 1)",
-            labels=["finding_id", "kind", "severity", "rec", "unit", "station"])  # fmt: skip
-        figures = GaugeMetricFamily(f"{p}_station_figures",
-                                    "Figures of flagged stations, per source (protocol fields and parties)",
-                                    labels=["station", "source", "field"])  # fmt: skip
+            f"{p}_finding_info",
+            "One series per finding (value 1)",
+            labels=["finding_id", "kind", "severity", "rec", "unit", "station"],
+        )
+        figures = GaugeMetricFamily(
+            f"{p}_station_figures",
+            "Figures of flagged stations, per source (protocol fields and parties)",
+            labels=["station", "source", "field"],
+        )
         n: dict[tuple[str, str, str], int] = {}
         for r in self.records:
             key = (r["kind"], r["severity"], r["rec_id"])
             n[key] = n.get(key, 0) + 1
-            info.add_metric([r["finding_id"], r["kind"], r["severity"], r["rec_id"], r["unit_id"],
-                             r["station_id"] or ""], 1)  # fmt: skip
+            info.add_metric(
+                [r["finding_id"], r["kind"], r["severity"], r["rec_id"], r["unit_id"], r["station_id"] or ""],
+                1,
+            )
         for key, k in sorted(n.items()):
             counts.add_metric(list(key), k)
         for sid, sources in self.station_figures.items():
@@ -192,46 +232,77 @@ class Metrics:
         r.register(findings)
         return cls(
             registry=r,
-            events=Counter(f"{prefix}_events", "Events accepted into the tally, by topic",
-                           ["topic"], registry=r),
-            rejected=Counter(f"{prefix}_rejected", "Events sent to the dead-letter topic",
-                             ["topic", "reason"], registry=r),
-            replayed=Counter(f"{prefix}_replayed_events",
-                             "Events re-read to rebuild partition state after an assignment",
-                             ["topic"], registry=r),
-            rerouted=Counter(f"{prefix}_rerouted_events",
-                             "Events read where their producer put them and forwarded to their home"
-                             " partition (docs/architecture.md, Routing)", ["topic"], registry=r),
-            lag=Gauge(f"{prefix}_consumer_lag_messages",
-                      "Messages on the broker not yet folded into the tally", ["topic"],
-                      registry=r),
-            offset=Gauge(f"{prefix}_last_processed_offset",
-                         "Next offset to process per input partition", ["topic", "partition"],
-                         registry=r),
-            alive=Gauge(f"{prefix}_agent_up", "1 while an agent's loop is running",
-                        ["agent"], registry=r),
-            heartbeat=Gauge(f"{prefix}_agent_heartbeat_timestamp_seconds",
-                            "Unix time of an agent's last loop iteration", ["agent"], registry=r),
-            partials=Counter(f"{prefix}_partials_published",
-                             "Partial tallies published to stage two", registry=r),
-            snapshot_seconds=Histogram(f"{prefix}_snapshot_duration_seconds",
-                                       "Time to derive a tally snapshot", registry=r),
-            batch_seconds=Histogram(f"{prefix}_ingest_batch_duration_seconds",
-                                    "Time to decode, validate and apply one fetched batch",
-                                    registry=r),
-            detect_seconds=Histogram(f"{prefix}_detect_duration_seconds",
-                                     "Time to run the detectors over what changed, by stage",
-                                     ["stage"], registry=r),
-            findings_emitted=Counter(f"{prefix}_findings_emitted",
-                                     "Findings sent to the alerts topic (new or updated)",
-                                     ["kind", "severity", "change"], registry=r),
-            detector_errors=Counter(f"{prefix}_detector_errors",
-                                    "Detector runs that raised (a bug): the findings of that station,"
-                                    " token or stage are missing until it is fixed", ["stage"],
-                                    registry=r),
+            events=Counter(
+                f"{prefix}_events", "Events accepted into the tally, by topic", ["topic"], registry=r
+            ),
+            rejected=Counter(
+                f"{prefix}_rejected", "Events sent to the dead-letter topic", ["topic", "reason"], registry=r
+            ),
+            replayed=Counter(
+                f"{prefix}_replayed_events",
+                "Events re-read to rebuild partition state after an assignment",
+                ["topic"],
+                registry=r,
+            ),
+            rerouted=Counter(
+                f"{prefix}_rerouted_events",
+                "Events read where their producer put them and forwarded to their home"
+                " partition (docs/architecture.md, Routing)",
+                ["topic"],
+                registry=r,
+            ),
+            lag=Gauge(
+                f"{prefix}_consumer_lag_messages",
+                "Messages on the broker not yet folded into the tally",
+                ["topic"],
+                registry=r,
+            ),
+            offset=Gauge(
+                f"{prefix}_last_processed_offset",
+                "Next offset to process per input partition",
+                ["topic", "partition"],
+                registry=r,
+            ),
+            alive=Gauge(f"{prefix}_agent_up", "1 while an agent's loop is running", ["agent"], registry=r),
+            heartbeat=Gauge(
+                f"{prefix}_agent_heartbeat_timestamp_seconds",
+                "Unix time of an agent's last loop iteration",
+                ["agent"],
+                registry=r,
+            ),
+            partials=Counter(
+                f"{prefix}_partials_published", "Partial tallies published to stage two", registry=r
+            ),
+            snapshot_seconds=Histogram(
+                f"{prefix}_snapshot_duration_seconds", "Time to derive a tally snapshot", registry=r
+            ),
+            batch_seconds=Histogram(
+                f"{prefix}_ingest_batch_duration_seconds",
+                "Time to decode, validate and apply one fetched batch",
+                registry=r,
+            ),
+            detect_seconds=Histogram(
+                f"{prefix}_detect_duration_seconds",
+                "Time to run the detectors over what changed, by stage",
+                ["stage"],
+                registry=r,
+            ),
+            findings_emitted=Counter(
+                f"{prefix}_findings_emitted",
+                "Findings sent to the alerts topic (new or updated)",
+                ["kind", "severity", "change"],
+                registry=r,
+            ),
+            detector_errors=Counter(
+                f"{prefix}_detector_errors",
+                "Detector runs that raised (a bug): the findings of that station,"
+                " token or stage are missing until it is fixed",
+                ["stage"],
+                registry=r,
+            ),
             tally=tally,
             findings=findings,
-        )  # fmt: skip
+        )
 
 
 def serve_metrics(registry: CollectorRegistry, host: str, port: int, setting: str) -> int:

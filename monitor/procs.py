@@ -26,8 +26,9 @@ def free_port() -> int:
         return port
 
 
-def wait_for_port(port: int, timeout: float, proc: subprocess.Popen[bytes] | None = None,
-                  what: str = "process") -> None:  # fmt: skip
+def wait_for_port(
+    port: int, timeout: float, proc: subprocess.Popen[bytes] | None = None, what: str = "process"
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -53,17 +54,25 @@ def tansu_binary() -> Path:
     return path
 
 
-def _popen(argv: Sequence[str], log: Path | None, env: dict[str, str] | None = None
-           ) -> subprocess.Popen[bytes]:  # fmt: skip
+def _popen(
+    argv: Sequence[str], log: Path | None, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - owned by the child
-    return subprocess.Popen(list(argv), stdout=out, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, start_new_session=True, env=env)  # fmt: skip
+    return subprocess.Popen(
+        list(argv),
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        env=env,
+    )
 
 
 def start_broker(port: int, log: Path | None = None) -> subprocess.Popen[bytes]:
     url = f"tcp://127.0.0.1:{port}"
-    proc = _popen([str(tansu_binary()), "broker", "--listener-url", url,
-                   "--advertised-listener-url", url], log)  # fmt: skip
+    proc = _popen(
+        [str(tansu_binary()), "broker", "--listener-url", url, "--advertised-listener-url", url], log
+    )
     return _listening_or_killed(proc, port, 20, "the Tansu broker")
 
 
@@ -76,13 +85,28 @@ def redis_binary() -> str:
 
 def start_redis(port: int, workdir: Path, log: Path | None = None) -> subprocess.Popen[bytes]:
     workdir.mkdir(parents=True, exist_ok=True)
-    proc = _popen([redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                   "--appendonly", "no", "--dir", str(workdir)], log)  # fmt: skip
+    proc = _popen(
+        [
+            redis_binary(),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
+        log,
+    )
     return _listening_or_killed(proc, port, 10, "redis-server")
 
 
-def _listening_or_killed(proc: subprocess.Popen[bytes], port: int, timeout: float, what: str
-                         ) -> subprocess.Popen[bytes]:  # fmt: skip
+def _listening_or_killed(
+    proc: subprocess.Popen[bytes], port: int, timeout: float, what: str
+) -> subprocess.Popen[bytes]:
     """Wait for a child just started to listen. The child runs in its own session, so if the
     wait fails or is interrupted (Ctrl-C, SIGTERM) nothing else would stop it: kill it here."""
     try:
@@ -93,8 +117,7 @@ def _listening_or_killed(proc: subprocess.Popen[bytes], port: int, timeout: floa
     return proc
 
 
-def stop(proc: subprocess.Popen[bytes] | None, grace: float = 10.0, sig: int = signal.SIGTERM
-         ) -> int | None:  # fmt: skip
+def stop(proc: subprocess.Popen[bytes] | None, grace: float = 10.0, sig: int = signal.SIGTERM) -> int | None:
     """Stop a process group started here; SIGKILL after ``grace`` seconds."""
     if proc is None or proc.poll() is not None:
         return None if proc is None else proc.returncode

@@ -26,8 +26,9 @@ class EndOffsets:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.consumer = KafkaConsumer(bootstrap_servers=settings.broker, group_id=None,
-                                      enable_auto_commit=False)  # fmt: skip
+        self.consumer = KafkaConsumer(
+            bootstrap_servers=settings.broker, group_id=None, enable_auto_commit=False
+        )
         self.tps: list[TopicPartition] = []
         for name in (*INPUT_KINDS, *ROUTED_TOPICS.values()):
             topic = settings.topic(name)
@@ -60,10 +61,14 @@ def behind(meta: dict[str, Any] | None, ends: dict[str, int]) -> int:
 
 
 def wait_caught_up(
-    settings: Settings, read_meta: Callable[[], dict[str, Any] | None], *, timeout: float,
+    settings: Settings,
+    read_meta: Callable[[], dict[str, Any] | None],
+    *,
+    timeout: float,
     on_poll: Callable[[dict[str, Any] | None, int], None] | None = None,
-    check: Callable[[], None] | None = None, interval: float = 0.3,
-) -> dict[str, Any]:  # fmt: skip
+    check: Callable[[], None] | None = None,
+    interval: float = 0.3,
+) -> dict[str, Any]:
     """Poll until the snapshot has folded in every input message; return its meta.
 
     ``on_poll(meta, behind)`` is told of each poll; ``check()`` may raise to give up early
@@ -85,8 +90,9 @@ def wait_caught_up(
                 assert meta is not None
                 return meta
             if time.monotonic() > deadline:
-                raise MonitorError(f"the tally did not catch up within {timeout:.0f} s"
-                                   f" ({left:,} events behind)")  # fmt: skip
+                raise MonitorError(
+                    f"the tally did not catch up within {timeout:.0f} s ({left:,} events behind)"
+                )
             time.sleep(interval)
     finally:
         ends.close()

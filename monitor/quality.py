@@ -101,11 +101,17 @@ def as_seen(finding: Any, arrived: float | None = None) -> Seen:
     if isinstance(finding, Mapping):
         get = finding.get
     else:
+
         def get(name: str, default: Any = None) -> Any:
             return getattr(finding, name, default)
+
     evidence = get("evidence") or {}
-    place = finding_place(str(get("kind")), str(get("unit_id")), get("station_id"),
-                          evidence if isinstance(evidence, Mapping) else {})  # fmt: skip
+    place = finding_place(
+        str(get("kind")),
+        str(get("unit_id")),
+        get("station_id"),
+        evidence if isinstance(evidence, Mapping) else {},
+    )
     return Seen(str(get("finding_id")), str(get("kind")), place, arrived)
 
 
@@ -122,9 +128,13 @@ def _distinct(findings: Iterable[Any], arrived: Mapping[str, float] | None) -> l
     return list(out.values())
 
 
-def score(truth: Iterable[TruthEntry], findings: Iterable[Any], *,
-          sent: Mapping[int, float] | None = None,
-          arrived: Mapping[str, float] | None = None) -> dict[str, KindScore]:  # fmt: skip
+def score(
+    truth: Iterable[TruthEntry],
+    findings: Iterable[Any],
+    *,
+    sent: Mapping[int, float] | None = None,
+    arrived: Mapping[str, float] | None = None,
+) -> dict[str, KindScore]:
     """Per kind scores. ``sent``: event index -> when it was sent; ``arrived``: finding id ->
     when it arrived (same clock); findings may also carry their arrival (``Seen``)."""
     scores: dict[str, KindScore] = {}
@@ -178,8 +188,11 @@ def percentile(xs: list[float], q: float) -> float | None:
     return ordered[min(len(ordered), int(rank)) - 1]
 
 
-def failures(scores: Mapping[str, KindScore], min_recall: float = 1.0, min_precision: float = 0.99,
-             ) -> list[str]:  # fmt: skip
+def failures(
+    scores: Mapping[str, KindScore],
+    min_recall: float = 1.0,
+    min_precision: float = 0.99,
+) -> list[str]:
     """Why the deterministic kinds miss the targets (none: they meet them). A deterministic
     kind with no truth must have no finding (a clean election gives none)."""
     out = []
@@ -203,18 +216,43 @@ def _fmt(x: float | None, spec: str) -> str:
 
 def table(scores: Mapping[str, KindScore]) -> str:
     """A plain-text table, one line per kind; latencies in seconds."""
-    head = ("kind", "injected", "implied", "flagged", "correct", "detected", "precision", "recall",
-            "p50 s", "p95 s", "max s")  # fmt: skip
+    head = (
+        "kind",
+        "injected",
+        "implied",
+        "flagged",
+        "correct",
+        "detected",
+        "precision",
+        "recall",
+        "p50 s",
+        "p95 s",
+        "max s",
+    )
     rows = [head]
     for s in scores.values():
         lat = s.latencies
-        rows.append((s.kind + (" (statistical)" if s.statistical else ""), str(s.injected),
-                     str(s.implied), str(s.flagged), str(s.correct), str(s.detected),
-                     _fmt(s.precision, ".3f"), _fmt(s.recall, ".3f"),
-                     _fmt(percentile(lat, 50), ".2f"), _fmt(percentile(lat, 95), ".2f"),
-                     _fmt(max(lat) if lat else None, ".2f")))  # fmt: skip
+        rows.append(
+            (
+                s.kind + (" (statistical)" if s.statistical else ""),
+                str(s.injected),
+                str(s.implied),
+                str(s.flagged),
+                str(s.correct),
+                str(s.detected),
+                _fmt(s.precision, ".3f"),
+                _fmt(s.recall, ".3f"),
+                _fmt(percentile(lat, 50), ".2f"),
+                _fmt(percentile(lat, 95), ".2f"),
+                _fmt(max(lat) if lat else None, ".2f"),
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                       for i, (c, w) in enumerate(zip(r, widths, strict=True))) for r in rows]  # fmt: skip
+    lines = [
+        "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        )
+        for r in rows
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)

@@ -72,9 +72,16 @@ class _Incremental:
         return out + sweep_findings(subset, tally.registry, t, None)
 
 
-def run(registry: Sequence[dict[str, Any]], events: Sequence[Any], t: Thresholds, *,
-        every: timedelta = timedelta(minutes=15), partitions: int = 4, full: bool = False,
-        forensic: ForensicThresholds | None = None) -> dict[str, FirstSeen]:  # fmt: skip
+def run(
+    registry: Sequence[dict[str, Any]],
+    events: Sequence[Any],
+    t: Thresholds,
+    *,
+    every: timedelta = timedelta(minutes=15),
+    partitions: int = 4,
+    full: bool = False,
+    forensic: ForensicThresholds | None = None,
+) -> dict[str, FirstSeen]:
     """Finding id -> its first sighting, over timed events (``.at .topic .key .value``).
     ``forensic``: also the statistical forensics, once over the final state. Raises if the
     tally rejects an event: a scenario must keep to the contract."""
@@ -93,8 +100,7 @@ def run(registry: Sequence[dict[str, Any]], events: Sequence[Any], t: Thresholds
             continue
         if full:
             tally.flush()
-            found = detect_all(tally.stations, tally.snapshot(), tally.tokens(),
-                               tally.registry, t, ev.at)  # fmt: skip
+            found = detect_all(tally.stations, tally.snapshot(), tally.tokens(), tally.registry, t, ev.at)
         else:
             found = inc.detect(ev.at)
         if forensic is not None and nxt is None:

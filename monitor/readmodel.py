@@ -53,8 +53,9 @@ def findings_seq_key(prefix: str) -> str:
     return f"{prefix}:findings:seq"
 
 
-async def write_snapshot(client: Any, prefix: str, units: dict[str, dict[str, Any]],
-                         meta: dict[str, Any]) -> None:  # fmt: skip
+async def write_snapshot(
+    client: Any, prefix: str, units: dict[str, dict[str, Any]], meta: dict[str, Any]
+) -> None:
     """Write every unit and the meta in one round trip (redis.asyncio client)."""
     pipe = client.pipeline(transaction=True)
     for uid, snap in units.items():
@@ -108,7 +109,7 @@ class StationCache:
             ids = {m.decode() for m in members}
         ordered = sorted(ids)
         for i in range(0, len(ordered), 2000):
-            chunk = ordered[i:i + 2000]
+            chunk = ordered[i : i + 2000]
             pipe = self.client.pipeline(transaction=False)
             for sid in chunk:
                 pipe.hgetall(station_key(self.prefix, sid))
@@ -135,12 +136,12 @@ def read_units(client: Any, prefix: str) -> dict[str, dict[str, Any]]:
     keys = sorted(client.scan_iter(unit_key(prefix, "*")))
     values = client.mget(keys) if keys else []
     start = len(unit_key(prefix, ""))  # the id is everything after the prefix, ':' or not
-    return {k.decode()[start:]: orjson.loads(v) for k, v in zip(keys, values, strict=True)
-            if v is not None}  # fmt: skip
+    return {k.decode()[start:]: orjson.loads(v) for k, v in zip(keys, values, strict=True) if v is not None}
 
 
-def read_stations(client: Any, prefix: str, station_ids: Sequence[str],
-                  chunk: int = 1000) -> dict[str, dict[str, Any]]:  # fmt: skip
+def read_stations(
+    client: Any, prefix: str, station_ids: Sequence[str], chunk: int = 1000
+) -> dict[str, dict[str, Any]]:
     """The documents of these stations (sync client), a pipeline round trip per chunk."""
     out = {}
     for i in range(0, len(station_ids), chunk):
@@ -157,8 +158,7 @@ def read_stations(client: Any, prefix: str, station_ids: Sequence[str],
 def read_findings(client: Any, prefix: str) -> list[dict[str, Any]]:
     """Every finding's latest record, most recently updated first (sync client)."""
     raw = client.hvals(findings_key(prefix))
-    return sorted((orjson.loads(v) for v in raw), key=lambda r: (r["updated"], r["finding_id"]),
-                  reverse=True)  # fmt: skip
+    return sorted((orjson.loads(v) for v in raw), key=lambda r: (r["updated"], r["finding_id"]), reverse=True)
 
 
 async def read_meta_async(client: Any, prefix: str) -> dict[str, Any] | None:

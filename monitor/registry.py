@@ -18,12 +18,23 @@ from .errors import ConfigError, ContractError, read_input_file
 
 CEC_ID = "KZ"
 REC_CODES: dict[str, str] = {
-    "AKM": "Akmola", "AKT": "Aktobe", "ALR": "Almaty Region", "ATY": "Atyrau",
-    "EKZ": "East Kazakhstan", "ZHA": "Zhambyl", "WKZ": "West Kazakhstan", "KAR": "Karaganda",
-    "KOS": "Kostanai", "KZY": "Kyzylorda", "MAN": "Manghystau", "PAV": "Pavlodar",
-    "NKZ": "North Kazakhstan", "SKZ": "South Kazakhstan", "AST": "Astana City",
+    "AKM": "Akmola",
+    "AKT": "Aktobe",
+    "ALR": "Almaty Region",
+    "ATY": "Atyrau",
+    "EKZ": "East Kazakhstan",
+    "ZHA": "Zhambyl",
+    "WKZ": "West Kazakhstan",
+    "KAR": "Karaganda",
+    "KOS": "Kostanai",
+    "KZY": "Kyzylorda",
+    "MAN": "Manghystau",
+    "PAV": "Pavlodar",
+    "NKZ": "North Kazakhstan",
+    "SKZ": "South Kazakhstan",
+    "AST": "Astana City",
     "ALA": "Almaty City",
-}  # fmt: skip
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +78,13 @@ class Registry:
                 self.tec_stations.setdefault(uid, [])
         elif kind == "station":
             st = Station(
-                record["station_id"], record["tec_id"], record["rec_id"], record["name"],
-                record["registered_baseline"], record["evoting"],
-            )  # fmt: skip
+                record["station_id"],
+                record["tec_id"],
+                record["rec_id"],
+                record["name"],
+                record["registered_baseline"],
+                record["evoting"],
+            )
             old = self.stations.get(st.station_id)
             if old is not None and old.tec_id != st.tec_id:
                 self.tec_stations[old.tec_id].remove(st.station_id)

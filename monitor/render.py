@@ -20,8 +20,7 @@ def _p(x: float | None) -> str:
 
 def unit_table(u: dict[str, Any], title: str | None = None) -> Table:
     """Votes per party in both views and the votes moved between them, for one unit."""
-    t = Table(title=title or f"{u['name']} ({u['unit_id']}, {u['level'].upper()})",
-              title_justify="left")  # fmt: skip
+    t = Table(title=title or f"{u['name']} ({u['unit_id']}, {u['level'].upper()})", title_justify="left")
     t.add_column("party")
     t.add_column("PEC protocols", justify="right")
     t.add_column("official", justify="right")
@@ -32,8 +31,7 @@ def unit_table(u: dict[str, Any], title: str | None = None) -> Table:
         t.add_column("seats (official)", justify="right")
     prot, off = u["protocol"], u["official"]
     for party in prot["votes"]:
-        row = [party, _n(prot["votes"][party]), _n(off["votes"][party]),
-               f"{u['moved']['votes'][party]:+,}"]  # fmt: skip
+        row = [party, _n(prot["votes"][party]), _n(off["votes"][party]), f"{u['moved']['votes'][party]:+,}"]
         if seats:
             row += [str(seats["protocol"]["seats"][party]), str(seats["official"]["seats"][party])]
         t.add_row(*row)
@@ -56,17 +54,31 @@ def coverage_line(u: dict[str, Any]) -> str:
 def level_table(units: list[dict[str, Any]], title: str) -> Table:
     """One row per unit: coverage, turnout and the leader in both views."""
     t = Table(title=title, title_justify="left")
-    for col, just in (("unit", "left"), ("name", "left"), ("stations", "right"),
-                      ("reported", "right"), ("turnout", "right"), ("added", "right"),
-                      ("valid (official)", "right"), ("moved to leader", "right")):  # fmt: skip
+    for col, just in (
+        ("unit", "left"),
+        ("name", "left"),
+        ("stations", "right"),
+        ("reported", "right"),
+        ("turnout", "right"),
+        ("added", "right"),
+        ("valid (official)", "right"),
+        ("moved to leader", "right"),
+    ):
         t.add_column(col, justify=just)  # type: ignore[arg-type]
     for u in units:
         votes = u["official"]["votes"]
         leader = max(votes, key=lambda p: votes[p]) if any(votes.values()) else None
         moved = f"{u['moved']['votes'][leader]:+,} {leader}" if leader else "-"
-        t.add_row(u["unit_id"], u["name"], _n(u["stations"]),
-                  _n(u["official"]["stations_reported"]), _p(u["turnout"]["percent"]),
-                  _n(u["turnout"]["added"]), _n(u["official"]["valid"]), moved)  # fmt: skip
+        t.add_row(
+            u["unit_id"],
+            u["name"],
+            _n(u["stations"]),
+            _n(u["official"]["stations_reported"]),
+            _p(u["turnout"]["percent"]),
+            _n(u["turnout"]["added"]),
+            _n(u["official"]["valid"]),
+            moved,
+        )
     return t
 
 
@@ -74,8 +86,7 @@ def summary(units: dict[str, dict[str, Any]]) -> Group:
     """The end-of-run summary per level: CEC in full, then RECs, then the TECs in brief."""
     cec = units["KZ"]
     recs = sorted((u for u in units.values() if u["level"] == "rec"), key=lambda u: u["unit_id"])
-    return Group(unit_table(cec, "National (CEC)"), coverage_line(cec),
-                 level_table(recs, "Regions (REC)"))  # fmt: skip
+    return Group(unit_table(cec, "National (CEC)"), coverage_line(cec), level_table(recs, "Regions (REC)"))
 
 
 SOURCE_ORDER = ("pec", "observer", "tec", "rec", "cec")
@@ -91,17 +102,21 @@ def station_table(sid: str, doc: dict[str, Any], parties: list[str]) -> Group:
     for s in sources:
         versions = prot["versions"].get(s, {})
         mark = " (official)" if s == official else ""
-        t.add_column(f"{s} v{prot['sources'][s]['version']}{mark}"
-                     + (f"\n{len(versions)} versions" if len(versions) > 1 else ""),
-                     justify="right")  # fmt: skip
+        t.add_column(
+            f"{s} v{prot['sources'][s]['version']}{mark}"
+            + (f"\n{len(versions)} versions" if len(versions) > 1 else ""),
+            justify="right",
+        )
     names = [*FIGURE_FIELDS, *parties]
     for i, name in enumerate(names):
         t.add_row(name, *[_n(prot["sources"][s]["figures"][i]) for s in sources])
     parts: list[Any] = [t] if sources else [f"Station {sid}: no protocol yet"]
     reports = doc.get("turnout", {}).get("reports", {})
     if reports:
-        parts.append("turnout reports (seq: registered / added / voted): " + "; ".join(
-            f"{q}: {r:,} / {a:,} / {v:,}" for q, (r, a, v) in reports.items()))  # fmt: skip
+        parts.append(
+            "turnout reports (seq: registered / added / voted): "
+            + "; ".join(f"{q}: {r:,} / {a:,} / {v:,}" for q, (r, a, v) in reports.items())
+        )
     if "evote" in doc:
         parts.append(f"e-ballots: {doc['evote']['ballots']:,}")
     return Group(*parts)

@@ -87,9 +87,7 @@ class Settings:
     """Port of the notifier's Prometheus endpoint (/metrics); 0 picks a free one."""
 
     @classmethod
-    def from_env(
-        cls, env: Mapping[str, str] | None = None, **overrides: Any
-    ) -> Settings:
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Build the settings from ``TABMON_*`` variables; ``overrides`` win over both."""
         env = os.environ if env is None else env
         values: dict[str, Any] = {}
@@ -112,10 +110,19 @@ class Settings:
         for name in ("partitions", "seats", "max_message_bytes", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"TABMON_{name.upper()} must be at least 1")
-        for name in ("flush_interval", "snapshot_interval", "session_timeout", "sweep_interval",
-                     "accept_days_before", "accept_days_after",
-                     "notify_backoff_base", "notify_backoff_max", "notify_timeout",
-                     "notify_poll_interval", "notify_lease"):  # fmt: skip
+        for name in (
+            "flush_interval",
+            "snapshot_interval",
+            "session_timeout",
+            "sweep_interval",
+            "accept_days_before",
+            "accept_days_after",
+            "notify_backoff_base",
+            "notify_backoff_max",
+            "notify_timeout",
+            "notify_poll_interval",
+            "notify_lease",
+        ):
             if not getattr(self, name) > 0:  # also rejects nan
                 raise ConfigError(f"TABMON_{name.upper()} must be positive")
         if self.polls_close:
@@ -124,11 +131,15 @@ class Settings:
             except ValueError:
                 close = None
             if close is None or close.tzinfo is None:
-                raise ConfigError(f"TABMON_POLLS_CLOSE={self.polls_close!r} is not an ISO 8601"
-                                  " time with a UTC offset (e.g. 2007-08-18T20:00:00+06:00)")  # fmt: skip
+                raise ConfigError(
+                    f"TABMON_POLLS_CLOSE={self.polls_close!r} is not an ISO 8601"
+                    " time with a UTC offset (e.g. 2007-08-18T20:00:00+06:00)"
+                )
         if self.log_level.upper() not in logging.getLevelNamesMapping():
-            raise ConfigError(f"TABMON_LOG_LEVEL={self.log_level!r} is not a logging level"
-                              " (debug, info, warning, error, critical)")
+            raise ConfigError(
+                f"TABMON_LOG_LEVEL={self.log_level!r} is not a logging level"
+                " (debug, info, warning, error, critical)"
+            )
         self._validate_notify()
 
     def _validate_notify(self) -> None:
@@ -138,8 +149,10 @@ class Settings:
             raise ConfigError(f"TABMON_NOTIFY_JITTER={self.notify_jitter} must be in [0, 1]")
         if self.notify_lease <= self.notify_timeout:
             # a lease that ran out during a POST would let a second notifier send the same
-            raise ConfigError(f"TABMON_NOTIFY_LEASE={self.notify_lease} must be longer than"
-                              f" TABMON_NOTIFY_TIMEOUT={self.notify_timeout}")
+            raise ConfigError(
+                f"TABMON_NOTIFY_LEASE={self.notify_lease} must be longer than"
+                f" TABMON_NOTIFY_TIMEOUT={self.notify_timeout}"
+            )
 
     def time_window(self) -> TimeWindow:
         """The event times the contract accepts: around the close of polls when it is set
@@ -147,11 +160,13 @@ class Settings:
         if not self.polls_close:
             return DEFAULT_WINDOW
         close = datetime.fromisoformat(self.polls_close)
-        window = TimeWindow.around(close, timedelta(days=self.accept_days_before),
-                                   timedelta(days=self.accept_days_after))  # fmt: skip
+        window = TimeWindow.around(
+            close, timedelta(days=self.accept_days_before), timedelta(days=self.accept_days_after)
+        )
         # never wider than the default: no accepted time can overflow the clock
-        return TimeWindow(max(window.earliest, DEFAULT_WINDOW.earliest),
-                          min(window.latest, DEFAULT_WINDOW.latest))  # fmt: skip
+        return TimeWindow(
+            max(window.earliest, DEFAULT_WINDOW.earliest), min(window.latest, DEFAULT_WINDOW.latest)
+        )
 
     def topic(self, name: str) -> str:
         return self.topic_prefix + name

@@ -81,8 +81,7 @@ def parse_clock(text: str, flag: str) -> datetime:
     try:
         t = datetime.fromisoformat(candidate)
     except ValueError:
-        raise ConfigError(f"{flag} {text!r}: expected HH:MM, 'YYYY-MM-DD HH:MM' or ISO 8601"
-                          ) from None  # fmt: skip
+        raise ConfigError(f"{flag} {text!r}: expected HH:MM, 'YYYY-MM-DD HH:MM' or ISO 8601") from None
     return t if t.tzinfo else t.replace(tzinfo=DRILL_TZ)
 
 
@@ -92,5 +91,4 @@ def window(events: list[Any], start: str | None, until: str | None) -> list[Any]
     hi = parse_clock(until, "--until") if until else None
     if lo and hi and hi <= lo:
         raise ConfigError(f"--until {until!r} is not after --from {start!r}")
-    return [m for m in events
-            if m.at is None or ((lo is None or m.at >= lo) and (hi is None or m.at < hi))]  # fmt: skip
+    return [m for m in events if m.at is None or ((lo is None or m.at >= lo) and (hi is None or m.at < hi))]

@@ -38,9 +38,15 @@ class InMemoryTally:
     the Java client's, murmur2, so that events keyed by their station are at home); any
     other (CRC32, random) leaves events to be forwarded home, as in the worker."""
 
-    def __init__(self, registry_records: list[dict[str, Any]], *, partitions: int = 3,
-                 max_bytes: int = 65536, window: TimeWindow = DEFAULT_WINDOW,
-                 partitioner: Callable[[bytes | None], int] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        registry_records: list[dict[str, Any]],
+        *,
+        partitions: int = 3,
+        max_bytes: int = 65536,
+        window: TimeWindow = DEFAULT_WINDOW,
+        partitioner: Callable[[bytes | None], int] | None = None,
+    ) -> None:
         self.registry: Registry = build(registry_records)
         self.partitions = partitions
         self.max_bytes = max_bytes
@@ -59,8 +65,13 @@ class InMemoryTally:
         """The Java client's default partition for ``key`` (an unkeyed message: 0)."""
         return home_of(key, self.partitions) if key else 0
 
-    def feed(self, topic: str, key: str | bytes | None, value: dict[str, Any] | bytes | None,
-             partition: int | None = None) -> bool:  # fmt: skip
+    def feed(
+        self,
+        topic: str,
+        key: str | bytes | None,
+        value: dict[str, Any] | bytes | None,
+        partition: int | None = None,
+    ) -> bool:
         """One message of an input topic (unprefixed name), in ``partition`` or where the
         partitioner puts it; False if unchanged, forwarded or rejected (then ``rejected`` has
         its code and reason)."""
@@ -76,8 +87,9 @@ class InMemoryTally:
             store = self.stores.get(f"{kind}:{partition}")
             if store is None:
                 store = self.stores[f"{kind}:{partition}"] = PartitionStore(kind, self.registry)
-            intake = self.intakes[sid] = Intake(store, self.registry, self.max_bytes, self.window,
-                                                partition=partition, routes=self.routes)  # fmt: skip
+            intake = self.intakes[sid] = Intake(
+                store, self.registry, self.max_bytes, self.window, partition=partition, routes=self.routes
+            )
         offset = self.offsets.get(sid, 0)
         self.offsets[sid] = offset + 1
         res = intake.batch([_Msg(offset, key, raw)])
@@ -133,8 +145,9 @@ class InMemoryTally:
 
         t = thresholds or Thresholds()
         self.flush()
-        return (detect_all(self.stations, self.snapshot(), self.tokens(), self.registry, t, now)
-                + forensic_findings(self.stations, self.registry))  # fmt: skip
+        return detect_all(
+            self.stations, self.snapshot(), self.tokens(), self.registry, t, now
+        ) + forensic_findings(self.stations, self.registry)
 
 
 def read_topic(broker: str, topic: str, timeout: float = 10.0) -> list[dict[str, Any]]:
@@ -181,7 +194,9 @@ def scrape_metric(port: int, name: str, labels: str = "", timeout: float = 5.0) 
     import urllib.request
 
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=timeout).read().decode()
-    values = [float(m.group(2)) for m in re.finditer(rf"^{name}(\{{[^}}]*\}})? (\S+)$", text, re.M)
-              if labels in (m.group(1) or "")]  # fmt: skip
+    values = [
+        float(m.group(2))
+        for m in re.finditer(rf"^{name}(\{{[^}}]*\}})? (\S+)$", text, re.M)
+        if labels in (m.group(1) or "")
+    ]
     return sum(values) if values else None
-

@@ -43,8 +43,14 @@ class Injection:
 # ---- the scenarios ---------------------------------------------------------------------
 
 
-def stuff_ballots(el: Election, regions: Sequence[str], *, share: float = 0.2,
-                  strength: tuple[float, float] = (0.2, 0.6), seed: int = 0) -> Injection:  # fmt: skip
+def stuff_ballots(
+    el: Election,
+    regions: Sequence[str],
+    *,
+    share: float = 0.2,
+    strength: tuple[float, float] = (0.2, 0.6),
+    seed: int = 0,
+) -> Injection:
     """At ``share`` of the stations of each region, ballots for the leader are added: a
     uniform ``strength`` part of the voters on the list who did not vote."""
     rng = random.Random(f"forensic/stuff/{seed}")
@@ -54,12 +60,14 @@ def stuff_ballots(el: Election, regions: Sequence[str], *, share: float = 0.2,
         x = round(rng.uniform(*strength) * room)
         return add_ballots(f, leader, x) if x > 0 else None
 
-    return _inject(el, "ballot_stuffing", regions, share, rng, stuff,
-                   ("forensic_fingerprint", "forensic_excess_votes"))  # fmt: skip
+    return _inject(
+        el, "ballot_stuffing", regions, share, rng, stuff, ("forensic_fingerprint", "forensic_excess_votes")
+    )
 
 
-def round_percentages(el: Election, regions: Sequence[str], *, share: float = 0.15,
-                      seed: int = 0) -> Injection:  # fmt: skip
+def round_percentages(
+    el: Election, regions: Sequence[str], *, share: float = 0.15, seed: int = 0
+) -> Injection:
     """At ``share`` of the stations of each region, turnout is rounded up to a whole percent
     (ballots added for the leader) and the leader's share to the nearest whole percent."""
     rng = random.Random(f"forensic/round/{seed}")
@@ -76,12 +84,10 @@ def round_percentages(el: Election, regions: Sequence[str], *, share: float = 0.
         target = _nearest(valid * _nearest(100 * out["votes"][leader] / valid) / 100)
         return move_votes(out, leader, target - out["votes"][leader])
 
-    return _inject(el, "round_percentages", regions, share, rng, rounded,
-                   ("forensic_round_percent",))  # fmt: skip
+    return _inject(el, "round_percentages", regions, share, rng, rounded, ("forensic_round_percent",))
 
 
-def round_counts(el: Election, regions: Sequence[str], *, share: float = 0.3,
-                 seed: int = 0) -> Injection:  # fmt: skip
+def round_counts(el: Election, regions: Sequence[str], *, share: float = 0.3, seed: int = 0) -> Injection:
     """At ``share`` of the stations of each region, the leader's count is written as the
     nearest multiple of five (ballots added or removed to match)."""
     rng = random.Random(f"forensic/digits/{seed}")
@@ -97,9 +103,10 @@ def round_counts(el: Election, regions: Sequence[str], *, share: float = 0.3,
 
 
 SCENARIOS: dict[str, Callable[..., Injection]] = {
-    "ballot_stuffing": stuff_ballots, "round_percentages": round_percentages,
+    "ballot_stuffing": stuff_ballots,
+    "round_percentages": round_percentages,
     "round_counts": round_counts,
-}  # fmt: skip
+}
 
 
 def pick_regions(el: Election, k: int, seed: int = 0) -> tuple[str, ...]:
@@ -169,9 +176,15 @@ def leaders(truth: Truth) -> dict[str, str]:
     return {rec: max(t, key=lambda p: t[p]) for rec, t in totals.items()}
 
 
-def _inject(el: Election, name: str, regions: Sequence[str], share: float, rng: random.Random,
-            change: Callable[[Figures, str], Figures | None], kinds: tuple[str, ...]
-            ) -> Injection:  # fmt: skip
+def _inject(
+    el: Election,
+    name: str,
+    regions: Sequence[str],
+    share: float,
+    rng: random.Random,
+    change: Callable[[Figures, str], Figures | None],
+    kinds: tuple[str, ...],
+) -> Injection:
     unknown = set(regions) - set(el.truth.station_rec.values())
     if unknown:
         raise ValueError(f"no stations in region(s) {sorted(unknown)}")
@@ -196,8 +209,10 @@ def _with_figures(el: Election, new: dict[str, Figures]) -> Election:
     """The election with these stations' protocols (every source), final turnout report and
     every summary above them replaced."""
     pec = {**el.truth.pec, **new}
-    turnout = {sid: {**t, "voted": participants(pec[sid])} if sid in new else t
-               for sid, t in el.truth.turnout.items()}  # fmt: skip
+    turnout = {
+        sid: {**t, "voted": participants(pec[sid])} if sid in new else t
+        for sid, t in el.truth.turnout.items()
+    }
     sums = _unit_sums(el.truth, pec, set(new))
     events = [_changed(ev, new, sums) for ev in el.events]
     truth = replace(el.truth, pec=pec, official={**el.truth.official, **new}, turnout=turnout)
@@ -210,8 +225,9 @@ def _unit_sums(truth: Truth, pec: dict[str, Figures], changed: set[str]) -> dict
     for sid in truth.station_tec:
         for unit in (truth.station_tec[sid], truth.station_rec[sid], S.CEC_ID):
             members.setdefault(unit, []).append(sid)
-    return {u: S._sum_figures([pec[s] for s in sids]) for u, sids in members.items()
-            if changed.intersection(sids)}  # fmt: skip
+    return {
+        u: S._sum_figures([pec[s] for s in sids]) for u, sids in members.items() if changed.intersection(sids)
+    }
 
 
 def _changed(ev: TimedEvent, new: dict[str, Figures], sums: dict[str, Figures]) -> TimedEvent:

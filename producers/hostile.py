@@ -47,17 +47,27 @@ from .hostile_values import (
 __all__ = ["NUMBERS", "TIMES", "Hostile", "HostileInputs", "Known", "dumps", "known_inputs"]
 
 
-def _turnout(station: str, seq: int, registered: int, added: int, voted: int,
-             at: str = "2007-08-18T20:30:00+06:00") -> dict[str, Any]:  # fmt: skip
-    return {"type": "turnout", "v": 1, "station_id": station, "seq": seq, "reported_at": at,
-            "registered": registered, "added": added, "voted": voted}  # fmt: skip
+def _turnout(
+    station: str, seq: int, registered: int, added: int, voted: int, at: str = "2007-08-18T20:30:00+06:00"
+) -> dict[str, Any]:
+    return {
+        "type": "turnout",
+        "v": 1,
+        "station_id": station,
+        "seq": seq,
+        "reported_at": at,
+        "registered": registered,
+        "added": added,
+        "voted": voted,
+    }
 
 
 def known_inputs(election: Any, recs: list[str] | None = None) -> list[Known]:
     """The named hostile inputs, each a regression case (tests/unit/test_fuzz.py), about the
     stations of ``recs`` (default: any)."""
-    stations = [r for r in election.registry if r["type"] == "station"
-                and (recs is None or r["rec_id"] in recs)]  # fmt: skip
+    stations = [
+        r for r in election.registry if r["type"] == "station" and (recs is None or r["rec_id"] in recs)
+    ]
     by_tec: dict[str, list[dict[str, Any]]] = {}
     for s in stations:
         by_tec.setdefault(s["tec_id"], []).append(s)
@@ -68,55 +78,130 @@ def known_inputs(election: Any, recs: list[str] | None = None) -> list[Known]:
     deep = b'{"v":' + b"[" * 1000 + b"]" * 1000 + b"}"
     huge = f"{rec}-" + "1" * 61_440  # a 60 KB station id, in a message under the size limit
     far = "9999-12-31T23:59:59-23:59"
-    registry_station = {"type": "station", "v": 1, "station_id": sid, "tec_id": st["tec_id"],
-                        "rec_id": rec, "name": "PS", "registered_baseline": 100,
-                        "evoting": False}  # fmt: skip
+    registry_station = {
+        "type": "station",
+        "v": 1,
+        "station_id": sid,
+        "tec_id": st["tec_id"],
+        "rec_id": rec,
+        "name": "PS",
+        "registered_baseline": 100,
+        "evoting": False,
+    }
 
     def turnout(*args: Any, key: bytes = k, **kw: Any) -> Hostile:
         return Hostile("turnout", key, orjson.dumps(_turnout(*args, **kw)))
 
     big = 2**64 - 1
-    summary = next(e for e in election.events if e.topic == "summaries" and e.value["level"] == "tec"
-                   and (recs is None or e.value["unit_id"].split("-")[0] in recs))  # fmt: skip
+    summary = next(
+        e
+        for e in election.events
+        if e.topic == "summaries"
+        and e.value["level"] == "tec"
+        and (recs is None or e.value["unit_id"].split("-")[0] in recs)
+    )
     unit = summary.value["unit_id"]
     return [
-        Known("deep_nesting", "a turnout message {'v': [[[...]]]} nested 1000 levels, about 2 KB",
-              (Hostile("turnout", k, deep),
-               Hostile("turnout", k, dumps(dict(_turnout(sid, 7, 1, 0, 1), voted=_Raw(nested(1000))))))),
-        Known("count_overflow", "two turnout reports in one TEC with registered = 2**64 - 1: their sum"
-                                " does not fit 64 bits",
-              (turnout(sid, 7, big, 0, 0), turnout(st2["station_id"], 7, big, 0, 0,
-                                                   key=st2["station_id"].encode()))),
-        Known("count_at_bound", "two turnout reports in one TEC at the largest count the contract"
-                                " takes: accepted, and their sum must serialise and stay exact",
-              (turnout(sid, 7, MAX_COUNT, MAX_COUNT, MAX_COUNT),
-               turnout(st2["station_id"], 7, MAX_COUNT, MAX_COUNT, MAX_COUNT,
-                       key=st2["station_id"].encode()))),
-        Known("far_time", f"reported_at {far!r}: a valid ISO 8601 time past year 9999 in UTC",
-              (turnout(sid, 7, 10, 0, 1, at=far),)),
-        Known("newline_id", "a station id ending in a newline (a finding id and an HTTP header would"
-                            " carry it): in an event and its key, in the event alone, and in the"
-                            " registry (a station and a TEC); in the key alone it is nothing (the"
-                            " key is not read)",
-              (turnout(sid + "\n", 7, 10, 0, 1, key=k + b"\n"), turnout(sid + "\n", 7, 10, 0, 1),
-               Hostile("registry", k, orjson.dumps(dict(registry_station, station_id=f"{rec}-9998\n"))),
-               Hostile("registry", k, orjson.dumps({"type": "unit", "v": 1, "level": "tec",
-                                                    "unit_id": f"{rec}-T77\n", "parent_id": rec,
-                                                    "name": "TEC"})))),
-        Known("separator_tec", "a registry station whose tec_id is 'SKZ-T:KZ' (':' separates the read"
-                               " model's keys)",
-              (Hostile("registry", b"SKZ-9999", orjson.dumps(dict(registry_station, station_id="SKZ-9999",
-                                                                  tec_id="SKZ-T:KZ", rec_id="SKZ"))),)),
-        Known("many_reports", "300 turnout reports of one station, seq 1 to 300",
-              tuple(turnout(sid, q, 2000, q, min(2000, 5 * q),
-                            at=f"2007-08-18T{8 + q * 12 // 300:02d}:{q % 60:02d}:00+06:00")
-                    for q in range(1, 301))),
-        Known("huge_id", "a turnout report whose station id (and key) is 60 KB",
-              (turnout(huge, 7, 10, 0, 1, key=huge.encode()),)),
-        Known("summary_tie", "a TEC's summary with stations_included 0, then the same summary as"
-                             " the TEC signed it (same version, same figures), in two flushes:"
-                             " the second is the larger record and must be the one shown",
-              (Hostile("summaries", unit.encode(), orjson.dumps(dict(summary.value, stations_included=0))),
-               Hostile("summaries", unit.encode(), orjson.dumps(summary.value))), flush_between=True),
+        Known(
+            "deep_nesting",
+            "a turnout message {'v': [[[...]]]} nested 1000 levels, about 2 KB",
+            (
+                Hostile("turnout", k, deep),
+                Hostile("turnout", k, dumps(dict(_turnout(sid, 7, 1, 0, 1), voted=_Raw(nested(1000))))),
+            ),
+        ),
+        Known(
+            "count_overflow",
+            "two turnout reports in one TEC with registered = 2**64 - 1: their sum does not fit 64 bits",
+            (
+                turnout(sid, 7, big, 0, 0),
+                turnout(st2["station_id"], 7, big, 0, 0, key=st2["station_id"].encode()),
+            ),
+        ),
+        Known(
+            "count_at_bound",
+            "two turnout reports in one TEC at the largest count the contract"
+            " takes: accepted, and their sum must serialise and stay exact",
+            (
+                turnout(sid, 7, MAX_COUNT, MAX_COUNT, MAX_COUNT),
+                turnout(
+                    st2["station_id"], 7, MAX_COUNT, MAX_COUNT, MAX_COUNT, key=st2["station_id"].encode()
+                ),
+            ),
+        ),
+        Known(
+            "far_time",
+            f"reported_at {far!r}: a valid ISO 8601 time past year 9999 in UTC",
+            (turnout(sid, 7, 10, 0, 1, at=far),),
+        ),
+        Known(
+            "newline_id",
+            "a station id ending in a newline (a finding id and an HTTP header would"
+            " carry it): in an event and its key, in the event alone, and in the"
+            " registry (a station and a TEC); in the key alone it is nothing (the"
+            " key is not read)",
+            (
+                turnout(sid + "\n", 7, 10, 0, 1, key=k + b"\n"),
+                turnout(sid + "\n", 7, 10, 0, 1),
+                Hostile("registry", k, orjson.dumps(dict(registry_station, station_id=f"{rec}-9998\n"))),
+                Hostile(
+                    "registry",
+                    k,
+                    orjson.dumps(
+                        {
+                            "type": "unit",
+                            "v": 1,
+                            "level": "tec",
+                            "unit_id": f"{rec}-T77\n",
+                            "parent_id": rec,
+                            "name": "TEC",
+                        }
+                    ),
+                ),
+            ),
+        ),
+        Known(
+            "separator_tec",
+            "a registry station whose tec_id is 'SKZ-T:KZ' (':' separates the read model's keys)",
+            (
+                Hostile(
+                    "registry",
+                    b"SKZ-9999",
+                    orjson.dumps(
+                        dict(registry_station, station_id="SKZ-9999", tec_id="SKZ-T:KZ", rec_id="SKZ")
+                    ),
+                ),
+            ),
+        ),
+        Known(
+            "many_reports",
+            "300 turnout reports of one station, seq 1 to 300",
+            tuple(
+                turnout(
+                    sid,
+                    q,
+                    2000,
+                    q,
+                    min(2000, 5 * q),
+                    at=f"2007-08-18T{8 + q * 12 // 300:02d}:{q % 60:02d}:00+06:00",
+                )
+                for q in range(1, 301)
+            ),
+        ),
+        Known(
+            "huge_id",
+            "a turnout report whose station id (and key) is 60 KB",
+            (turnout(huge, 7, 10, 0, 1, key=huge.encode()),),
+        ),
+        Known(
+            "summary_tie",
+            "a TEC's summary with stations_included 0, then the same summary as"
+            " the TEC signed it (same version, same figures), in two flushes:"
+            " the second is the larger record and must be the one shown",
+            (
+                Hostile("summaries", unit.encode(), orjson.dumps(dict(summary.value, stations_included=0))),
+                Hostile("summaries", unit.encode(), orjson.dumps(summary.value)),
+            ),
+            flush_between=True,
+        ),
     ]
-

@@ -55,17 +55,23 @@ class HostileInputs:
     """Hostile inputs from the valid events of ``election`` (a
     :class:`producers.synthetic.Election`), naming only the stations and units of ``recs``."""
 
-    def __init__(self, election: Any, *, seed: int = 0, recs: list[str] | None = None,
-                 max_bytes: int = MAX_BYTES) -> None:  # fmt: skip
+    def __init__(
+        self, election: Any, *, seed: int = 0, recs: list[str] | None = None, max_bytes: int = MAX_BYTES
+    ) -> None:
         self.rng = random.Random(f"tabmon-hostile/{seed}")
         self.max_bytes = max_bytes
         self.parties = tuple(election.parties)
         stations = [r for r in election.registry if r["type"] == "station"]
         self.recs = sorted(recs if recs is not None else {s["rec_id"] for s in stations})
         wanted = set(self.recs)
-        self.records = [r for r in election.registry
-                        if r["type"] == "ballot" or r.get("rec_id") in wanted
-                        or r.get("unit_id") in wanted or r.get("parent_id") in wanted]  # fmt: skip
+        self.records = [
+            r
+            for r in election.registry
+            if r["type"] == "ballot"
+            or r.get("rec_id") in wanted
+            or r.get("unit_id") in wanted
+            or r.get("parent_id") in wanted
+        ]
         self.stations = [s["station_id"] for s in stations if s["rec_id"] in wanted]
         self.tecs = sorted({s["tec_id"] for s in stations if s["rec_id"] in wanted})
         if not self.stations:
@@ -83,29 +89,61 @@ class HostileInputs:
         self.topics = [t for t in INPUT_TOPICS if self.bases[t]]
         m = max_bytes
         # large values, encoded once: strings around the size limit, long lists, wide objects
-        self._sized = [_Raw(json.dumps(v, ensure_ascii=a)) for v, a in (
-            ("x" * 1_000, True), ("x" * 16_384, True), ("x" * 60_000, True), ("x" * (m - 300), True),
-            ("x" * m, True), ("é" * 10_000, True), ("é" * 30_000, False), ("\x00" * 10_000, True),
-            (list(range(1_000)), True), (list(range(10_000)), True), (["ALR-1"] * 5_000, True),
-            ({f"k{i}": i for i in range(2_000)}, True), ([[]] * 20_000, True),
-        )]  # fmt: skip
+        self._sized = [
+            _Raw(json.dumps(v, ensure_ascii=a))
+            for v, a in (
+                ("x" * 1_000, True),
+                ("x" * 16_384, True),
+                ("x" * 60_000, True),
+                ("x" * (m - 300), True),
+                ("x" * m, True),
+                ("é" * 10_000, True),
+                ("é" * 30_000, False),
+                ("\x00" * 10_000, True),
+                (list(range(1_000)), True),
+                (list(range(10_000)), True),
+                (["ALR-1"] * 5_000, True),
+                ({f"k{i}": i for i in range(2_000)}, True),
+                ([[]] * 20_000, True),
+            )
+        ]
         # how often each topic is the base: a protocol has the most fields to get wrong
-        self.topic_weights = [{"turnout": 3, "protocols": 4, "summaries": 1, "evote": 2,
-                               "evote-tokens": 1}[t] for t in self.topics]  # fmt: skip
+        self.topic_weights = [
+            {"turnout": 3, "protocols": 4, "summaries": 1, "evote": 2, "evote-tokens": 1}[t]
+            for t in self.topics
+        ]
         self.structure: dict[str, Callable[[dict[str, Any], _Base], Any]] = {
-            "wrong_type": self._wrong_type, "size": self._size, "nesting": self._nesting,
-            "unicode": self._unicode, "number": self._number, "time": self._time,
-            "id": self._id, "missing": self._missing, "extra": self._extra,
-            "duplicate_key": self._duplicate, "version_field": self._v, "type_field": self._type,
-        }  # fmt: skip
+            "wrong_type": self._wrong_type,
+            "size": self._size,
+            "nesting": self._nesting,
+            "unicode": self._unicode,
+            "number": self._number,
+            "time": self._time,
+            "id": self._id,
+            "missing": self._missing,
+            "extra": self._extra,
+            "duplicate_key": self._duplicate,
+            "version_field": self._v,
+            "type_field": self._type,
+        }
         families: dict[str, tuple[int, Callable[[_Base], Hostile]]] = {
             **{name: (6, self._structural(name)) for name in self.structure},
-            "combo": (6, self._combo), "key": (5, self._key), "value_none": (1, self._value_none),
-            "topic": (3, self._topic), "restate": (3, self._restate), "change": (4, self._change),
-            "bitflip": (6, self._bitflip), "truncate": (4, self._truncate), "insert": (5, self._insert),
-            "delete": (3, self._delete), "digits": (5, self._digits), "splice": (4, self._splice),
-            "concat": (2, self._concat), "pad": (2, self._pad), "wrap": (2, self._wrap),
-        }  # fmt: skip
+            "combo": (6, self._combo),
+            "key": (5, self._key),
+            "value_none": (1, self._value_none),
+            "topic": (3, self._topic),
+            "restate": (3, self._restate),
+            "change": (4, self._change),
+            "bitflip": (6, self._bitflip),
+            "truncate": (4, self._truncate),
+            "insert": (5, self._insert),
+            "delete": (3, self._delete),
+            "digits": (5, self._digits),
+            "splice": (4, self._splice),
+            "concat": (2, self._concat),
+            "pad": (2, self._pad),
+            "wrap": (2, self._wrap),
+        }
         self.names = list(families)
         self.makers = [families[n][1] for n in self.names]
         acc, self.cum_weights = 0, []
@@ -136,8 +174,7 @@ class HostileInputs:
         doc: dict[str, Any] = orjson.loads(b.raw)  # a fresh copy, faster than deepcopy
         return doc
 
-    def _out(self, b: _Base, doc: Any, key: bytes | None = None, topic: str | None = None
-             ) -> Hostile:  # fmt: skip
+    def _out(self, b: _Base, doc: Any, key: bytes | None = None, topic: str | None = None) -> Hostile:
         return Hostile(topic or b.topic, b.key if key is None else key, self._encode(doc))
 
     def _encode(self, doc: dict[str, Any]) -> bytes:
@@ -202,13 +239,16 @@ class HostileInputs:
         cur = _parent(doc, path)[path[-1]]
         text = cur if isinstance(cur, str) else str(cur)
         variants: list[Callable[[], Any]] = [
-            lambda: text + rng.choice(UNICODE_SUFFIXES), lambda: rng.choice(UNICODE_SUFFIXES) + text,
+            lambda: text + rng.choice(UNICODE_SUFFIXES),
+            lambda: rng.choice(UNICODE_SUFFIXES) + text,
             lambda: _Raw(rng.choice(LONE_SURROGATES)),
             lambda: text.translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")),
             lambda: text.translate(str.maketrans("0123456789", "０１２３４５６７８９")),
             lambda: text.translate(str.maketrans("AEKMHOPCTX", "АЕКМНОРСТХ")),  # Cyrillic look-alikes
-            lambda: text.lower(), lambda: text[:1] + "\u200b" + text[1:], lambda: "\u202e" + text[::-1],
-        ]  # fmt: skip
+            lambda: text.lower(),
+            lambda: text[:1] + "\u200b" + text[1:],
+            lambda: "\u202e" + text[::-1],
+        ]
         self._set(doc, path, rng.choice(variants)())
 
     def _number(self, doc: dict[str, Any], b: _Base) -> None:
@@ -225,14 +265,50 @@ class HostileInputs:
         rec = cur.split("-")[0]
         other = rng.choice(self.stations)
         return [
-            "SKZ-T:KZ", f"{cur}:x", "a/b", f"{cur}/{cur}", cur.replace("-", " "), cur + " ", " " + cur,
-            cur + "\n", cur + "\r\n", cur + "\x00", "\u200f" + cur, cur + "\u202e", cur.lower(), "", "KZ",
-            "KZ\n", other, f"{rec}-99999", f"{rec}-0{cur.split('-')[-1]}", rng.choice(self.tecs), rec,
-            cur + "\ud800", cur * 200, "S" * 60_000, "*", "%s%n", "${jndi:ldap://x/a}", "../../etc/passwd",
-            "<script>alert(1)</script>", "'; DROP TABLE stations; --", "\\", '"', "tabmon:unit:KZ",
-            f"{rec}-T01:station:{cur}", "ALR-811\n", "ALR-811:x", "-".join([rec] * 3), f"{rec}-1e3",
-            f"{rec}--1", f"{rec}-{2**64}", "x" * (MAX_TOKEN + 1), "a b", "\x7f",
-        ]  # fmt: skip
+            "SKZ-T:KZ",
+            f"{cur}:x",
+            "a/b",
+            f"{cur}/{cur}",
+            cur.replace("-", " "),
+            cur + " ",
+            " " + cur,
+            cur + "\n",
+            cur + "\r\n",
+            cur + "\x00",
+            "\u200f" + cur,
+            cur + "\u202e",
+            cur.lower(),
+            "",
+            "KZ",
+            "KZ\n",
+            other,
+            f"{rec}-99999",
+            f"{rec}-0{cur.split('-')[-1]}",
+            rng.choice(self.tecs),
+            rec,
+            cur + "\ud800",
+            cur * 200,
+            "S" * 60_000,
+            "*",
+            "%s%n",
+            "${jndi:ldap://x/a}",
+            "../../etc/passwd",
+            "<script>alert(1)</script>",
+            "'; DROP TABLE stations; --",
+            "\\",
+            '"',
+            "tabmon:unit:KZ",
+            f"{rec}-T01:station:{cur}",
+            "ALR-811\n",
+            "ALR-811:x",
+            "-".join([rec] * 3),
+            f"{rec}-1e3",
+            f"{rec}--1",
+            f"{rec}-{2**64}",
+            "x" * (MAX_TOKEN + 1),
+            "a b",
+            "\x7f",
+        ]
 
     def _id(self, doc: dict[str, Any], b: _Base) -> bytes | None:
         path = self._field(doc, "id")
@@ -251,12 +327,37 @@ class HostileInputs:
         rng = self.rng
         objects = [(), *(p for p in _paths(doc) if type(_at(doc, p)) is dict)]
         target = _at(doc, rng.choice(objects))
-        name = rng.choice(("extra", "__proto__", "constructor", "v ", "type ", "", "\x00", "Type",
-                           "VOTES", "votes", self.parties[0] + " ", "Нур Отан", "\ud800",
-                           rng.choice(self.parties), "figures", "x" * 10_000))  # fmt: skip
+        name = rng.choice(
+            (
+                "extra",
+                "__proto__",
+                "constructor",
+                "v ",
+                "type ",
+                "",
+                "\x00",
+                "Type",
+                "VOTES",
+                "votes",
+                self.parties[0] + " ",
+                "Нур Отан",
+                "\ud800",
+                rng.choice(self.parties),
+                "figures",
+                "x" * 10_000,
+            )
+        )
         # an unknown field is ignored whatever it holds: deep nesting there is accepted
-        target[name] = self._pick((*NUMBERS[:8], *WRONG_FOR_STR, "\u202e", "x" * 1000,
-                                   _Raw(nested(1000)), _Raw(nested(300, "dict"))))  # fmt: skip
+        target[name] = self._pick(
+            (
+                *NUMBERS[:8],
+                *WRONG_FOR_STR,
+                "\u202e",
+                "x" * 1000,
+                _Raw(nested(1000)),
+                _Raw(nested(300, "dict")),
+            )
+        )
 
     def _duplicate(self, doc: dict[str, Any], b: _Base) -> bytes | None:
         """The object at a random path is written with one of its keys twice."""
@@ -306,9 +407,23 @@ class HostileInputs:
     # -- structure-aware: the message -------------------------------------------------------
     def _keys(self, b: _Base) -> list[bytes | None]:
         other = self.rng.choice(self.stations).encode()
-        return [None, b"", other, b.key + b"\n", b.key + b"\x00", b"\xff\xfe\xfd", b.key.lower(),
-                b" " + b.key, b.key * 2, b"k" * 60_000, self.rng.choice(self.tecs).encode(), b"KZ",
-                b.key + b":x", b.key.decode().replace("-", "\u2010").encode(), b"\xed\xa0\x80"]  # fmt: skip
+        return [
+            None,
+            b"",
+            other,
+            b.key + b"\n",
+            b.key + b"\x00",
+            b"\xff\xfe\xfd",
+            b.key.lower(),
+            b" " + b.key,
+            b.key * 2,
+            b"k" * 60_000,
+            self.rng.choice(self.tecs).encode(),
+            b"KZ",
+            b.key + b":x",
+            b.key.decode().replace("-", "\u2010").encode(),
+            b"\xed\xa0\x80",
+        ]
 
     def _key(self, b: _Base) -> Hostile:
         return Hostile(b.topic, self.rng.choice(self._keys(b)), b.raw)
@@ -415,21 +530,31 @@ class HostileInputs:
     def _delete(self, b: _Base) -> Hostile:
         rng = self.rng
         i = rng.randrange(len(b.raw))
-        return Hostile(b.topic, b.key, b.raw[:i] + b.raw[i + rng.randint(1, 8):])
+        return Hostile(b.topic, b.key, b.raw[:i] + b.raw[i + rng.randint(1, 8) :])
 
     def _digits(self, b: _Base) -> Hostile:
         """A run of digits rewritten: still JSON, often still the contract, other figures."""
         rng = self.rng
         raw = b.raw
-        starts = [i for i in range(len(raw)) if raw[i:i + 1].isdigit() and not raw[i - 1:i].isdigit()]
+        starts = [i for i in range(len(raw)) if raw[i : i + 1].isdigit() and not raw[i - 1 : i].isdigit()]
         if not starts:
             return self._bitflip(b)
         i = rng.choice(starts)
         j = i
-        while raw[j:j + 1].isdigit():
+        while raw[j : j + 1].isdigit():
             j += 1
-        new = rng.choice((b"0", b"1", b"9" * rng.randint(1, 25), str(rng.randint(0, 10**6)).encode(),
-                          b"-" + raw[i:j], raw[i:j] + b".0", raw[i:j] + b"e1", b"00" + raw[i:j]))  # fmt: skip
+        new = rng.choice(
+            (
+                b"0",
+                b"1",
+                b"9" * rng.randint(1, 25),
+                str(rng.randint(0, 10**6)).encode(),
+                b"-" + raw[i:j],
+                raw[i:j] + b".0",
+                raw[i:j] + b"e1",
+                b"00" + raw[i:j],
+            )
+        )
         return Hostile(b.topic, b.key, raw[:i] + new + raw[j:])
 
     def _splice(self, b: _Base) -> Hostile:
@@ -455,22 +580,53 @@ class HostileInputs:
     def _wrap(self, b: _Base) -> Hostile:
         rng = self.rng
         raw = b.raw
-        value = rng.choice((b"\xef\xbb\xbf" + raw, raw.decode().encode("utf-16"), raw + b"\x00",
-                            b"\x00" + raw, b"", b" ", b"null", b"[]", b"\"" + raw + b"\"",
-                            json.dumps(raw.decode()).encode(), raw.replace(b'"', b"'"),
-                            raw + b"}", b"{" + raw,
-                            # control bytes are valid UTF-8 but not JSON: a dead letter escapes
-                            # each as six characters
-                            raw[:-1] + b',"pad":"' + b"\x01" * 20_000 + b'"}'))  # fmt: skip
+        value = rng.choice(
+            (
+                b"\xef\xbb\xbf" + raw,
+                raw.decode().encode("utf-16"),
+                raw + b"\x00",
+                b"\x00" + raw,
+                b"",
+                b" ",
+                b"null",
+                b"[]",
+                b'"' + raw + b'"',
+                json.dumps(raw.decode()).encode(),
+                raw.replace(b'"', b"'"),
+                raw + b"}",
+                b"{" + raw,
+                # control bytes are valid UTF-8 but not JSON: a dead letter escapes
+                # each as six characters
+                raw[:-1] + b',"pad":"' + b"\x01" * 20_000 + b'"}',
+            )
+        )
         return Hostile(b.topic, b.key, value)
 
     # -- the registry -----------------------------------------------------------------------
     def registry_labelled(self, n: int) -> Iterator[tuple[str, Hostile]]:
         """``n`` hostile registry records (units, stations, the ballot), with their mutation."""
         rng = self.rng
-        names = ["wrong_type", "size", "nesting", "unicode", "number", "id", "missing", "extra",
-                 "duplicate_key", "version_field", "type_field", "combo", "change", "value_none",
-                 "bitflip", "truncate", "insert", "digits", "parties"]  # fmt: skip
+        names = [
+            "wrong_type",
+            "size",
+            "nesting",
+            "unicode",
+            "number",
+            "id",
+            "missing",
+            "extra",
+            "duplicate_key",
+            "version_field",
+            "type_field",
+            "combo",
+            "change",
+            "value_none",
+            "bitflip",
+            "truncate",
+            "insert",
+            "digits",
+            "parties",
+        ]
         for _ in range(n):
             rec = rng.choice(self.records)
             key = str(rec.get("station_id") or rec.get("unit_id") or "ballot").encode()
@@ -497,11 +653,24 @@ class HostileInputs:
             self._registry_change(doc)
         elif name == "parties" or (name == "size" and doc["type"] == "ballot"):
             doc["type"], doc["v"] = "ballot", 1
-            doc["parties"] = rng.choice((
-                [], [""], ["ANSDP", "ANSDP"], [1, 2], [None], "ANSDP", [["ANSDP"]], list(self.parties)[::-1],
-                [f"P{i}" for i in range(MAX_PARTIES + 1)], ["x" * (MAX_NAME + 1)], [*self.parties, "\ud800"],
-                [*self.parties, "ANSDP\n"], _Raw(nested(1000)), [p + "\u200b" for p in self.parties],
-            ))  # fmt: skip
+            doc["parties"] = rng.choice(
+                (
+                    [],
+                    [""],
+                    ["ANSDP", "ANSDP"],
+                    [1, 2],
+                    [None],
+                    "ANSDP",
+                    [["ANSDP"]],
+                    list(self.parties)[::-1],
+                    [f"P{i}" for i in range(MAX_PARTIES + 1)],
+                    ["x" * (MAX_NAME + 1)],
+                    [*self.parties, "\ud800"],
+                    [*self.parties, "ANSDP\n"],
+                    _Raw(nested(1000)),
+                    [p + "\u200b" for p in self.parties],
+                )
+            )
         else:
             self.structure[name](doc, b)
         return Hostile("registry", b.key, self._encode(doc))
@@ -518,10 +687,8 @@ class HostileInputs:
                 "evoting": not doc["evoting"],
                 "tec_id": rng.choice([t for t in self.tecs if t.startswith(rec + "-")] or [doc["tec_id"]]),
                 "station_id": f"{rec}-{rng.randint(90_000, 999_999)}",
-            }[field]  # fmt: skip
+            }[field]
         elif doc["type"] == "unit":
             doc["name"] = rng.choice(("Өңір", "\u202e", "n" * MAX_NAME))
         else:
             doc["parties"] = list(self.parties)
-
-

@@ -52,8 +52,10 @@ PUBLICATION_DAYS = 31  # to 27 September
 
 def build(seed: int = 2007) -> Election:
     """The drill election for ``seed``: byte-identical events for the same seed."""
-    rng = {part: random.Random(f"tabmon-kz2007/{seed}/{part}")
-           for part in ("layout", "day", "evote", "count", "official", "clock")}  # fmt: skip
+    rng = {
+        part: random.Random(f"tabmon-kz2007/{seed}/{part}")
+        for part in ("layout", "day", "evote", "count", "official", "clock")
+    }
     units, stations = layout(rng["layout"])
     fixed = fixed_night(rng["count"])
     plan_night(stations, fixed, rng["day"])
@@ -77,10 +79,19 @@ def build(seed: int = 2007) -> Election:
     truth.pec, truth.official = books.pec, books.official
     truth.tec, truth.observer = books.tec, books.observer
     registry = [{"type": "ballot", "v": 1, "parties": list(PARTIES)}, *units]
-    registry += [{"type": "station", "v": 1, "station_id": st.sid, "tec_id": st.tec,
-                  "rec_id": st.rec, "name": _station_name(st),
-                  "registered_baseline": st.baseline, "evoting": st.evoting}
-                 for st in stations]  # fmt: skip
+    registry += [
+        {
+            "type": "station",
+            "v": 1,
+            "station_id": st.sid,
+            "tec_id": st.tec,
+            "rec_id": st.rec,
+            "name": _station_name(st),
+            "registered_baseline": st.baseline,
+            "evoting": st.evoting,
+        }
+        for st in stations
+    ]
     return Election(seed, PARTIES, registry, events, truth)
 
 
@@ -89,13 +100,32 @@ def _station_name(st: DrillStation) -> str:
 
 
 def _protocol(at: datetime, sid: str, source: str, version: int, figures: dict) -> TimedEvent:
-    return _event(at, "protocols", sid, type="protocol", station_id=sid, source=source,
-                  version=version, recorded_at=at.isoformat(), figures=_copy_figures(figures))  # fmt: skip
+    return _event(
+        at,
+        "protocols",
+        sid,
+        type="protocol",
+        station_id=sid,
+        source=source,
+        version=version,
+        recorded_at=at.isoformat(),
+        figures=_copy_figures(figures),
+    )
 
 
 def _summary(at: datetime, level: str, uid: str, version: int, n: int, figures: dict) -> TimedEvent:
-    return _event(at, "summaries", uid, type="summary", level=level, unit_id=uid, version=version,
-                  recorded_at=at.isoformat(), stations_included=n, figures=figures)  # fmt: skip
+    return _event(
+        at,
+        "summaries",
+        uid,
+        type="summary",
+        level=level,
+        unit_id=uid,
+        version=version,
+        recorded_at=at.isoformat(),
+        stations_included=n,
+        figures=figures,
+    )
 
 
 def _protocol_events(stations: list[DrillStation], books: Books, rng: random.Random) -> list[TimedEvent]:
@@ -158,4 +188,3 @@ def _summaries(
 
 
 EXPECTED = expected()  # the same list, for readers who want a constant
-

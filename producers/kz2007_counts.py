@@ -80,12 +80,17 @@ def _assemble(
     mobile = round(paper * rng.uniform(0.0, 0.02 if st.urban else 0.06))
     received = ceil50(max(st.baseline, paper) * rng.uniform(1.0, 1.01))
     return {
-        "registered": st.baseline + st.added, "added": st.added,
-        "ballots_received": received, "ballots_cancelled": received - paper,
-        "issued_in_station": paper - mobile, "issued_mobile": mobile,
-        "voted_electronic": st.electronic, "ballots_found": found, "invalid": invalid,
+        "registered": st.baseline + st.added,
+        "added": st.added,
+        "ballots_received": received,
+        "ballots_cancelled": received - paper,
+        "issued_in_station": paper - mobile,
+        "issued_mobile": mobile,
+        "voted_electronic": st.electronic,
+        "ballots_found": found,
+        "invalid": invalid,
         "votes": {p: votes[p] for p in PARTIES},
-    }  # fmt: skip
+    }
 
 
 def _force(votes: dict[str, int], party: str, value: int) -> None:

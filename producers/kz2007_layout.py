@@ -123,11 +123,14 @@ def layout(rng: random.Random) -> tuple[list[dict], list[DrillStation]]:
     """RECs, TECs (named first), and stations with their real or synthetic numbers and sizes."""
     reserved = _reserved()
     tec_counts = _tec_counts()
-    weights = [_PROFILE[c][0] / D.COUNT_MEDIAN.get(c, _PROFILE[c][1]) * (1 + 2.5 * D.SMALL_SHARE[c])
-               for c in REGIONS]  # fmt: skip
+    weights = [
+        _PROFILE[c][0] / D.COUNT_MEDIAN.get(c, _PROFILE[c][1]) * (1 + 2.5 * D.SMALL_SHARE[c]) for c in REGIONS
+    ]
     station_counts = dict(zip(REGIONS, _apportion(D.STATIONS, weights), strict=True))
-    units = [{"type": "unit", "v": 1, "level": "rec", "unit_id": c, "parent_id": CEC_ID,
-              "name": REGIONS[c]} for c in REGIONS]  # fmt: skip
+    units = [
+        {"type": "unit", "v": 1, "level": "rec", "unit_id": c, "parent_id": CEC_ID, "name": REGIONS[c]}
+        for c in REGIONS
+    ]
     stations: list[DrillStation] = []
     for code in REGIONS:
         named = D.NAMED_TECS[code]
@@ -142,14 +145,16 @@ def layout(rng: random.Random) -> tuple[list[dict], list[DrillStation]]:
         fixed = {ids[t]: n for t, n in D.TEC_SIZES.items() if t in ids}
         free_tecs = [ids[n] for n in names if ids[n] not in fixed]
         mins = [max(1, sum(1 for t in placed.values() if t == tec)) for tec in free_tecs]
-        spread = _apportion(station_counts[code] - sum(fixed.values()),
-                            [rng.uniform(0.5, 1.5) for _ in free_tecs], mins)  # fmt: skip
+        spread = _apportion(
+            station_counts[code] - sum(fixed.values()), [rng.uniform(0.5, 1.5) for _ in free_tecs], mins
+        )
         sizes = {**fixed, **dict(zip(free_tecs, spread, strict=True))}
         numbers = _numbers([(ids[n], sizes[ids[n]]) for n in names], placed)
         for name in names:
             tec_id = ids[name]
-            units.append({"type": "unit", "v": 1, "level": "tec", "unit_id": tec_id,
-                          "parent_id": code, "name": name})  # fmt: skip
+            units.append(
+                {"type": "unit", "v": 1, "level": "tec", "unit_id": tec_id, "parent_id": code, "name": name}
+            )
             urban = name in D.URBAN_TECS or code in ("AST", "ALA")
             for num in numbers[tec_id]:
                 sid = f"{code}-{num}"
@@ -170,8 +175,9 @@ def layout(rng: random.Random) -> tuple[list[dict], list[DrillStation]]:
 def plan_night(stations: list[DrillStation], fixed: dict[str, tuple[int, int]], rng: random.Random) -> None:
     """Lists, additions and 20:00 voters, solved to the published totals; day curves."""
     total_added = D.REGISTERED_END_OF_DAY - D.REGISTERED_BASELINE
-    added = apportion_capped(total_added, [st.size * rng.random() ** 3 for st in stations],
-                             [st.size // 10 for st in stations])  # fmt: skip
+    added = apportion_capped(
+        total_added, [st.size * rng.random() ** 3 for st in stations], [st.size // 10 for st in stations]
+    )
     first = D.REGISTERED_END_OF_DAY - D.REGISTERED_BASELINE - D.ADDED_10_TO_20
     added1 = apportion_capped(first, [a * rng.uniform(0.5, 1.5) for a in added], added)
     for st, a, a1 in zip(stations, added, added1, strict=True):
@@ -182,8 +188,9 @@ def plan_night(stations: list[DrillStation], fixed: dict[str, tuple[int, int]], 
             assert 1 <= st.baseline <= MAX_REGISTERED, st.sid
     free = [st for st in stations if st.sid not in fixed]
     rest = D.REGISTERED_BASELINE - sum(st.baseline for st in stations if st.sid in fixed)
-    base = apportion_capped(rest, [float(st.size) for st in free], [MAX_REGISTERED] * len(free),
-                            [1] * len(free))  # fmt: skip
+    base = apportion_capped(
+        rest, [float(st.size) for st in free], [MAX_REGISTERED] * len(free), [1] * len(free)
+    )
     for st, b in zip(free, base, strict=True):
         st.baseline = b
     _solve_voters(free, [st for st in stations if st.sid in fixed], rng)
@@ -236,8 +243,9 @@ def choose_evoting(stations: list[DrillStation], excluded: set[str], rng: random
         a.evoting, b.evoting = False, True
         held += b.baseline - a.baseline
     ev = [st for st in eligible if st.evoting]
-    counts = apportion_capped(D.EVOTE_BALLOTS, [st.voted * rng.uniform(0.5, 1.5) for st in ev],
-                              [st.voted // 2 for st in ev])  # fmt: skip
+    counts = apportion_capped(
+        D.EVOTE_BALLOTS, [st.voted * rng.uniform(0.5, 1.5) for st in ev], [st.voted // 2 for st in ev]
+    )
     for st, n in zip(ev, counts, strict=True):
         st.electronic = n
 
@@ -255,7 +263,7 @@ def share_tokens(
     plans = [
         (skz, n_skz_tokens, D.EVOTE_SKZ_BALLOTS, 0.5),
         (others, D.EVOTE_MULTI_TOKENS - n_skz_tokens, D.EVOTE_MULTI_BALLOTS - D.EVOTE_SKZ_BALLOTS, 0.25),
-    ]  # fmt: skip
+    ]
     for group, n_tokens, n_ballots, cross in plans:
         sizes = [2] * n_tokens
         for _ in range(n_ballots - 2 * n_tokens):

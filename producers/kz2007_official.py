@@ -34,10 +34,15 @@ def derive(pec: dict, votes: dict[str, int], invalid: int, missing: int | None =
     mobile = min(pec["issued_mobile"], paper)
     received = pec["ballots_received"] if pec["ballots_received"] >= paper else ceil50(paper)
     return {
-        **pec, "ballots_received": received, "ballots_cancelled": received - paper,
-        "issued_in_station": paper - mobile, "issued_mobile": mobile, "ballots_found": found,
-        "invalid": invalid, "votes": {p: votes[p] for p in PARTIES},
-    }  # fmt: skip
+        **pec,
+        "ballots_received": received,
+        "ballots_cancelled": received - paper,
+        "issued_in_station": paper - mobile,
+        "issued_mobile": mobile,
+        "ballots_found": found,
+        "invalid": invalid,
+        "votes": {p: votes[p] for p in PARTIES},
+    }
 
 
 def official_data(stations: list[DrillStation], books: Books, rng: random.Random) -> None:
@@ -77,8 +82,11 @@ def _khromtauskiy(books: Books, room: dict[str, int], rng: random.Random) -> Non
             continue
         pec = books.pec[sid]
         v = pec["votes"]
-        new = {**v, "ANSDP": round(v["ANSDP"] * rng.uniform(0.02, 0.15)),
-               "Ak Zhol": round(v["Ak Zhol"] * rng.uniform(0.05, 0.6))}  # fmt: skip
+        new = {
+            **v,
+            "ANSDP": round(v["ANSDP"] * rng.uniform(0.02, 0.15)),
+            "Ak Zhol": round(v["Ak Zhol"] * rng.uniform(0.05, 0.6)),
+        }
         for p in ("PPK", "Auyl", "Rukhaniyat"):  # bounded so the list still holds them all
             new[p] += min(rng.randint(5, 20), max(0, room[sid]) // 4)
         moved = sum(v.values()) - sum(new.values())
@@ -108,11 +116,11 @@ def _rudniy(tec: list[str], books: Books, room: dict[str, int], rng: random.Rand
     """Rudniy City: CEC data Nur Otan +6,201 and ANSDP -764 over its 25 protocols (XIV fn 93)."""
     done = [sid for sid in tec if sid in books.official]
     todo = [sid for sid in tec if sid not in books.official]
-    moved = {p: sum(books.official[s]["votes"][p] - books.pec[s]["votes"][p] for s in done)
-             for p in D.RUDNIY_MOVED}  # fmt: skip
+    moved = {
+        p: sum(books.official[s]["votes"][p] - books.pec[s]["votes"][p] for s in done) for p in D.RUDNIY_MOVED
+    }
     rooms = [max(0, room[sid]) for sid in todo]
-    adds = apportion_capped(D.RUDNIY_MOVED[NO] - moved[NO],
-                            [r * rng.uniform(0.5, 1.5) for r in rooms], rooms)  # fmt: skip
+    adds = apportion_capped(D.RUDNIY_MOVED[NO] - moved[NO], [r * rng.uniform(0.5, 1.5) for r in rooms], rooms)
     have = [books.pec[sid]["votes"]["ANSDP"] - 1 for sid in todo]
     cuts = apportion_capped(moved["ANSDP"] - D.RUDNIY_MOVED["ANSDP"], [float(h) for h in have], have)
     for sid, add, cut in zip(todo, adds, cuts, strict=True):
@@ -141,8 +149,11 @@ def _unanimous(stations: list[DrillStation], books: Books, rng: random.Random) -
     off, pec = books.official, books.pec
     free = [st for st in stations if st.sid not in off]
     voters = {st.sid: participants(pec[st.sid]) for st in free}
-    similar = sorted(st.sid for st in free if st.rec == "ALR" and st.sid not in D.UNANIMOUS_EXAMPLES
-                     and 1300 <= voters[st.sid] <= 1800)  # fmt: skip
+    similar = sorted(
+        st.sid
+        for st in free
+        if st.rec == "ALR" and st.sid not in D.UNANIMOUS_EXAMPLES and 1300 <= voters[st.sid] <= 1800
+    )
     invalid = {sid: inv for sid, (_, inv) in D.UNANIMOUS_EXAMPLES.items()}
     invalid.update(dict.fromkeys(rng.sample(similar, D.UNANIMOUS_ALR_SIMILAR), 0))
     known = [(s, participants(f), f["invalid"]) for s, f in off.items() if is_unanimous(f)]  # MAN-105
@@ -154,8 +165,11 @@ def _unanimous(stations: list[DrillStation], books: Books, rng: random.Random) -
         need = {"over1000": n_over, "big": n_big - n_over, "small": n_all - n_big}
         for band, (lo, hi) in (("over1000", OVER1000_P), ("big", BIG_P), ("small", SMALL_P)):
             k = need[band] - have[rec, band]
-            pool = [st.sid for st in free if st.rec == rec and st.sid not in invalid
-                    and lo <= voters[st.sid] <= hi]  # fmt: skip
+            pool = [
+                st.sid
+                for st in free
+                if st.rec == rec and st.sid not in invalid and lo <= voters[st.sid] <= hi
+            ]
             if not 0 <= k <= len(pool):
                 raise ValueError(f"cannot pick {k} unanimous {band} stations in {rec}")
             for sid in rng.sample(pool, k):
@@ -208,10 +222,15 @@ def _inflate(
             adds[i] = n
     # invalid ballots: whatever makes the participants 6,082,430 (CEC), spread by valid votes
     new_valid = [b + a for b, a in zip(base, adds, strict=True)]
-    inv_total = (D.CEC_PARTICIPANTS - D.ANNEX1_TOTAL - sum(missing)
-                 - sum(participants(off[s]) - valid(off[s]) for s in known))  # fmt: skip
-    inv_caps = [min(r - v - m, round(MAX_INVALID * v))
-                for r, v, m in zip(reg, new_valid, missing, strict=True)]  # fmt: skip
+    inv_total = (
+        D.CEC_PARTICIPANTS
+        - D.ANNEX1_TOTAL
+        - sum(missing)
+        - sum(participants(off[s]) - valid(off[s]) for s in known)
+    )
+    inv_caps = [
+        min(r - v - m, round(MAX_INVALID * v)) for r, v, m in zip(reg, new_valid, missing, strict=True)
+    ]
     invalid = apportion_capped(inv_total, [v * rng.uniform(0.6, 1.4) for v in new_valid], inv_caps)
     for st, f, c, add, inv in zip(infl, pecs, cuts, adds, invalid, strict=True):
         votes = {p: f["votes"][p] - c.get(p, 0) for p in PARTIES}

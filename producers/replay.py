@@ -45,14 +45,24 @@ def _registry_key(record: dict[str, Any]) -> str:
 
 
 def producer(settings: Settings) -> KafkaProducer:
-    return KafkaProducer(bootstrap_servers=settings.broker, linger_ms=10,
-                         batch_size=512 * 1024, max_request_size=8 * 1024 * 1024,
-                         acks=1, retries=5)  # fmt: skip
+    return KafkaProducer(
+        bootstrap_servers=settings.broker,
+        linger_ms=10,
+        batch_size=512 * 1024,
+        max_request_size=8 * 1024 * 1024,
+        acks=1,
+        retries=5,
+    )
 
 
-def send(settings: Settings, messages: Iterable[Message], *, speed: float = 0.0,
-         progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
-         ) -> int:  # fmt: skip
+def send(
+    settings: Settings,
+    messages: Iterable[Message],
+    *,
+    speed: float = 0.0,
+    progress: Progress | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> int:
     """Send every message; with ``speed`` > 0, pace them by their clock (N times real time).
 
     Returns how many were sent. Flushes before returning, also when stopped early.

@@ -77,8 +77,9 @@ def recount(f: Flat, parties: Sequence[str], *, paper: int, extra_added: int = 0
     return out
 
 
-def scaled_reports(reports: Sequence[tuple[int, int, int]], voted: int, extra_added: int = 0
-                   ) -> list[tuple[int, int, int]]:  # fmt: skip
+def scaled_reports(
+    reports: Sequence[tuple[int, int, int]], voted: int, extra_added: int = 0
+) -> list[tuple[int, int, int]]:
     """A station's cumulative reports (registered, added, voted) rescaled to end at ``voted``,
     with ``extra_added`` more additions spread as its own additions were (evenly if none):
     the shape of its day is kept, so its pace stays its own."""
@@ -115,7 +116,8 @@ class Editor:
         for r in election.registry:
             if r["type"] == "station":
                 self.stations[r["station_id"]] = StationInfo(
-                    r["station_id"], r["tec_id"], r["rec_id"], r["registered_baseline"], r["evoting"])
+                    r["station_id"], r["tec_id"], r["rec_id"], r["registered_baseline"], r["evoting"]
+                )
                 self.tec_stations.setdefault(r["tec_id"], []).append(r["station_id"])
             elif r["type"] == "unit" and r["level"] == "tec":
                 self.rec_tecs.setdefault(r["parent_id"], []).append(r["unit_id"])
@@ -164,8 +166,10 @@ class Editor:
         return [self.reports[sid][q] for q in sorted(self.reports.get(sid, {}))]
 
     def report_figures(self, sid: str) -> list[tuple[int, int, int]]:
-        return [itemgetter("registered", "added", "voted")(self.event(p).value)
-                for p in self.report_positions(sid)]  # fmt: skip
+        return [
+            itemgetter("registered", "added", "voted")(self.event(p).value)
+            for p in self.report_positions(sid)
+        ]
 
     def summary(self, uid: str, version: int = 1) -> int:
         return self.summaries[uid][version]
@@ -203,8 +207,13 @@ class Editor:
         for pos, (registered, added, voted) in zip(self.report_positions(sid), reports, strict=True):
             self.replace(pos, registered=registered, added=added, voted=voted)
 
-    def restate(self, sid: str, f: Flat, sources: Iterable[str] = ("pec", "observer", "tec", "cec"),
-                follow: str | None = "pec") -> None:  # fmt: skip
+    def restate(
+        self,
+        sid: str,
+        f: Flat,
+        sources: Iterable[str] = ("pec", "observer", "tec", "cec"),
+        follow: str | None = "pec",
+    ) -> None:
         """The station's protocols from ``sources`` carry ``f``; the summaries above it follow
         the change of its ``follow`` figures (a TEC summary sums its stations' PEC protocols;
         ``tec``: the TEC summed what it entered itself; None: the summaries stay)."""
@@ -226,11 +235,12 @@ class Editor:
             for version, pos in self.summaries.get(uid, {}).items():
                 if version >= from_version:
                     f = flat(self.event(pos).value["figures"])
-                    self.replace(pos, figures=nested({k: f[k] + delta.get(k, 0) for k in f},
-                                                     self.parties))  # fmt: skip
+                    self.replace(pos, figures=nested({k: f[k] + delta.get(k, 0) for k in f}, self.parties))
 
     def finish(self) -> tuple[list[TimedEvent], dict[int, int]]:
         """The events in time order (ties keep position order) and position -> index."""
-        order = sorted((pos for pos, ev in enumerate(self.events) if ev is not None),
-                       key=lambda pos: (self.event(pos).at, pos))  # fmt: skip
+        order = sorted(
+            (pos for pos, ev in enumerate(self.events) if ev is not None),
+            key=lambda pos: (self.event(pos).at, pos),
+        )
         return [self.event(pos) for pos in order], {pos: i for i, pos in enumerate(order)}

@@ -23,6 +23,7 @@ from .synthetic import TimedEvent
 if TYPE_CHECKING:
     from .scenarios import _Injector, _Pending
 
+
 class UnitInjections:
     def __init__(self, inj: _Injector) -> None:
         self.inj = inj
@@ -97,8 +98,11 @@ class UnitInjections:
             return False
         v1 = self.ed.event(self.ed.summary(uid))
         at = self._revision_time(uid, v1.at)
-        revised = {**f, "issued_in_station": f["issued_in_station"] + more,
-                   "ballots_cancelled": f["ballots_cancelled"] - more}  # fmt: skip
+        revised = {
+            **f,
+            "issued_in_station": f["issued_in_station"] + more,
+            "ballots_cancelled": f["ballots_cancelled"] - more,
+        }
         pos = self.ed.add(_summary(at, v1.value, 2, revised, self.ed.parties))
         self.ed.add_to_summaries(self.parents(uid), {"issued_in_station": more, "ballots_cancelled": -more})
         self.inj.record("turnout_revised", level, pos, unit=uid)
@@ -162,8 +166,9 @@ def unit_excess(ed: Editor, uid: str, sids: Sequence[str], t: Thresholds) -> tup
     return max(official, summary) - voted, voted
 
 
-def implied_unit_excess(ed: Editor, parties: Sequence[str], t: Thresholds,
-                        pending: list[_Pending]) -> list[_Pending]:  # fmt: skip
+def implied_unit_excess(
+    ed: Editor, parties: Sequence[str], t: Thresholds, pending: list[_Pending]
+) -> list[_Pending]:
     """``valid_exceeds_turnout`` at every unit whose final figures cross the unit threshold
     and that no injection recorded: the sum of several stations' anomalies, or one station's
     in a small unit. Triggered by the latest injection inside the unit."""
@@ -186,6 +191,14 @@ def implied_unit_excess(ed: Editor, parties: Sequence[str], t: Thresholds,
             raise AssertionError(f"unit {uid} has valid votes above its turnout with no injection in it")
         timed = [p for p in inside if p.pos >= 0]  # late_protocol's trigger is not an event yet
         last = max(timed, key=lambda p: ed.event(p.pos).at) if timed else inside[0]
-        out.append(_Pending("valid_exceeds_turnout", last.variant, uid, None, last.pos,
-                            implied_by=last.implied_by or last.kind))  # fmt: skip
+        out.append(
+            _Pending(
+                "valid_exceeds_turnout",
+                last.variant,
+                uid,
+                None,
+                last.pos,
+                implied_by=last.implied_by or last.kind,
+            )
+        )
     return out

@@ -70,8 +70,12 @@ VARIANTS: dict[str, tuple[str, ...]] = {
 }
 KINDS = tuple(VARIANTS)
 # (kind, variant) injected into commission summaries rather than at a station
-UNIT_VARIANTS = frozenset({*((k, v) for k in ("summary_mismatch", "turnout_revised") for v in VARIANTS[k]),
-                           ("valid_exceeds_turnout", "summary")})  # fmt: skip
+UNIT_VARIANTS = frozenset(
+    {
+        *((k, v) for k in ("summary_mismatch", "turnout_revised") for v in VARIANTS[k]),
+        ("valid_exceeds_turnout", "summary"),
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -115,8 +119,14 @@ def scenario_thresholds(t: Thresholds | None = None) -> Thresholds:
     return t if t.polls_close is not None else replace(t, polls_close=POLLS_CLOSE)
 
 
-def inject(election: Election, per_kind: int = 3, *, seed: int = 0, kinds: Iterable[str] = KINDS,
-           thresholds: Thresholds | None = None) -> Scenario:  # fmt: skip
+def inject(
+    election: Election,
+    per_kind: int = 3,
+    *,
+    seed: int = 0,
+    kinds: Iterable[str] = KINDS,
+    thresholds: Thresholds | None = None,
+) -> Scenario:
     """``per_kind`` anomalies of each kind (variants in turn), where eligible stations exist."""
     t = scenario_thresholds(thresholds)
     inj = _Injector(election, random.Random(f"tabmon-scenarios/{seed}"), t)
@@ -162,9 +172,18 @@ class _Injector:
         self.used_tecs.add(self.ed.stations[sid].tec_id)
         return sid
 
-    def record(self, kind: str, variant: str, pos: int, *, station: str | None = None,
-               unit: str | None = None, implied_by: str = "", subject: str = "",
-               stations: Sequence[str] = ()) -> None:  # fmt: skip
+    def record(
+        self,
+        kind: str,
+        variant: str,
+        pos: int,
+        *,
+        station: str | None = None,
+        unit: str | None = None,
+        implied_by: str = "",
+        subject: str = "",
+        stations: Sequence[str] = (),
+    ) -> None:
         uid = unit or self.ed.stations[station or ""].tec_id
         involved = tuple(stations) or ((station,) if station else ())
         self.pending.append(_Pending(kind, variant, uid, station, pos, subject, involved, implied_by))
@@ -191,6 +210,7 @@ class _Injector:
     # -- station kinds -----------------------------------------------------------------------
     def protocol_altered(self, variant: str) -> bool:
         """Votes moved from the runner-up to the leader (5 % of the valid votes, at least 20)."""
+
         def ok(sid: str) -> bool:
             f = self.pec(sid)
             v = valid(f, self.parties)
@@ -219,15 +239,21 @@ class _Injector:
         elif variant == "observer":  # the observer's copy keeps the count, the protocol does not
             obs = ed.protocol(sid, "observer")
             if obs is None:
-                obs = ed.add(_protocol(pec_at + timedelta(minutes=15), sid, "observer", 1, true,
-                                       self.parties))  # fmt: skip
+                obs = ed.add(
+                    _protocol(pec_at + timedelta(minutes=15), sid, "observer", 1, true, self.parties)
+                )
             ed.restate(sid, altered, ["pec", "tec", "cec"])
             self.record("protocol_altered", variant, obs, station=sid)
         else:  # tec: the TEC enters altered figures and sums them into its summary
             ed.restate(sid, altered, ["tec", "cec"], follow="tec")
             self.record("protocol_altered", variant, tec_pos, station=sid)
-            self.record("summary_mismatch", variant, ed.summary(ed.stations[sid].tec_id),
-                        unit=ed.stations[sid].tec_id, implied_by="protocol_altered")  # fmt: skip
+            self.record(
+                "summary_mismatch",
+                variant,
+                ed.summary(ed.stations[sid].tec_id),
+                unit=ed.stations[sid].tec_id,
+                implied_by="protocol_altered",
+            )
         return True
 
     def arithmetic_inconsistent(self, variant: str) -> bool:
@@ -320,8 +346,9 @@ class _Injector:
         self.ed.restate(sid, recount(f, self.parties, paper=paper, extra_added=extra))
         reports = scaled_reports(self.ed.report_figures(sid), participants(f) + more, extra)
         self.ed.set_reports(sid, reports)
-        first = next(i for i, (r, a, _v) in enumerate(reports)
-                     if a >= t.additions_votes and a >= t.additions_share * r)  # fmt: skip
+        first = next(
+            i for i, (r, a, _v) in enumerate(reports) if a >= t.additions_votes and a >= t.additions_share * r
+        )
         self.record("list_additions", variant, self.ed.report_positions(sid)[first], station=sid)
         return True
 
@@ -382,15 +409,23 @@ class _Injector:
             b = self.station(lambda s: bool(ed.ballots.get(s)) and ed.stations[s].rec_id != region)
             if a is None or b is None:
                 return False
-            first, second = sorted((self.rng.choice(ed.ballots[a]), self.rng.choice(ed.ballots[b])),
-                                   key=lambda p: ed.event(p).at)  # fmt: skip
+            first, second = sorted(
+                (self.rng.choice(ed.ballots[a]), self.rng.choice(ed.ballots[b])), key=lambda p: ed.event(p).at
+            )
             stations = (ed.event(first).key, ed.event(second).key)
         if ed.event(first).at == ed.event(second).at:
             return False
         token = ed.event(first).value["voter_token"]
         ed.replace(second, voter_token=token)
-        self.record("evote_multiple", variant, second, station=ed.event(second).key, subject=token,
-                    stations=stations, unit=CEC_ID)  # fmt: skip
+        self.record(
+            "evote_multiple",
+            variant,
+            second,
+            station=ed.event(second).key,
+            subject=token,
+            stations=stations,
+            unit=CEC_ID,
+        )
         return True
 
     def late_protocol(self, variant: str) -> bool:
@@ -425,11 +460,23 @@ class _Injector:
         injections = []
         for p in self.pending:
             i = at_deadline if p.pos < 0 else index[p.pos]
-            injections.append(Injection(p.kind, p.variant, p.unit_id, p.station_id, i, events[i].at,
-                                        p.subject, p.stations, p.implied_by))  # fmt: skip
+            injections.append(
+                Injection(
+                    p.kind,
+                    p.variant,
+                    p.unit_id,
+                    p.station_id,
+                    i,
+                    events[i].at,
+                    p.subject,
+                    p.stations,
+                    p.implied_by,
+                )
+            )
         injections.sort(key=lambda x: (x.index, x.kind, x.station_id or x.unit_id))
-        out = Election(election.seed, election.parties, election.registry, events,
-                       _truth(election.truth, self.ed))  # fmt: skip
+        out = Election(
+            election.seed, election.parties, election.registry, events, _truth(election.truth, self.ed)
+        )
         return Scenario(out, injections, frozenset(self.ed.touched), self.t)
 
 
@@ -437,17 +484,37 @@ def _minus(a: Flat, b: Flat) -> Flat:
     return {k: a[k] - b[k] for k in a}
 
 
-def _protocol(at: datetime, sid: str, source: str, version: int, f: Flat, parties: Sequence[str]
-              ) -> TimedEvent:  # fmt: skip
-    return TimedEvent(at, "protocols", sid, {
-        "type": "protocol", "v": 1, "station_id": sid, "source": source, "version": version,
-        "recorded_at": at.isoformat(), "figures": nested(f, parties)})  # fmt: skip
+def _protocol(
+    at: datetime, sid: str, source: str, version: int, f: Flat, parties: Sequence[str]
+) -> TimedEvent:
+    return TimedEvent(
+        at,
+        "protocols",
+        sid,
+        {
+            "type": "protocol",
+            "v": 1,
+            "station_id": sid,
+            "source": source,
+            "version": version,
+            "recorded_at": at.isoformat(),
+            "figures": nested(f, parties),
+        },
+    )
 
 
 def _truth(old: Truth, ed: Editor) -> Truth:
     """The generator's truth with the figures of every touched station as now emitted."""
-    new = Truth(dict(old.station_tec), dict(old.station_rec), dict(old.pec), dict(old.official),
-                dict(old.turnout), dict(old.evote_ballots), dict(old.tec), dict(old.observer))  # fmt: skip
+    new = Truth(
+        dict(old.station_tec),
+        dict(old.station_rec),
+        dict(old.pec),
+        dict(old.official),
+        dict(old.turnout),
+        dict(old.evote_ballots),
+        dict(old.tec),
+        dict(old.observer),
+    )
     for sid in ed.touched & set(ed.stations):
         pec = ed.protocol(sid, "pec")
         if pec is None:

@@ -51,21 +51,33 @@ MIN_REGISTERED = 200
 # that sum to about the 8.8 million published; city stations are larger; Almaty City's
 # turnout is low as reported on election night.
 _PROFILE: dict[str, tuple[int, int, float, float]] = {
-    "AKM": (530, 700, 0.70, 0.89), "AKT": (440, 700, 0.70, 0.89),
-    "ALR": (1040, 700, 0.84, 0.91), "ATY": (300, 820, 0.72, 0.90),
-    "EKZ": (1000, 700, 0.68, 0.87), "ZHA": (600, 700, 0.76, 0.90),
-    "WKZ": (410, 700, 0.62, 0.88), "KAR": (970, 920, 0.62, 0.86),
-    "KOS": (640, 700, 0.72, 0.91), "KZY": (360, 700, 0.80, 0.92),
-    "MAN": (220, 920, 0.58, 0.88), "PAV": (540, 920, 0.64, 0.87),
-    "NKZ": (460, 700, 0.72, 0.90), "SKZ": (1150, 820, 0.78, 0.90),
-    "AST": (340, 1750, 0.55, 0.84), "ALA": (850, 1750, 0.30, 0.80),
-}  # fmt: skip
+    "AKM": (530, 700, 0.70, 0.89),
+    "AKT": (440, 700, 0.70, 0.89),
+    "ALR": (1040, 700, 0.84, 0.91),
+    "ATY": (300, 820, 0.72, 0.90),
+    "EKZ": (1000, 700, 0.68, 0.87),
+    "ZHA": (600, 700, 0.76, 0.90),
+    "WKZ": (410, 700, 0.62, 0.88),
+    "KAR": (970, 920, 0.62, 0.86),
+    "KOS": (640, 700, 0.72, 0.91),
+    "KZY": (360, 700, 0.80, 0.92),
+    "MAN": (220, 920, 0.58, 0.88),
+    "PAV": (540, 920, 0.64, 0.87),
+    "NKZ": (460, 700, 0.72, 0.90),
+    "SKZ": (1150, 820, 0.78, 0.90),
+    "AST": (340, 1750, 0.55, 0.84),
+    "ALA": (850, 1750, 0.30, 0.80),
+}
 _URBAN = frozenset({"AST", "ALA"})
 # National proportions of the smaller parties (published valid votes), varied per region.
 _MINOR = {
-    "ANSDP": 269310, "PPK": 46436, "Auyl": 89855,
-    "Ak Zhol": 183346, "Rukhaniyat": 22159, "CPPK": 76799,
-}  # fmt: skip
+    "ANSDP": 269310,
+    "PPK": 46436,
+    "Auyl": 89855,
+    "Ak Zhol": 183346,
+    "Rukhaniyat": 22159,
+    "CPPK": 76799,
+}
 _CONCENTRATION = 300.0  # Dirichlet concentration of station shares around the region mean
 # Share of the day's voters in each window 08-10, 10-12, ..., 18-20 (jittered per station).
 _DAY_CURVE = (0.13, 0.19, 0.19, 0.18, 0.16, 0.15)
@@ -107,8 +119,18 @@ class Election:
 class _Station:
     """One station's plan while generating (internal)."""
 
-    __slots__ = ("sid", "tec", "rec", "baseline", "evoting", "added", "voted", "electronic",
-                 "cum", "added_cum")  # fmt: skip
+    __slots__ = (
+        "sid",
+        "tec",
+        "rec",
+        "baseline",
+        "evoting",
+        "added",
+        "voted",
+        "electronic",
+        "cum",
+        "added_cum",
+    )
 
     def __init__(self, sid: str, tec: str, rec: str, baseline: int) -> None:
         self.sid, self.tec, self.rec, self.baseline = sid, tec, rec, baseline
@@ -164,8 +186,10 @@ def _layout(n_stations: int, n_tecs: int, rng: random.Random) -> tuple[list, lis
     tecs_per = _apportion(n_tecs, [_PROFILE[c][0] for c in codes], [1] * len(codes))
     station_weights = [_PROFILE[c][0] / _PROFILE[c][1] for c in codes]
     stations_per = _apportion(n_stations, station_weights, tecs_per)
-    recs = [{"type": "unit", "v": 1, "level": "rec", "unit_id": c, "parent_id": CEC_ID,
-             "name": REGIONS[c]} for c in codes]  # fmt: skip
+    recs = [
+        {"type": "unit", "v": 1, "level": "rec", "unit_id": c, "parent_id": CEC_ID, "name": REGIONS[c]}
+        for c in codes
+    ]
     tecs, stations = [], []
     for code, n_t, n_s in zip(codes, tecs_per, stations_per, strict=True):
         _, median, _, _ = _PROFILE[code]
@@ -174,8 +198,9 @@ def _layout(n_stations: int, n_tecs: int, rng: random.Random) -> tuple[list, lis
         for t, size in enumerate(sizes, start=1):
             tec_id = f"{code}-T{t:02d}"
             name = f"{REGIONS[code]} TEC {t} (synthetic)"
-            tecs.append({"type": "unit", "v": 1, "level": "tec", "unit_id": tec_id,
-                         "parent_id": code, "name": name})  # fmt: skip
+            tecs.append(
+                {"type": "unit", "v": 1, "level": "tec", "unit_id": tec_id, "parent_id": code, "name": name}
+            )
             for _ in range(size):
                 number += 1
                 baseline = _station_size(rng, median, code in _URBAN)
@@ -283,8 +308,17 @@ def _evote_events(st: _Station, out: list, tokens: set[str], rng: random.Random)
             token = f"{rng.getrandbits(128):032x}"
         tokens.add(token)
         at = POLLS_OPEN + timedelta(seconds=s)
-        out.append(_event(at, "evote", st.sid, type="evote", station_id=st.sid,
-                          voter_token=token, issued_at=at.isoformat()))  # fmt: skip
+        out.append(
+            _event(
+                at,
+                "evote",
+                st.sid,
+                type="evote",
+                station_id=st.sid,
+                voter_token=token,
+                issued_at=at.isoformat(),
+            )
+        )
     return secs
 
 
@@ -298,8 +332,18 @@ def _turnout_events(st: _Station, evote_secs: list[int], out: list, rng: random.
             j += 1
         add = round(st.added * ac)
         last = {"registered": st.baseline + add, "added": add, "voted": round(paper * c) + j}
-        out.append(_event(at, "turnout", st.sid, type="turnout", station_id=st.sid, seq=seq,
-                          reported_at=at.isoformat(), **last))  # fmt: skip
+        out.append(
+            _event(
+                at,
+                "turnout",
+                st.sid,
+                type="turnout",
+                station_id=st.sid,
+                seq=seq,
+                reported_at=at.isoformat(),
+                **last,
+            )
+        )
     assert last["voted"] == st.voted and last["added"] == st.added
     return last
 
@@ -314,12 +358,17 @@ def _count(st: _Station, last: dict, shares: list[float], rng: random.Random) ->
     found = paper - missing
     invalid = round(found * rng.uniform(0.005, 0.03))
     return {
-        "registered": last["registered"], "added": last["added"],
-        "ballots_received": received, "ballots_cancelled": received - paper,
-        "issued_in_station": paper - mobile, "issued_mobile": mobile,
-        "voted_electronic": e, "ballots_found": found, "invalid": invalid,
+        "registered": last["registered"],
+        "added": last["added"],
+        "ballots_received": received,
+        "ballots_cancelled": received - paper,
+        "issued_in_station": paper - mobile,
+        "issued_mobile": mobile,
+        "voted_electronic": e,
+        "ballots_found": found,
+        "invalid": invalid,
         "votes": _split_votes(found + e - invalid, shares, rng),
-    }  # fmt: skip
+    }
 
 
 def _protocol_events(sid: str, figures: dict, out: list, rng: random.Random) -> datetime:
@@ -332,9 +381,19 @@ def _protocol_events(sid: str, figures: dict, out: list, rng: random.Random) -> 
     lo = max(ELECTION_DAY + timedelta(hours=26), tec_at + timedelta(minutes=10))
     cec_at = lo + _secs(rng, 0, int((ELECTION_DAY + timedelta(hours=34) - lo).total_seconds()))
     for source, at in [*timeline, ("tec", tec_at), ("cec", cec_at)]:
-        out.append(_event(at, "protocols", sid, type="protocol", station_id=sid, source=source,
-                          version=1, recorded_at=at.isoformat(),
-                          figures=_copy_figures(figures)))  # fmt: skip
+        out.append(
+            _event(
+                at,
+                "protocols",
+                sid,
+                type="protocol",
+                station_id=sid,
+                source=source,
+                version=1,
+                recorded_at=at.isoformat(),
+                figures=_copy_figures(figures),
+            )
+        )
     return tec_at
 
 
@@ -384,10 +443,19 @@ def generate(
     events.extend(_summaries(stations, tec_figs, tec_times, events, rng_clock))
     events.sort(key=attrgetter("at"))  # stable: ties keep generation order
     registry = [{"type": "ballot", "v": 1, "parties": list(PARTIES)}, *units]
-    registry += [{"type": "station", "v": 1, "station_id": st.sid, "tec_id": st.tec,
-                  "rec_id": st.rec, "name": f"PS {st.sid.split('-')[1]} (synthetic)",
-                  "registered_baseline": st.baseline, "evoting": st.evoting}
-                 for st in stations]  # fmt: skip
+    registry += [
+        {
+            "type": "station",
+            "v": 1,
+            "station_id": st.sid,
+            "tec_id": st.tec,
+            "rec_id": st.rec,
+            "name": f"PS {st.sid.split('-')[1]} (synthetic)",
+            "registered_baseline": st.baseline,
+            "evoting": st.evoting,
+        }
+        for st in stations
+    ]
     return Election(seed, PARTIES, registry, events, truth)
 
 
@@ -405,9 +473,20 @@ def _summaries(
     out: list[TimedEvent] = []
 
     def emit(level: str, uid: str, at: datetime, n: int, f: dict) -> None:
-        out.append(_event(at, "summaries", uid, type="summary", level=level, unit_id=uid,
-                          version=1, recorded_at=at.isoformat(), stations_included=n,
-                          figures=f))  # fmt: skip
+        out.append(
+            _event(
+                at,
+                "summaries",
+                uid,
+                type="summary",
+                level=level,
+                unit_id=uid,
+                version=1,
+                recorded_at=at.isoformat(),
+                stations_included=n,
+                figures=f,
+            )
+        )
 
     rec_parts: dict[str, list[tuple[datetime, int, dict]]] = {}
     for tec, sids in by_tec.items():

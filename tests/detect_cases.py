@@ -33,8 +33,14 @@ class State:
     now: datetime
 
     def findings(self, t: Thresholds | None = None) -> list[Finding]:
-        return detect_all(self.stations, self.units, self.tokens, self.registry,
-                          t or Thresholds(polls_close=CLOSE), self.now)  # fmt: skip
+        return detect_all(
+            self.stations,
+            self.units,
+            self.tokens,
+            self.registry,
+            t or Thresholds(polls_close=CLOSE),
+            self.now,
+        )
 
 
 def state_of(election: Election, until: datetime | None = None, partitions: int = 4) -> State:
@@ -76,30 +82,54 @@ def registry(n_tecs: int = 1, per_tec: int = 3, rec: str = "AKM") -> Registry:
 
 
 def registry_records(n_tecs: int = 1, per_tec: int = 3, rec: str = "AKM") -> list[dict[str, Any]]:
-    records: list[dict[str, Any]] = [{"type": "ballot", "v": 1, "parties": list(PARTIES)},
-                                     {"type": "unit", "v": 1, "level": "rec", "unit_id": rec,
-                                      "parent_id": "KZ", "name": "Akmola"}]  # fmt: skip
+    records: list[dict[str, Any]] = [
+        {"type": "ballot", "v": 1, "parties": list(PARTIES)},
+        {"type": "unit", "v": 1, "level": "rec", "unit_id": rec, "parent_id": "KZ", "name": "Akmola"},
+    ]
     n = 0
     for i in range(1, n_tecs + 1):
         tec = f"{rec}-T{i:02d}"
-        records.append({"type": "unit", "v": 1, "level": "tec", "unit_id": tec, "parent_id": rec,
-                        "name": f"TEC {i}"})  # fmt: skip
+        records.append(
+            {"type": "unit", "v": 1, "level": "tec", "unit_id": tec, "parent_id": rec, "name": f"TEC {i}"}
+        )
         for _ in range(per_tec):
             n += 1
-            records.append({"type": "station", "v": 1, "station_id": f"{rec}-{n}", "tec_id": tec,
-                            "rec_id": rec, "name": f"PS {n}", "registered_baseline": 1000,
-                            "evoting": False})  # fmt: skip
+            records.append(
+                {
+                    "type": "station",
+                    "v": 1,
+                    "station_id": f"{rec}-{n}",
+                    "tec_id": tec,
+                    "rec_id": rec,
+                    "name": f"PS {n}",
+                    "registered_baseline": 1000,
+                    "evoting": False,
+                }
+            )
     return records
 
 
-def figures(registered: int = 1000, voted: int = 600, votes: tuple[int, ...] = (100, 480, 10),
-            invalid: int = 10, added: int = 0) -> dict[str, Any]:  # fmt: skip
+def figures(
+    registered: int = 1000,
+    voted: int = 600,
+    votes: tuple[int, ...] = (100, 480, 10),
+    invalid: int = 10,
+    added: int = 0,
+) -> dict[str, Any]:
     """A protocol's figures that satisfy every control relation (all paper, in the station)."""
     received = registered
-    return {"registered": registered, "added": added, "ballots_received": received,
-            "ballots_cancelled": received - voted, "issued_in_station": voted, "issued_mobile": 0,
-            "voted_electronic": 0, "ballots_found": voted, "invalid": invalid,
-            "votes": dict(zip(PARTIES, votes, strict=True))}  # fmt: skip
+    return {
+        "registered": registered,
+        "added": added,
+        "ballots_received": received,
+        "ballots_cancelled": received - voted,
+        "issued_in_station": voted,
+        "issued_mobile": 0,
+        "voted_electronic": 0,
+        "ballots_found": voted,
+        "invalid": invalid,
+        "votes": dict(zip(PARTIES, votes, strict=True)),
+    }
 
 
 def vector(f: dict[str, Any]) -> list[int]:
@@ -110,9 +140,11 @@ def vector(f: dict[str, Any]) -> list[int]:
 def protocols_doc(official: str | None = None, **versions: dict[int, dict[str, Any]]) -> dict[str, Any]:
     """A station's protocols document: source -> {version: figures}."""
     sources = {src: {"version": max(vs), "figures": vector(vs[max(vs)])} for src, vs in versions.items()}
-    return {"sources": sources,
-            "versions": {src: {str(v): vector(f) for v, f in vs.items()} for src, vs in versions.items()},
-            "official_source": official}  # fmt: skip
+    return {
+        "sources": sources,
+        "versions": {src: {str(v): vector(f) for v, f in vs.items()} for src, vs in versions.items()},
+        "official_source": official,
+    }
 
 
 def turnout_doc(*reports: tuple[int, int, int], seqs: tuple[int, ...] | None = None) -> dict[str, Any]:
@@ -139,20 +171,50 @@ class Night:
         self.tally = InMemoryTally(registry_records(n_tecs, per_tec), partitions=2)
 
     def protocol(self, sid: str, f: dict[str, Any], source: str = "pec", version: int = 1) -> Night:
-        self._feed("protocols", sid, {"type": "protocol", "station_id": sid, "source": source,
-                                      "version": version, "recorded_at": self.AT, "figures": f})
+        self._feed(
+            "protocols",
+            sid,
+            {
+                "type": "protocol",
+                "station_id": sid,
+                "source": source,
+                "version": version,
+                "recorded_at": self.AT,
+                "figures": f,
+            },
+        )
         return self
 
     def turnout(self, sid: str, seq: int, registered: int, added: int, voted: int) -> Night:
-        self._feed("turnout", sid, {"type": "turnout", "station_id": sid, "seq": seq,
-                                    "reported_at": self.AT, "registered": registered, "added": added,
-                                    "voted": voted})  # fmt: skip
+        self._feed(
+            "turnout",
+            sid,
+            {
+                "type": "turnout",
+                "station_id": sid,
+                "seq": seq,
+                "reported_at": self.AT,
+                "registered": registered,
+                "added": added,
+                "voted": voted,
+            },
+        )
         return self
 
     def summary(self, level: str, uid: str, f: dict[str, Any], n: int, version: int = 1) -> Night:
-        self._feed("summaries", uid, {"type": "summary", "level": level, "unit_id": uid,
-                                      "version": version, "recorded_at": self.AT,
-                                      "stations_included": n, "figures": f})  # fmt: skip
+        self._feed(
+            "summaries",
+            uid,
+            {
+                "type": "summary",
+                "level": level,
+                "unit_id": uid,
+                "version": version,
+                "recorded_at": self.AT,
+                "stations_included": n,
+                "figures": f,
+            },
+        )
         return self
 
     def _feed(self, topic: str, key: str, value: dict[str, Any]) -> None:

@@ -8,8 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
-FIXED = ("registered", "added", "ballots_received", "ballots_cancelled", "issued_in_station",
-         "issued_mobile", "voted_electronic", "ballots_found", "invalid")  # fmt: skip
+FIXED = (
+    "registered",
+    "added",
+    "ballots_received",
+    "ballots_cancelled",
+    "issued_in_station",
+    "issued_mobile",
+    "voted_electronic",
+    "ballots_found",
+    "invalid",
+)
 
 
 def _units_of(truth: Any, sid: str) -> list[str]:
@@ -22,11 +31,16 @@ def expected_totals(truth: Any, parties: tuple[str, ...]) -> dict[str, dict[str,
 
     def unit(u: str) -> dict[str, Any]:
         if u not in out:
-            out[u] = {"protocol": {k: 0 for k in (*FIXED, *parties)},
-                      "official": {k: 0 for k in (*FIXED, *parties)},
-                      "moved": {p: 0 for p in parties},
-                      "turnout": {"registered": 0, "added": 0, "voted": 0},
-                      "n_pec": 0, "n_official": 0, "n_turnout": 0, "evote": 0}  # fmt: skip
+            out[u] = {
+                "protocol": {k: 0 for k in (*FIXED, *parties)},
+                "official": {k: 0 for k in (*FIXED, *parties)},
+                "moved": {p: 0 for p in parties},
+                "turnout": {"registered": 0, "added": 0, "voted": 0},
+                "n_pec": 0,
+                "n_official": 0,
+                "n_turnout": 0,
+                "evote": 0,
+            }
         return out[u]
 
     for sid in truth.station_tec:
@@ -57,8 +71,9 @@ def expected_totals(truth: Any, parties: tuple[str, ...]) -> dict[str, dict[str,
     return out
 
 
-def compare(snapshot: dict[str, dict[str, Any]], expected: dict[str, dict[str, Any]],
-            parties: tuple[str, ...]) -> list[str]:  # fmt: skip
+def compare(
+    snapshot: dict[str, dict[str, Any]], expected: dict[str, dict[str, Any]], parties: tuple[str, ...]
+) -> list[str]:
     """Every difference between a monitor snapshot and the expected totals, as text."""
     diffs: list[str] = []
     for uid, e in expected.items():
@@ -79,10 +94,12 @@ def compare(snapshot: dict[str, dict[str, Any]], expected: dict[str, dict[str, A
         for k in ("registered", "added", "voted"):
             if s["turnout"][k] != e["turnout"][k]:
                 diffs.append(f"{uid} turnout {k}: monitor {s['turnout'][k]} != {e['turnout'][k]}")
-        pairs = [("n_pec", s["protocol"]["stations_reported"]),
-                 ("n_official", s["official"]["stations_reported"]),
-                 ("n_turnout", s["turnout"]["stations_reported"]),
-                 ("evote", s["evote_ballots"])]  # fmt: skip
+        pairs = [
+            ("n_pec", s["protocol"]["stations_reported"]),
+            ("n_official", s["official"]["stations_reported"]),
+            ("n_turnout", s["turnout"]["stations_reported"]),
+            ("evote", s["evote_ballots"]),
+        ]
         for name, got in pairs:
             if got != e[name]:
                 diffs.append(f"{uid} {name}: monitor {got} != truth {e[name]}")

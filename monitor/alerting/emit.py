@@ -62,9 +62,16 @@ class Emitter:
     remembers what it emitted). ``clock`` gives the ``first_seen``/``updated`` stamps.
     """
 
-    def __init__(self, send: Send, topic: str, redis: Any, prefix: str, *,
-                 on_emit: Callable[[Finding, bool], None] | None = None,
-                 clock: Callable[[], str] = utc_now) -> None:  # fmt: skip
+    def __init__(
+        self,
+        send: Send,
+        topic: str,
+        redis: Any,
+        prefix: str,
+        *,
+        on_emit: Callable[[Finding, bool], None] | None = None,
+        clock: Callable[[], str] = utc_now,
+    ) -> None:
         self._send = send
         self.topic = topic
         self.redis = redis
@@ -92,8 +99,7 @@ class Emitter:
             out.append(_Out(f, record, orjson.dumps(record), digest, known is None))
         if not out:
             return []
-        acks = [await self._send(self.topic, value=o.raw, key=o.finding.finding_id.encode())
-                for o in out]  # fmt: skip
+        acks = [await self._send(self.topic, value=o.raw, key=o.finding.finding_id.encode()) for o in out]
         for ack in acks:
             await ack  # a failed delivery raises here, before anything is remembered
         if self.redis is not None:

@@ -19,9 +19,14 @@ from ..settings import Settings
 Errors = list[tuple[str, Exception]]  # (what was being looked at, what it raised)
 
 
-def stage_one(kind: str, docs: Mapping[str, dict[str, Any]],
-              tokens: Mapping[str, Sequence[Sequence[str]]], registry: Registry,
-              t: Thresholds, errors: Errors | None = None) -> list[Finding]:  # fmt: skip
+def stage_one(
+    kind: str,
+    docs: Mapping[str, dict[str, Any]],
+    tokens: Mapping[str, Sequence[Sequence[str]]],
+    registry: Registry,
+    t: Thresholds,
+    errors: Errors | None = None,
+) -> list[Finding]:
     """The findings one input partition can decide alone, for what changed since its last
     flush: ``docs`` are its station documents (one kind), ``tokens`` its voter tokens with
     more than one ballot. A detector that raises on one station or token (a bug) costs that
@@ -50,15 +55,21 @@ def _collect(errors: Errors | None, what: str, exc: Exception) -> None:
     errors.append((what, exc))
 
 
-def stage_two(units: dict[str, dict[str, Any]], registry: Registry, t: Thresholds,
-              read_to: float | None = None) -> list[Finding]:  # fmt: skip
+def stage_two(
+    units: dict[str, dict[str, Any]], registry: Registry, t: Thresholds, read_to: float | None = None
+) -> list[Finding]:
     """The findings about commissions' own figures, from the stage-two snapshot; ``read_to``:
     the event time every input partition was read to (see :func:`monitor.detect.unit_findings`)."""
     return unit_findings(units, t, read_to)
 
 
-def sweep(stations: dict[str, dict[str, Any]], registry: Registry, t: Thresholds, now: float,
-          ft: ForensicThresholds | None = None) -> list[Finding]:  # fmt: skip
+def sweep(
+    stations: dict[str, dict[str, Any]],
+    registry: Registry,
+    t: Thresholds,
+    now: float,
+    ft: ForensicThresholds | None = None,
+) -> list[Finding]:
     """The findings that compare stations with each other or one station's kinds of data,
     over the whole station read model, and the statistical signals per region; ``now`` is
     the event-time clock (unix seconds, 0 before any event)."""
@@ -88,13 +99,17 @@ def _from_file(settings: Settings) -> Thresholds:
     values: dict[str, Any] = {}
     for name, value in given.items():
         if name not in known:
-            raise ConfigError(f"thresholds file {settings.thresholds_file}: unknown threshold"
-                              f" {name!r} (known: {', '.join(sorted(known))})")  # fmt: skip
+            raise ConfigError(
+                f"thresholds file {settings.thresholds_file}: unknown threshold"
+                f" {name!r} (known: {', '.join(sorted(known))})"
+            )
         default = getattr(Thresholds(), name)
         converted = _convert(value, default)
         if converted is _BAD:
-            raise ConfigError(f"thresholds file {settings.thresholds_file}: {name} must be"
-                              f" {_KIND.get(name, type(default).__name__)}, got {value!r}")  # fmt: skip
+            raise ConfigError(
+                f"thresholds file {settings.thresholds_file}: {name} must be"
+                f" {_KIND.get(name, type(default).__name__)}, got {value!r}"
+            )
         values[name] = converted
     try:
         return replace(Thresholds(), **values)
@@ -103,8 +118,10 @@ def _from_file(settings: Settings) -> Thresholds:
 
 
 _BAD = object()
-_KIND = {"polls_close": "an ISO 8601 time with a UTC offset, or null",
-         "protocol_grace": "a number of seconds"}  # fmt: skip
+_KIND = {
+    "polls_close": "an ISO 8601 time with a UTC offset, or null",
+    "protocol_grace": "a number of seconds",
+}
 
 
 def _convert(value: Any, default: Any) -> Any:

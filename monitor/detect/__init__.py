@@ -20,5 +20,14 @@ from .tokens import token_findings
 from .turnout import turnout_findings
 from .units import unit_findings
 
-__all__ = ["Finding", "Thresholds", "detect_all", "detect_station", "finding_id", "sweep_findings",
-           "token_findings", "turnout_findings", "unit_findings"]  # fmt: skip
+__all__ = [
+    "Finding",
+    "Thresholds",
+    "detect_all",
+    "detect_station",
+    "finding_id",
+    "sweep_findings",
+    "token_findings",
+    "turnout_findings",
+    "unit_findings",
+]

@@ -27,8 +27,9 @@ __all__ = ["detect_all", "station_findings"]
 STATION_KINDS = ("protocols", "turnout")  # the documents a station detector reads alone
 
 
-def station_findings(kind: str, sid: str, doc: object, registry: Registry, t: Thresholds = DEFAULTS
-                     ) -> list[Finding]:  # fmt: skip
+def station_findings(
+    kind: str, sid: str, doc: object, registry: Registry, t: Thresholds = DEFAULTS
+) -> list[Finding]:
     """The findings one kind of a station's document decides alone, as the stage-one
     partition of that kind holds it; nothing for a station the registry does not know."""
     st = registry.stations.get(sid)
@@ -41,9 +42,14 @@ def station_findings(kind: str, sid: str, doc: object, registry: Registry, t: Th
     return []
 
 
-def detect_all(stations: dict[str, dict[str, Any]], units: dict[str, dict[str, Any]],
-               tokens: Mapping[str, Iterable[object]], registry: Registry,
-               t: Thresholds = DEFAULTS, now: datetime | None = None) -> list[Finding]:  # fmt: skip
+def detect_all(
+    stations: dict[str, dict[str, Any]],
+    units: dict[str, dict[str, Any]],
+    tokens: Mapping[str, Iterable[object]],
+    registry: Registry,
+    t: Thresholds = DEFAULTS,
+    now: datetime | None = None,
+) -> list[Finding]:
     """Every deterministic finding of a tally state: ``stations`` the station read model,
     ``units`` the stage-two snapshot, ``tokens`` voter token -> its (station_id, issued_at)
     ballots, ``now`` the event-time clock."""

@@ -9,9 +9,19 @@ from typing import Any
 SEVERITIES = ("info", "warning", "critical")
 # CONTRACT.md, "alerts": the documented detector kinds (the statistical signals, an extension,
 # are ``monitor.detect.forensics.KINDS``)
-KINDS = ("protocol_altered", "summary_mismatch", "arithmetic_inconsistent", "turnout_implausible",
-         "turnout_jump", "turnout_revised", "list_additions", "unanimous_result",
-         "valid_exceeds_turnout", "evote_multiple", "late_protocol")  # fmt: skip
+KINDS = (
+    "protocol_altered",
+    "summary_mismatch",
+    "arithmetic_inconsistent",
+    "turnout_implausible",
+    "turnout_jump",
+    "turnout_revised",
+    "list_additions",
+    "unanimous_result",
+    "valid_exceeds_turnout",
+    "evote_multiple",
+    "late_protocol",
+)
 
 
 def finding_id(kind: str, unit_id: str, station_id: str | None, subject: str = "") -> str:
@@ -37,8 +47,9 @@ class Finding:
     def __post_init__(self) -> None:
         if self.severity not in SEVERITIES:
             raise ValueError(f"severity {self.severity!r} is not one of {SEVERITIES}")
-        object.__setattr__(self, "finding_id",
-                           finding_id(self.kind, self.unit_id, self.station_id, self.subject))  # fmt: skip
+        object.__setattr__(
+            self, "finding_id", finding_id(self.kind, self.unit_id, self.station_id, self.subject)
+        )
 
 
 def rec_of(unit_id: str) -> str:
@@ -49,8 +60,18 @@ def rec_of(unit_id: str) -> str:
 def to_record(f: Finding, first_seen: str, updated: str) -> dict[str, Any]:
     """The contract's ``finding`` record. ``rec_id`` is a documented extension (docs/contract.md):
     the region, for routing by region without parsing ids."""
-    return {"type": "finding", "v": 1, "finding_id": f.finding_id, "kind": f.kind,
-            "severity": f.severity, "level": f.level, "unit_id": f.unit_id,
-            "station_id": f.station_id, "rec_id": rec_of(f.station_id or f.unit_id),
-            "first_seen": first_seen, "updated": updated, "evidence": f.evidence,
-            "explanation": f.explanation}  # fmt: skip
+    return {
+        "type": "finding",
+        "v": 1,
+        "finding_id": f.finding_id,
+        "kind": f.kind,
+        "severity": f.severity,
+        "level": f.level,
+        "unit_id": f.unit_id,
+        "station_id": f.station_id,
+        "rec_id": rec_of(f.station_id or f.unit_id),
+        "first_seen": first_seen,
+        "updated": updated,
+        "evidence": f.evidence,
+        "explanation": f.explanation,
+    }

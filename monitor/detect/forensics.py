@@ -26,13 +26,11 @@ from . import stats
 from .findings import Finding
 from .shape import counts
 
-KINDS = ("forensic_last_digit", "forensic_round_percent", "forensic_fingerprint",
-         "forensic_excess_votes")  # fmt: skip
+KINDS = ("forensic_last_digit", "forensic_round_percent", "forensic_fingerprint", "forensic_excess_votes")
 REGIONAL_TESTS = 5  # last digit, whole-percent turnout, whole-percent share, fingerprint, excess
 NATIONAL_TESTS = 3  # last digit and the two whole-percent tests: pooling regions keeps their null
 _REGISTERED = FIGURE_FIELDS.index("registered")
-_ISSUED = tuple(FIGURE_FIELDS.index(f) for f in ("issued_in_station", "issued_mobile",
-                                                  "voted_electronic"))  # fmt: skip
+_ISSUED = tuple(FIGURE_FIELDS.index(f) for f in ("issued_in_station", "issued_mobile", "voted_electronic"))
 _SIGNAL = "a statistical signal, not proof"
 
 
@@ -121,20 +119,25 @@ class Statistic:
         return self.large_enough and self.p_value < self.level_used
 
 
-def forensic_findings(stations: Mapping[str, Any], registry: Registry,
-                      t: ForensicThresholds = ForensicThresholds()) -> list[Finding]:  # fmt: skip
+def forensic_findings(
+    stations: Mapping[str, Any], registry: Registry, t: ForensicThresholds = ForensicThresholds()
+) -> list[Finding]:
     """Every forensic finding over the station read model (station -> kind -> document)."""
     out = []
     for s in forensic_statistics(stations, registry, t):
         if s.significant:
             severity = "warning" if s.p_value < t.alpha_warning * s.level_used / t.alpha else "info"
-            out.append(Finding(s.kind, severity, s.level, s.unit_id, None, s.evidence,
-                               s.explanation, subject=s.subject))  # fmt: skip
+            out.append(
+                Finding(
+                    s.kind, severity, s.level, s.unit_id, None, s.evidence, s.explanation, subject=s.subject
+                )
+            )
     return out
 
 
-def forensic_statistics(stations: Mapping[str, Any], registry: Registry,
-                        t: ForensicThresholds = ForensicThresholds()) -> list[Statistic]:  # fmt: skip
+def forensic_statistics(
+    stations: Mapping[str, Any], registry: Registry, t: ForensicThresholds = ForensicThresholds()
+) -> list[Statistic]:
     """Every test that the data allows, per region then national, with its p-value."""
     by_rec = _rows_by_region(stations, registry)
     m = sweep_size(registry, by_rec)
@@ -153,8 +156,15 @@ def sweep_size(registry: Registry, regions_with_data: Iterable[str] = ()) -> int
     return REGIONAL_TESTS * max(1, len(regions)) + NATIONAL_TESTS
 
 
-def _run(unit: str, level: str, name: str, rows: Sequence[_Row], tests: Sequence[_Test],
-         t: ForensicThresholds, m: int) -> list[Statistic]:  # fmt: skip
+def _run(
+    unit: str,
+    level: str,
+    name: str,
+    rows: Sequence[_Row],
+    tests: Sequence[_Test],
+    t: ForensicThresholds,
+    m: int,
+) -> list[Statistic]:
     if len(rows) < t.min_stations:
         return []
     leader = _leader(rows)
@@ -165,10 +175,26 @@ def _run(unit: str, level: str, name: str, rows: Sequence[_Row], tests: Sequence
         o = test(rows, leader, t)
         if o is None:
             continue
-        evidence = {**o.evidence, "p_value": o.p_value, "alpha": t.alpha, "tests_corrected": m,
-                    "statistical_signal": True}  # fmt: skip
-        out.append(Statistic(o.kind, o.subject, level, unit, o.p_value, t.alpha / m, o.large_enough,
-                             evidence, f"In {name} {o.sentence} ({_p(o.p_value)}): {_SIGNAL}."))  # fmt: skip
+        evidence = {
+            **o.evidence,
+            "p_value": o.p_value,
+            "alpha": t.alpha,
+            "tests_corrected": m,
+            "statistical_signal": True,
+        }
+        out.append(
+            Statistic(
+                o.kind,
+                o.subject,
+                level,
+                unit,
+                o.p_value,
+                t.alpha / m,
+                o.large_enough,
+                evidence,
+                f"In {name} {o.sentence} ({_p(o.p_value)}): {_SIGNAL}.",
+            )
+        )
     return out
 
 
@@ -232,11 +258,20 @@ def _last_digit(rows: Sequence[_Row], leader: int, t: ForensicThresholds) -> _Ou
     chi2 = sum((d - expected) ** 2 / expected for d in digits)
     top = max(range(10), key=lambda d: digits[d])
     return _Outcome(
-        "forensic_last_digit", stats.chi2_sf(chi2, 9),
-        {"chi_square": round(chi2, 2), "df": 9, "digit_counts": digits, "n_counts": n,
-         "n_stations": used, "min_count": t.digit_min_count, "most_frequent_digit": top},
+        "forensic_last_digit",
+        stats.chi2_sf(chi2, 9),
+        {
+            "chi_square": round(chi2, 2),
+            "df": 9,
+            "digit_counts": digits,
+            "n_counts": n,
+            "n_stations": used,
+            "min_count": t.digit_min_count,
+            "most_frequent_digit": top,
+        },
         f"the last digits of {n:,} vote counts of at least {t.digit_min_count} are far from"
-        f" uniform (chi-square {chi2:.1f}; {top} is the last digit of {digits[top]:,})")  # fmt: skip
+        f" uniform (chi-square {chi2:.1f}; {top} is the last digit of {digits[top]:,})",
+    )
 
 
 # ---- (2) whole percentages -------------------------------------------------------------
@@ -248,8 +283,9 @@ def _is_whole_percent(k: int, n: int) -> bool:
     return k == math.floor(n * pct / 100 + 0.5)
 
 
-def _whole_percent(pairs: Sequence[tuple[int, int]], what: str, subject: str,
-                   t: ForensicThresholds) -> _Outcome | None:  # fmt: skip
+def _whole_percent(
+    pairs: Sequence[tuple[int, int]], what: str, subject: str, t: ForensicThresholds
+) -> _Outcome | None:
     """Stations whose count is a whole percent of the denominator, vs chance.
 
     0 % and 100 % are left out: unanimity and full turnout have detectors of their own, and
@@ -268,22 +304,28 @@ def _whole_percent(pairs: Sequence[tuple[int, int]], what: str, subject: str,
     if observed <= expected + 1:  # not above chance; and Hoeffding's bound holds from there up
         return None
     return _Outcome(
-        "forensic_round_percent", stats.binom_sf(observed, len(usable), p_mean),
-        {"subject": subject, "hits": observed, "expected": round(expected, 1),
-         "n_stations": len(usable), "min_denominator": t.round_min_denominator,
-         "top_percents": [[pct, c] for pct, c in hits.most_common(5)]},
+        "forensic_round_percent",
+        stats.binom_sf(observed, len(usable), p_mean),
+        {
+            "subject": subject,
+            "hits": observed,
+            "expected": round(expected, 1),
+            "n_stations": len(usable),
+            "min_denominator": t.round_min_denominator,
+            "top_percents": [[pct, c] for pct, c in hits.most_common(5)],
+        },
         f"{observed:,} of {len(usable):,} stations report {what} at exactly a whole percent"
-        f" where {expected:.0f} are expected by chance", subject)  # fmt: skip
+        f" where {expected:.0f} are expected by chance",
+        subject,
+    )
 
 
 def _round_turnout(rows: Sequence[_Row], leader: int, t: ForensicThresholds) -> _Outcome | None:
-    return _whole_percent([(r.participants, r.registered) for r in rows], "a turnout",
-                          "turnout", t)  # fmt: skip
+    return _whole_percent([(r.participants, r.registered) for r in rows], "a turnout", "turnout", t)
 
 
 def _round_share(rows: Sequence[_Row], leader: int, t: ForensicThresholds) -> _Outcome | None:
-    return _whole_percent([(r.votes[leader], r.valid) for r in rows], "the leader's share",
-                          "leader_share", t)  # fmt: skip
+    return _whole_percent([(r.votes[leader], r.valid) for r in rows], "the leader's share", "leader_share", t)
 
 
 # ---- (3) turnout vs leader share -------------------------------------------------------
@@ -291,8 +333,11 @@ def _round_share(rows: Sequence[_Row], leader: int, t: ForensicThresholds) -> _O
 
 def _turnout_share(rows: Sequence[_Row], leader: int) -> list[tuple[float, float, _Row]]:
     """(turnout, leader share, row) of stations where both are defined; turnout capped at 1."""
-    return [(min(1.0, r.participants / r.registered), r.votes[leader] / r.valid, r)
-            for r in rows if r.registered > 0 and r.valid > 0]  # fmt: skip
+    return [
+        (min(1.0, r.participants / r.registered), r.votes[leader] / r.valid, r)
+        for r in rows
+        if r.registered > 0 and r.valid > 0
+    ]
 
 
 def _fingerprint(rows: Sequence[_Row], leader: int, t: ForensicThresholds) -> _Outcome | None:
@@ -309,14 +354,22 @@ def _fingerprint(rows: Sequence[_Row], leader: int, t: ForensicThresholds) -> _O
     corner = [p for p in pts if p[0] >= t.corner and p[1] >= t.corner]
     leader_votes = sum(p[2].votes[leader] for p in pts)
     return _Outcome(
-        "forensic_fingerprint", stats.normal_sf(z),
-        {"spearman_rho": round(rho, 4), "slope": round(b, 4), "n_stations": len(pts),
-         "corner": t.corner, "corner_stations": len(corner),
-         "corner_share_of_leader_votes": round(sum(p[2].votes[leader] for p in corner)
-                                               / leader_votes, 4) if leader_votes else 0.0},
+        "forensic_fingerprint",
+        stats.normal_sf(z),
+        {
+            "spearman_rho": round(rho, 4),
+            "slope": round(b, 4),
+            "n_stations": len(pts),
+            "corner": t.corner,
+            "corner_stations": len(corner),
+            "corner_share_of_leader_votes": round(sum(p[2].votes[leader] for p in corner) / leader_votes, 4)
+            if leader_votes
+            else 0.0,
+        },
         f"the leader's share rises with turnout across {len(pts):,} stations (Spearman"
         f" {rho:.2f}, {100 * b:.0f} points of share per 100 points of turnout)",
-        large_enough=rho >= t.fingerprint_min_rho)  # fmt: skip
+        large_enough=rho >= t.fingerprint_min_rho,
+    )
 
 
 # ---- (4) excess votes by turnout binning -----------------------------------------------
@@ -334,9 +387,13 @@ def _turnout_mode(pts: Sequence[tuple[float, float, _Row]], t: ForensicThreshold
     w = t.mode_smooth
     smooth = [sum(hist[max(0, i - w) : i + w + 1]) for i in range(nbins)]
     floor = t.mode_peak_share * max(smooth)
-    best = next(i for i in range(nbins) if smooth[i] >= floor
-                and smooth[i] >= (smooth[i - 1] if i else 0)
-                and smooth[i] >= (smooth[i + 1] if i + 1 < nbins else 0))  # fmt: skip
+    best = next(
+        i
+        for i in range(nbins)
+        if smooth[i] >= floor
+        and smooth[i] >= (smooth[i - 1] if i else 0)
+        and smooth[i] >= (smooth[i + 1] if i + 1 < nbins else 0)
+    )
     return (best + 1) * t.mode_bin  # the top edge of the modal bin
 
 
@@ -370,16 +427,24 @@ def _excess(rows: Sequence[_Row], leader: int, t: ForensicThresholds) -> _Outcom
     se = votes_high * math.sqrt(v_low + v_high) / (1 - s_low)
     leader_votes = sum(p[2].votes[leader] for p in pts)
     return _Outcome(
-        "forensic_excess_votes", stats.normal_sf(z),
-        {"excess_votes": round(excess), "standard_error": round(se),
-         "share_of_leader_votes": round(excess / leader_votes, 4), "mode_turnout": round(mode, 3),
-         "leader_share_below_mode": round(s_low, 4), "leader_share_above_mode": round(s_high, 4),
-         "stations_below_mode": len(low), "stations_above_mode": len(high),
-         "n_stations": len(pts)},
+        "forensic_excess_votes",
+        stats.normal_sf(z),
+        {
+            "excess_votes": round(excess),
+            "standard_error": round(se),
+            "share_of_leader_votes": round(excess / leader_votes, 4),
+            "mode_turnout": round(mode, 3),
+            "leader_share_below_mode": round(s_low, 4),
+            "leader_share_above_mode": round(s_high, 4),
+            "stations_below_mode": len(low),
+            "stations_above_mode": len(high),
+            "n_stations": len(pts),
+        },
         f"turnout binning estimates {excess:,.0f} excess votes for the leader"
         f" ({100 * excess / leader_votes:.1f} % of its votes; its share is {100 * s_high:.1f} %"
         f" above the turnout mode of {100 * mode:.0f} % and {100 * s_low:.1f} % below it)",
-        large_enough=excess >= t.excess_min_share * leader_votes)  # fmt: skip
+        large_enough=excess >= t.excess_min_share * leader_votes,
+    )
 
 
 _REGIONAL: tuple[_Test, ...] = (_last_digit, _round_turnout, _round_share, _fingerprint, _excess)

@@ -15,11 +15,16 @@ from ..contract import FIGURE_FIELDS
 
 # The figures in words, for explanations read aloud.
 FIELD_WORDS = {
-    "registered": "registered voters", "added": "voters added on the day",
-    "ballots_received": "ballots received", "ballots_cancelled": "cancelled ballots",
-    "issued_in_station": "ballots issued in the station", "issued_mobile": "ballots issued outside",
-    "voted_electronic": "electronic votes", "ballots_found": "ballots found", "invalid": "invalid ballots",
-}  # fmt: skip
+    "registered": "registered voters",
+    "added": "voters added on the day",
+    "ballots_received": "ballots received",
+    "ballots_cancelled": "cancelled ballots",
+    "issued_in_station": "ballots issued in the station",
+    "issued_mobile": "ballots issued outside",
+    "voted_electronic": "electronic votes",
+    "ballots_found": "ballots found",
+    "invalid": "invalid ballots",
+}
 
 
 _INT_ONLY = frozenset((int,))

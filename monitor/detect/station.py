@@ -41,8 +41,9 @@ def control_breaks(f: dict[str, int], parties: Sequence[str]) -> list[str]:
     return out
 
 
-def detect_station(sid: str, tec: str, doc: dict[str, Any], parties: Sequence[str],
-                   t: Thresholds = DEFAULTS) -> list[Finding]:  # fmt: skip
+def detect_station(
+    sid: str, tec: str, doc: dict[str, Any], parties: Sequence[str], t: Thresholds = DEFAULTS
+) -> list[Finding]:
     """Every station-level finding of one station's ``{"protocols": ...}`` document."""
     prot = as_dict(as_dict(doc).get("protocols"))
     sources = {}
@@ -63,15 +64,23 @@ def detect_station(sid: str, tec: str, doc: dict[str, Any], parties: Sequence[st
     return out
 
 
-def _arithmetic(sid: str, tec: str, src: str, f: dict[str, int], parties: Sequence[str]
-                ) -> list[Finding]:  # fmt: skip
+def _arithmetic(sid: str, tec: str, src: str, f: dict[str, int], parties: Sequence[str]) -> list[Finding]:
     breaks = control_breaks(f, parties)
     if not breaks:
         return []
-    return [Finding("arithmetic_inconsistent", "warning", "pec", tec, sid,
-                    {"source": src, "broken": breaks},
-                    f"The {src} protocol of station {sid} breaks {len(breaks)} control"
-                    f" relation{'s' if len(breaks) > 1 else ''}: {breaks[0]}.", subject=src)]  # fmt: skip
+    return [
+        Finding(
+            "arithmetic_inconsistent",
+            "warning",
+            "pec",
+            tec,
+            sid,
+            {"source": src, "broken": breaks},
+            f"The {src} protocol of station {sid} breaks {len(breaks)} control"
+            f" relation{'s' if len(breaks) > 1 else ''}: {breaks[0]}.",
+            subject=src,
+        )
+    ]
 
 
 def _turnout(sid: str, tec: str, f: dict[str, int], t: Thresholds) -> list[Finding]:
@@ -79,15 +88,23 @@ def _turnout(sid: str, tec: str, f: dict[str, int], t: Thresholds) -> list[Findi
     if registered <= t.min_voters or voted < t.turnout_warning * registered:
         return []
     critical = voted >= t.turnout_critical * registered
-    return [Finding("turnout_implausible", "critical" if critical else "warning", "pec", tec, sid,
-                    {"registered": registered, "voted": voted,
-                     "percent": round(100 * voted / registered, 2)},
-                    f"Station {sid} reports {voted:,} voters of {registered:,} registered"
-                    f" ({100 * voted / registered:.1f} %).")]  # fmt: skip
+    return [
+        Finding(
+            "turnout_implausible",
+            "critical" if critical else "warning",
+            "pec",
+            tec,
+            sid,
+            {"registered": registered, "voted": voted, "percent": round(100 * voted / registered, 2)},
+            f"Station {sid} reports {voted:,} voters of {registered:,} registered"
+            f" ({100 * voted / registered:.1f} %).",
+        )
+    ]
 
 
-def _unanimous(sid: str, tec: str, f: dict[str, int], source: str, parties: Sequence[str],
-               t: Thresholds) -> list[Finding]:  # fmt: skip
+def _unanimous(
+    sid: str, tec: str, f: dict[str, int], source: str, parties: Sequence[str], t: Thresholds
+) -> list[Finding]:
     valid = sum(f[p] for p in parties)
     voters = valid + f["invalid"]
     if valid == 0 or voters <= t.min_voters:
@@ -97,16 +114,29 @@ def _unanimous(sid: str, tec: str, f: dict[str, int], source: str, parties: Sequ
     if share < t.unanimous_warning:
         return []
     every = f[leader] == valid
-    return [Finding("unanimous_result", "critical" if every else "warning", "pec", tec, sid,
-                    {"party": leader, "votes": f[leader], "valid": valid, "invalid": f["invalid"],
-                     "source": source, "no_invalid": f["invalid"] == 0},
-                    f"At station {sid} {leader} has {'every' if every else f'{100 * share:.1f} % of the'}"
-                    f" valid vote ({f[leader]:,} of {valid:,})"
-                    + (", and not one ballot was invalid." if f["invalid"] == 0 else "."))]  # fmt: skip
+    return [
+        Finding(
+            "unanimous_result",
+            "critical" if every else "warning",
+            "pec",
+            tec,
+            sid,
+            {
+                "party": leader,
+                "votes": f[leader],
+                "valid": valid,
+                "invalid": f["invalid"],
+                "source": source,
+                "no_invalid": f["invalid"] == 0,
+            },
+            f"At station {sid} {leader} has {'every' if every else f'{100 * share:.1f} % of the'}"
+            f" valid vote ({f[leader]:,} of {valid:,})"
+            + (", and not one ballot was invalid." if f["invalid"] == 0 else "."),
+        )
+    ]
 
 
-def _altered(sid: str, tec: str, sources: dict[str, dict[str, int]], parties: Sequence[str]
-             ) -> list[Finding]:  # fmt: skip
+def _altered(sid: str, tec: str, sources: dict[str, dict[str, int]], parties: Sequence[str]) -> list[Finding]:
     """Figures that differ between the PEC protocol and any later source."""
     base = sources.get("pec")
     if base is None:
@@ -121,18 +151,23 @@ def _altered(sid: str, tec: str, sources: dict[str, dict[str, int]], parties: Se
         d = delta(base, other)
         votes = {p: x for p, x in d.items() if p in parties}
         win = gainer(votes)
-        out.append(Finding(
-            "protocol_altered", "critical" if votes else "warning", "pec", tec, sid,
-            {"compared": ["pec", src], "delta": d, "net_beneficiary": win,
-             "first_changed_at": first},
-            f"The {src} figures of station {sid} differ from its PEC protocol"
-            + (f": {win} {votes[win]:+,} votes." if win else f" in {len(d)} figures."),
-            subject=f"pec-{src}"))  # fmt: skip
+        out.append(
+            Finding(
+                "protocol_altered",
+                "critical" if votes else "warning",
+                "pec",
+                tec,
+                sid,
+                {"compared": ["pec", src], "delta": d, "net_beneficiary": win, "first_changed_at": first},
+                f"The {src} figures of station {sid} differ from its PEC protocol"
+                + (f": {win} {votes[win]:+,} votes." if win else f" in {len(d)} figures."),
+                subject=f"pec-{src}",
+            )
+        )
     return out
 
 
-def _altered_versions(sid: str, tec: str, versions: dict[str, Any], parties: Sequence[str]
-                      ) -> list[Finding]:  # fmt: skip
+def _altered_versions(sid: str, tec: str, versions: dict[str, Any], parties: Sequence[str]) -> list[Finding]:
     """Figures that changed between versions n and n+1 of one source (report XIII.C fn 80:
     station 70's protocol gave Nur Otan 208 more votes an hour after the first copy)."""
     out = []
@@ -149,11 +184,23 @@ def _altered_versions(sid: str, tec: str, versions: dict[str, Any], parties: Seq
                 continue
             votes = {p: x for p, x in d.items() if p in parties}
             win = gainer(votes)
-            out.append(Finding(
-                "protocol_altered", "critical" if votes else "warning", "pec", tec, sid,
-                {"compared": [src, src], "versions": [a, b], "delta": d, "net_beneficiary": win,
-                 "first_changed_at": src},
-                f"Version {b} of the {src} protocol of station {sid} differs from version {a}"
-                + (f": {win} {votes[win]:+,} votes." if win else f" in {len(d)} figures."),
-                subject=f"{src}-v{a}-v{b}"))  # fmt: skip
+            out.append(
+                Finding(
+                    "protocol_altered",
+                    "critical" if votes else "warning",
+                    "pec",
+                    tec,
+                    sid,
+                    {
+                        "compared": [src, src],
+                        "versions": [a, b],
+                        "delta": d,
+                        "net_beneficiary": win,
+                        "first_changed_at": src,
+                    },
+                    f"Version {b} of the {src} protocol of station {sid} differs from version {a}"
+                    + (f": {win} {votes[win]:+,} votes." if win else f" in {len(d)} figures."),
+                    subject=f"{src}-v{a}-v{b}",
+                )
+            )
     return out

@@ -71,8 +71,9 @@ def binom_sf(k: int, n: int, p: float) -> float:
         return 1.0
     lp, lq = math.log(p), math.log1p(-p)
     base = math.lgamma(n + 1)
-    logs = [base - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * lp + (n - i) * lq
-            for i in range(k, n + 1)]  # fmt: skip
+    logs = [
+        base - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * lp + (n - i) * lq for i in range(k, n + 1)
+    ]
     top = max(logs)
     return min(1.0, math.exp(top) * sum(math.exp(v - top) for v in logs))
 

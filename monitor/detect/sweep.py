@@ -24,8 +24,12 @@ __all__ = ["sweep_findings"]
 _MAD_TO_SD = 1.4826  # the MAD of a normal sample times this estimates its standard deviation
 
 
-def sweep_findings(stations: dict[str, dict[str, Any]], registry: Registry,
-                   t: Thresholds = DEFAULTS, now: datetime | None = None) -> list[Finding]:  # fmt: skip
+def sweep_findings(
+    stations: dict[str, dict[str, Any]],
+    registry: Registry,
+    t: Thresholds = DEFAULTS,
+    now: datetime | None = None,
+) -> list[Finding]:
     """Every cross-station and cross-kind finding of the station read model at ``now`` (the
     event-time clock, needed only for ``late_protocol``)."""
     docs = as_dict(stations)
@@ -104,21 +108,35 @@ def _peer_jumps(tec: str, reports: dict[str, dict[int, Report]], t: Thresholds) 
 
 def _peer_finding(sid: str, tec: str, w: Window, mid: float, z: float, n: int, pace: float) -> Finding:
     return Finding(
-        "turnout_jump", "warning", "pec", tec, sid,
-        {"check": "tec_peers", "seq": w.seq, "from_seq": w.start, "voters": round(w.voters),
-         "points": round(w.points, 1), "peer_median_points": round(mid, 1),
-         "robust_z": round(z, 1), "peers": n, "own_median_voters": round(pace, 1),
-         "registered": w.registered},
+        "turnout_jump",
+        "warning",
+        "pec",
+        tec,
+        sid,
+        {
+            "check": "tec_peers",
+            "seq": w.seq,
+            "from_seq": w.start,
+            "voters": round(w.voters),
+            "points": round(w.points, 1),
+            "peer_median_points": round(mid, 1),
+            "robust_z": round(z, 1),
+            "peers": n,
+            "own_median_voters": round(pace, 1),
+            "registered": w.registered,
+        },
         f"Station {sid} reported {w.points:.1f} % of its list {w.span()}, against a median of"
         f" {mid:.1f} % at the {n} stations of its TEC.",
-        subject=f"peers-{w.seq}")  # fmt: skip
+        subject=f"peers-{w.seq}",
+    )
 
 
 # -- turnout_jump: the PEC protocol against the final report -------------------------------------
 
 
-def _protocol_above_report(sid: str, tec: str, pec: dict[str, int] | None,
-                           final: tuple[int, Report], t: Thresholds) -> list[Finding]:  # fmt: skip
+def _protocol_above_report(
+    sid: str, tec: str, pec: dict[str, int] | None, final: tuple[int, Report], t: Thresholds
+) -> list[Finding]:
     if pec is None:
         return []
     seq, (registered, _added, voted) = final
@@ -126,21 +144,40 @@ def _protocol_above_report(sid: str, tec: str, pec: dict[str, int] | None,
     gap = voters - voted
     if gap < t.protocol_gap_votes or 100 * gap / registered < t.protocol_gap_points:
         return []
-    return [Finding(
-        "turnout_jump", "warning", "pec", tec, sid,
-        {"check": "protocol_vs_report", "seq": seq, "report_voted": voted,
-         "protocol_participants": voters, "gap": gap,
-         "points": round(100 * gap / registered, 1), "registered": registered},
-        f"The PEC protocol of station {sid} counts {voters:,} voters, {gap:,} more than its"
-        f" final turnout report ({100 * gap / registered:.1f} % of the list).",
-        subject="protocol")]  # fmt: skip
+    return [
+        Finding(
+            "turnout_jump",
+            "warning",
+            "pec",
+            tec,
+            sid,
+            {
+                "check": "protocol_vs_report",
+                "seq": seq,
+                "report_voted": voted,
+                "protocol_participants": voters,
+                "gap": gap,
+                "points": round(100 * gap / registered, 1),
+                "registered": registered,
+            },
+            f"The PEC protocol of station {sid} counts {voters:,} voters, {gap:,} more than its"
+            f" final turnout report ({100 * gap / registered:.1f} % of the list).",
+            subject="protocol",
+        )
+    ]
 
 
 # -- valid_exceeds_turnout at a station ----------------------------------------------------------
 
 
-def _valid_exceeds(sid: str, tec: str, sources: dict[str, dict[str, int]], final: tuple[int, Report],
-                   parties: tuple[str, ...], t: Thresholds) -> list[Finding]:  # fmt: skip
+def _valid_exceeds(
+    sid: str,
+    tec: str,
+    sources: dict[str, dict[str, int]],
+    final: tuple[int, Report],
+    parties: tuple[str, ...],
+    t: Thresholds,
+) -> list[Finding]:
     """Valid votes in the PEC protocol or the official figures above the voters of the final
     report: the station-level form of report XIV's 200,000 (the report alone cannot say it,
     the protocol alone cannot either)."""
@@ -152,18 +189,26 @@ def _valid_exceeds(sid: str, tec: str, sources: dict[str, dict[str, int]], final
     excess = valid[basis] - voted
     if excess < max(t.valid_excess_votes, 1):
         return []
-    return [Finding(
-        "valid_exceeds_turnout", "critical", "pec", tec, sid,
-        {"voted": voted, "report_seq": seq, "valid": valid, "basis": basis, "excess": excess},
-        f"At station {sid} the {basis} figures count {valid[basis]:,} valid votes,"
-        f" {excess:,} more than the voters of its final turnout report.")]  # fmt: skip
+    return [
+        Finding(
+            "valid_exceeds_turnout",
+            "critical",
+            "pec",
+            tec,
+            sid,
+            {"voted": voted, "report_seq": seq, "valid": valid, "basis": basis, "excess": excess},
+            f"At station {sid} the {basis} figures count {valid[basis]:,} valid votes,"
+            f" {excess:,} more than the voters of its final turnout report.",
+        )
+    ]
 
 
 # -- list_additions: clusters within a TEC -------------------------------------------------------
 
 
-def _additions_cluster(tec: str, name: str, reports: dict[str, dict[int, Report]],
-                       t: Thresholds) -> list[Finding]:  # fmt: skip
+def _additions_cluster(
+    tec: str, name: str, reports: dict[str, dict[int, Report]], t: Thresholds
+) -> list[Finding]:
     """Several stations of one TEC adding voters on the day (report XIII.A fn 70: a bus
     group added to the list at one station after another)."""
     members, registered_all, added_all = [], 0, 0
@@ -177,23 +222,37 @@ def _additions_cluster(tec: str, name: str, reports: dict[str, dict[int, Report]
     if len(members) < max(t.cluster_min_stations, 1):
         return []
     added = sum(a for _, a, _ in members)
-    return [Finding(
-        "list_additions", "warning", "tec", tec, None,
-        {"check": "tec_cluster", "n_stations": len(members),
-         "stations": [{"station_id": s, "added": a, "percent_of_list": round(100 * a / r, 2)}
-                      for s, a, r in members],
-         "added": added, "tec_added": added_all,
-         "tec_percent_of_list": round(100 * added_all / registered_all, 2) if registered_all else None},
-        f"{len(members)} stations of {name} added {added:,} voters to their lists on election day,"
-        f" each at least {t.cluster_votes} and {100 * t.cluster_share:.0f} % of its list.",
-        subject="cluster")]  # fmt: skip
+    return [
+        Finding(
+            "list_additions",
+            "warning",
+            "tec",
+            tec,
+            None,
+            {
+                "check": "tec_cluster",
+                "n_stations": len(members),
+                "stations": [
+                    {"station_id": s, "added": a, "percent_of_list": round(100 * a / r, 2)}
+                    for s, a, r in members
+                ],
+                "added": added,
+                "tec_added": added_all,
+                "tec_percent_of_list": round(100 * added_all / registered_all, 2) if registered_all else None,
+            },
+            f"{len(members)} stations of {name} added {added:,} voters to their lists on election day,"
+            f" each at least {t.cluster_votes} and {100 * t.cluster_share:.0f} % of its list.",
+            subject="cluster",
+        )
+    ]
 
 
 # -- late_protocol -------------------------------------------------------------------------------
 
 
-def _late_protocols(docs: dict[str, Any], registry: Registry, t: Thresholds,
-                    now: datetime | None) -> list[Finding]:  # fmt: skip
+def _late_protocols(
+    docs: dict[str, Any], registry: Registry, t: Thresholds, now: datetime | None
+) -> list[Finding]:
     """The one producer of ``late_protocol``: stations whose PEC protocol was recorded after
     the deadline (from the protocol's own time, whenever the sweep sees it) and, once the
     clock has passed the deadline, stations with none. ``now`` None: the clock cannot be
@@ -211,12 +270,21 @@ def _late_protocols(docs: dict[str, Any], registry: Registry, t: Thresholds,
         elif missing:
             # evidence and sentence must not move with the clock or with other sources
             # coming in, or the finding would be re-emitted at every sweep
-            out.append(Finding(
-                "late_protocol", "warning", "pec", tec, sid,
-                {"polls_close": close.isoformat(), "deadline": deadline.isoformat(),
-                 "pec_recorded_at": None},
-                f"Station {sid} has no PEC protocol {_hours(t)} hours after the close of"
-                " polls."))  # fmt: skip
+            out.append(
+                Finding(
+                    "late_protocol",
+                    "warning",
+                    "pec",
+                    tec,
+                    sid,
+                    {
+                        "polls_close": close.isoformat(),
+                        "deadline": deadline.isoformat(),
+                        "pec_recorded_at": None,
+                    },
+                    f"Station {sid} has no PEC protocol {_hours(t)} hours after the close of polls.",
+                )
+            )
     return out
 
 
@@ -234,9 +302,20 @@ def late_arrival(sid: str, tec: str, protocols_doc: dict[str, Any], t: Threshold
     if close is None or deadline is None or at is None or at <= deadline:
         return []
     late_by = (at - deadline).total_seconds() / 3600
-    return [Finding(
-        "late_protocol", "warning", "pec", tec, sid,
-        {"polls_close": close.isoformat(), "deadline": deadline.isoformat(),
-         "pec_recorded_at": at.isoformat(), "hours_late": round(late_by, 2)},
-        f"The PEC protocol of station {sid} was recorded {late_by:.1f} hours after the"
-        f" deadline of {_hours(t)} hours after the close of polls.")]  # fmt: skip
+    return [
+        Finding(
+            "late_protocol",
+            "warning",
+            "pec",
+            tec,
+            sid,
+            {
+                "polls_close": close.isoformat(),
+                "deadline": deadline.isoformat(),
+                "pec_recorded_at": at.isoformat(),
+                "hours_late": round(late_by, 2),
+            },
+            f"The PEC protocol of station {sid} was recorded {late_by:.1f} hours after the"
+            f" deadline of {_hours(t)} hours after the close of polls.",
+        )
+    ]

@@ -49,12 +49,28 @@ def token_findings(token: str, ballots: Iterable[object], registry: Registry) ->
     known = [registry.stations[s] for s in stations if s in registry.stations]
     tecs = sorted({st.tec_id for st in known})
     recs = sorted({st.rec_id for st in known})
-    where = f"station {stations[0]}" if len(stations) == 1 else \
-        f"{len(stations)} stations ({', '.join(stations)})"  # fmt: skip
-    return [Finding(
-        "evote_multiple", "critical", "cec", CEC_ID, None,
-        {"voter_token": token, "ballots": [{"station_id": s, "issued_at": at} for s, at in seen],
-         "n_ballots": len(seen), "stations": stations, "tecs": tecs, "recs": recs},
-        f"One voter token cast {len(seen)} electronic ballots at {where},"
-        f" between {_clock(seen[0][1])} and {_clock(seen[-1][1])}.",
-        subject=token)]  # fmt: skip
+    where = (
+        f"station {stations[0]}"
+        if len(stations) == 1
+        else f"{len(stations)} stations ({', '.join(stations)})"
+    )
+    return [
+        Finding(
+            "evote_multiple",
+            "critical",
+            "cec",
+            CEC_ID,
+            None,
+            {
+                "voter_token": token,
+                "ballots": [{"station_id": s, "issued_at": at} for s, at in seen],
+                "n_ballots": len(seen),
+                "stations": stations,
+                "tecs": tecs,
+                "recs": recs,
+            },
+            f"One voter token cast {len(seen)} electronic ballots at {where},"
+            f" between {_clock(seen[0][1])} and {_clock(seen[-1][1])}.",
+            subject=token,
+        )
+    ]

@@ -37,8 +37,11 @@ class Window:
         return 100.0 * self.voters / self.registered
 
     def span(self) -> str:
-        return f"before its report {self.seq}" if self.start == 0 else \
-            f"between its reports {self.start} and {self.seq}"  # fmt: skip
+        return (
+            f"before its report {self.seq}"
+            if self.start == 0
+            else f"between its reports {self.start} and {self.seq}"
+        )
 
 
 def reports_of(turnout_doc: object) -> dict[int, Report]:
@@ -73,14 +76,18 @@ def pace_jump(w: Window, own: Sequence[Window], ratio: float, t: Thresholds) -> 
         return None
     pace = median(others)
     excess = w.voters - pace
-    if w.voters >= ratio * pace and excess >= t.jump_min_votes and \
-            100.0 * excess / w.registered >= t.jump_min_points:  # fmt: skip
+    if (
+        w.voters >= ratio * pace
+        and excess >= t.jump_min_votes
+        and 100.0 * excess / w.registered >= t.jump_min_points
+    ):
         return pace
     return None
 
 
-def turnout_findings(sid: str, tec: str, turnout_doc: dict[str, Any],
-                     t: Thresholds = DEFAULTS) -> list[Finding]:  # fmt: skip
+def turnout_findings(
+    sid: str, tec: str, turnout_doc: dict[str, Any], t: Thresholds = DEFAULTS
+) -> list[Finding]:
     """``turnout_jump`` against the station's own pace and ``list_additions`` for one
     station, from its turnout document alone."""
     reports = reports_of(turnout_doc)
@@ -99,14 +106,29 @@ def turnout_findings(sid: str, tec: str, turnout_doc: dict[str, Any],
 def _pace_finding(sid: str, tec: str, w: Window, pace: float) -> Finding:
     ratio = round(w.voters / pace, 1) if pace > 0 else None
     return Finding(
-        "turnout_jump", "warning", "pec", tec, sid,
-        {"check": "own_pace", "seq": w.seq, "from_seq": w.start, "voters": round(w.voters),
-         "points": round(w.points, 1), "own_median_voters": round(pace, 1), "ratio": ratio,
-         "registered": w.registered},
+        "turnout_jump",
+        "warning",
+        "pec",
+        tec,
+        sid,
+        {
+            "check": "own_pace",
+            "seq": w.seq,
+            "from_seq": w.start,
+            "voters": round(w.voters),
+            "points": round(w.points, 1),
+            "own_median_voters": round(pace, 1),
+            "ratio": ratio,
+            "registered": w.registered,
+        },
         f"Station {sid} reported {round(w.voters):,} voters {w.span()}, "
-        + (f"{ratio} times its pace in its other windows." if ratio else
-           "after almost none in its other windows."),
-        subject=f"pace-{w.seq}")  # fmt: skip
+        + (
+            f"{ratio} times its pace in its other windows."
+            if ratio
+            else "after almost none in its other windows."
+        ),
+        subject=f"pace-{w.seq}",
+    )
 
 
 def _additions(sid: str, tec: str, seq: int, report: Report, t: Thresholds) -> list[Finding]:
@@ -115,11 +137,23 @@ def _additions(sid: str, tec: str, seq: int, report: Report, t: Thresholds) -> l
         return []
     share = added / registered
     severity = "critical" if share >= t.additions_critical_share else "warning"
-    return [Finding(
-        "list_additions", severity, "pec", tec, sid,
-        {"check": "station", "seq": seq, "added": added, "registered": registered,
-         "percent_of_list": round(100 * share, 2),
-         "percent_of_voters": round(100 * added / voted, 2) if voted else None},
-        f"Station {sid} added {added:,} voters to its list on election day,"
-        f" {100 * share:.1f} % of the list.",
-        subject="station")]  # fmt: skip
+    return [
+        Finding(
+            "list_additions",
+            severity,
+            "pec",
+            tec,
+            sid,
+            {
+                "check": "station",
+                "seq": seq,
+                "added": added,
+                "registered": registered,
+                "percent_of_list": round(100 * share, 2),
+                "percent_of_voters": round(100 * added / voted, 2) if voted else None,
+            },
+            f"Station {sid} added {added:,} voters to its list on election day,"
+            f" {100 * share:.1f} % of the list.",
+            subject="station",
+        )
+    ]

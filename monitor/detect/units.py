@@ -19,12 +19,16 @@ from .thresholds import DEFAULTS, Thresholds
 __all__ = ["unit_findings"]
 
 LEVELS = ("tec", "rec", "cec")
-_CHILDREN = {"tec": "stations' PEC protocols", "rec": "TECs' latest summaries",
-             "cec": "regions' latest summaries"}  # fmt: skip
+_CHILDREN = {
+    "tec": "stations' PEC protocols",
+    "rec": "TECs' latest summaries",
+    "cec": "regions' latest summaries",
+}
 
 
-def unit_findings(units: dict[str, dict[str, Any]], t: Thresholds = DEFAULTS,
-                  read_to: float | None = None) -> list[Finding]:  # fmt: skip
+def unit_findings(
+    units: dict[str, dict[str, Any]], t: Thresholds = DEFAULTS, read_to: float | None = None
+) -> list[Finding]:
     """Every unit-level finding of one snapshot.
 
     ``read_to``: the event time (unix seconds) up to which every input partition had been
@@ -124,14 +128,30 @@ def _summary_mismatch(uid: str, u: dict[str, Any], kids: list[dict[str, Any]]) -
     parties = [k for k in summary.get("votes", {}) if k in d]
     level = str(u["level"])
     version = summary.get("version")
-    return [Finding(
-        "summary_mismatch", "critical" if parties else "warning", level, uid, None,
-        {"version": version, "compared_with": _CHILDREN[level], "children_in": c.n_in,
-         "children_total": c.n_total, "stations_included": included, "stations_covered": c.stations,
-         "complete": complete, "delta": d, "net_beneficiary": gainer({p: d[p] for p in parties})},
-        f"The summary of {_place(u, uid)} (version {version}) differs from the sum of its"
-        f" {_CHILDREN[level]}" + ("" if complete else f" ({c.n_in} of {c.n_total} in)")
-        + f" {_largest(d, parties)}.")]  # fmt: skip
+    return [
+        Finding(
+            "summary_mismatch",
+            "critical" if parties else "warning",
+            level,
+            uid,
+            None,
+            {
+                "version": version,
+                "compared_with": _CHILDREN[level],
+                "children_in": c.n_in,
+                "children_total": c.n_total,
+                "stations_included": included,
+                "stations_covered": c.stations,
+                "complete": complete,
+                "delta": d,
+                "net_beneficiary": gainer({p: d[p] for p in parties}),
+            },
+            f"The summary of {_place(u, uid)} (version {version}) differs from the sum of its"
+            f" {_CHILDREN[level]}"
+            + ("" if complete else f" ({c.n_in} of {c.n_total} in)")
+            + f" {_largest(d, parties)}.",
+        )
+    ]
 
 
 def _largest(d: dict[str, int], parties: list[str]) -> str:
@@ -195,15 +215,25 @@ def _revised(uid: str, u: dict[str, Any], a: _Version, b: _Version, t: Threshold
     points = b.percent - a.percent
     severity = "critical" if abs(points) >= t.revised_critical_points - 1e-9 else "warning"
     return Finding(
-        "turnout_revised", severity, str(u["level"]), uid, None,
-        {"from_version": a.version, "to_version": b.version,
-         "percent_before": round(a.percent, 2), "percent_after": round(b.percent, 2),
-         "points": round(points, 2), "registered": [a.registered, b.registered],
-         "participants": [a.participants, b.participants],
-         "recorded_at": [a.recorded_at, b.recorded_at]},
+        "turnout_revised",
+        severity,
+        str(u["level"]),
+        uid,
+        None,
+        {
+            "from_version": a.version,
+            "to_version": b.version,
+            "percent_before": round(a.percent, 2),
+            "percent_after": round(b.percent, 2),
+            "points": round(points, 2),
+            "registered": [a.registered, b.registered],
+            "participants": [a.participants, b.participants],
+            "recorded_at": [a.recorded_at, b.recorded_at],
+        },
         f"Version {b.version} of the summary of {_place(u, uid)} {'raises' if points > 0 else 'lowers'}"
         f" turnout from {a.percent:.1f} % to {b.percent:.1f} % ({points:+.1f} points).",
-        subject=f"v{b.version}")  # fmt: skip
+        subject=f"v{b.version}",
+    )
 
 
 # -- valid_exceeds_turnout -----------------------------------------------------------------------
@@ -235,12 +265,28 @@ def _valid_exceeds(uid: str, u: dict[str, Any], t: Thresholds) -> list[Finding]:
     excess = valid[basis] - voted
     if excess < max(t.valid_excess_votes, t.valid_excess_unit_share * voted, 1):
         return []
-    said = "the official figures of its stations" if basis == "official" else \
-        f"its summary, version {summary.get('version')}"  # fmt: skip
-    return [Finding(
-        "valid_exceeds_turnout", "critical", str(u["level"]), uid, None,
-        {"voted": voted, "report_seq": t.final_report_seq, "stations_reported": covered,
-         "valid": valid, "basis": basis, "excess": excess,
-         "summary_version": summary.get("version") if "summary" in valid else None},
-        f"In {_place(u, uid)}, the valid votes in {said} exceed"
-        f" the voters of the final turnout reports by {excess:,}.")]  # fmt: skip
+    said = (
+        "the official figures of its stations"
+        if basis == "official"
+        else f"its summary, version {summary.get('version')}"
+    )
+    return [
+        Finding(
+            "valid_exceeds_turnout",
+            "critical",
+            str(u["level"]),
+            uid,
+            None,
+            {
+                "voted": voted,
+                "report_seq": t.final_report_seq,
+                "stations_reported": covered,
+                "valid": valid,
+                "basis": basis,
+                "excess": excess,
+                "summary_version": summary.get("version") if "summary" in valid else None,
+            },
+            f"In {_place(u, uid)}, the valid votes in {said} exceed"
+            f" the voters of the final turnout reports by {excess:,}.",
+        )
+    ]

@@ -19,5 +19,16 @@ from .model import (
     verify,
 )
 
-__all__ = ["KINDS", "REGIONS", "SEVERITY_RANK", "SIGNATURE_HEADER", "Backoff", "Subscription",
-           "content_digest", "matches", "new_subscription", "sign", "verify"]
+__all__ = [
+    "KINDS",
+    "REGIONS",
+    "SEVERITY_RANK",
+    "SIGNATURE_HEADER",
+    "Backoff",
+    "Subscription",
+    "content_digest",
+    "matches",
+    "new_subscription",
+    "sign",
+    "verify",
+]

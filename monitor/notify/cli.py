@@ -47,9 +47,14 @@ def _split(values: list[str] | None) -> list[str]:
 
 
 def cmd_subscribe(args: argparse.Namespace, settings: Settings) -> int:
-    sub = new_subscription(args.webhook, regions=_split(args.region), kinds=_split(args.kind),
-                           min_severity=args.min_severity, secret=args.secret,
-                           created=datetime.now(UTC).isoformat(timespec="seconds"))  # fmt: skip
+    sub = new_subscription(
+        args.webhook,
+        regions=_split(args.region),
+        kinds=_split(args.kind),
+        min_severity=args.min_severity,
+        secret=args.secret,
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
     _with_store(settings, lambda store: store.add(sub))
     if args.json:
         print(orjson.dumps({**sub.masked(), "secret": sub.secret}).decode())
@@ -61,8 +66,10 @@ def cmd_subscribe(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _describe(sub: Subscription) -> str:
-    return (f"{sub.webhook}  regions {','.join(sub.regions) or 'all'}  kinds {','.join(sub.kinds) or 'all'}"
-            f"  min severity {sub.min_severity}")  # fmt: skip
+    return (
+        f"{sub.webhook}  regions {','.join(sub.regions) or 'all'}  kinds {','.join(sub.kinds) or 'all'}"
+        f"  min severity {sub.min_severity}"
+    )
 
 
 def cmd_subscriptions(args: argparse.Namespace, settings: Settings) -> int:
@@ -80,9 +87,11 @@ def cmd_subscriptions(args: argparse.Namespace, settings: Settings) -> int:
         print("no subscriptions")
         return 0
     for r in rows:
-        print(f"{r['id']}  {r['webhook']}  regions {','.join(r['regions'])}  kinds {','.join(r['kinds'])}"
-              f"  min severity {r['min_severity']}  secret {r['secret']}  pending {r['pending']}"
-              f"  since {r['created']}")  # fmt: skip
+        print(
+            f"{r['id']}  {r['webhook']}  regions {','.join(r['regions'])}  kinds {','.join(r['kinds'])}"
+            f"  min severity {r['min_severity']}  secret {r['secret']}  pending {r['pending']}"
+            f"  since {r['created']}"
+        )
     return 0
 
 
@@ -95,8 +104,19 @@ def cmd_unsubscribe(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-LEDGER_COLUMNS = ("seq", "delivery_id", "event", "kind", "severity", "unit_id", "status", "attempts",
-                  "http_status", "delivered_at", "digest")  # fmt: skip
+LEDGER_COLUMNS = (
+    "seq",
+    "delivery_id",
+    "event",
+    "kind",
+    "severity",
+    "unit_id",
+    "status",
+    "attempts",
+    "http_status",
+    "delivered_at",
+    "digest",
+)
 
 
 def cmd_deliveries(args: argparse.Namespace, settings: Settings) -> int:
@@ -125,14 +145,16 @@ def cmd_deliveries(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_notify(args: argparse.Namespace, settings: Settings) -> int:
     from .service import run_notifier
 
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     run_notifier(settings)
     return 0
 
 
-def add_commands(sub: Any, conn_args: Callable[[argparse.ArgumentParser], None],
-                 settings_of: SettingsOf) -> None:  # fmt: skip
+def add_commands(
+    sub: Any, conn_args: Callable[[argparse.ArgumentParser], None], settings_of: SettingsOf
+) -> None:
     """Register the commands on the ``tabmon`` parser's subparsers."""
 
     def bind(cmd: Callable[[argparse.Namespace, Settings], int]) -> Callable[[argparse.Namespace], int]:
@@ -140,12 +162,23 @@ def add_commands(sub: Any, conn_args: Callable[[argparse.ArgumentParser], None],
 
     p = sub.add_parser("subscribe", help="subscribe a webhook to findings; prints its id and secret")
     p.add_argument("--webhook", required=True, metavar="URL", help="http(s) URL the findings are POSTed to")
-    p.add_argument("--region", action="extend", nargs="+", metavar="REC",
-                   help="only findings in these regions (REC codes, KZ for national); default all")
-    p.add_argument("--kind", action="extend", nargs="+", metavar="KIND",
-                   help="only these finding kinds (forensic_* for every forensic test); default all")
-    p.add_argument("--min-severity", default="info", metavar="SEVERITY",
-                   help="info (default), warning or critical")
+    p.add_argument(
+        "--region",
+        action="extend",
+        nargs="+",
+        metavar="REC",
+        help="only findings in these regions (REC codes, KZ for national); default all",
+    )
+    p.add_argument(
+        "--kind",
+        action="extend",
+        nargs="+",
+        metavar="KIND",
+        help="only these finding kinds (forensic_* for every forensic test); default all",
+    )
+    p.add_argument(
+        "--min-severity", default="info", metavar="SEVERITY", help="info (default), warning or critical"
+    )
     p.add_argument("--secret", help="the signing secret (default: a new random one)")
     p.add_argument("--json", action="store_true", help="print the subscription as JSON")
     conn_args(p)

@@ -49,12 +49,24 @@ log = logging.getLogger("tabmon.notify")
 
 def ledger_entry(note: Notification, finding: dict[str, Any], now: datetime) -> dict[str, Any]:
     """A delivery's first record in the ledger (``seq`` is added by the store)."""
-    return {"delivery_id": note.delivery_id, "finding_id": note.finding_id, "digest": note.digest,
-            "event": note.event, "kind": finding["kind"], "severity": finding["severity"],
-            "unit_id": finding["unit_id"], "updated": finding.get("updated"),
-            "enqueued_at": now.isoformat(timespec="milliseconds"), "attempts": 0, "refusals": 0,
-            "status": "pending", "next_attempt_at": 0, "delivered_at": None, "http_status": None,
-            "last_error": None}  # fmt: skip
+    return {
+        "delivery_id": note.delivery_id,
+        "finding_id": note.finding_id,
+        "digest": note.digest,
+        "event": note.event,
+        "kind": finding["kind"],
+        "severity": finding["severity"],
+        "unit_id": finding["unit_id"],
+        "updated": finding.get("updated"),
+        "enqueued_at": now.isoformat(timespec="milliseconds"),
+        "attempts": 0,
+        "refusals": 0,
+        "status": "pending",
+        "next_attempt_at": 0,
+        "delivered_at": None,
+        "http_status": None,
+        "last_error": None,
+    }
 
 
 # Called with a finding that raised while being decided on, and what it raised: that finding
@@ -68,9 +80,13 @@ def _isolate(on_error: OnError | None, item: Incoming, exc: Exception) -> None:
     on_error(item, exc)
 
 
-def plan(subs: Iterable[Subscription], batch: list[Incoming],
-         seen: dict[tuple[str, str], Seen | None], now: datetime,
-         on_error: OnError | None = None) -> list[Enqueue]:  # fmt: skip
+def plan(
+    subs: Iterable[Subscription],
+    batch: list[Incoming],
+    seen: dict[tuple[str, str], Seen | None],
+    now: datetime,
+    on_error: OnError | None = None,
+) -> list[Enqueue]:
     """The notifications a batch of findings makes, in order, given what each subscriber was
     told (``seen``, carried along the batch: a finding twice in one batch is decided against
     its earlier occurrence). Pairs missing from ``seen`` are out of scope. A finding that
@@ -89,8 +105,9 @@ def plan(subs: Iterable[Subscription], batch: list[Incoming],
     return out
 
 
-def _plan_one(subs: Iterable[Subscription], item: Incoming, state: dict[tuple[str, str], Seen | None],
-              now: datetime) -> list[Enqueue]:  # fmt: skip
+def _plan_one(
+    subs: Iterable[Subscription], item: Incoming, state: dict[tuple[str, str], Seen | None], now: datetime
+) -> list[Enqueue]:
     made = []
     for sub in subs:
         key = (sub.sub_id, item.finding_id)
@@ -98,13 +115,15 @@ def _plan_one(subs: Iterable[Subscription], item: Incoming, state: dict[tuple[st
             continue
         note = next_notification(sub, item, state[key])
         if note is not None:
-            made.append(Enqueue(note, state[key], ledger_entry(note, item.finding, now),
-                                payload(note, item.finding)))  # fmt: skip
+            made.append(
+                Enqueue(note, state[key], ledger_entry(note, item.finding, now), payload(note, item.finding))
+            )
     return made
 
 
-def _scope(subs: dict[str, Subscription], batch: list[Incoming], on_error: OnError | None
-           ) -> tuple[list[Incoming], set[tuple[str, str]]]:  # fmt: skip
+def _scope(
+    subs: dict[str, Subscription], batch: list[Incoming], on_error: OnError | None
+) -> tuple[list[Incoming], set[tuple[str, str]]]:
     """The findings that could be scoped, and the (subscription, finding) pairs in scope."""
     kept: list[Incoming] = []
     pairs: set[tuple[str, str]] = set()
@@ -118,9 +137,13 @@ def _scope(subs: dict[str, Subscription], batch: list[Incoming], on_error: OnErr
     return kept, pairs
 
 
-async def record(store: Store, subs: dict[str, Subscription], batch: list[Incoming],
-                 now: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 on_error: OnError | None = None) -> list[Notification]:  # fmt: skip
+async def record(
+    store: Store,
+    subs: dict[str, Subscription],
+    batch: list[Incoming],
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    on_error: OnError | None = None,
+) -> list[Notification]:
     """Record the notifications of a batch in Redis; returns those recorded by this call.
 
     A conflict means another notifier recorded for the same finding meanwhile (a partition
@@ -185,8 +208,9 @@ def triage(batch: Mapping[Any, Sequence[Any]]) -> tuple[list[Incoming], list[Rej
             except MemoryError:
                 raise
             except Exception as exc:  # noqa: BLE001 - a bug: this record alone is rejected
-                rejected.append(Rejection(tp.partition, m.offset, BUG, bug_reason(exc, "decoding"),
-                                          m.value, exc))  # fmt: skip
+                rejected.append(
+                    Rejection(tp.partition, m.offset, BUG, bug_reason(exc, "decoding"), m.value, exc)
+                )
     return found, rejected
 
 
@@ -194,8 +218,9 @@ class Consumer:
     """Reads ``alerts`` and records notifications; ``wake(sub_id)`` tells the senders. What it
     cannot use goes to ``deadletter`` through ``producer`` (made by :meth:`run`)."""
 
-    def __init__(self, settings: Settings, store: Store, metrics: NotifyMetrics,
-                 wake: Callable[[str], None]) -> None:  # fmt: skip
+    def __init__(
+        self, settings: Settings, store: Store, metrics: NotifyMetrics, wake: Callable[[str], None]
+    ) -> None:
         self.settings = settings
         self.store = store
         self.metrics = metrics
@@ -212,11 +237,15 @@ class Consumer:
     async def run(self) -> None:
         s = self.settings
         consumer = AIOKafkaConsumer(
-            self.topic, bootstrap_servers=s.broker, group_id=f"{s.app_id}-notify",
-            enable_auto_commit=False, auto_offset_reset="earliest",
+            self.topic,
+            bootstrap_servers=s.broker,
+            group_id=f"{s.app_id}-notify",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
             session_timeout_ms=int(s.session_timeout * 1000),
-            heartbeat_interval_ms=max(100, int(s.session_timeout * 1000 / 4)), max_poll_records=500,
-        )  # fmt: skip
+            heartbeat_interval_ms=max(100, int(s.session_timeout * 1000 / 4)),
+            max_poll_records=500,
+        )
         # acks=all: a dead letter is on the broker for good before the batch is committed
         producer = AIOKafkaProducer(bootstrap_servers=s.broker, acks="all")
         try:
@@ -251,8 +280,16 @@ class Consumer:
             def failed(item: Incoming, exc: Exception) -> None:
                 nonlocal undecided
                 undecided += 1
-                rejected.append(Rejection(item.partition, item.offset, BUG, bug_reason(exc, "deciding"),
-                                          raws.get((item.partition, item.offset)), exc))  # fmt: skip
+                rejected.append(
+                    Rejection(
+                        item.partition,
+                        item.offset,
+                        BUG,
+                        bug_reason(exc, "deciding"),
+                        raws.get((item.partition, item.offset)),
+                        exc,
+                    )
+                )
 
             subs = await self.store.subscriptions()
             for note in await record(self.store, subs, findings, on_error=failed):
@@ -272,11 +309,22 @@ class Consumer:
             else:
                 self.bugs += 1
                 trace = self.bugs <= 10 or self.bugs % 1000 == 0
-                log.error("bug #%d: dead-lettered %s: %s", self.bugs, where, r.reason,
-                          exc_info=r.error if trace else None)  # fmt: skip
-            key, value = dead_letter(topic=self.topic, partition=r.partition, offset=r.offset,
-                                     code=r.code, reason=r.reason, raw=r.raw,
-                                     limit=self.settings.deadletter_raw_limit)  # fmt: skip
+                log.error(
+                    "bug #%d: dead-lettered %s: %s",
+                    self.bugs,
+                    where,
+                    r.reason,
+                    exc_info=r.error if trace else None,
+                )
+            key, value = dead_letter(
+                topic=self.topic,
+                partition=r.partition,
+                offset=r.offset,
+                code=r.code,
+                reason=r.reason,
+                raw=r.raw,
+                limit=self.settings.deadletter_raw_limit,
+            )
             acks.append(await self.producer.send(self.deadletter_topic, value=value, key=key))
         if acks:
             await asyncio.gather(*acks)

@@ -51,18 +51,27 @@ class Delivery:
     rng: random.Random = field(default_factory=random.Random)
 
 
-async def post(http: aiohttp.ClientSession, sub: Subscription, entry: dict[str, Any], body: bytes,
-               timeout: float) -> tuple[int | None, str | None]:  # fmt: skip
+async def post(
+    http: aiohttp.ClientSession, sub: Subscription, entry: dict[str, Any], body: bytes, timeout: float
+) -> tuple[int | None, str | None]:
     """POST one signed body; (HTTP status, None) or (None, why there was no answer)."""
     headers = {
-        "Content-Type": "application/json", "User-Agent": USER_AGENT,
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
         SIGNATURE_HEADER: sign(body, sub.secret),
-        "X-Tabmon-Delivery": entry["delivery_id"], "X-Tabmon-Event": entry["event"],
-        "X-Tabmon-Attempt": str(entry["attempts"]), "X-Tabmon-Timestamp": str(int(time.time())),
-    }  # fmt: skip
+        "X-Tabmon-Delivery": entry["delivery_id"],
+        "X-Tabmon-Event": entry["event"],
+        "X-Tabmon-Attempt": str(entry["attempts"]),
+        "X-Tabmon-Timestamp": str(int(time.time())),
+    }
     try:
-        async with http.post(sub.webhook, data=body, headers=headers, allow_redirects=False,
-                             timeout=aiohttp.ClientTimeout(total=timeout)) as resp:  # fmt: skip
+        async with http.post(
+            sub.webhook,
+            data=body,
+            headers=headers,
+            allow_redirects=False,
+            timeout=aiohttp.ClientTimeout(total=timeout),
+        ) as resp:
             return resp.status, None
     except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
         # ValueError (UnicodeError among them): a URL aiohttp cannot use. Kept as "no answer"
@@ -173,14 +182,22 @@ class Sender:
         result = outcome(status)
         entry.update(http_status=status, last_error=error)
         if result == "delivered":
-            entry.update(status="delivered", last_error=None,
-                         delivered_at=datetime.now(UTC).isoformat(timespec="milliseconds"))  # fmt: skip
+            entry.update(
+                status="delivered",
+                last_error=None,
+                delivered_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
+            )
             d.metrics.deliveries.labels(sub_id, "delivered").inc()
         elif result == "refused" and d.backoff.gives_up(entry["refusals"] + 1):
             entry.update(status="failed", refusals=entry["refusals"] + 1)
             d.metrics.deliveries.labels(sub_id, "failed").inc()
-            log.warning("delivery %s to %s given up after %d refusals (HTTP %s)", did, sub_id,
-                        entry["refusals"], status)  # fmt: skip
+            log.warning(
+                "delivery %s to %s given up after %d refusals (HTTP %s)",
+                did,
+                sub_id,
+                entry["refusals"],
+                status,
+            )
         else:
             self._schedule_retry(entry, result)
             d.metrics.retries.labels(sub_id, result).inc()
@@ -203,8 +220,9 @@ class Sender:
         else:  # this notification's trouble: back off this one
             entry["refusals"] += 1
             failures = entry["refusals"]
-        entry.update(status="retrying",
-                     next_attempt_at=time.time() + self.d.backoff.delay(failures, self.d.rng))  # fmt: skip
+        entry.update(
+            status="retrying", next_attempt_at=time.time() + self.d.backoff.delay(failures, self.d.rng)
+        )
 
 
 class Senders:

@@ -28,26 +28,45 @@ class NotifyMetrics:
         p = f"{prefix}_notify"
         metrics = cls(
             registry=r,
-            consumed=Counter(f"{p}_findings_consumed", "Finding records read from the alerts topic and used",
-                             registry=r),
-            invalid=Counter(f"{p}_invalid_records",
-                            "Records on the alerts topic not used, by reason (logged, dead-lettered)",
-                            ["reason"], registry=r),
-            enqueued=Counter(f"{p}_enqueued", "Notifications recorded as pending, by event (new, updated)",
-                             ["event"], registry=r),
-            deliveries=Counter(f"{p}_deliveries",
-                               "Deliveries that ended: delivered (2xx) or failed (given up)",
-                               ["subscription", "status"], registry=r),
-            retries=Counter(f"{p}_retries",
-                            "Attempts that failed and will be retried, by outcome (unavailable, refused)",
-                            ["subscription", "outcome"], registry=r),
-            pending=Gauge(f"{p}_pending", "Notifications not yet delivered nor given up",
-                          ["subscription"], registry=r),
+            consumed=Counter(
+                f"{p}_findings_consumed", "Finding records read from the alerts topic and used", registry=r
+            ),
+            invalid=Counter(
+                f"{p}_invalid_records",
+                "Records on the alerts topic not used, by reason (logged, dead-lettered)",
+                ["reason"],
+                registry=r,
+            ),
+            enqueued=Counter(
+                f"{p}_enqueued",
+                "Notifications recorded as pending, by event (new, updated)",
+                ["event"],
+                registry=r,
+            ),
+            deliveries=Counter(
+                f"{p}_deliveries",
+                "Deliveries that ended: delivered (2xx) or failed (given up)",
+                ["subscription", "status"],
+                registry=r,
+            ),
+            retries=Counter(
+                f"{p}_retries",
+                "Attempts that failed and will be retried, by outcome (unavailable, refused)",
+                ["subscription", "outcome"],
+                registry=r,
+            ),
+            pending=Gauge(
+                f"{p}_pending", "Notifications not yet delivered nor given up", ["subscription"], registry=r
+            ),
             up=Gauge(f"{p}_up", "1 while a notifier loop runs (consumer, senders)", ["loop"], registry=r),
-            heartbeat=Gauge(f"{p}_heartbeat_timestamp_seconds", "Unix time of a loop's last iteration",
-                            ["loop"], registry=r),
+            heartbeat=Gauge(
+                f"{p}_heartbeat_timestamp_seconds",
+                "Unix time of a loop's last iteration",
+                ["loop"],
+                registry=r,
+            ),
             post_seconds=Histogram(f"{p}_post_duration_seconds", "Time of one webhook POST", registry=r),
-        )  # fmt: skip
+        )
         for reason in REJECTIONS:  # every reason is a series from the start: a rate works at once
             metrics.invalid.labels(reason)
         return metrics

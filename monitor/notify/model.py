@@ -46,22 +46,42 @@ class Subscription:
     created: str = ""
 
     def to_json(self) -> bytes:
-        return orjson.dumps({"id": self.sub_id, "webhook": self.webhook, "secret": self.secret,
-                             "regions": list(self.regions), "kinds": list(self.kinds),
-                             "min_severity": self.min_severity, "created": self.created})  # fmt: skip
+        return orjson.dumps(
+            {
+                "id": self.sub_id,
+                "webhook": self.webhook,
+                "secret": self.secret,
+                "regions": list(self.regions),
+                "kinds": list(self.kinds),
+                "min_severity": self.min_severity,
+                "created": self.created,
+            }
+        )
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> Subscription:
         d = orjson.loads(raw)
-        return cls(sub_id=d["id"], webhook=d["webhook"], secret=d["secret"],
-                   regions=tuple(d["regions"]), kinds=tuple(d["kinds"]),
-                   min_severity=d["min_severity"], created=d.get("created", ""))  # fmt: skip
+        return cls(
+            sub_id=d["id"],
+            webhook=d["webhook"],
+            secret=d["secret"],
+            regions=tuple(d["regions"]),
+            kinds=tuple(d["kinds"]),
+            min_severity=d["min_severity"],
+            created=d.get("created", ""),
+        )
 
     def masked(self) -> dict[str, Any]:
         """For listings: the secret is shown by its first four characters only."""
-        return {"id": self.sub_id, "webhook": self.webhook, "secret": mask_secret(self.secret),
-                "regions": list(self.regions) or ["*"], "kinds": list(self.kinds) or ["*"],
-                "min_severity": self.min_severity, "created": self.created}  # fmt: skip
+        return {
+            "id": self.sub_id,
+            "webhook": self.webhook,
+            "secret": mask_secret(self.secret),
+            "regions": list(self.regions) or ["*"],
+            "kinds": list(self.kinds) or ["*"],
+            "min_severity": self.min_severity,
+            "created": self.created,
+        }
 
 
 def mask_secret(secret: str) -> str:
@@ -92,8 +112,9 @@ def check_kinds(kinds: Iterable[str]) -> tuple[str, ...]:
     out = []
     for k in kinds:
         if k not in KINDS and k != FORENSIC_ALL and not _FORENSIC_KIND.fullmatch(k):
-            raise ConfigError(f"unknown kind {k!r}: one of {', '.join(KINDS)}, {FORENSIC_ALL}"
-                              " or forensic_<name>")  # fmt: skip
+            raise ConfigError(
+                f"unknown kind {k!r}: one of {', '.join(KINDS)}, {FORENSIC_ALL} or forensic_<name>"
+            )
         out.append(k)
     return tuple(dict.fromkeys(out))
 
@@ -120,16 +141,24 @@ def check_secret(secret: str) -> str:
     return secret
 
 
-def new_subscription(webhook: str, regions: Iterable[str] = (), kinds: Iterable[str] = (),
-                     min_severity: str = "info", secret: str | None = None, created: str = ""
-                     ) -> Subscription:  # fmt: skip
+def new_subscription(
+    webhook: str,
+    regions: Iterable[str] = (),
+    kinds: Iterable[str] = (),
+    min_severity: str = "info",
+    secret: str | None = None,
+    created: str = "",
+) -> Subscription:
     """A validated subscription with a fresh id and, unless one is given, a fresh secret."""
     return Subscription(
-        sub_id="s-" + secrets.token_hex(6), webhook=check_webhook(webhook),
+        sub_id="s-" + secrets.token_hex(6),
+        webhook=check_webhook(webhook),
         secret=check_secret(secret) if secret is not None else secrets.token_hex(32),
-        regions=check_regions(regions), kinds=check_kinds(kinds),
-        min_severity=check_severity(min_severity), created=created,
-    )  # fmt: skip
+        regions=check_regions(regions),
+        kinds=check_kinds(kinds),
+        min_severity=check_severity(min_severity),
+        created=created,
+    )
 
 
 # -- deciding -----------------------------------------------------------------------------------
@@ -190,8 +219,9 @@ class Seen:
     offset: int = -1
 
     def to_json(self) -> bytes:
-        return orjson.dumps({"digest": self.digest, "n": self.n, "partition": self.partition,
-                             "offset": self.offset})  # fmt: skip
+        return orjson.dumps(
+            {"digest": self.digest, "n": self.n, "partition": self.partition, "offset": self.offset}
+        )
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> Seen:
@@ -216,8 +246,12 @@ class Incoming:
         """Already handled: a re-read (after a crash, or by a second notifier during a
         rebalance) of a message at or before the one the last notification came from. A
         finding id always lands on one partition (the key), so offsets order its versions."""
-        return (seen is not None and self.partition >= 0 and seen.partition == self.partition
-                and self.offset <= seen.offset)  # fmt: skip
+        return (
+            seen is not None
+            and self.partition >= 0
+            and seen.partition == self.partition
+            and self.offset <= seen.offset
+        )
 
 
 @dataclass(frozen=True)
@@ -248,14 +282,21 @@ def next_notification(sub: Subscription, item: Incoming, seen: Seen | None) -> N
     event = decide(seen.digest if seen else None, digest, severe_enough(sub, finding))
     if event is None:
         return None
-    return Notification(sub.sub_id, item.finding_id, digest, event, seen.n + 1 if seen else 1,
-                        item.partition, item.offset)  # fmt: skip
+    return Notification(
+        sub.sub_id, item.finding_id, digest, event, seen.n + 1 if seen else 1, item.partition, item.offset
+    )
 
 
 def payload(note: Notification, finding: Mapping[str, Any]) -> bytes:
     """The exact body POSTed (and signed): the same bytes on every retry."""
-    return orjson.dumps({"event": note.event, "delivery_id": note.delivery_id,
-                         "subscription_id": note.sub_id, "finding": finding})  # fmt: skip
+    return orjson.dumps(
+        {
+            "event": note.event,
+            "delivery_id": note.delivery_id,
+            "subscription_id": note.sub_id,
+            "finding": finding,
+        }
+    )
 
 
 # -- what the notifier can use of a record on ``alerts`` -----------------------------------------
@@ -271,8 +312,15 @@ MAX_FIELD = 64  # characters of kind, unit_id, station_id, rec_id, first_seen an
 MAX_EXPLANATION = 4096  # characters of the explanation (the detectors' are under 200)
 # Why a record on ``alerts`` is not used: the ``reason`` label of the invalid-records metric
 # and the ``code`` of its dead letter (docs/notifications.md, "Records it cannot use").
-REJECTIONS = ("malformed_json", "not_an_object", "wrong_type", "missing_field", "bad_value",
-              "too_deep", "bug")  # fmt: skip
+REJECTIONS = (
+    "malformed_json",
+    "not_an_object",
+    "wrong_type",
+    "missing_field",
+    "bad_value",
+    "too_deep",
+    "bug",
+)
 
 
 class Unusable(ValueError):
@@ -328,8 +376,10 @@ def check_finding(record: Any) -> dict[str, Any]:
         if value is not None and not isinstance(value, str):
             raise Unusable("wrong_type", f"finding with a {name!r} that is not a string: {show(value)}")
     if not _FINDING_ID.fullmatch(record["finding_id"]):
-        raise Unusable("bad_value", f"finding_id {show(record['finding_id'])} is not 1 to 128 characters"
-                                    " of [A-Za-z0-9._:-]")  # fmt: skip
+        raise Unusable(
+            "bad_value",
+            f"finding_id {show(record['finding_id'])} is not 1 to 128 characters of [A-Za-z0-9._:-]",
+        )
     if record["severity"] not in SEVERITY_RANK:
         raise Unusable("bad_value", f"unknown severity {show(record['severity'])}")
     for name in ("kind", "unit_id", "station_id", "rec_id", "first_seen", "updated"):

@@ -35,13 +35,18 @@ log = logging.getLogger("tabmon.notify")
 
 
 def backoff_of(s: Settings) -> Backoff:
-    return Backoff(base=s.notify_backoff_base, cap=s.notify_backoff_max, jitter=s.notify_jitter,
-                   max_refusals=s.notify_max_refusals)  # fmt: skip
+    return Backoff(
+        base=s.notify_backoff_base,
+        cap=s.notify_backoff_max,
+        jitter=s.notify_jitter,
+        max_refusals=s.notify_max_refusals,
+    )
 
 
 class Notifier:
-    def __init__(self, settings: Settings, metrics: NotifyMetrics | None = None,
-                 rng: random.Random | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, settings: Settings, metrics: NotifyMetrics | None = None, rng: random.Random | None = None
+    ) -> None:
         if not settings.redis_url:
             raise ConfigError("TABMON_REDIS_URL is empty: notifications keep their state in Redis")
         self.settings = settings
@@ -62,9 +67,19 @@ class Notifier:
             raise ConfigError(f"TABMON_REDIS_URL: {exc}") from None
         store = Store(client, s.app_id)
         async with aiohttp.ClientSession() as http:
-            senders = Senders(Delivery(store, http, self.metrics, backoff_of(s), timeout=s.notify_timeout,
-                                       lease=s.notify_lease, poll=s.notify_poll_interval,
-                                       holder=self.holder, rng=self.rng))  # fmt: skip
+            senders = Senders(
+                Delivery(
+                    store,
+                    http,
+                    self.metrics,
+                    backoff_of(s),
+                    timeout=s.notify_timeout,
+                    lease=s.notify_lease,
+                    poll=s.notify_poll_interval,
+                    holder=self.holder,
+                    rng=self.rng,
+                )
+            )
             self.consumer = Consumer(s, store, self.metrics, senders.wake)
             loops = [asyncio.ensure_future(self.consumer.run()), asyncio.ensure_future(senders.run())]
             stop = asyncio.ensure_future(self._stop.wait())
@@ -86,16 +101,21 @@ class Notifier:
 
 
 def start_metrics_server(settings: Settings, metrics: NotifyMetrics) -> int:
-    return serve_metrics(metrics.registry, settings.metrics_host, settings.notify_metrics_port,
-                         "TABMON_NOTIFY_METRICS_PORT")  # fmt: skip
+    return serve_metrics(
+        metrics.registry, settings.metrics_host, settings.notify_metrics_port, "TABMON_NOTIFY_METRICS_PORT"
+    )
 
 
 def run_notifier(settings: Settings) -> None:
     """Run until SIGINT or SIGTERM, then stop the consumer and the senders cleanly."""
     notifier = Notifier(settings)
     port = start_metrics_server(settings, notifier.metrics)
-    log.info("notifier %s: alerts topic %r, metrics on http://127.0.0.1:%d/metrics", notifier.holder,
-             settings.topic("alerts"), port)  # fmt: skip
+    log.info(
+        "notifier %s: alerts topic %r, metrics on http://127.0.0.1:%d/metrics",
+        notifier.holder,
+        settings.topic("alerts"),
+        port,
+    )
 
     async def main() -> None:
         loop = asyncio.get_running_loop()

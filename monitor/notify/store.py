@@ -120,23 +120,29 @@ class Store:
             keys = [self.key(k, sub_id) for k in ("seen", "ledger", "bodies", "pending", "seq")]
             keys.append(self.key("subs"))
             expected = it.expected.to_json() if it.expected else b""
-            args = [sub_id, it.note.finding_id, expected, it.note.seen.to_json(), it.note.delivery_id,
-                    orjson.dumps(it.entry), it.body]  # fmt: skip
+            args = [
+                sub_id,
+                it.note.finding_id,
+                expected,
+                it.note.seen.to_json(),
+                it.note.delivery_id,
+                orjson.dumps(it.entry),
+                it.body,
+            ]
             await self._enqueue(keys=keys, args=args, client=pipe)
         return [int(x) for x in await pipe.execute()]
 
     # -- delivering ---------------------------------------------------------------------------
-    async def pending(self, sub_id: str, limit: int = 256, start: int = 0
-                      ) -> list[tuple[str, dict[str, Any]]]:  # fmt: skip
+    async def pending(
+        self, sub_id: str, limit: int = 256, start: int = 0
+    ) -> list[tuple[str, dict[str, Any]]]:
         """The oldest undelivered notifications from the ``start``-th on, in order of arrival,
         with their records."""
-        ids = await self.r.zrange(self.key("pending", sub_id), start,
-                                  start + limit - 1 if limit > 0 else -1)  # fmt: skip
+        ids = await self.r.zrange(self.key("pending", sub_id), start, start + limit - 1 if limit > 0 else -1)
         if not ids:
             return []
         raws = await self.r.hmget(self.key("ledger", sub_id), ids)
-        return [(i.decode(), orjson.loads(raw)) for i, raw in zip(ids, raws, strict=True)
-                if raw is not None]  # fmt: skip
+        return [(i.decode(), orjson.loads(raw)) for i, raw in zip(ids, raws, strict=True) if raw is not None]
 
     async def pending_count(self, sub_id: str) -> int:
         return int(await self.r.zcard(self.key("pending", sub_id)))

@@ -20,8 +20,13 @@ from .page import render
 PAGE = "index.html"
 
 
-def drill_data(units: dict[str, dict[str, Any]], stations: dict[str, dict[str, Any]],
-               registry: Registry, findings: list[dict[str, Any]], **page: Any) -> ReportData:  # fmt: skip
+def drill_data(
+    units: dict[str, dict[str, Any]],
+    stations: dict[str, dict[str, Any]],
+    registry: Registry,
+    findings: list[dict[str, Any]],
+    **page: Any,
+) -> ReportData:
     """The 2007 drill's page data: the check against the report and the stations it published,
     measured from the given outputs exactly as ``tabmon drill-report`` does."""
     from producers.kz2007 import expected
@@ -82,8 +87,10 @@ def html_command(args: argparse.Namespace, settings: Settings) -> int:
     try:
         units = read_units(client, settings.app_id)
         if "KZ" not in units:
-            raise MonitorError(f"no tally in {settings.redis_url} under {settings.app_id!r}: run"
-                               " the drill first (tabmon demo, or a worker and tabmon replay kz2007)")
+            raise MonitorError(
+                f"no tally in {settings.redis_url} under {settings.app_id!r}: run"
+                " the drill first (tabmon demo, or a worker and tabmon replay kz2007)"
+            )
         registry = build_registry(build(seed=args.seed).registry)
         stations = read_stations(client, settings.app_id, list(registry.stations))
         findings = read_findings(client, settings.app_id)
@@ -91,10 +98,19 @@ def html_command(args: argparse.Namespace, settings: Settings) -> int:
     except redis.RedisError as exc:
         raise MonitorError(f"cannot read the read model at {settings.redis_url}: {exc}") from None
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    data = drill_data(units, stations, registry, findings, snapshot_at=str(meta.get("updated_at", "")),
-                      generated_at=now, origin=f"{settings.app_id!r} in the read model")  # fmt: skip
+    data = drill_data(
+        units,
+        stations,
+        registry,
+        findings,
+        snapshot_at=str(meta.get("updated_at", "")),
+        generated_at=now,
+        origin=f"{settings.app_id!r} in the read model",
+    )
     target = write_page(out, render(data))
     ok = sum(ln.match for ln in data.lines)
-    print(f"wrote {target}: {ok} of {len(data.lines)} published figures match,"
-          f" {len(findings):,} findings", file=sys.stdout)  # fmt: skip
+    print(
+        f"wrote {target}: {ok} of {len(data.lines)} published figures match, {len(findings):,} findings",
+        file=sys.stdout,
+    )
     return 0 if ok == len(data.lines) else 1

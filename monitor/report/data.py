@@ -116,11 +116,15 @@ def station_points(data: ReportData, party: str) -> list[StationPoint]:
         srcs = sources_of(doc, data.parties)
         off = official_source(doc)
         pec, official = srcs.get("pec"), srcs.get(off) if off else None
-        out.append(StationPoint(
-            sid, data.rec_of(sid),
-            turnout_and_share(pec, party, data.parties) if pec else None,
-            turnout_and_share(official, party, data.parties) if official else None,
-            pec is not None and official is not None and pec != official))  # fmt: skip
+        out.append(
+            StationPoint(
+                sid,
+                data.rec_of(sid),
+                turnout_and_share(pec, party, data.parties) if pec else None,
+                turnout_and_share(official, party, data.parties) if official else None,
+                pec is not None and official is not None and pec != official,
+            )
+        )
     return out
 
 
@@ -129,8 +133,7 @@ def vote_delta(a: dict[str, int], b: dict[str, int], parties: Sequence[str]) -> 
     return {k: b[k] - a[k] for k in (*parties, INVALID)}
 
 
-def level_steps(doc: dict[str, Any] | None, parties: Sequence[str]
-                ) -> list[tuple[str, str, dict[str, int]]]:  # fmt: skip
+def level_steps(doc: dict[str, Any] | None, parties: Sequence[str]) -> list[tuple[str, str, dict[str, int]]]:
     """The votes a station's figures gained or lost at each level on the way from its PEC
     protocol up to the official source: (from, to, delta) for consecutive levels present.
     The deltas add up to official minus PEC, the tally's votes moved."""
@@ -193,8 +196,18 @@ def flagged_stations(data: ReportData) -> list[Flagged]:
             continue
         f = srcs[off]
         other = {k: f[k] - pec[k] for k in FIGURE_FIELDS if k != INVALID and f[k] != pec[k]}
-        rows.append(Flagged(sid, data.tec_of(sid), data.rec_of(sid), off, vote_delta(pec, f, parties),
-                            other, data.published.get(sid), found.get(sid, [])))  # fmt: skip
+        rows.append(
+            Flagged(
+                sid,
+                data.tec_of(sid),
+                data.rec_of(sid),
+                off,
+                vote_delta(pec, f, parties),
+                other,
+                data.published.get(sid),
+                found.get(sid, []),
+            )
+        )
     rank = {r: i for i, r in enumerate(data.registry.rec_tecs)}
     rows.sort(key=lambda r: (rank.get(r.rec, len(rank)), -r.diff.get(win, 0), r.sid))
     return rows
@@ -203,15 +216,14 @@ def flagged_stations(data: ReportData) -> list[Flagged]:
 def published_stations(expected: Iterable[dict[str, Any]]) -> dict[str, str]:
     """The stations whose per-party figures the report published (``annex.<station>`` ids),
     with the report's reference."""
-    return {e["id"].split(".", 1)[1]: e.get("source", "") for e in expected
-            if e["id"].startswith("annex.")}  # fmt: skip
+    return {e["id"].split(".", 1)[1]: e.get("source", "") for e in expected if e["id"].startswith("annex.")}
 
 
 # --- filling it ------------------------------------------------------------------------------
 
 
-def from_memory(tally: Any, lines: list[Line], findings: Iterable[dict[str, Any]] = (),
-                **page: Any) -> ReportData:  # fmt: skip
+def from_memory(
+    tally: Any, lines: list[Line], findings: Iterable[dict[str, Any]] = (), **page: Any
+) -> ReportData:
     """The same data from a :class:`monitor.testing.InMemoryTally` (no Redis)."""
-    return ReportData(tally.snapshot(), dict(tally.stations), tally.registry, lines,
-                      list(findings), **page)  # fmt: skip
+    return ReportData(tally.snapshot(), dict(tally.stations), tally.registry, lines, list(findings), **page)

@@ -55,8 +55,9 @@ def summary_turnouts(unit: dict[str, Any]) -> list[tuple[int, float]]:
     return out
 
 
-def turnout_panel(unit: dict[str, Any], national: dict[str, Any], labels: dict[str, str],
-                  seqs: Sequence[int]) -> str:  # fmt: skip
+def turnout_panel(
+    unit: dict[str, Any], national: dict[str, Any], labels: dict[str, str], seqs: Sequence[int]
+) -> str:
     """One region: its turnout at each report beside the nation's (grey), then the turnout of
     each version of its summary protocol (a second dot means it was revised after the close)."""
     w, h, left, right, top, bottom = 236, 168, 30, 10, 30, 24
@@ -66,10 +67,12 @@ def turnout_panel(unit: dict[str, Any], national: dict[str, Any], labels: dict[s
     rid = unit["unit_id"]
     curve = turnout_curve(unit)
     final = f"{curve[-1][1]:.1f} %" if curve else "no report"
-    body = [text(left - 26, 13, f"{rid} {unit.get('name', rid)}", "panel-title"),
-            text(w - right, 13, final, "panel-value", "end"),
-            y_axis(sy, left, [0, 25, 50, 75, 100], grid_to=w - right),
-            line(sx.r0, sy(0), sx.r1, sy(0), "axis")]  # fmt: skip
+    body = [
+        text(left - 26, 13, f"{rid} {unit.get('name', rid)}", "panel-title"),
+        text(w - right, 13, final, "panel-value", "end"),
+        y_axis(sy, left, [0, 25, 50, 75, 100], grid_to=w - right),
+        line(sx.r0, sy(0), sx.r1, sy(0), "axis"),
+    ]
     for s in seqs:
         body.append(text(sx(s), h - bottom + 12, labels.get(str(s), f"#{s}").split(":")[0], "tick", "middle"))
     body.append(text(sx(last), h - bottom + 12, "REC", "tick", "middle"))
@@ -80,20 +83,33 @@ def turnout_panel(unit: dict[str, Any], national: dict[str, Any], labels: dict[s
         body.append(polyline([(sx(s), sy(p)) for s, p, _ in curve], REGION_COLOR))
     for s, p, r in curve:
         when = labels.get(str(s), f"report {s}")
-        body.append(marker(sx(s), sy(p), REGION_COLOR, f"{rid} {when}: {p:.2f} % ({r['voted']:,} of"
-                                                       f" {r['registered']:,} registered)"))  # fmt: skip
+        body.append(
+            marker(
+                sx(s),
+                sy(p),
+                REGION_COLOR,
+                f"{rid} {when}: {p:.2f} % ({r['voted']:,} of {r['registered']:,} registered)",
+            )
+        )
     versions = summary_turnouts(unit)
     for i, (v, p) in enumerate(versions):
         revised = i > 0 and abs(p - versions[0][1]) >= 0.05
         title = f"{rid} summary protocol v{v}: {p:.2f} %"
         if revised:
             title += f" ({p - versions[0][1]:+.1f} points on v{versions[0][0]})"
-        body.append(marker(sx(last), sy(p), ALTERED_COLOR if revised else "#ffffff", title, 3.2,
-                           "mark summary"))  # fmt: skip
+        body.append(
+            marker(sx(last), sy(p), ALTERED_COLOR if revised else "#ffffff", title, 3.2, "mark summary")
+        )
         if revised:
             body.append(text(sx(last) - 6, sy(p) - 6, f"{p - versions[0][1]:+.1f}", "revised", "end"))
-    return svg(w, h, "".join(body), f"Turnout through the day, {rid}", "plot panel",
-               {"plot": "turnout", "region": rid})  # fmt: skip
+    return svg(
+        w,
+        h,
+        "".join(body),
+        f"Turnout through the day, {rid}",
+        "plot panel",
+        {"plot": "turnout", "region": rid},
+    )
 
 
 def turnout_grid(units: dict[str, dict[str, Any]], recs: Sequence[str], labels: dict[str, str]) -> str:
@@ -124,8 +140,9 @@ def _domain_share(points: Sequence[StationPoint]) -> float:
     return min(50.0, math.floor(least / 10) * 10)
 
 
-def histogram2d(cells: Sequence[tuple[float, float]], x_max: float, size: float = 2.5
-                ) -> dict[tuple[int, int], int]:  # fmt: skip
+def histogram2d(
+    cells: Sequence[tuple[float, float]], x_max: float, size: float = 2.5
+) -> dict[tuple[int, int], int]:
     """Counts per cell of ``size`` points of turnout (x) by ``size`` points of share (y)."""
     counts: dict[tuple[int, int], int] = {}
     top_x, top_y = int(x_max / size) - 1, int(100 / size) - 1
@@ -139,8 +156,15 @@ def view_points(points: Sequence[StationPoint], view: str) -> list[tuple[float, 
     return [p for p in (sp.pec if view == "pec" else sp.official for sp in points) if p]
 
 
-def fingerprint(xy: Sequence[tuple[float, float]], view: str, party: str, x_max: float, y_min: float,
-                peak: int, size: float = 2.5) -> str:  # fmt: skip
+def fingerprint(
+    xy: Sequence[tuple[float, float]],
+    view: str,
+    party: str,
+    x_max: float,
+    y_min: float,
+    peak: int,
+    size: float = 2.5,
+) -> str:
     """The national 2-D histogram of stations by turnout and ``party``'s share, in one view.
     Colour is the log of the count against ``peak`` (shared by both views, so they compare)."""
     w, h, left, right, top, bottom = 440, 360, 44, 12, 28, 40
@@ -150,13 +174,29 @@ def fingerprint(xy: Sequence[tuple[float, float]], view: str, party: str, x_max:
     for (i, j), c in sorted(histogram2d(xy, x_max, size).items()):
         shade = sequential(0.15 + 0.85 * math.log1p(c) / math.log1p(max(peak, 1)))
         where = f"turnout {i * size:g}-{(i + 1) * size:g} %, {party} {j * size:g}-{(j + 1) * size:g} %"
-        body.append(rect(sx(i * size), sy((j + 1) * size), cw, ch, shade,
-                         f"{where}: {c:,} station{'s' if c != 1 else ''}", "cell"))  # fmt: skip
-    body += [x_axis(sx, h - bottom, ticks(0, x_max, 5), "turnout (participants of registered), %"),
-             y_axis(sy, left, ticks(y_min, 100, 5), f"{party}'s share of the valid votes, %")]  # fmt: skip
+        body.append(
+            rect(
+                sx(i * size),
+                sy((j + 1) * size),
+                cw,
+                ch,
+                shade,
+                f"{where}: {c:,} station{'s' if c != 1 else ''}",
+                "cell",
+            )
+        )
+    body += [
+        x_axis(sx, h - bottom, ticks(0, x_max, 5), "turnout (participants of registered), %"),
+        y_axis(sy, left, ticks(y_min, 100, 5), f"{party}'s share of the valid votes, %"),
+    ]
     title = "PEC protocols" if view == "pec" else "official figures"
-    return svg(w, h, "".join(body), f"Fingerprint, {title}: {len(xy):,} stations",
-               data={"plot": "fingerprint", "view": view, "stations": len(xy)})  # fmt: skip
+    return svg(
+        w,
+        h,
+        "".join(body),
+        f"Fingerprint, {title}: {len(xy):,} stations",
+        data={"plot": "fingerprint", "view": view, "stations": len(xy)},
+    )
 
 
 def fingerprints(points: Sequence[StationPoint], party: str) -> str:
@@ -175,16 +215,23 @@ def region_scatter(rid: str, name: str, points: Sequence[StationPoint], x_max: f
     same = [sp.official for sp in points if sp.official and not sp.altered]
     moved = [sp.official for sp in points if sp.official and sp.altered]
     came = [sp.pec for sp in points if sp.pec and sp.altered]
-    body = [text(left - 26, 13, f"{rid} {name}", "panel-title"),
-            text(left - 26, 27, f"{len(moved):,} of {len(same) + len(moved):,} stations altered",
-                 "panel-value"),
-            y_axis(sy, left, ticks(y_min, 100, 3), grid_to=w - right),
-            x_axis(sx, h - bottom, ticks(0, x_max, 4), grid_to=top),
-            dots(((sx(x), sy(y)) for x, y in same), REGION_COLOR, "unchanged"),
-            dots(((sx(x), sy(y)) for x, y in came), FROM_COLOR, "pec-of-altered"),
-            dots(((sx(x), sy(y)) for x, y in moved), ALTERED_COLOR, "altered")]  # fmt: skip
-    return svg(w, h, "".join(body), f"Turnout and the leader's share, {rid}", "plot panel",
-               {"plot": "scatter", "region": rid})  # fmt: skip
+    body = [
+        text(left - 26, 13, f"{rid} {name}", "panel-title"),
+        text(left - 26, 27, f"{len(moved):,} of {len(same) + len(moved):,} stations altered", "panel-value"),
+        y_axis(sy, left, ticks(y_min, 100, 3), grid_to=w - right),
+        x_axis(sx, h - bottom, ticks(0, x_max, 4), grid_to=top),
+        dots(((sx(x), sy(y)) for x, y in same), REGION_COLOR, "unchanged"),
+        dots(((sx(x), sy(y)) for x, y in came), FROM_COLOR, "pec-of-altered"),
+        dots(((sx(x), sy(y)) for x, y in moved), ALTERED_COLOR, "altered"),
+    ]
+    return svg(
+        w,
+        h,
+        "".join(body),
+        f"Turnout and the leader's share, {rid}",
+        "plot panel",
+        {"plot": "scatter", "region": rid},
+    )
 
 
 def region_scatters(points: Sequence[StationPoint], recs: Sequence[str], names: dict[str, str]) -> str:
@@ -198,8 +245,14 @@ def region_scatters(points: Sequence[StationPoint], recs: Sequence[str], names: 
 # --- votes moved between levels -----------------------------------------------------------------
 
 
-def moved_chart(step: tuple[str, str], per_rec: dict[str, dict[str, int]], recs: Sequence[str],
-                keys: Sequence[str], colors: dict[str, str], party: str) -> str:  # fmt: skip
+def moved_chart(
+    step: tuple[str, str],
+    per_rec: dict[str, dict[str, int]],
+    recs: Sequence[str],
+    keys: Sequence[str],
+    colors: dict[str, str],
+    party: str,
+) -> str:
     """Diverging stacked bars, a row per region: votes gained to the right of zero, votes lost
     to the left, a segment per party (and invalid ballots)."""
     rows = sorted(recs, key=lambda r: (-per_rec.get(r, {}).get(party, 0), r))
@@ -209,12 +262,13 @@ def moved_chart(step: tuple[str, str], per_rec: dict[str, dict[str, int]], recs:
     loss = max((-sum(v for v in per_rec.get(r, {}).values() if v < 0) for r in rows), default=0)
     reach = max(gain, loss, 1)
     sx = Linear(-reach, reach, left, w - right)
-    body = [x_axis(sx, top + row_h * len(rows) + 2, ticks(-reach, reach, 8), "votes",
-                   "{:,.0f}", grid_to=top)]  # fmt: skip
+    body = [x_axis(sx, top + row_h * len(rows) + 2, ticks(-reach, reach, 8), "votes", "{:,.0f}", grid_to=top)]
     for i, rid in enumerate(rows):
         y, delta = top + i * row_h, per_rec.get(rid, {})
-        segs = [f'<g data-region="{esc(rid)}" data-step="{step[0]}-{step[1]}">',
-                text(left - 6, y + row_h - 6, rid, "row-label", "end")]  # fmt: skip
+        segs = [
+            f'<g data-region="{esc(rid)}" data-step="{step[0]}-{step[1]}">',
+            text(left - 6, y + row_h - 6, rid, "row-label", "end"),
+        ]
         pos = neg = 0
         for k in keys:
             v = delta.get(k, 0)
@@ -222,9 +276,17 @@ def moved_chart(step: tuple[str, str], per_rec: dict[str, dict[str, int]], recs:
                 continue
             a, b = (pos, pos + v) if v > 0 else (neg + v, neg)
             pos, neg = (pos + v, neg) if v > 0 else (pos, neg + v)
-            segs.append(rect(sx(a), y + 3, sx(b) - sx(a), row_h - 6, colors[k],
-                             f"{rid}, {k}: {v:+,} votes ({step[0].upper()} to {step[1].upper()})",
-                             "seg"))  # fmt: skip
+            segs.append(
+                rect(
+                    sx(a),
+                    y + 3,
+                    sx(b) - sx(a),
+                    row_h - 6,
+                    colors[k],
+                    f"{rid}, {k}: {v:+,} votes ({step[0].upper()} to {step[1].upper()})",
+                    "seg",
+                )
+            )
         net = delta.get(party, 0)
         note = f"{party} {net:+,}" if net else ("no change" if not any(delta.values()) else "")
         segs.append(text(w - right + 6, y + row_h - 6, note, "row-note"))
@@ -242,7 +304,8 @@ def moved_charts(moves: Moves, recs: Sequence[str], parties: Sequence[str], part
 
 def legend(parties: Sequence[str]) -> str:
     colors = party_colors(parties)
-    items = [f'<span class="key"><i style="background:{colors[k]}"></i>{esc(k)}</span>'
-             for k in (*parties, INVALID)]  # fmt: skip
+    items = [
+        f'<span class="key"><i style="background:{colors[k]}"></i>{esc(k)}</span>'
+        for k in (*parties, INVALID)
+    ]
     return f'<p class="legend">{"".join(items)}</p>'
-

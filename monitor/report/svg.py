@@ -62,11 +62,19 @@ def data_attrs(data: dict[str, object]) -> str:
     return "".join(f' data-{k}="{esc(v)}"' for k, v in data.items())
 
 
-def svg(width: float, height: float, body: str, label: str, cls: str = "plot",
-        data: dict[str, object] | None = None) -> str:  # fmt: skip
-    return (f'<svg class="{cls}"{data_attrs(data or {})} viewBox="0 0 {n(width)} {n(height)}"'
-            f' width="{n(width)}" height="{n(height)}" role="img" aria-label="{esc(label)}">'
-            f"<title>{esc(label)}</title>{body}</svg>")  # fmt: skip
+def svg(
+    width: float,
+    height: float,
+    body: str,
+    label: str,
+    cls: str = "plot",
+    data: dict[str, object] | None = None,
+) -> str:
+    return (
+        f'<svg class="{cls}"{data_attrs(data or {})} viewBox="0 0 {n(width)} {n(height)}"'
+        f' width="{n(width)}" height="{n(height)}" role="img" aria-label="{esc(label)}">'
+        f"<title>{esc(label)}</title>{body}</svg>"
+    )
 
 
 def text(x: float, y: float, s: object, cls: str = "", anchor: str = "start") -> str:
@@ -91,8 +99,10 @@ def polyline(points: Sequence[tuple[float, float]], color: str, cls: str = "seri
 
 
 def marker(x: float, y: float, color: str, title: str, r: float = 3.0, cls: str = "mark") -> str:
-    return (f'<circle cx="{n(x)}" cy="{n(y)}" r="{n(r)}" fill="{color}" class="{cls}">'
-            f"<title>{esc(title)}</title></circle>")  # fmt: skip
+    return (
+        f'<circle cx="{n(x)}" cy="{n(y)}" r="{n(r)}" fill="{color}" class="{cls}">'
+        f"<title>{esc(title)}</title></circle>"
+    )
 
 
 def dots(points: Iterable[tuple[float, float]], color: str, series: str) -> str:
@@ -102,8 +112,14 @@ def dots(points: Iterable[tuple[float, float]], color: str, series: str) -> str:
     return f'<path class="dots" stroke="{color}" data-series="{esc(series)}" d="{d}"/>' if d else ""
 
 
-def x_axis(sx: Linear, y: float, values: Iterable[float], label: str = "",
-           fmt: str = "{:g}", grid_to: float | None = None) -> str:  # fmt: skip
+def x_axis(
+    sx: Linear,
+    y: float,
+    values: Iterable[float],
+    label: str = "",
+    fmt: str = "{:g}",
+    grid_to: float | None = None,
+) -> str:
     """Ticks under the plot at ``y``; with ``grid_to``, vertical grid lines up to that y."""
     out = [line(sx.r0, y, sx.r1, y, "axis")]
     for v in values:
@@ -116,8 +132,14 @@ def x_axis(sx: Linear, y: float, values: Iterable[float], label: str = "",
     return "".join(out)
 
 
-def y_axis(sy: Linear, x: float, values: Iterable[float], label: str = "",
-           fmt: str = "{:g}", grid_to: float | None = None) -> str:  # fmt: skip
+def y_axis(
+    sy: Linear,
+    x: float,
+    values: Iterable[float],
+    label: str = "",
+    fmt: str = "{:g}",
+    grid_to: float | None = None,
+) -> str:
     """Ticks left of the plot at ``x``; with ``grid_to``, horizontal grid lines to that x."""
     out = [line(x, sy.r0, x, sy.r1, "axis")]
     for v in values:

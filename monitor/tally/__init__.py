@@ -5,5 +5,13 @@ from .national import merge, snapshot, view
 from .partition import PartitionStore
 from .seats import METHODS, SeatResult, allocate
 
-__all__ = ["METHODS", "OFFICIAL_RANK", "PartitionStore", "SeatResult", "allocate", "merge",
-           "snapshot", "view"]  # fmt: skip
+__all__ = [
+    "METHODS",
+    "OFFICIAL_RANK",
+    "PartitionStore",
+    "SeatResult",
+    "allocate",
+    "merge",
+    "snapshot",
+    "view",
+]

@@ -16,8 +16,7 @@ if TYPE_CHECKING:
 
 # Indexes into a figures vector (FIGURE_FIELDS order, then the parties).
 _INVALID = FIGURE_FIELDS.index("invalid")
-_ISSUED = tuple(FIGURE_FIELDS.index(f) for f in ("issued_in_station", "issued_mobile",
-                                                  "voted_electronic"))  # fmt: skip
+_ISSUED = tuple(FIGURE_FIELDS.index(f) for f in ("issued_in_station", "issued_mobile", "voted_electronic"))
 UNANIMOUS_KEYS = ("all", "over_200", "over_1000", "over_200_no_invalid")
 # Official view: for each station, the highest level that recorded it.
 OFFICIAL_RANK = {"pec": 0, "tec": 1, "rec": 2, "cec": 3}
@@ -67,17 +66,27 @@ def protocols_partial(store: PartitionStore, stations: Iterable[str]) -> dict[st
                 moved_pec.append(p[1])
                 altered += o[1] != p[1]
     moved = [a - b for a, b in zip(vsum(moved_off, w), vsum(moved_pec, w), strict=True)]
-    return {"pec": vsum(pec, w), "official": vsum(official, w), "moved": moved,
-            "n_pec": len(pec), "n_official": len(official), "n_altered": altered,
-            "unanimous": unanimous}  # fmt: skip
+    return {
+        "pec": vsum(pec, w),
+        "official": vsum(official, w),
+        "moved": moved,
+        "n_pec": len(pec),
+        "n_official": len(official),
+        "n_altered": altered,
+        "unanimous": unanimous,
+    }
 
 
 def turnout_partial(store: PartitionStore, tec: str) -> dict[str, Any]:
-    latest = [store.turnout_latest[sid][1] for sid in store.members.get(tec, ())
-              if sid in store.turnout_latest]  # fmt: skip
+    latest = [
+        store.turnout_latest[sid][1] for sid in store.members.get(tec, ()) if sid in store.turnout_latest
+    ]
     by_seq = store.turnout_by_seq.get(tec, {})
-    return {"turnout": vsum(latest, 3), "n_turnout": len(latest),
-            "by_seq": {str(q): list(by_seq[q]) for q in sorted(by_seq)}}  # fmt: skip
+    return {
+        "turnout": vsum(latest, 3),
+        "n_turnout": len(latest),
+        "by_seq": {str(q): list(by_seq[q]) for q in sorted(by_seq)},
+    }
 
 
 def tec_partial(store: PartitionStore, tec: str) -> dict[str, Any]:
@@ -99,12 +108,10 @@ def station_doc(store: PartitionStore, sid: str) -> dict[str, Any]:
         return {
             "sources": {src: {"version": v, "figures": f} for src, (v, f) in latest.items()},
             # every version seen, with its figures: what changed between versions is evidence
-            "versions": {src: {str(v): f for v, f in versions[(sid, src)].items()}
-                         for src in latest},
-            "official_source": _SOURCE_OF_RANK[store.official[sid][0]]
-            if sid in store.official else None,
+            "versions": {src: {str(v): f for v, f in versions[(sid, src)].items()} for src in latest},
+            "official_source": _SOURCE_OF_RANK[store.official[sid][0]] if sid in store.official else None,
             "pec_recorded_at": store.pec_first_at[sid][1] if sid in store.pec_first_at else None,
-        }  # fmt: skip
+        }
     if store.kind == "turnout":
         return {"reports": {str(q): v for q, v in store.turnout_reports[sid].items()}}
     return {"ballots": store.evotes.get(sid, 0)}

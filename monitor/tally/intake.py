@@ -24,8 +24,13 @@ from .partition import PartitionStore, timestamp
 from .route import Router
 
 # The event time of each kind of record: the latest one seen is the monitor's clock.
-TIME_FIELD = {"turnout": "reported_at", "protocols": "recorded_at", "summaries": "recorded_at",
-              "evote": "issued_at", "tokens": "issued_at"}  # fmt: skip
+TIME_FIELD = {
+    "turnout": "reported_at",
+    "protocols": "recorded_at",
+    "summaries": "recorded_at",
+    "evote": "issued_at",
+    "tokens": "issued_at",
+}
 
 
 class Message(Protocol):
@@ -78,9 +83,16 @@ class Intake:
     forwarded to its home otherwise; without, everything is applied here. ``window``: the
     event times the contract accepts (see :class:`monitor.contract.TimeWindow`)."""
 
-    def __init__(self, store: PartitionStore, registry: Registry, max_bytes: int,
-                 window: TimeWindow = DEFAULT_WINDOW, *, partition: int = 0,
-                 routes: Mapping[str, Router] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        store: PartitionStore,
+        registry: Registry,
+        max_bytes: int,
+        window: TimeWindow = DEFAULT_WINDOW,
+        *,
+        partition: int = 0,
+        routes: Mapping[str, Router] | None = None,
+    ) -> None:
         self.store = store
         self.registry = registry
         self.max_bytes = max_bytes
@@ -113,8 +125,9 @@ class Intake:
                         last = record
                         if offset >= replay_until:  # below it, forwarded before the commit
                             out.rerouted += 1
-                            out.forwards.append(Forward(self.kind, home, key.encode(), m.value or b"",
-                                                        self._at(record)))  # fmt: skip
+                            out.forwards.append(
+                                Forward(self.kind, home, key.encode(), m.value or b"", self._at(record))
+                            )
                         continue
                 if apply(record) and self.forwards_tokens and offset >= replay_until:
                     out.forwards.append(self._token_forward(record, m.value or b""))

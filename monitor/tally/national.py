@@ -90,8 +90,9 @@ def clock(partials: Partials) -> float:
 COMPARED_KINDS = ("protocols", "summaries", "turnout")  # the inputs commissions' figures meet
 
 
-def read_to(partials: Partials, expected: Iterable[str] = (), kinds: tuple[str, ...] = COMPARED_KINDS
-            ) -> float:  # fmt: skip
+def read_to(
+    partials: Partials, expected: Iterable[str] = (), kinds: tuple[str, ...] = COMPARED_KINDS
+) -> float:
     """The event time (unix seconds) up to which every partition of ``kinds`` has been read,
     as their last partials say: a partition read to the broker's end, with no forward still
     on its way home, counts as read to any time (``math.inf`` when all are); one behind as
@@ -101,9 +102,14 @@ def read_to(partials: Partials, expected: Iterable[str] = (), kinds: tuple[str, 
     this time sees all of it (records reach a partition in about the order of their time)."""
     if any(tp not in partials for tp in expected):
         return 0.0
-    return min((math.inf if state.get("behind", 0) == 0
-                else state.get("settled") or state.get("clock", 0.0)
-                for state in partials.values() if state.get("kind") in kinds), default=math.inf)  # fmt: skip
+    return min(
+        (
+            math.inf if state.get("behind", 0) == 0 else state.get("settled") or state.get("clock", 0.0)
+            for state in partials.values()
+            if state.get("kind") in kinds
+        ),
+        default=math.inf,
+    )
 
 
 def _add(acc: list[int], xs: list[int]) -> None:
@@ -112,8 +118,19 @@ def _add(acc: list[int], xs: list[int]) -> None:
 
 
 class _Unit:
-    __slots__ = ("pec", "official", "moved", "n_pec", "n_official", "n_altered", "unanimous",
-                 "turnout", "n_turnout", "by_seq", "evote")  # fmt: skip
+    __slots__ = (
+        "pec",
+        "official",
+        "moved",
+        "n_pec",
+        "n_official",
+        "n_altered",
+        "unanimous",
+        "turnout",
+        "n_turnout",
+        "by_seq",
+        "evote",
+    )
 
     def __init__(self, width: int) -> None:
         self.pec = [0] * width
@@ -125,9 +142,13 @@ class _Unit:
         self.by_seq: dict[str, list[int]] = {}
 
     def add(self, o: _Unit) -> None:
-        for mine, theirs in ((self.pec, o.pec), (self.official, o.official),
-                             (self.moved, o.moved), (self.turnout, o.turnout),
-                             (self.unanimous, o.unanimous)):  # fmt: skip
+        for mine, theirs in (
+            (self.pec, o.pec),
+            (self.official, o.official),
+            (self.moved, o.moved),
+            (self.turnout, o.turnout),
+            (self.unanimous, o.unanimous),
+        ):
             _add(mine, theirs)
         self.n_pec += o.n_pec
         self.n_official += o.n_official
@@ -170,7 +191,11 @@ def view(figures: list[int], parties: tuple[str, ...]) -> dict[str, Any]:
 
 
 def snapshot(
-    partials: Partials, registry: Registry, *, seats: int = 98, threshold: float = 0.07,
+    partials: Partials,
+    registry: Registry,
+    *,
+    seats: int = 98,
+    threshold: float = 0.07,
     method: str = "hare",
 ) -> dict[str, dict[str, Any]]:
     """Totals for the CEC, every REC and every TEC, derived from the merged partials."""
@@ -203,21 +228,25 @@ def snapshot(
     for uid, level, parent, u in units:
         n = registry.stations_in(uid) if uid in registry.names else 0
         snap = _unit_snapshot(uid, level, parent, u, n, registry)
-        snap["registry"] = lists.get(uid, {"registered_baseline": 0, "evoting_stations": 0,
-                                           "evoting_baseline": 0})  # fmt: skip
+        snap["registry"] = lists.get(
+            uid, {"registered_baseline": 0, "evoting_stations": 0, "evoting_baseline": 0}
+        )
         if uid in summaries:
             versions = [summaries[uid][v] for v in sorted(summaries[uid], key=int)]
             snap["summary_versions"] = [
-                {"version": s["version"], "recorded_at": s["recorded_at"],
-                 "stations_included": s["stations_included"], **view(s["figures"], parties)}
+                {
+                    "version": s["version"],
+                    "recorded_at": s["recorded_at"],
+                    "stations_included": s["stations_included"],
+                    **view(s["figures"], parties),
+                }
                 for s in versions
-            ]  # fmt: skip
+            ]
             snap["summary"] = snap["summary_versions"][-1]
         out[uid] = snap
     _evote_multiple(out, tokens, registry)
     out[CEC_ID]["seats"] = {
-        name: _seats(out[CEC_ID][name], seats, threshold, method)
-        for name in ("protocol", "official")
+        name: _seats(out[CEC_ID][name], seats, threshold, method) for name in ("protocol", "official")
     }
     return out
 
@@ -228,8 +257,7 @@ def _registry_figures(registry: Registry) -> dict[str, dict[str, int]]:
     out: dict[str, dict[str, int]] = {}
     for st in registry.stations.values():
         for uid in (CEC_ID, st.rec_id, st.tec_id):
-            f = out.setdefault(uid, {"registered_baseline": 0, "evoting_stations": 0,
-                                     "evoting_baseline": 0})  # fmt: skip
+            f = out.setdefault(uid, {"registered_baseline": 0, "evoting_stations": 0, "evoting_baseline": 0})
             f["registered_baseline"] += st.registered_baseline
             if st.evoting:
                 f["evoting_stations"] += 1
@@ -237,8 +265,9 @@ def _registry_figures(registry: Registry) -> dict[str, dict[str, int]]:
     return out
 
 
-def _evote_multiple(out: dict[str, dict[str, Any]], tokens: dict[str, list[list[str]]],
-                    registry: Registry) -> None:  # fmt: skip
+def _evote_multiple(
+    out: dict[str, dict[str, Any]], tokens: dict[str, list[list[str]]], registry: Registry
+) -> None:
     """Voter tokens used for more than one ballot, nationally and per REC and TEC."""
     for u in out.values():
         u["evote_multiple"] = {"tokens": 0, "ballots": 0, "stations": 0}
@@ -260,35 +289,49 @@ def _evote_multiple(out: dict[str, dict[str, Any]], tokens: dict[str, list[list[
         out[uid]["evote_multiple"]["stations"] = len(ss)
 
 
-def _unit_snapshot(uid: str, level: str, parent: str | None, u: _Unit, n: int,
-                   registry: Registry) -> dict[str, Any]:  # fmt: skip
+def _unit_snapshot(
+    uid: str, level: str, parent: str | None, u: _Unit, n: int, registry: Registry
+) -> dict[str, Any]:
     parties = registry.parties
     registered, added, voted = u.turnout
     protocol = view(u.pec, parties)
     official = view(u.official, parties)
     moved = view(u.moved, parties)
-    by_report = {seq: {"registered": r, "added": a, "voted": v, "stations_reported": k,
-                       "percent": _pct(v, r)}
-                 for seq, (r, a, v, k) in sorted(u.by_seq.items(), key=lambda x: int(x[0]))}  # fmt: skip
+    by_report = {
+        seq: {"registered": r, "added": a, "voted": v, "stations_reported": k, "percent": _pct(v, r)}
+        for seq, (r, a, v, k) in sorted(u.by_seq.items(), key=lambda x: int(x[0]))
+    }
     return {
-        "unit_id": uid, "level": level, "parent_id": parent, "name": registry.names.get(uid, uid),
+        "unit_id": uid,
+        "level": level,
+        "parent_id": parent,
+        "name": registry.names.get(uid, uid),
         "stations": n,
-        "turnout": {"registered": registered, "added": added, "voted": voted,
-                    "percent": _pct(voted, registered), "stations_reported": u.n_turnout,
-                    "coverage": _pct(u.n_turnout, n), "by_report": by_report},
+        "turnout": {
+            "registered": registered,
+            "added": added,
+            "voted": voted,
+            "percent": _pct(voted, registered),
+            "stations_reported": u.n_turnout,
+            "coverage": _pct(u.n_turnout, n),
+            "by_report": by_report,
+        },
         "altered_stations": u.n_altered,
         "unanimous_stations": dict(zip(UNANIMOUS_KEYS, u.unanimous, strict=True)),
         "protocol": {"stations_reported": u.n_pec, "coverage": _pct(u.n_pec, n), **protocol},
-        "official": {"stations_reported": u.n_official, "coverage": _pct(u.n_official, n),
-                     **official},
+        "official": {"stations_reported": u.n_official, "coverage": _pct(u.n_official, n), **official},
         # Votes moved between the PEC protocols and the official result, per party, over the
         # stations whose PEC protocol is in: positive means the official result has more.
         "moved": {"votes": moved["votes"], "invalid": moved["invalid"], "valid": moved["valid"]},
         "evote_ballots": u.evote,
-    }  # fmt: skip
+    }
 
 
 def _seats(v: dict[str, Any], seats: int, threshold: float, method: str) -> dict[str, Any]:
     res = allocate(v["votes"], v["participants"], seats=seats, threshold=threshold, method=method)
-    return {"method": res.method, "threshold_votes": res.threshold_votes,
-            "qualified": list(res.qualified), "seats": res.seats}  # fmt: skip
+    return {
+        "method": res.method,
+        "threshold_votes": res.threshold_votes,
+        "qualified": list(res.qualified),
+        "seats": res.seats,
+    }

@@ -104,10 +104,12 @@ class PartitionStore:
         self.summaries: dict[str, dict[int, Summary]] = {}
         self.dirty_summaries: set[str] = set()
         by_kind: dict[str, Callable[[Any], bool]] = {
-            "protocols": self.apply_protocol, "turnout": self.apply_turnout,
-            "evote": self.apply_evote, "summaries": self.apply_summary,
+            "protocols": self.apply_protocol,
+            "turnout": self.apply_turnout,
+            "evote": self.apply_evote,
+            "summaries": self.apply_summary,
             "tokens": self.apply_token,
-        }  # fmt: skip
+        }
         # A store serves one topic, so one kind of record: the hot path calls this directly.
         self.apply_record: Callable[[Any], bool] = by_kind[kind]  # the one way in
 
@@ -233,18 +235,27 @@ class PartitionStore:
         (the next offset to read). None when nothing changed."""
         if not (self.dirty or self.dirty_summaries or self.dirty_tokens):
             return None
-        partial: dict[str, Any] = {"kind": self.kind, "wm": watermark,
-                                   "tecs": {t: tec_partial(self, t) for t in sorted(self.dirty)},
-                                   "summaries": {}}  # fmt: skip
+        partial: dict[str, Any] = {
+            "kind": self.kind,
+            "wm": watermark,
+            "tecs": {t: tec_partial(self, t) for t in sorted(self.dirty)},
+            "summaries": {},
+        }
         for unit in sorted(self.dirty_summaries):
             partial["summaries"][unit] = [
-                {"level": s.level, "version": s.version, "recorded_at": s.recorded_at,
-                 "stations_included": s.stations_included, "figures": list(s.figures)}
+                {
+                    "level": s.level,
+                    "version": s.version,
+                    "recorded_at": s.recorded_at,
+                    "stations_included": s.stations_included,
+                    "figures": list(s.figures),
+                }
                 for _, s in sorted(self.summaries[unit].items())
-            ]  # fmt: skip
+            ]
         if self.dirty_tokens:
-            partial["tokens"] = {t: sorted(map(list, self.token_ballots[t]))
-                                 for t in sorted(self.dirty_tokens)}  # fmt: skip
+            partial["tokens"] = {
+                t: sorted(map(list, self.token_ballots[t])) for t in sorted(self.dirty_tokens)
+            }
         self.dirty.clear()
         self.dirty_summaries.clear()
         self.dirty_tokens.clear()

@@ -17,12 +17,21 @@ from typing import Any
 
 # The topic (unprefixed) through which an event of each store kind is forwarded home; for
 # ``tokens`` the only one (e-ballots re-keyed by voter token).
-ROUTED_TOPICS = {"turnout": "turnout-routed", "protocols": "protocols-routed",
-                 "summaries": "summaries-routed", "evote": "evote-routed",
-                 "tokens": "evote-tokens"}  # fmt: skip
+ROUTED_TOPICS = {
+    "turnout": "turnout-routed",
+    "protocols": "protocols-routed",
+    "summaries": "summaries-routed",
+    "evote": "evote-routed",
+    "tokens": "evote-tokens",
+}
 # The id an event of each store kind is about: its state's key, and so its home.
-ROUTING_FIELD = {"turnout": "station_id", "protocols": "station_id", "evote": "station_id",
-                 "summaries": "unit_id", "tokens": "voter_token"}  # fmt: skip
+ROUTING_FIELD = {
+    "turnout": "station_id",
+    "protocols": "station_id",
+    "evote": "station_id",
+    "summaries": "unit_id",
+    "tokens": "voter_token",
+}
 
 
 def murmur2(data: bytes) -> int:

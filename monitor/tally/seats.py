@@ -90,9 +90,7 @@ def _highest_averages(
     votes: dict[str, int], seats: int, method: str, order: Mapping[str, int]
 ) -> dict[str, int]:
     # D'Hondt divides by 1, 2, 3, ...; Sainte-Lague by 1, 3, 5, ...
-    divisor: Callable[[int], int] = (
-        (lambda s: s + 1) if method == "dhondt" else (lambda s: 2 * s + 1)
-    )
+    divisor: Callable[[int], int] = (lambda s: s + 1) if method == "dhondt" else (lambda s: 2 * s + 1)
     won = dict.fromkeys(votes, 0)
     for _ in range(seats):
         # Each seat goes to the largest exact quotient; ties to more votes,

@@ -51,9 +51,8 @@ class Worker:
         self.settings = s = settings
         self.metrics = metrics or Metrics.create()
         self.registry = (
-            build(load_records(s.registry_file), s.registry_file) if s.registry_file
-            else Registry()
-        )  # fmt: skip
+            build(load_records(s.registry_file), s.registry_file) if s.registry_file else Registry()
+        )
         self.dirty = False
         self.clock = 0.0  # the latest event time in the tally (unix seconds)
         self.detect_clock = 0.0
@@ -80,14 +79,15 @@ class Worker:
             broker_session_timeout=s.session_timeout,
             broker_heartbeat_interval=max(0.1, s.session_timeout / 4),
             topic_replication_factor=1,
-        )  # fmt: skip
+        )
         self.partials_topic = app.topic(
-            s.topic("tally-partials"), key_serializer="raw", value_serializer="raw",
+            s.topic("tally-partials"),
+            key_serializer="raw",
+            value_serializer="raw",
             # not compacted: a partial holds only what changed, so every one of them counts
             partitions=1,
-        )  # fmt: skip
-        self.deadletter_topic = app.topic(s.topic("deadletter"), key_serializer="raw",
-                                          value_serializer="raw")  # fmt: skip
+        )
+        self.deadletter_topic = app.topic(s.topic("deadletter"), key_serializer="raw", value_serializer="raw")
         self._rejected_partials: list[tuple[bytes, bytes]] = []
         self.table = app.Table("tally", default=None, partitions=1)
         app.agent(self.partials_topic, name="aggregate")(self._aggregate)
@@ -120,8 +120,12 @@ class Worker:
         except MemoryError:
             raise
         except Exception as exc:  # noqa: BLE001 - a bug: this partial alone is rejected
-            log.exception("bug: the partial at %s[%d]@%d could not be merged", message.topic,
-                          message.partition, message.offset)  # fmt: skip
+            log.exception(
+                "bug: the partial at %s[%d]@%d could not be merged",
+                message.topic,
+                message.partition,
+                message.offset,
+            )
             self._reject_partial(message, BUG, bug_reason(exc))
             return
         if changed:
@@ -130,9 +134,17 @@ class Worker:
 
     def _reject_partial(self, message: Any, code: str, reason: str) -> None:
         self.metrics.rejected.labels(message.topic, code).inc()
-        self._rejected_partials.append(dead_letter(
-            topic=message.topic, partition=message.partition, offset=message.offset, code=code,
-            reason=reason, raw=message.value, limit=self.settings.deadletter_raw_limit))  # fmt: skip
+        self._rejected_partials.append(
+            dead_letter(
+                topic=message.topic,
+                partition=message.partition,
+                offset=message.offset,
+                code=code,
+                reason=reason,
+                raw=message.value,
+                limit=self.settings.deadletter_raw_limit,
+            )
+        )
 
     async def _dead_letter_partials(self) -> None:
         letters, self._rejected_partials = self._rejected_partials, []
@@ -161,8 +173,7 @@ class Worker:
         t0 = time.perf_counter()
         partials = dict(self.table.items())
         s = self.settings
-        units = snapshot(partials, self.registry, seats=s.seats, threshold=s.threshold,
-                         method=s.seat_method)  # fmt: skip
+        units = snapshot(partials, self.registry, seats=s.seats, threshold=s.threshold, method=s.seat_method)
         self.clock = clock(partials)
         # the detectors get the clock only once the protocol partitions are read to their
         # end: during a catch-up, "no PEC protocol yet" may only mean "not read yet"
@@ -173,8 +184,10 @@ class Worker:
         self.metrics.tally.update(units)
         if self.redis is not None:
             meta = {
-                "updated_at": datetime.now(UTC).isoformat(), "worker": self.name,
-                "registry": self.registry.summary(), "parties": list(self.registry.parties),
+                "updated_at": datetime.now(UTC).isoformat(),
+                "worker": self.name,
+                "registry": self.registry.summary(),
+                "parties": list(self.registry.parties),
                 # per source topic-partition, the next offset folded in; and the forwards
                 # still on their way home (what "caught up" must also wait for)
                 "watermarks": {tp: off for v in partials.values() for tp, off in v.get("src", {}).items()},
@@ -183,7 +196,7 @@ class Worker:
                 # which stage one waits for before it detects on a station
                 "read_to": self.read_to if math.isfinite(self.read_to) else None,
                 "clock": datetime.fromtimestamp(self.clock, UTC).isoformat() if self.clock else None,
-            }  # fmt: skip
+            }
             await readmodel.write_snapshot(self.redis, s.app_id, units, meta)
         return units
 
@@ -198,20 +211,33 @@ class Worker:
     # -- stage one, supervised: a failure here stops the worker loudly, never silently -------
     async def _supervise_ingest(self) -> None:
         s = self.settings
-        producer = AIOKafkaProducer(bootstrap_servers=s.broker, linger_ms=5,
-                                    max_request_size=8 * 1024 * 1024)  # fmt: skip
+        producer = AIOKafkaProducer(bootstrap_servers=s.broker, linger_ms=5, max_request_size=8 * 1024 * 1024)
         try:
             await producer.start()
             self.follower.producer = producer  # for its dead letters
             await self.follower.start()
             await self._wait_for_ballot()
-            self.emitter = Emitter(producer.send, s.topic("alerts"), self.redis, s.app_id,
-                                   on_emit=self._count_emitted)  # fmt: skip
-            self.detection = StageTwoDetection(self.registry, self.metrics, self.emitter,
-                                               self.redis, s.app_id, self.thresholds,
-                                               s.sweep_interval)  # fmt: skip
-            self.ingest = Ingest(s, self.registry, self.metrics, producer, redis=self.redis,
-                                 emitter=self.emitter, thresholds=self.thresholds)  # fmt: skip
+            self.emitter = Emitter(
+                producer.send, s.topic("alerts"), self.redis, s.app_id, on_emit=self._count_emitted
+            )
+            self.detection = StageTwoDetection(
+                self.registry,
+                self.metrics,
+                self.emitter,
+                self.redis,
+                s.app_id,
+                self.thresholds,
+                s.sweep_interval,
+            )
+            self.ingest = Ingest(
+                s,
+                self.registry,
+                self.metrics,
+                producer,
+                redis=self.redis,
+                emitter=self.emitter,
+                thresholds=self.thresholds,
+            )
             follow = asyncio.ensure_future(self._follow_registry())
             follow.add_done_callback(self._crash_if_failed)
             try:

@@ -38,8 +38,9 @@ class ColocatedAssignor(AbstractPartitionAssignor):  # type: ignore[misc]
                 for p in sorted(cluster.partitions_for_topic(topic) or ()):
                     if owner[p] == mid:
                         out[mid][topic].append(p)
-        return {mid: ConsumerProtocolMemberAssignment(cls.version, sorted(out[mid].items()), b"")
-                for mid in ids}  # fmt: skip
+        return {
+            mid: ConsumerProtocolMemberAssignment(cls.version, sorted(out[mid].items()), b"") for mid in ids
+        }
 
     @classmethod
     def metadata(cls, topics: Iterable[str]) -> Any:

@@ -29,8 +29,16 @@ log = logging.getLogger("tabmon.detect")
 
 
 class StageTwoDetection:
-    def __init__(self, registry: Registry, metrics: Metrics, emitter: Emitter, redis: Any,
-                 prefix: str, thresholds: Thresholds, sweep_interval: float) -> None:  # fmt: skip
+    def __init__(
+        self,
+        registry: Registry,
+        metrics: Metrics,
+        emitter: Emitter,
+        redis: Any,
+        prefix: str,
+        thresholds: Thresholds,
+        sweep_interval: float,
+    ) -> None:
         self.registry = registry
         self.metrics = metrics
         self.emitter = emitter
@@ -73,8 +81,8 @@ class StageTwoDetection:
             # CPU-bound over every station: in a thread, so the event loop (stage one, the
             # agent, heartbeats) keeps running; the cache is only changed by this coroutine
             found += await asyncio.get_running_loop().run_in_executor(
-                None, self._guarded, "sweep", sweep, self.cache.docs, self.registry,
-                self.thresholds, now)  # fmt: skip
+                None, self._guarded, "sweep", sweep, self.cache.docs, self.registry, self.thresholds, now
+            )
             took = time.monotonic() - t1
             self.metrics.detect_seconds.labels("sweep").observe(took)
             # a sweep takes at most a fifth of the time, however large the election

@@ -33,8 +33,12 @@ class RegistryFollower:
         self.producer: AIOKafkaProducer | None = None  # for dead letters; None: logged only
 
     async def start(self) -> None:
-        c = AIOKafkaConsumer(bootstrap_servers=self.settings.broker, enable_auto_commit=False,
-                             auto_offset_reset="earliest", group_id=None)  # fmt: skip
+        c = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.broker,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            group_id=None,
+        )
         await c.start()
         parts = c.partitions_for_topic(self.topic)
         if not parts:
@@ -66,9 +70,17 @@ class RegistryFollower:
                 code, reason = rejected
                 self.metrics.rejected.labels(self.topic, code).inc()
                 log.error("registry record at offset %d rejected: %s: %s", m.offset, code, reason)
-                letters.append(dead_letter(topic=tp.topic, partition=tp.partition, offset=m.offset,
-                                           code=code, reason=reason, raw=m.value,
-                                           limit=self.settings.deadletter_raw_limit))  # fmt: skip
+                letters.append(
+                    dead_letter(
+                        topic=tp.topic,
+                        partition=tp.partition,
+                        offset=m.offset,
+                        code=code,
+                        reason=reason,
+                        raw=m.value,
+                        limit=self.settings.deadletter_raw_limit,
+                    )
+                )
         if letters and self.producer is not None:
             # at least once: the registry is re-read from the start at every start
             topic = self.settings.topic("deadletter")
@@ -81,8 +93,11 @@ class RegistryFollower:
         try:
             record = parse_json(m.value)
             validate_registry_record(record)
-            if record["type"] == "ballot" and self.registry.parties and tuple(
-                    record["parties"]) != self.registry.parties:  # fmt: skip
+            if (
+                record["type"] == "ballot"
+                and self.registry.parties
+                and tuple(record["parties"]) != self.registry.parties
+            ):
                 return "ballot_conflict", "a second ballot with other parties; the first stays in use"
             self.registry.apply(record)
         except ContractError as exc:

@@ -68,7 +68,8 @@ class Ingest:
     _pending: list[tuple[asyncio.Future[Any], tuple[str, float] | None]] = field(default_factory=list)
     # to send, from the hot loop: (topic, key, value, partition or None, forward tag or None)
     _outbox: list[tuple[str, bytes, bytes, int | None, tuple[str, float] | None]] = field(
-        default_factory=list)  # fmt: skip
+        default_factory=list
+    )
     redis: Any = None  # redis.asyncio client for the station read model, or None
     emitter: Emitter | None = None  # findings out; None: no detection in stage one
     thresholds: Thresholds = field(default_factory=Thresholds)
@@ -95,12 +96,17 @@ class Ingest:
     async def run(self) -> None:
         s = self.settings
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=s.broker, group_id=f"{s.app_id}-ingest", enable_auto_commit=False,
-            auto_offset_reset="earliest", session_timeout_ms=int(s.session_timeout * 1000),
+            bootstrap_servers=s.broker,
+            group_id=f"{s.app_id}-ingest",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=int(s.session_timeout * 1000),
             heartbeat_interval_ms=max(100, int(s.session_timeout * 1000 / 4)),
-            max_poll_records=s.batch_size, max_partition_fetch_bytes=4 * 1024 * 1024,
-            fetch_max_bytes=16 * 1024 * 1024, partition_assignment_strategy=(ColocatedAssignor,),
-        )  # fmt: skip
+            max_poll_records=s.batch_size,
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+            fetch_max_bytes=16 * 1024 * 1024,
+            partition_assignment_strategy=(ColocatedAssignor,),
+        )
         self._consumer = consumer
         consumer.subscribe(list(self.kinds), listener=_Listener(self))
         await consumer.start()
@@ -140,8 +146,10 @@ class Ingest:
             n = consumer.partitions_for_topic(topic)
             if not n:
                 await consumer.stop()
-                raise ProcessError(f"topic {topic!r} does not exist: create the topics with"
-                                   " `tabmon topics` (events are routed home through it)")
+                raise ProcessError(
+                    f"topic {topic!r} does not exist: create the topics with"
+                    " `tabmon topics` (events are routed home through it)"
+                )
             routes[kind] = Router(kind, len(n))
         return routes
 
@@ -182,12 +190,24 @@ class Ingest:
         if r.error is not None:
             self._bugs += 1
             if self._bugs <= 10 or self._bugs % 1000 == 0:  # the traceback, not a flood of them
-                log.error("bug #%d: %s[%d]@%d dead-lettered: %s", self._bugs, tp.topic,
-                          tp.partition, r.offset, r.reason, exc_info=r.error)  # fmt: skip
+                log.error(
+                    "bug #%d: %s[%d]@%d dead-lettered: %s",
+                    self._bugs,
+                    tp.topic,
+                    tp.partition,
+                    r.offset,
+                    r.reason,
+                    exc_info=r.error,
+                )
         key, value = dead_letter(
-            topic=tp.topic, partition=tp.partition, offset=r.offset, code=r.code,
-            reason=r.reason, raw=r.raw, limit=self.settings.deadletter_raw_limit,
-        )  # fmt: skip
+            topic=tp.topic,
+            partition=tp.partition,
+            offset=r.offset,
+            code=r.code,
+            reason=r.reason,
+            raw=r.raw,
+            limit=self.settings.deadletter_raw_limit,
+        )
         self._send(self.settings.topic("deadletter"), key, value)
 
     def _send(self, topic: str, key: bytes, value: bytes) -> None:
@@ -230,8 +250,9 @@ class Ingest:
             return
         known = {tp: self.sources[tp].committed for tp in tps if tp in self.sources}
         remote = [tp for tp in tps if tp not in known]
-        for tp, off in zip(remote, await asyncio.gather(*(self._consumer.committed(tp) for tp in remote)),
-                           strict=True):  # fmt: skip
+        for tp, off in zip(
+            remote, await asyncio.gather(*(self._consumer.committed(tp) for tp in remote)), strict=True
+        ):
             known[tp] = off or 0
         for store in self.stores.values():
             store.settle(known)
@@ -246,8 +267,9 @@ class Ingest:
             numbers: set[int] = set()
             for topic in {self.store_topic[kind], self.routed[kind]}:
                 numbers |= (c.partitions_for_topic(topic) if c is not None else None) or set()
-            out += [f"{self.store_topic[kind]}:{p}"
-                    for p in sorted(numbers or range(self.settings.partitions))]  # fmt: skip
+            out += [
+                f"{self.store_topic[kind]}:{p}" for p in sorted(numbers or range(self.settings.partitions))
+            ]
         return out
 
     def _store_id(self, tp: TopicPartition) -> str:
@@ -288,8 +310,15 @@ class Ingest:
                 continue
             partial = st.store.take_partial(st.wm) or {"kind": kind, "wm": st.wm, "tecs": {}, "summaries": {}}
             findings += self._detect(kind, ready, partial.get("tokens", {}))
-            partial.update(tp=sid, epoch=st.epoch, clock=st.clock, behind=behind, settled=settled,
-                           src=st.offsets(), pending=len(st.pending))  # fmt: skip
+            partial.update(
+                tp=sid,
+                epoch=st.epoch,
+                clock=st.clock,
+                behind=behind,
+                settled=settled,
+                src=st.offsets(),
+                pending=len(st.pending),
+            )
             self._send(partials_topic, sid.encode(), orjson.dumps(partial))
             st.published = state
             commits |= {s.tp: s.next_offset for s in st.sources if s.next_offset > s.replay_until}
@@ -332,11 +361,11 @@ class Ingest:
 
     def _lag(self, st: Store) -> int:
         c = self._consumer
-        return sum(max(0, ((c.highwater(s.tp) if c is not None else None) or 0) - s.next_offset)
-                   for s in st.sources)  # fmt: skip
+        return sum(
+            max(0, ((c.highwater(s.tp) if c is not None else None) or 0) - s.next_offset) for s in st.sources
+        )
 
-    def _detect(self, kind: str, docs: dict[str, dict[str, Any]], tokens: dict[str, Any]
-                ) -> list[Finding]:  # fmt: skip
+    def _detect(self, kind: str, docs: dict[str, dict[str, Any]], tokens: dict[str, Any]) -> list[Finding]:
         if self.emitter is None or not (docs or tokens):
             return []
         t0 = time.perf_counter()
@@ -345,8 +374,7 @@ class Ingest:
         self.metrics.detect_seconds.labels("stage1").observe(time.perf_counter() - t0)
         for what, exc in errors:
             self.metrics.detector_errors.labels("stage1").inc()
-            log.error("a stage-one detector raised on %s; its findings are missing", what,
-                      exc_info=exc)  # fmt: skip
+            log.error("a stage-one detector raised on %s; its findings are missing", what, exc_info=exc)
         return found
 
     async def _update_lag(self) -> None:
@@ -388,8 +416,10 @@ class Ingest:
             for sid in touched:
                 self.stores.pop(sid, None)
             if left:
-                log.error("partitions %s are held without the rest of their stores' sources;"
-                          " rebuilding them alone", sorted(str(tp) for tp in left))  # fmt: skip
+                log.error(
+                    "partitions %s are held without the rest of their stores' sources; rebuilding them alone",
+                    sorted(str(tp) for tp in left),
+                )
                 await self._rebuild({self._store_id(tp) for tp in left}, left)
 
     async def _rebuild(self, sids: set[str], committed: dict[TopicPartition, int]) -> None:
@@ -404,12 +434,23 @@ class Ingest:
             self.stores[sid] = Store(sid, PartitionStore(kind, self.registry), epoch)
         for tp, off in committed.items():  # owned only once the seek is done (see _process)
             st = self.stores[self._store_id(tp)]
-            intake = Intake(st.store, self.registry, self.settings.max_message_bytes, self.window,
-                            partition=tp.partition, routes=self.routes)  # fmt: skip
+            intake = Intake(
+                st.store,
+                self.registry,
+                self.settings.max_message_bytes,
+                self.window,
+                partition=tp.partition,
+                routes=self.routes,
+            )
             st.sources.append(src := Source(tp, intake, replay_until=off, committed=off))
             self.sources[tp] = src
-            log.info("assigned %s:%d to %s, rebuilding from offset 0 (committed %d)",
-                     tp.topic, tp.partition, st.sid, off)  # fmt: skip
+            log.info(
+                "assigned %s:%d to %s, rebuilding from offset 0 (committed %d)",
+                tp.topic,
+                tp.partition,
+                st.sid,
+                off,
+            )
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]

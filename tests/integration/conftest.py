@@ -47,10 +47,17 @@ def settings(broker: str, redis_url: str) -> Settings:
     """Fresh names for this test: its own app id (groups, Redis keys) and topic prefix."""
     tag = uuid.uuid4().hex[:8]
     s = Settings.from_env(
-        {}, broker=broker, redis_url=redis_url, app_id=f"t{tag}", topic_prefix=f"t{tag}.",
-        partitions=4, flush_interval=0.2, snapshot_interval=0.3, session_timeout=6.0,
+        {},
+        broker=broker,
+        redis_url=redis_url,
+        app_id=f"t{tag}",
+        topic_prefix=f"t{tag}.",
+        partitions=4,
+        flush_interval=0.2,
+        snapshot_interval=0.3,
+        session_timeout=6.0,
         metrics_port=procs.free_port(),
-    )  # fmt: skip
+    )
     ensure_topics(s)
     return s
 
@@ -90,9 +97,13 @@ def workers(settings: Settings, logdir: Path, request: pytest.FixtureRequest) ->
     w.stop_all()
 
 
-def wait_for(settings: Settings, predicate: Callable[[dict[str, Any] | None], bool],
-             timeout: float, what: str, proc: subprocess.Popen[bytes] | None = None
-             ) -> dict[str, Any] | None:  # fmt: skip
+def wait_for(
+    settings: Settings,
+    predicate: Callable[[dict[str, Any] | None], bool],
+    timeout: float,
+    what: str,
+    proc: subprocess.Popen[bytes] | None = None,
+) -> dict[str, Any] | None:
     client = redis.Redis.from_url(settings.redis_url)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -105,8 +116,9 @@ def wait_for(settings: Settings, predicate: Callable[[dict[str, Any] | None], bo
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
-def caught_up(settings: Settings, timeout: float = 90,
-              proc: subprocess.Popen[bytes] | None = None) -> dict[str, dict[str, Any]]:  # fmt: skip
+def caught_up(
+    settings: Settings, timeout: float = 90, proc: subprocess.Popen[bytes] | None = None
+) -> dict[str, dict[str, Any]]:
     """Wait until the snapshot has folded in every input message; return all units."""
     client = redis.Redis.from_url(settings.redis_url)
     assert sum(end_offsets(settings).values()) > 0, "nothing was sent"
@@ -115,7 +127,8 @@ def caught_up(settings: Settings, timeout: float = 90,
         if proc is not None and proc.poll() is not None:
             raise AssertionError(f"the worker exited with {proc.returncode}")
 
-    wait_caught_up(settings, lambda: readmodel.read_meta(client, settings.app_id),
-                   timeout=timeout, check=alive)  # fmt: skip
+    wait_caught_up(
+        settings, lambda: readmodel.read_meta(client, settings.app_id), timeout=timeout, check=alive
+    )
     time.sleep(settings.snapshot_interval * 2)  # a snapshot taken after the last merge
     return readmodel.read_units(client, settings.app_id)

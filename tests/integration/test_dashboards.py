@@ -46,17 +46,27 @@ class Prometheus:
             pytest.fail("prometheus is not installed: run scripts/install-system-deps.sh")
         workdir.mkdir(parents=True, exist_ok=True)
         config = workdir / "prometheus.yml"
-        config.write_text(json.dumps({  # JSON is YAML
-            "global": {"scrape_interval": f"{SCRAPE}s", "evaluation_interval": f"{SCRAPE}s"},
-            "scrape_configs": [{"job_name": "tabmon", "static_configs": [{"targets": targets}]}],
-        }))  # fmt: skip
+        config.write_text(
+            json.dumps(
+                {  # JSON is YAML
+                    "global": {"scrape_interval": f"{SCRAPE}s", "evaluation_interval": f"{SCRAPE}s"},
+                    "scrape_configs": [{"job_name": "tabmon", "static_configs": [{"targets": targets}]}],
+                }
+            )
+        )
         self.port = procs.free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        argv = [binary, f"--config.file={config}", f"--storage.tsdb.path={workdir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"]  # fmt: skip
+        argv = [
+            binary,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={workdir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+            "--log.level=warn",
+        ]
         with open(log, "ab") as out:
-            self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+            self.proc = subprocess.Popen(
+                argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            )
         procs.wait_for_port(self.port, 30, self.proc, "prometheus")
         self.started = time.time()
 
@@ -106,8 +116,10 @@ def night():
 
 def _bad_messages(station: str) -> list[Message]:
     k = station.encode()
-    return [Message("turnout", k, b'{"type": "turnout", "v": 1, "station_id": '),
-            Message("protocols", k, b"[1, 2, 3]")]  # fmt: skip
+    return [
+        Message("turnout", k, b'{"type": "turnout", "v": 1, "station_id": '),
+        Message("protocols", k, b"[1, 2, 3]"),
+    ]
 
 
 def _wait_for_rebuild(ports: list[int], proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
@@ -164,8 +176,11 @@ def _choose(prom: Prometheus) -> dict[str, str]:
     assert info, "no protocol_altered finding exported: the drill has altered stations"
     m = info[0]["metric"]
     # its figures follow once the stage-two worker has loaded its document (a sweep)
-    _eventually(lambda: prom.query(f'tabmon_station_figures{{station="{m["station"]}"}}'),
-                f"the figures of flagged station {m['station']}", timeout=30)  # fmt: skip
+    _eventually(
+        lambda: prom.query(f'tabmon_station_figures{{station="{m["station"]}"}}'),
+        f"the figures of flagged station {m['station']}",
+        timeout=30,
+    )
     return {"rec": m["rec"], "tec": m["unit"], "station": m["station"]}
 
 
@@ -177,8 +192,9 @@ def _eventually(check: Any, what: str, timeout: float) -> None:
         time.sleep(SCRAPE)
 
 
-def _resolve_variables(prom: Prometheus, dashboard: dict, chosen: dict[str, str], problems: list[str]
-                       ) -> dict[str, str]:  # fmt: skip
+def _resolve_variables(
+    prom: Prometheus, dashboard: dict, chosen: dict[str, str], problems: list[str]
+) -> dict[str, str]:
     """Each variable as Grafana resolves it (series API); the chosen value must be an option,
     a variable with "All" takes its allValue."""
     values: dict[str, str] = {}
@@ -200,8 +216,9 @@ def _resolve_variables(prom: Prometheus, dashboard: dict, chosen: dict[str, str]
     return values
 
 
-def _run_panels(prom: Prometheus, dashboard: dict, values: dict[str, str], end: float,
-                empty: list[str], errors: list[str]) -> int:  # fmt: skip
+def _run_panels(
+    prom: Prometheus, dashboard: dict, values: dict[str, str], end: float, empty: list[str], errors: list[str]
+) -> int:
     n = 0
     range_s = int(end - prom.started) + 1
     for panel, t in lint.queries(dashboard):
@@ -212,8 +229,9 @@ def _run_panels(prom: Prometheus, dashboard: dict, values: dict[str, str], end: 
             if t["instant"]:
                 result = prom.api("query", query=expr, time=end)["result"]
             else:
-                result = prom.api("query_range", query=expr, start=prom.started, end=end,
-                                  step=SCRAPE)["result"]  # fmt: skip
+                result = prom.api("query_range", query=expr, start=prom.started, end=end, step=SCRAPE)[
+                    "result"
+                ]
         except QueryError as exc:
             errors.append(f"{where}: {exc} in {expr}")
             continue
@@ -248,8 +266,13 @@ def test_every_panel_query_returns_data(settings, workers, logdir, tmp_path, nig
         first = workers.start()
         half = len(events) // 2
         send(settings, messages_of([], events[:half]))
-        wait_for(settings, lambda m: m is not None and sum(m["watermarks"].values()) > half // 4,
-                 120, "the first worker to make progress", first)  # fmt: skip
+        wait_for(
+            settings,
+            lambda m: m is not None and sum(m["watermarks"].values()) > half // 4,
+            120,
+            "the first worker to make progress",
+            first,
+        )
         # A second worker joins: a rebalance, and both rebuild what they are assigned.
         workers.settings = dataclasses.replace(settings, metrics_port=second)
         joined = workers.start()
@@ -273,9 +296,14 @@ def test_every_panel_query_returns_data(settings, workers, logdir, tmp_path, nig
                 problems += [f"{dashboard['uid']}: {n} is not on the workers' /metrics" for n in missing]
             values = _resolve_variables(prom, dashboard, chosen, problems)
             ran += _run_panels(prom, dashboard, values, end, empty, errors)
-        report = "\n".join([f"chosen {chosen}; {ran} queries", *(f"ERROR {e}" for e in errors),
-                            *(f"EMPTY {e}" for e in empty), *sorted(set(problems))])  # fmt: skip
+        report = "\n".join(
+            [
+                f"chosen {chosen}; {ran} queries",
+                *(f"ERROR {e}" for e in errors),
+                *(f"EMPTY {e}" for e in empty),
+                *sorted(set(problems)),
+            ]
+        )
         assert not (errors or empty or problems), report
     finally:
         prom.stop()
-

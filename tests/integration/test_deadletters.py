@@ -19,8 +19,16 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def _bad_messages(station: str) -> dict[str, Message]:
-    good = {"type": "turnout", "v": 1, "station_id": station, "seq": 9,
-            "reported_at": "2007-08-18T21:00:00+06:00", "registered": 5, "added": 0, "voted": 1}
+    good = {
+        "type": "turnout",
+        "v": 1,
+        "station_id": station,
+        "seq": 9,
+        "reported_at": "2007-08-18T21:00:00+06:00",
+        "registered": 5,
+        "added": 0,
+        "voted": 1,
+    }
     missing = {k: v for k, v in good.items() if k != "voted"}
     negative = dict(good, voted=-4)
     unknown = dict(good, station_id="ALR-99999")
@@ -34,7 +42,7 @@ def _bad_messages(station: str) -> dict[str, Message]:
         "oversized": Message("turnout", k, orjson.dumps(oversized)),
         "not_an_object": Message("protocols", k, b"[1, 2, 3]"),
         "bad_time": Message("turnout", k, orjson.dumps(dict(good, reported_at="18/08/2007 21:00"))),
-    }  # fmt: skip
+    }
 
 
 async def _read_all(broker: str, topic: str, n: int, timeout: float = 30) -> list[dict]:

@@ -27,11 +27,28 @@ def _ports(text: str) -> list[int]:
 def test_demo_runs_to_a_summary_and_stops_everything_on_ctrl_c(tmp_path):
     env = dict(os.environ, COLUMNS="160", PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "monitor.cli", "demo", "--election", "synthetic",
-         "--stations", "80", "--tecs", "16",
-         "--evotes", "300", "--workdir", str(tmp_path), "--keep-running"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "monitor.cli",
+            "demo",
+            "--election",
+            "synthetic",
+            "--stations",
+            "80",
+            "--tecs",
+            "16",
+            "--evotes",
+            "300",
+            "--workdir",
+            str(tmp_path),
+            "--keep-running",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
     try:
         out = []
         deadline = time.monotonic() + 240
@@ -61,13 +78,29 @@ def test_demo_started_in_the_background_stops_on_sigterm_and_sigint(tmp_path):
     """`kill` (SIGTERM), and SIGINT even where the shell started the demo with SIGINT ignored."""
     for sig in (signal.SIGTERM, signal.SIGINT):
         proc = subprocess.Popen(
-            [sys.executable, "-m", "monitor.cli", "demo", "--election", "synthetic",
-             "--stations", "40", "--tecs", "16", "--evotes", "100",
-             "--workdir", str(tmp_path / sig.name), "--keep-running"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [
+                sys.executable,
+                "-m",
+                "monitor.cli",
+                "demo",
+                "--election",
+                "synthetic",
+                "--stations",
+                "40",
+                "--tecs",
+                "16",
+                "--evotes",
+                "100",
+                "--workdir",
+                str(tmp_path / sig.name),
+                "--keep-running",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
             env=dict(os.environ, PYTHONUNBUFFERED="1"),
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
-        )  # fmt: skip
+        )
         try:
             assert proc.stdout is not None
             text = ""
@@ -92,8 +125,12 @@ def test_broker_command_stops_its_broker_on_sigterm():
     from monitor.procs import free_port
 
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "broker", "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "monitor.cli", "broker", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         assert "Tansu broker on" in proc.stdout.readline()
@@ -131,8 +168,12 @@ def _broker_start_time() -> float:
 
     port = free_port()
     t0 = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "broker", "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "monitor.cli", "broker", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         assert "Tansu broker on" in proc.stdout.readline()
@@ -156,8 +197,11 @@ def test_broker_command_leaves_no_broker_whenever_the_signal_lands(fraction, bro
 
     delay = fraction * broker_start_time
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "broker", "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "monitor.cli", "broker", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
     try:
         time.sleep(delay)
         proc.send_signal(signal.SIGTERM)

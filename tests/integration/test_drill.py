@@ -34,10 +34,19 @@ def test_the_2007_drill_reproduces_every_published_figure(settings, workers, tmp
     failed = [(ln.id, ln.report_says, ln.monitor_shows) for ln in lines if not ln.match]
     assert failed == []
 
-    env = {"TABMON_REDIS_URL": settings.redis_url, "TABMON_APP_ID": settings.app_id,
-           "PATH": "/usr/bin:/bin", "COLUMNS": "200"}  # fmt: skip
-    out = subprocess.run([sys.executable, "-m", "monitor.cli", "drill-report"], env=env,
-                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    env = {
+        "TABMON_REDIS_URL": settings.redis_url,
+        "TABMON_APP_ID": settings.app_id,
+        "PATH": "/usr/bin:/bin",
+        "COLUMNS": "200",
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "monitor.cli", "drill-report"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr
     assert f"{len(lines)} of {len(lines)} published figures match" in out.stdout
 
@@ -55,15 +64,15 @@ def _findings_are_those_of_the_same_detectors_in_memory(settings, client, night)
     assert len(want) > 1000  # the drill is full of anomalies (tests/unit/test_detect_drill.py)
     missing = sorted((f.kind, f.station_id or f.unit_id) for i, f in want.items() if i not in live)
     assert missing == []
-    differ = [(i, want[i].kind) for i in want if orjson.loads(orjson.dumps(want[i].evidence))
-              != live[i]["evidence"]]  # fmt: skip
+    differ = [
+        (i, want[i].kind) for i in want if orjson.loads(orjson.dumps(want[i].evidence)) != live[i]["evidence"]
+    ]
     assert differ == []
     # what the live path found beyond the final state: findings raised on partial data.
     # None for the deterministic kinds. A statistical signal is retested at every sweep on
     # the protocols in so far, and may pass its threshold at one look and not at the end
     # (docs/forensics.md: measured at 2 in 100 clean elections over five looks); on the
     # drill's manipulated official figures one fingerprint region came and went in one run.
-    extra = sorted((r["kind"], r["station_id"] or r["unit_id"]) for i, r in live.items()
-                   if i not in want)  # fmt: skip
+    extra = sorted((r["kind"], r["station_id"] or r["unit_id"]) for i, r in live.items() if i not in want)
     assert [e for e in extra if not e[0].startswith("forensic_")] == []
     assert len(extra) <= 2, extra

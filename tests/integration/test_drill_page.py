@@ -21,10 +21,14 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def _drill_report_html(settings, out) -> subprocess.CompletedProcess[str]:
-    env = {"TABMON_REDIS_URL": settings.redis_url, "TABMON_APP_ID": settings.app_id,
-           "PATH": "/usr/bin:/bin"}  # fmt: skip
-    return subprocess.run([sys.executable, "-m", "monitor.cli", "drill-report", "--html", str(out)],
-                          env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    env = {"TABMON_REDIS_URL": settings.redis_url, "TABMON_APP_ID": settings.app_id, "PATH": "/usr/bin:/bin"}
+    return subprocess.run(
+        [sys.executable, "-m", "monitor.cli", "drill-report", "--html", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def check_the_drill_page(settings, client, night, out) -> None:
@@ -48,8 +52,11 @@ def check_the_drill_page(settings, client, night, out) -> None:
     # a finding record in the hash, as the emitter writes it: the page lists it
     reg = build_registry(night.registry)
     doc = read_station(client, settings.app_id, "MAN-75")
-    finding = next(f for f in detect_station("MAN-75", reg.stations["MAN-75"].tec_id, doc, reg.parties)
-                   if f.kind == "protocol_altered")  # fmt: skip
+    finding = next(
+        f
+        for f in detect_station("MAN-75", reg.stations["MAN-75"].tec_id, doc, reg.parties)
+        if f.kind == "protocol_altered"
+    )
     record = to_record(finding, "2007-08-19T02:10:00+00:00", "2007-08-28T09:00:00+00:00")
     client.hset(findings_key(settings.app_id), finding.finding_id, orjson.dumps(record))
     run = _drill_report_html(settings, out)

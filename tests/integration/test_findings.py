@@ -50,8 +50,13 @@ def _cec_protocol(election) -> TimedEvent:
 
 
 def _pec_cec(alerts: list[dict], sid: str) -> list[dict]:
-    return [a for a in alerts if a["kind"] == "protocol_altered" and a["station_id"] == sid
-            and a["evidence"].get("compared") == ["pec", "cec"]]  # fmt: skip
+    return [
+        a
+        for a in alerts
+        if a["kind"] == "protocol_altered"
+        and a["station_id"] == sid
+        and a["evidence"].get("compared") == ["pec", "cec"]
+    ]
 
 
 def _alerts_when(settings, predicate, timeout: float = 60) -> list[dict]:
@@ -72,7 +77,8 @@ def _eventually(check, what: str, timeout: float = 10) -> None:
 
 
 def test_an_alteration_is_emitted_once_updated_once_and_not_again_after_a_restart(
-        settings, workers, election):  # fmt: skip
+    settings, workers, election
+):
     cec = _cec_protocol(election)
     sid = cec.key
     send(settings, messages_of(election.registry, [*election.events, _altered(cec, 2, 40, 30)]))
@@ -98,25 +104,44 @@ def test_an_alteration_is_emitted_once_updated_once_and_not_again_after_a_restar
     latest = {a["finding_id"]: a for a in alerts}
     assert stored == latest
     n_altered = sum(1 for r in stored.values() if r["kind"] == "protocol_altered")
-    _eventually(lambda: workers.metric("tabmon_findings", 'kind="protocol_altered"') == n_altered,
-                "tabmon_findings to count the findings")  # fmt: skip
+    _eventually(
+        lambda: workers.metric("tabmon_findings", 'kind="protocol_altered"') == n_altered,
+        "tabmon_findings to count the findings",
+    )
     assert workers.metric("tabmon_finding_info", f'station="{sid}"') >= 1
     party = min(cec.value["figures"]["votes"], key=cec.value["figures"]["votes"].get)
-    pec_votes = next(e for e in election.events if e.topic == "protocols" and e.key == sid
-                     and e.value["source"] == "pec").value["figures"]["votes"][party]  # fmt: skip
-    assert workers.metric("tabmon_station_figures",
-                          f'station="{sid}",source="pec",field="{party}"') == pec_votes  # fmt: skip
+    pec_votes = next(
+        e for e in election.events if e.topic == "protocols" and e.key == sid and e.value["source"] == "pec"
+    ).value["figures"]["votes"][party]
+    assert (
+        workers.metric("tabmon_station_figures", f'station="{sid}",source="pec",field="{party}"') == pec_votes
+    )
 
     # the command line shows the same findings
     env = {**os.environ, "TABMON_REDIS_URL": settings.redis_url, "TABMON_APP_ID": settings.app_id}
-    out = subprocess.run([sys.executable, "-m", "monitor.cli", "findings", "--json", "--station",
-                          sid, "--kind", "protocol_altered"], env=env, capture_output=True,
-                         check=True)  # fmt: skip
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "monitor.cli",
+            "findings",
+            "--json",
+            "--station",
+            sid,
+            "--kind",
+            "protocol_altered",
+        ],
+        env=env,
+        capture_output=True,
+        check=True,
+    )
     listed = [orjson.loads(line) for line in out.stdout.splitlines()]
     assert {r["finding_id"] for r in listed} == {
-        r["finding_id"] for r in stored.values() if r["kind"] == "protocol_altered"}  # fmt: skip
-    table = subprocess.run([sys.executable, "-m", "monitor.cli", "findings"], env=env,
-                           capture_output=True, check=True, text=True).stdout  # fmt: skip
+        r["finding_id"] for r in stored.values() if r["kind"] == "protocol_altered"
+    }
+    table = subprocess.run(
+        [sys.executable, "-m", "monitor.cli", "findings"], env=env, capture_output=True, check=True, text=True
+    ).stdout
     assert sid in table and "protocol_altered" in table
 
     # a restart rebuilds everything from offset 0 and detects it all again: nothing new leaves
@@ -135,7 +160,8 @@ def test_an_alteration_is_emitted_once_updated_once_and_not_again_after_a_restar
 
 
 def test_a_summary_read_before_an_earlier_protocol_version_is_not_called_a_mismatch(
-        settings, workers, election):  # fmt: skip
+    settings, workers, election
+):
     """Live, partitions are read at different paces. Here a station's revised PEC protocol
     sits behind a backlog in its partition while the TEC summary that agrees with it (recorded
     an hour later) is read at once: compared then, the summary would differ from the PEC
@@ -152,11 +178,21 @@ def test_a_summary_read_before_an_earlier_protocol_version_is_not_called_a_misma
     revised = _altered(mine[0], 2, 40, 1)
     latest = [revised.value["figures"]] + [e.value["figures"] for e in mine[1:]]
     at = revised.at + timedelta(hours=1)
-    summary = TimedEvent(at, "summaries", tec, {**tec_summary.value, "version": 1,
-                         "recorded_at": at.isoformat(), "stations_included": len(mine),
-                         "figures": {**{k: sum(f[k] for f in latest) for k in FIGURE_FIELDS},
-                                     "votes": {p: sum(f["votes"][p] for f in latest)
-                                               for p in latest[0]["votes"]}}})  # fmt: skip
+    summary = TimedEvent(
+        at,
+        "summaries",
+        tec,
+        {
+            **tec_summary.value,
+            "version": 1,
+            "recorded_at": at.isoformat(),
+            "stations_included": len(mine),
+            "figures": {
+                **{k: sum(f[k] for f in latest) for k in FIGURE_FIELDS},
+                "votes": {p: sum(f["votes"][p] for f in latest) for p in latest[0]["votes"]},
+            },
+        },
+    )
     backlog = [mine[0]] * 60_000  # the same protocol again: it changes no total
     send(settings, messages_of(election.registry, [*mine, *backlog, revised, summary]))
     proc = workers.start()
@@ -168,12 +204,14 @@ def test_a_summary_read_before_an_earlier_protocol_version_is_not_called_a_misma
     # nothing yet, or a partial short of its end)
     partials = read_topic(settings.broker, settings.topic("tally-partials"))
     first_summary = next(i for i, p in enumerate(partials) if tec in p.get("summaries", {}))
-    revised_tp = next(p["tp"] for p in reversed(partials) if p["kind"] == "protocols"
-                      and p["wm"] > len(backlog))  # fmt: skip
+    revised_tp = next(
+        p["tp"] for p in reversed(partials) if p["kind"] == "protocols" and p["wm"] > len(backlog)
+    )
     end = max(p["wm"] for p in partials if p["tp"] == revised_tp)
     before = [p for p in partials[:first_summary] if p["tp"] == revised_tp]
-    assert not before or before[-1]["wm"] < end, \
-        "the protocol backlog was read before the summary: nothing tested"  # fmt: skip
+    assert not before or before[-1]["wm"] < end, (
+        "the protocol backlog was read before the summary: nothing tested"
+    )
 
     alerts = read_topic(settings.broker, settings.topic("alerts"))
     assert [a for a in alerts if a["kind"] == "summary_mismatch"] == []

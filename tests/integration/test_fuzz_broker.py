@@ -15,7 +15,6 @@ from .conftest import caught_up
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-
 fuzz = load_fuzz()
 
 
@@ -25,8 +24,9 @@ def _failures(stats) -> list[str]:
 
 def test_hostile_messages_through_a_worker_and_a_restart(settings, workers):
     election = generate(60, 8, seed=23, evote_ballots=120)
-    run = fuzz.run_broker(settings, workers.start, election, 500, seed=5, registry_n=40, timeout=180,
-                          progress=False)  # fmt: skip
+    run = fuzz.run_broker(
+        settings, workers.start, election, 500, seed=5, registry_n=40, timeout=180, progress=False
+    )
     assert _failures(run.stats) == []
     first = run.proc
     assert first is not None and first.poll() is None

@@ -36,12 +36,13 @@ def _hostile_registry(election) -> list[Message]:
         dict(st, station_id=f"{rec}-9999", tec_id=f"{rec}-T:KZ"),
         # '$' let a final newline through into ids, and from there into HTTP headers
         dict(st, station_id=f"{rec}-9998\n"),
-        {"type": "unit", "v": 1, "level": "tec", "unit_id": f"{rec}-T77\n", "parent_id": rec,
-         "name": "x"},
+        {"type": "unit", "v": 1, "level": "tec", "unit_id": f"{rec}-T77\n", "parent_id": rec, "name": "x"},
         dict(st, station_id=f"{rec}-9997", name="n" * 5000),
-    ]  # fmt: skip
+    ]
     return [Message("registry", f"bad-{i}".encode(), orjson.dumps(r)) for i, r in enumerate(bad)] + [
-        Message("registry", b"bad-json", b"not json"), Message("registry", b"bad-deep", DEEP)]
+        Message("registry", b"bad-json", b"not json"),
+        Message("registry", b"bad-deep", DEEP),
+    ]
 
 
 def test_hostile_input_is_dead_lettered_and_no_restart_stops_on_it(settings, workers, election):
@@ -57,8 +58,11 @@ def test_hostile_input_is_dead_lettered_and_no_restart_stops_on_it(settings, wor
         Message("protocols", station.encode(), DEEP),
         Message("turnout", station.encode(), None),  # no value at all
         # a partial stage one would never write: wrong width, then not an object
-        Message("tally-partials", b"x", b'{"tp":"x","kind":"protocols","wm":1,"epoch":1,'
-                                        b'"tecs":{"AKM-T01":{"pec":[1]}},"summaries":{}}'),
+        Message(
+            "tally-partials",
+            b"x",
+            b'{"tp":"x","kind":"protocols","wm":1,"epoch":1,"tecs":{"AKM-T01":{"pec":[1]}},"summaries":{}}',
+        ),
         Message("tally-partials", b"y", b"null"),
     ]
     send(settings, [*events[:mid], *hostile, *events[mid:]])

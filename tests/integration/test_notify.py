@@ -44,8 +44,9 @@ __all__ = ["nsettings", "notifiers", "receivers"]  # fixtures, used by name
 
 def got(r: Receiver) -> list[tuple[str, str, str]]:
     """(finding_id, event, severity) of every POST received, sorted."""
-    return sorted((x.payload["finding"]["finding_id"], x.event, x.payload["finding"]["severity"])
-                  for x in r.snapshot())  # fmt: skip
+    return sorted(
+        (x.payload["finding"]["finding_id"], x.event, x.payload["finding"]["severity"]) for x in r.snapshot()
+    )
 
 
 def test_each_matching_subscriber_gets_each_finding_once(nsettings, notifiers, receivers):
@@ -87,12 +88,18 @@ def test_each_matching_subscriber_gets_each_finding_once(nsettings, notifiers, r
     produce(s, [f2b, f5b, f2b, f2c, f5b])
     everything.wait_for(10, 30)
     akm.wait_for(4, 30)
-    assert names(everything) == sorted([(f, "new") for f in ("f1", "f2", "f3", "f4", "f5", "f6", "f7")]
-                                       + [("f2", "updated"), ("f2", "updated"), ("f5", "updated")])
-    assert sorted(got(akm)) == sorted([(f1["finding_id"], "new", "critical"),
-                                       (f5["finding_id"], "new", "warning"),
-                                       (f5["finding_id"], "updated", "info"),
-                                       (f2["finding_id"], "new", "critical")])  # fmt: skip
+    assert names(everything) == sorted(
+        [(f, "new") for f in ("f1", "f2", "f3", "f4", "f5", "f6", "f7")]
+        + [("f2", "updated"), ("f2", "updated"), ("f5", "updated")]
+    )
+    assert sorted(got(akm)) == sorted(
+        [
+            (f1["finding_id"], "new", "critical"),
+            (f5["finding_id"], "new", "warning"),
+            (f5["finding_id"], "updated", "info"),
+            (f2["finding_id"], "new", "critical"),
+        ]
+    )
     assert names(evote) == [("f3", "new")] and names(forensic) == [("f6", "new")]
 
     for sub_id, r in ((all_id, everything), (akm_id, akm), (ev_id, evote), (fo_id, forensic)):
@@ -108,8 +115,11 @@ def test_each_matching_subscriber_gets_each_finding_once(nsettings, notifiers, r
             assert by_id[e["delivery_id"]].event == e["event"]
             assert by_id[e["delivery_id"]].payload["finding"]["finding_id"] == e["finding_id"]
     # updates of one finding arrive in the order they were emitted
-    f2_posts = [p.payload["finding"] for p in everything.snapshot() if p.payload["finding"]["finding_id"]
-                == f2["finding_id"]]  # fmt: skip
+    f2_posts = [
+        p.payload["finding"]
+        for p in everything.snapshot()
+        if p.payload["finding"]["finding_id"] == f2["finding_id"]
+    ]
     assert [p["updated"] for p in f2_posts] == [T0, f2b["updated"], f2c["updated"]]
     assert notifiers.metric("tabmon_notify_deliveries_total", 'status="delivered"') == 10 + 4 + 1 + 1
     assert notifiers.metric("tabmon_notify_pending") == 0
@@ -133,7 +143,8 @@ def test_a_receiver_down_for_a_while_gets_everything_when_back(nsettings, notifi
     down.start()
     posts = down.wait_for(20, 30)
     assert sorted(p.payload["finding"]["finding_id"] for p in posts) == sorted(
-        r["finding_id"] for r in records)
+        r["finding_id"] for r in records
+    )
     assert len(posts) == 20 and all(p.signature_ok and p.event == "new" for p in posts)
     entries = ledger(s, down_id)
     assert {e["status"] for e in entries} == {"delivered"}
@@ -156,8 +167,9 @@ def test_a_refused_delivery_is_given_up_after_the_bound(nsettings, notifiers, re
         if len(entries) == 3 and all(e["status"] == "failed" for e in entries):
             break
         time.sleep(0.3)
-    assert [(e["status"], e["refusals"], e["attempts"], e["http_status"]) for e in entries] == \
-        [("failed", 3, 3, 400)] * 3
+    assert [(e["status"], e["refusals"], e["attempts"], e["http_status"]) for e in entries] == [
+        ("failed", 3, 3, 400)
+    ] * 3
     assert notifiers.metric("tabmon_notify_deliveries_total", 'status="failed"') == 3
     assert refusing.snapshot() == []  # it answered 400: nothing was accepted
 
@@ -165,10 +177,30 @@ def test_a_refused_delivery_is_given_up_after_the_bound(nsettings, notifiers, re
 def _stream(n: int, updates: int) -> list[dict[str, Any]]:
     """n findings over the regions, then a re-emission with new evidence of the first
     ``updates`` of them, interleaved: what a worker emits through a night."""
-    regions = ["AKM", "AKT", "ALR", "ATY", "EKZ", "ZHA", "WKZ", "KAR", "KOS", "KZY", "MAN", "PAV",
-               "NKZ", "SKZ", "AST", "ALA"]  # fmt: skip
-    first = [finding("arithmetic_inconsistent", "warning", f"{regions[i % 16]}-T01",
-                     f"{regions[i % 16]}-{i}", gap=i) for i in range(n)]  # fmt: skip
+    regions = [
+        "AKM",
+        "AKT",
+        "ALR",
+        "ATY",
+        "EKZ",
+        "ZHA",
+        "WKZ",
+        "KAR",
+        "KOS",
+        "KZY",
+        "MAN",
+        "PAV",
+        "NKZ",
+        "SKZ",
+        "AST",
+        "ALA",
+    ]
+    first = [
+        finding(
+            "arithmetic_inconsistent", "warning", f"{regions[i % 16]}-T01", f"{regions[i % 16]}-{i}", gap=i
+        )
+        for i in range(n)
+    ]
     later = [{**f, "evidence": {"gap": -1}, "updated": "2007-08-18T22:00:00+00:00"} for f in first[:updates]]
     out: list[dict[str, Any]] = []
     for i, f in enumerate(first):
@@ -189,7 +221,7 @@ def test_notifier_killed_mid_stream_duplicates_nothing_and_loses_nothing(nsettin
 
     def send_paced() -> None:
         for i in range(0, len(records), 10):
-            produce(s, records[i:i + 10])
+            produce(s, records[i : i + 10])
             time.sleep(0.05)
 
     sender = threading.Thread(target=send_paced)
@@ -206,8 +238,9 @@ def test_notifier_killed_mid_stream_duplicates_nothing_and_loses_nothing(nsettin
     akm_posts = akm.wait_for(expected_akm, 30)
     for posts_, n in ((posts, expected_all), (akm_posts, expected_akm)):
         # every notification (a finding, or its update) is there, under one delivery id each
-        notes = {(p.payload["finding"]["finding_id"], p.payload["finding"]["evidence"]["gap"] < 0)
-                 for p in posts_}  # fmt: skip
+        notes = {
+            (p.payload["finding"]["finding_id"], p.payload["finding"]["evidence"]["gap"] < 0) for p in posts_
+        }
         assert len(notes) == n and len({p.delivery_id for p in posts_}) == n
         assert _only_retransmissions(posts_)
         assert all(p.signature_ok for p in posts_)
@@ -246,7 +279,8 @@ def _only_retransmissions(posts: list[Any]) -> bool:
         by_id.setdefault(p.delivery_id, []).append(p)
     repeated = [ps for ps in by_id.values() if len(ps) > 1]
     return len(repeated) <= 1 and all(
-        len(ps) == 2 and ps[0].body == ps[1].body and ps[1].attempt > ps[0].attempt for ps in repeated)
+        len(ps) == 2 and ps[0].body == ps[1].body and ps[1].attempt > ps[0].attempt for ps in repeated
+    )
 
 
 def test_a_batch_recorded_but_not_committed_is_not_notified_again(nsettings, notifiers, receivers):
@@ -272,9 +306,10 @@ def test_a_batch_recorded_but_not_committed_is_not_notified_again(nsettings, not
     asyncio.run(record_first_three())
     notifiers.start()
     r.wait_for(4, 30)
-    assert sorted((p.payload["finding"]["unit_id"], p.event, p.payload["finding"]["evidence"]["change"])
-                  for p in r.snapshot()) == [("AKT", "new", 1), ("AKT", "updated", 2),
-                                             ("ATY", "new", 1), ("EKZ", "new", 1)]  # fmt: skip
+    assert sorted(
+        (p.payload["finding"]["unit_id"], p.event, p.payload["finding"]["evidence"]["change"])
+        for p in r.snapshot()
+    ) == [("AKT", "new", 1), ("AKT", "updated", 2), ("ATY", "new", 1), ("EKZ", "new", 1)]
     assert len(ledger(s, sub_id)) == 4
 
 
@@ -288,8 +323,7 @@ def _send_raw(settings: Any, messages: list[tuple[bytes, bytes | None]]) -> None
         f.get(timeout=10)
 
 
-def test_records_it_cannot_use_are_dead_lettered_and_never_stop_the_notifier(nsettings, notifiers,
-                                                                             receivers):  # fmt: skip
+def test_records_it_cannot_use_are_dead_lettered_and_never_stop_the_notifier(nsettings, notifiers, receivers):
     """Before, a finding nested 300 deep crashed the notifier at every restart (orjson reads it
     but cannot write it again), and a finding id ending in a newline wedged its subscriber (the
     header could never be sent, retried for ever)."""
@@ -299,14 +333,26 @@ def test_records_it_cannot_use_are_dead_lettered_and_never_stop_the_notifier(nse
     newline = finding("turnout_jump", "critical", "SKZ-T01", "SKZ-90", jump=9)
     newline["finding_id"] += "\n"
     deep = b'{"a":' * 300 + b"1" + b"}" * 300
-    too_deep = orjson.dumps({**finding("turnout_jump", "critical", "SKZ-T01", "SKZ-91"), "evidence": "E"}
-                            ).replace(b'"E"', deep)  # fmt: skip
-    hostile = {"bad_value": orjson.dumps(newline), "too_deep": too_deep,
-               "malformed_json": b'{"type": "finding", "finding_id": ',
-               "not_an_object": b'[{"type": "finding"}]'}  # fmt: skip
+    too_deep = orjson.dumps(
+        {**finding("turnout_jump", "critical", "SKZ-T01", "SKZ-91"), "evidence": "E"}
+    ).replace(b'"E"', deep)
+    hostile = {
+        "bad_value": orjson.dumps(newline),
+        "too_deep": too_deep,
+        "malformed_json": b'{"type": "finding", "finding_id": ',
+        "not_an_object": b'[{"type": "finding"}]',
+    }
     g = [orjson.dumps(f) for f in good]
-    values = [g[0], hostile["bad_value"], g[1], hostile["too_deep"], g[2], hostile["malformed_json"],
-              hostile["not_an_object"], g[3]]  # fmt: skip
+    values = [
+        g[0],
+        hostile["bad_value"],
+        g[1],
+        hostile["too_deep"],
+        g[2],
+        hostile["malformed_json"],
+        hostile["not_an_object"],
+        g[3],
+    ]
     proc = notifiers.start()
     _send_raw(s, [(b"k", v) for v in values])
     posts = r.wait_for(4, 60)
@@ -318,10 +364,15 @@ def test_records_it_cannot_use_are_dead_lettered_and_never_stop_the_notifier(nse
     assert sorted(p.payload["finding"]["finding_id"] for p in posts) == sorted(f["finding_id"] for f in good)
     assert len({p.delivery_id for p in posts}) == len(posts) == 4 and all(p.signature_ok for p in posts)
     assert {(e["status"], e["finding_id"]) for e in ledger(s, sub_id)} == {
-        ("delivered", f["finding_id"]) for f in good}
+        ("delivered", f["finding_id"]) for f in good
+    }
     # each of the others on deadletter: where it was, why, and its bytes
     assert sorted((x["offset"], x["code"]) for x in letters) == [
-        (1, "bad_value"), (3, "too_deep"), (5, "malformed_json"), (6, "not_an_object")]
+        (1, "bad_value"),
+        (3, "too_deep"),
+        (5, "malformed_json"),
+        (6, "not_an_object"),
+    ]
     for x in letters:
         assert x["type"] == "rejected" and x["topic"] == s.topic("alerts") and x["partition"] == 0
         assert x["reason"] and original_bytes(x) == hostile[x["code"]]
@@ -338,9 +389,21 @@ def test_records_it_cannot_use_are_dead_lettered_and_never_stop_the_notifier(nse
 
 def test_subscription_commands_against_redis(nsettings, receivers):
     s = nsettings
-    code, out, err = tabmon(s, "subscribe", "--webhook", "https://ops.example/hook", "--region", "AKM",
-                            "--kind", "evote_multiple", "forensic_*", "--min-severity", "critical",
-                            "--secret", "my-own-secret-of-24-chars")  # fmt: skip
+    code, out, err = tabmon(
+        s,
+        "subscribe",
+        "--webhook",
+        "https://ops.example/hook",
+        "--region",
+        "AKM",
+        "--kind",
+        "evote_multiple",
+        "forensic_*",
+        "--min-severity",
+        "critical",
+        "--secret",
+        "my-own-secret-of-24-chars",
+    )
     assert code == 0, err
     sub_id = re.search(r"^subscription (s-[0-9a-f]{12}):", out, re.M).group(1)
     assert "secret my-own-secret-of-24-chars" in out

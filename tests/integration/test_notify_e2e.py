@@ -53,14 +53,19 @@ def miscounted(event: TimedEvent, hours: int) -> TimedEvent:
     return TimedEvent(at, event.topic, event.key, value)
 
 
-def expected(alerts: list[dict[str, Any]], regions: set[str] = frozenset(), kinds: set[str] = frozenset(),
-             least: str = "info") -> list[tuple[str, str, str]]:  # fmt: skip
+def expected(
+    alerts: list[dict[str, Any]],
+    regions: set[str] = frozenset(),
+    kinds: set[str] = frozenset(),
+    least: str = "info",
+) -> list[tuple[str, str, str]]:
     out, told = [], {}
     for a in alerts:  # per finding in emission order: one finding id is on one partition
         if (regions and a["rec_id"] not in regions) or (kinds and a["kind"] not in kinds):
             continue
-        content = orjson.dumps([a["severity"], a["evidence"], a["explanation"]],
-                               option=orjson.OPT_SORT_KEYS).decode()  # fmt: skip
+        content = orjson.dumps(
+            [a["severity"], a["evidence"], a["explanation"]], option=orjson.OPT_SORT_KEYS
+        ).decode()
         fid = a["finding_id"]
         if fid not in told and RANK[a["severity"]] >= RANK[least]:
             out.append((fid, "new", content))
@@ -76,8 +81,9 @@ def received(r: Receiver) -> list[tuple[str, str, str]]:
     out = []
     for p in r.snapshot():
         f = p.payload["finding"]
-        content = orjson.dumps([f["severity"], f["evidence"], f["explanation"]],
-                               option=orjson.OPT_SORT_KEYS).decode()  # fmt: skip
+        content = orjson.dumps(
+            [f["severity"], f["evidence"], f["explanation"]], option=orjson.OPT_SORT_KEYS
+        ).decode()
         out.append((f["finding_id"], p.event, content))
     return sorted(out)
 
@@ -94,7 +100,8 @@ def settled_alerts(settings, quiet: float) -> list[dict[str, Any]]:
 
 
 def test_every_finding_of_a_night_reaches_each_matching_subscriber_once(
-        nsettings, workers, notifiers, receivers):  # fmt: skip
+    nsettings, workers, notifiers, receivers
+):
     s = nsettings
     election = generate(160, 16, seed=23, evote_ballots=400)
     events = election.events
@@ -107,11 +114,17 @@ def test_every_finding_of_a_night_reaches_each_matching_subscriber_once(
     assert len(regions) == 4, "the election has fewer regions than the test needs"
     first_of = {r: by_region[r][0] for r in regions}
     assert events.index(first_of[regions[0]]) < cut and events.index(first_of[regions[1]]) < cut
-    pec = next(e for e in events if e.topic == "protocols" and e.value["source"] == "pec"
-               and e.key.split("-")[0] == regions[3])  # fmt: skip
+    pec = next(
+        e
+        for e in events
+        if e.topic == "protocols" and e.value["source"] == "pec" and e.key.split("-")[0] == regions[3]
+    )
     early = [moved(first_of[regions[0]], 2, 40, 30), moved(first_of[regions[1]], 2, 5, 30)]
-    late = [moved(by_region[regions[2]][-1], 2, 25, 31), miscounted(pec, 31),
-            moved(first_of[regions[0]], 3, 70, 32)]  # the first alteration grows: an update  # fmt: skip
+    late = [
+        moved(by_region[regions[2]][-1], 2, 25, 31),
+        miscounted(pec, 31),
+        moved(first_of[regions[0]], 3, 70, 32),
+    ]  # the first alteration grows: an update
 
     all_id, everything = subscribe(s, receivers)
     reg_id, regional = subscribe(s, receivers, "--region", regions[0], regions[3])
@@ -139,8 +152,10 @@ def test_every_finding_of_a_night_reaches_each_matching_subscriber_once(
     }
     # the injected anomalies are there, so that the comparison below is not vacuous
     assert {("new", regions[0]), ("updated", regions[0])} <= {
-        (ev, fid_rec) for fid, ev, _c in want[reg_id][1]
-        for fid_rec in [next(a["rec_id"] for a in alerts if a["finding_id"] == fid)]}  # fmt: skip
+        (ev, fid_rec)
+        for fid, ev, _c in want[reg_id][1]
+        for fid_rec in [next(a["rec_id"] for a in alerts if a["finding_id"] == fid)]
+    }
     assert any(a["kind"] == "arithmetic_inconsistent" for a in alerts)
     assert len(want[crit_id][1]) >= 3 and len(want[all_id][1]) > len(want[crit_id][1])
     for sub_id, (r, notes) in want.items():

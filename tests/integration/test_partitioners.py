@@ -52,8 +52,11 @@ def expected_findings(night):
     tally.feed_events(night.election.events)
     now = max(e.at for e in night.election.events)
     every = tally.findings(night.thresholds, now)
-    found = {f.finding_id: orjson.loads(orjson.dumps(f.evidence))
-             for f in every if not f.kind.startswith("forensic_")}  # fmt: skip
+    found = {
+        f.finding_id: orjson.loads(orjson.dumps(f.evidence))
+        for f in every
+        if not f.kind.startswith("forensic_")
+    }
     kinds = {f.kind for f in every}
     # the comparison must not be vacuous: the kinds the issue names are there
     assert {"protocol_altered", "late_protocol", "turnout_jump", "summary_mismatch"} <= kinds
@@ -84,8 +87,9 @@ class Producers:
                 self.confluent.produce(topic, value=m.value, key=m.key)
                 self.confluent.poll(0)
             elif name == "random":
-                self.kafka.send(topic, value=m.value, key=m.key,
-                                partition=self.rng.randrange(self.partitions))  # fmt: skip
+                self.kafka.send(
+                    topic, value=m.value, key=m.key, partition=self.rng.randrange(self.partitions)
+                )
             else:
                 self.kafka.send(topic, value=m.value, key=m.key)
         self.flush()
@@ -138,8 +142,13 @@ def _run(settings, workers, night, client: Client, kill_midway: bool = False):
         if kill_midway:
             half = len(events) // 2
             producers.send(events[:half], client)
-            wait_for(s, lambda m: m is not None and sum(m["watermarks"].values()) > half // 3,
-                     90, "the first worker to make progress", proc)  # fmt: skip
+            wait_for(
+                s,
+                lambda m: m is not None and sum(m["watermarks"].values()) > half // 3,
+                90,
+                "the first worker to make progress",
+                proc,
+            )
             procs.kill(proc)
             producers.send(events[half:], client)
             proc = workers.start()
@@ -149,21 +158,27 @@ def _run(settings, workers, night, client: Client, kill_midway: bool = False):
         producers.close()
     units = caught_up(s, timeout=180, proc=proc)
     client_r = redis.Redis.from_url(s.redis_url)
-    findings = {r["finding_id"]: r for r in settled_findings(s, client_r, timeout=120)
-                if not r["kind"].startswith("forensic_")}  # fmt: skip
+    findings = {
+        r["finding_id"]: r
+        for r in settled_findings(s, client_r, timeout=120)
+        if not r["kind"].startswith("forensic_")
+    }
     return s, units, findings, proc
 
 
 @pytest.mark.parametrize("name", [*CLIENTS, "mixed-sigkill"])
 def test_totals_and_findings_do_not_depend_on_the_producers_partitioner(
-        settings, workers, night, expected_findings, name):  # fmt: skip
+    settings, workers, night, expected_findings, name
+):
     client = CLIENTS["mixed" if name == "mixed-sigkill" else name]
     s, units, live, proc = _run(settings, workers, night, client, kill_midway=name == "mixed-sigkill")
     parties = night.election.parties
     assert compare(units, expected_totals(night.election.truth, parties), parties) == []
     missing = sorted(expected_findings.keys() - live.keys())
-    extra = sorted((live[i]["kind"], live[i]["station_id"] or live[i]["unit_id"])
-                   for i in live.keys() - expected_findings.keys())  # fmt: skip
+    extra = sorted(
+        (live[i]["kind"], live[i]["station_id"] or live[i]["unit_id"])
+        for i in live.keys() - expected_findings.keys()
+    )
     assert (missing, extra) == ([], [])
     assert [i for i in live if live[i]["evidence"] != expected_findings[i]] == []
     assert proc.poll() is None

@@ -59,8 +59,13 @@ def test_sigkill_mid_replay_then_restart_equals_truth(settings, workers, electio
     half = len(election.events) // 2
     send(settings, messages_of([], election.events[:half]))
     # The first worker has folded in and committed part of the night ...
-    wait_for(settings, lambda m: m is not None and sum(m["watermarks"].values()) > half // 2,
-             90, "the first worker to make progress", first)  # fmt: skip
+    wait_for(
+        settings,
+        lambda m: m is not None and sum(m["watermarks"].values()) > half // 2,
+        90,
+        "the first worker to make progress",
+        first,
+    )
     procs.kill(first)  # ... and dies without leaving its group.
     send(settings, messages_of([], election.events[half:]))
     second = workers.start()
@@ -90,31 +95,51 @@ def test_registry_from_file_only_and_status_command(settings, workers, election,
     assert compare(units, expected_totals(election.truth, parties), parties) == []
 
     rec = election.truth.station_rec[next(iter(election.truth.pec))]
-    env = {"TABMON_REDIS_URL": settings.redis_url, "TABMON_APP_ID": settings.app_id,
-           "PATH": "/usr/bin:/bin"}  # fmt: skip
-    out = subprocess.run([sys.executable, "-m", "monitor.cli", "status", rec, "--json"], env=env,
-                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    env = {"TABMON_REDIS_URL": settings.redis_url, "TABMON_APP_ID": settings.app_id, "PATH": "/usr/bin:/bin"}
+    out = subprocess.run(
+        [sys.executable, "-m", "monitor.cli", "status", rec, "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == units[rec]
-    table = subprocess.run([sys.executable, "-m", "monitor.cli", "status"], env=env,
-                           capture_output=True, text=True, timeout=60)  # fmt: skip
+    table = subprocess.run(
+        [sys.executable, "-m", "monitor.cli", "status"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert table.returncode == 0 and "Nur Otan" in table.stdout
     assert f"{units['KZ']['official']['votes']['Nur Otan']:,}" in table.stdout
     sid = next(s for s, n in election.truth.evote_ballots.items() if n > 0)
-    doc = subprocess.run([sys.executable, "-m", "monitor.cli", "status", sid, "--json"], env=env,
-                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    doc = subprocess.run(
+        [sys.executable, "-m", "monitor.cli", "status", sid, "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert doc.returncode == 0, doc.stderr
     station = json.loads(doc.stdout)
     pec = station["protocols"]["sources"]["pec"]["figures"]
-    assert pec[-len(parties):] == [election.truth.pec[sid]["votes"][p] for p in parties]
+    assert pec[-len(parties) :] == [election.truth.pec[sid]["votes"][p] for p in parties]
     assert station["protocols"]["official_source"] == "cec"
     last = election.truth.turnout[sid]
     assert station["turnout"]["reports"]["6"] == [last["registered"], last["added"], last["voted"]]
     assert station["evote"]["ballots"] == election.truth.evote_ballots[sid]
-    shown = subprocess.run([sys.executable, "-m", "monitor.cli", "status", sid], env=env,
-                           capture_output=True, text=True, timeout=60)  # fmt: skip
+    shown = subprocess.run(
+        [sys.executable, "-m", "monitor.cli", "status", sid],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert shown.returncode == 0 and "cec v1 (official)" in shown.stdout, shown.stdout
-    missing = subprocess.run([sys.executable, "-m", "monitor.cli", "status", "NOPE-T99"], env=env,
-                             capture_output=True, text=True, timeout=60)  # fmt: skip
+    missing = subprocess.run(
+        [sys.executable, "-m", "monitor.cli", "status", "NOPE-T99"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert missing.returncode == 2
     assert missing.stderr.count("\n") == 1 and "NOPE-T99" in missing.stderr

@@ -31,9 +31,12 @@ BINARY = shutil.which("prometheus")
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(BINARY is None, reason="prometheus not found: install the Debian package"
-                       " `prometheus` (scripts/install-system-deps.sh)"),
-]  # fmt: skip
+    pytest.mark.skipif(
+        BINARY is None,
+        reason="prometheus not found: install the Debian package"
+        " `prometheus` (scripts/install-system-deps.sh)",
+    ),
+]
 
 
 class Prometheus:
@@ -43,9 +46,17 @@ class Prometheus:
         workdir.mkdir(parents=True)
         self.log = workdir / "prometheus.log"
         self.proc = subprocess.Popen(
-            [BINARY, f"--config.file={config}", f"--storage.tsdb.path={workdir / 'data'}",
-             f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"],
-            stdout=self.log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+            [
+                BINARY,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={workdir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--log.level=warn",
+            ],
+            stdout=self.log.open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self.wait(lambda: self._ready(), "Prometheus to be ready", timeout=30)
 
     def _ready(self) -> bool:
@@ -102,11 +113,16 @@ def test_prometheus_loads_the_repository_config_and_every_rule(prometheus_factor
     prom = prometheus_factory(PROM / "prometheus.yml")
     groups = {g["name"]: [r["name"] for r in g["rules"]] for g in prom.api("rules")["groups"]}
     assert groups == rule_names()
+
     def workers() -> set[str]:
-        return {t["labels"]["instance"] for t in prom.api("targets")["activeTargets"]
-                if t["labels"]["job"] == "tabmon"}  # fmt: skip
+        return {
+            t["labels"]["instance"]
+            for t in prom.api("targets")["activeTargets"]
+            if t["labels"]["job"] == "tabmon"
+        }
 
     assert prom.wait(workers, "the scrape targets", timeout=20) == {"worker-1:9108", "worker-2:9109"}
+
     # every rule is evaluated without an error (an expression Prometheus cannot run shows here)
     def evaluated() -> list[dict[str, Any]] | None:
         rules = [r for g in prom.api("rules")["groups"] for r in g["rules"]]
@@ -141,7 +157,7 @@ def test_a_worker_finding_fires_the_alert_the_room_routes(prometheus_factory, se
             {"job_name": "tabmon", "static_configs": [{"targets": [f"127.0.0.1:{settings.metrics_port}"]}]},
             {"job_name": "prometheus", "static_configs": [{"targets": ["PROMETHEUS"]}]},
         ],
-    }  # fmt: skip
+    }
     send(settings, messages_of(election.registry, [*election.events, _altered(cec, 30)]))
     proc = workers.start()
     caught_up(settings, proc=proc)
@@ -154,12 +170,24 @@ def test_a_worker_finding_fires_the_alert_the_room_routes(prometheus_factory, se
         return [a for a in prom.api("alerts")["alerts"] if a["state"] == "firing"]
 
     def the_alert() -> dict[str, Any] | None:
-        return next((a for a in firing() if a["labels"]["alertname"] == "TabmonCriticalFinding"
-                     and a["labels"].get("kind") == "protocol_altered"), None)  # fmt: skip
+        return next(
+            (
+                a
+                for a in firing()
+                if a["labels"]["alertname"] == "TabmonCriticalFinding"
+                and a["labels"].get("kind") == "protocol_altered"
+            ),
+            None,
+        )
 
     alert = prom.wait(the_alert, "TabmonCriticalFinding for protocol_altered", timeout=60)
-    assert alert["labels"] == {"alertname": "TabmonCriticalFinding", "severity": "critical",
-                               "component": "findings", "kind": "protocol_altered", "rec": rec}  # fmt: skip
+    assert alert["labels"] == {
+        "alertname": "TabmonCriticalFinding",
+        "severity": "critical",
+        "component": "findings",
+        "kind": "protocol_altered",
+        "rec": rec,
+    }
     assert alert["annotations"]["runbook_url"] == "docs/runbooks/protocol_altered.md"
     # as many as the read model holds (the CEC's figures against the PEC's, and version 1 vs 2),
     # once the last of them has been scraped and evaluated
@@ -167,11 +195,18 @@ def test_a_worker_finding_fires_the_alert_the_room_routes(prometheus_factory, se
     key = ("protocol_altered", "critical", rec)
 
     def counted() -> bool:
-        n = sum(1 for r in readmodel.read_findings(client, settings.app_id)
-                if (r["kind"], r["severity"], r["rec_id"]) == key)  # fmt: skip
+        n = sum(
+            1
+            for r in readmodel.read_findings(client, settings.app_id)
+            if (r["kind"], r["severity"], r["rec_id"]) == key
+        )
         alert = the_alert()
-        return n >= 1 and alert is not None and alert["annotations"]["summary"] == (
-            f"{n} new critical protocol_altered finding(s) in {rec} in the last 15 minutes")
+        return (
+            n >= 1
+            and alert is not None
+            and alert["annotations"]["summary"]
+            == (f"{n} new critical protocol_altered finding(s) in {rec} in the last 15 minutes")
+        )
 
     prom.wait(counted, "the alert to count the findings of the read model", timeout=30)
     # a clean election apart from that station: no other finding alert, no pipeline alert

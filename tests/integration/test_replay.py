@@ -19,12 +19,30 @@ pytestmark = [pytest.mark.integration]
 
 
 def _replay(settings, *args):
-    env = dict(os.environ, TABMON_BROKER=settings.broker,
-               TABMON_TOPIC_PREFIX=settings.topic_prefix, COLUMNS="120")  # fmt: skip
+    env = dict(
+        os.environ, TABMON_BROKER=settings.broker, TABMON_TOPIC_PREFIX=settings.topic_prefix, COLUMNS="120"
+    )
     t0 = time.monotonic()
-    out = subprocess.run([sys.executable, "-m", "monitor.cli", "replay", "synthetic",
-                          "--stations", "40", "--tecs", "16", "--evotes", "200", *args],
-                         env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "monitor.cli",
+            "replay",
+            "synthetic",
+            "--stations",
+            "40",
+            "--tecs",
+            "16",
+            "--evotes",
+            "200",
+            *args,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     return out, time.monotonic() - t0
 
 

@@ -77,9 +77,16 @@ class Receiver:
                 status = receiver.status
                 if 200 <= status < 300:
                     with receiver.lock:
-                        receiver.received.append(Received(
-                            self.headers["X-Tabmon-Delivery"], int(self.headers["X-Tabmon-Attempt"]),
-                            self.headers["X-Tabmon-Event"], body, ok, json.loads(body)))  # fmt: skip
+                        receiver.received.append(
+                            Received(
+                                self.headers["X-Tabmon-Delivery"],
+                                int(self.headers["X-Tabmon-Attempt"]),
+                                self.headers["X-Tabmon-Event"],
+                                body,
+                                ok,
+                                json.loads(body),
+                            )
+                        )
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -118,9 +125,15 @@ class Receiver:
 @pytest.fixture
 def nsettings(settings: Settings) -> Settings:
     """Short waits, so that retries and a lease left by a killed notifier pass quickly."""
-    s = dataclasses.replace(settings, notify_backoff_base=0.2, notify_backoff_max=1.0,
-                            notify_poll_interval=0.2, notify_lease=3.0, notify_timeout=2.0,
-                            notify_metrics_port=procs.free_port())  # fmt: skip
+    s = dataclasses.replace(
+        settings,
+        notify_backoff_base=0.2,
+        notify_backoff_max=1.0,
+        notify_poll_interval=0.2,
+        notify_lease=3.0,
+        notify_timeout=2.0,
+        notify_metrics_port=procs.free_port(),
+    )
     s.validate()
     return s
 
@@ -157,8 +170,9 @@ def tabmon(settings: Settings, *argv: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-def subscribe(settings: Settings, receivers: list[Receiver], *flags: str, status: int = 200,
-              start: bool = True) -> tuple[str, Receiver]:  # fmt: skip
+def subscribe(
+    settings: Settings, receivers: list[Receiver], *flags: str, status: int = 200, start: bool = True
+) -> tuple[str, Receiver]:
     r = Receiver(status=status)
     receivers.append(r)
     code, out, err = tabmon(settings, "subscribe", "--webhook", r.url, "--json", *flags)
@@ -170,8 +184,9 @@ def subscribe(settings: Settings, receivers: list[Receiver], *flags: str, status
     return sub["id"], r
 
 
-def finding(kind: str, severity: str, unit: str, station: str | None, updated: str = T0,
-            **evidence: Any) -> dict[str, Any]:  # fmt: skip
+def finding(
+    kind: str, severity: str, unit: str, station: str | None, updated: str = T0, **evidence: Any
+) -> dict[str, Any]:
     level = "station" if station else ("cec" if unit == "KZ" else "tec")
     f = Finding(kind, severity, level, unit, station, evidence or {"x": 1}, f"{kind} at {station or unit}.")
     return to_record(f, first_seen=T0, updated=updated)
@@ -180,8 +195,10 @@ def finding(kind: str, severity: str, unit: str, station: str | None, updated: s
 def produce(settings: Settings, records: list[dict[str, Any]]) -> list[Any]:
     """Send as the emitter does (keyed by finding_id); returns where each record landed."""
     p = KafkaProducer(bootstrap_servers=settings.broker, linger_ms=5)
-    futures = [p.send(settings.topic("alerts"), key=rec["finding_id"].encode(), value=orjson.dumps(rec))
-               for rec in records]  # fmt: skip
+    futures = [
+        p.send(settings.topic("alerts"), key=rec["finding_id"].encode(), value=orjson.dumps(rec))
+        for rec in records
+    ]
     p.flush()
     p.close()
     return [f.get(timeout=10) for f in futures]

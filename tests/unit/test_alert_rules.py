@@ -23,10 +23,18 @@ RUNBOOKS = ROOT / "docs" / "runbooks"
 # The finding kinds of the event contract (CONTRACT.md, output `alerts`), each with its page;
 # the statistical forensics (forensic_*) share one page.
 FINDING_KINDS = (
-    "protocol_altered", "summary_mismatch", "arithmetic_inconsistent", "turnout_implausible",
-    "turnout_jump", "turnout_revised", "list_additions", "unanimous_result",
-    "valid_exceeds_turnout", "evote_multiple", "late_protocol",
-)  # fmt: skip
+    "protocol_altered",
+    "summary_mismatch",
+    "arithmetic_inconsistent",
+    "turnout_implausible",
+    "turnout_jump",
+    "turnout_revised",
+    "list_additions",
+    "unanimous_result",
+    "valid_exceeds_turnout",
+    "evote_multiple",
+    "late_protocol",
+)
 FORENSIC_KINDS = tuple(k for k in KINDS if k.startswith("forensic_"))
 SEVERITIES = {"critical", "warning", "info"}
 
@@ -43,13 +51,18 @@ def promtool(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def alert_rules() -> list[dict[str, Any]]:
-    return [r for f in RULES for g in yaml.safe_load(f.read_text())["groups"] for r in g["rules"]
-            if "alert" in r]  # fmt: skip
+    return [
+        r for f in RULES for g in yaml.safe_load(f.read_text())["groups"] for r in g["rules"] if "alert" in r
+    ]
 
 
 def rule_test_cases() -> list[dict[str, Any]]:
-    return [case for f in RULE_TESTS for t in yaml.safe_load(f.read_text())["tests"]
-            for case in t.get("alert_rule_test", [])]  # fmt: skip
+    return [
+        case
+        for f in RULE_TESTS
+        for t in yaml.safe_load(f.read_text())["tests"]
+        for case in t.get("alert_rule_test", [])
+    ]
 
 
 @needs_promtool
@@ -104,8 +117,7 @@ def test_every_alert_has_a_severity_a_component_and_a_runbook():
 
 
 def test_runbook_links_rendered_in_the_rule_tests_exist():
-    urls = {a["exp_annotations"]["runbook_url"] for c in rule_test_cases()
-            for a in c.get("exp_alerts") or []}  # fmt: skip
+    urls = {a["exp_annotations"]["runbook_url"] for c in rule_test_cases() for a in c.get("exp_alerts") or []}
     assert len(urls) >= 10
     missing = sorted(u for u in urls if not (ROOT / u).is_file())
     assert missing == []
@@ -120,25 +132,41 @@ def _per_kind_test(rules_file: Path) -> dict[str, Any]:
     for kind in (*FINDING_KINDS, *FORENSIC_KINDS):
         labels = f'job="tabmon",kind="{kind}",severity="critical",rec="KAR"'
         series.append({"series": f"tabmon_findings{{{labels}}}", "values": "_ 1x4"})
-    critical = [{"exp_labels": {"severity": "critical", "component": "findings", "kind": k, "rec": "KAR"},
-                 "exp_annotations": {
-                     "summary": f"1 new critical {k} finding(s) in KAR in the last 15 minutes",
-                     "runbook_url": f"docs/runbooks/{k}.md"}}
-                for k in FINDING_KINDS]  # fmt: skip
-    forensic = [{"exp_labels": {"severity": "info", "component": "findings", "kind": k, "rec": "KAR"},
-                 "exp_annotations": {
-                     "summary": f"Statistical signal {k} in KAR: a pattern to examine,"
-                                " not proof of an irregularity",
-                     "runbook_url": "docs/runbooks/forensics.md"}}
-                for k in FORENSIC_KINDS]  # fmt: skip
+    critical = [
+        {
+            "exp_labels": {"severity": "critical", "component": "findings", "kind": k, "rec": "KAR"},
+            "exp_annotations": {
+                "summary": f"1 new critical {k} finding(s) in KAR in the last 15 minutes",
+                "runbook_url": f"docs/runbooks/{k}.md",
+            },
+        }
+        for k in FINDING_KINDS
+    ]
+    forensic = [
+        {
+            "exp_labels": {"severity": "info", "component": "findings", "kind": k, "rec": "KAR"},
+            "exp_annotations": {
+                "summary": f"Statistical signal {k} in KAR: a pattern to examine,"
+                " not proof of an irregularity",
+                "runbook_url": "docs/runbooks/forensics.md",
+            },
+        }
+        for k in FORENSIC_KINDS
+    ]
     return {
         "rule_files": [str(rules_file)],
         "evaluation_interval": "1m",
-        "tests": [{"interval": "1m", "input_series": series, "alert_rule_test": [
-            {"eval_time": "2m", "alertname": "TabmonCriticalFinding", "exp_alerts": critical},
-            {"eval_time": "2m", "alertname": "TabmonForensicSignal", "exp_alerts": forensic},
-        ]}],
-    }  # fmt: skip
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": series,
+                "alert_rule_test": [
+                    {"eval_time": "2m", "alertname": "TabmonCriticalFinding", "exp_alerts": critical},
+                    {"eval_time": "2m", "alertname": "TabmonForensicSignal", "exp_alerts": forensic},
+                ],
+            }
+        ],
+    }
 
 
 @needs_promtool

@@ -21,38 +21,63 @@ AMTOOL = shutil.which("amtool")
 needs_amtool = pytest.mark.skipif(
     AMTOOL is None,
     reason="amtool not found: install the Debian package `prometheus-alertmanager`"
-           " (scripts/install-system-deps.sh)",
-)  # fmt: skip
+    " (scripts/install-system-deps.sh)",
+)
 
 # (labels of an alert, the receivers it must reach): labels as ops/prometheus/rules sets them
 ROUTES = [
-    ("alertname=TabmonCriticalFinding component=findings severity=critical kind=protocol_altered rec=KAR",
-     "duty-officer,desk-central"),
-    ("alertname=TabmonWarningFinding component=findings severity=warning kind=unanimous_result rec=KAR",
-     "desk-central"),
-    ("alertname=TabmonCriticalFinding component=findings severity=critical kind=valid_exceeds_turnout rec=KZ",
-     "duty-officer,desk-national"),
-    ("alertname=TabmonCriticalFinding component=findings severity=critical kind=turnout_revised rec=MAN",
-     "duty-officer,desk-west"),
-    ("alertname=TabmonWarningFinding component=findings severity=warning kind=list_additions rec=AST",
-     "desk-central"),
-    ("alertname=TabmonCriticalFinding component=findings severity=critical kind=evote_multiple rec=KZ",
-     "duty-officer,desk-national"),
-    ("alertname=TabmonWarningFinding component=findings severity=warning kind=unanimous_result rec=SKZ",
-     "desk-south"),
-    ("alertname=TabmonWarningFinding component=findings severity=warning kind=late_protocol rec=PAV",
-     "desk-north"),
-    ("alertname=TabmonCriticalFinding component=findings severity=critical kind=turnout_jump rec=EKZ",
-     "duty-officer,desk-east"),
-    ("alertname=TabmonForensicSignal component=findings severity=info kind=forensic_last_digit rec=SKZ",
-     "analysts"),
-    ("alertname=TabmonFindingsSurge component=findings severity=warning kind=unanimous_result",
-     "ops-room"),
-    ("alertname=TabmonWorkerDown component=pipeline severity=critical instance=worker-1:9108",
-     "pipeline-on-call"),
-    ("alertname=TabmonRejectionSpike component=pipeline severity=warning topic=protocols"
-     " reason=unknown_station", "pipeline-on-call"),
-]  # fmt: skip
+    (
+        "alertname=TabmonCriticalFinding component=findings severity=critical kind=protocol_altered rec=KAR",
+        "duty-officer,desk-central",
+    ),
+    (
+        "alertname=TabmonWarningFinding component=findings severity=warning kind=unanimous_result rec=KAR",
+        "desk-central",
+    ),
+    (
+        "alertname=TabmonCriticalFinding component=findings severity=critical"
+        " kind=valid_exceeds_turnout rec=KZ",
+        "duty-officer,desk-national",
+    ),
+    (
+        "alertname=TabmonCriticalFinding component=findings severity=critical kind=turnout_revised rec=MAN",
+        "duty-officer,desk-west",
+    ),
+    (
+        "alertname=TabmonWarningFinding component=findings severity=warning kind=list_additions rec=AST",
+        "desk-central",
+    ),
+    (
+        "alertname=TabmonCriticalFinding component=findings severity=critical kind=evote_multiple rec=KZ",
+        "duty-officer,desk-national",
+    ),
+    (
+        "alertname=TabmonWarningFinding component=findings severity=warning kind=unanimous_result rec=SKZ",
+        "desk-south",
+    ),
+    (
+        "alertname=TabmonWarningFinding component=findings severity=warning kind=late_protocol rec=PAV",
+        "desk-north",
+    ),
+    (
+        "alertname=TabmonCriticalFinding component=findings severity=critical kind=turnout_jump rec=EKZ",
+        "duty-officer,desk-east",
+    ),
+    (
+        "alertname=TabmonForensicSignal component=findings severity=info kind=forensic_last_digit rec=SKZ",
+        "analysts",
+    ),
+    ("alertname=TabmonFindingsSurge component=findings severity=warning kind=unanimous_result", "ops-room"),
+    (
+        "alertname=TabmonWorkerDown component=pipeline severity=critical instance=worker-1:9108",
+        "pipeline-on-call",
+    ),
+    (
+        "alertname=TabmonRejectionSpike component=pipeline severity=warning topic=protocols"
+        " reason=unknown_station",
+        "pipeline-on-call",
+    ),
+]
 
 
 def amtool(*args: str) -> subprocess.CompletedProcess[str]:
@@ -70,8 +95,14 @@ def test_amtool_checks_the_config():
 @needs_amtool
 @pytest.mark.parametrize(("labels", "receivers"), ROUTES, ids=[r[1] + ":" + r[0].split()[3] for r in ROUTES])
 def test_an_alert_reaches_its_desks(labels, receivers):
-    out = amtool("config", "routes", "test", f"--config.file={CONFIG}",
-                 f"--verify.receivers={receivers}", *labels.split())  # fmt: skip
+    out = amtool(
+        "config",
+        "routes",
+        "test",
+        f"--config.file={CONFIG}",
+        f"--verify.receivers={receivers}",
+        *labels.split(),
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     assert out.stdout.strip() == receivers
 
@@ -92,8 +123,11 @@ def test_every_receiver_is_a_webhook_under_the_placeholder_base():
 
 def test_the_routed_labels_are_the_labels_the_rules_give():
     """The routes match on component, severity and rec: every alert rule sets the first two."""
-    groups = [g for f in sorted((ROOT / "ops/prometheus/rules").glob("*.yml"))
-              for g in yaml.safe_load(f.read_text())["groups"]]  # fmt: skip
+    groups = [
+        g
+        for f in sorted((ROOT / "ops/prometheus/rules").glob("*.yml"))
+        for g in yaml.safe_load(f.read_text())["groups"]
+    ]
     rules = [r for g in groups for r in g["rules"] if "alert" in r]
     routed = {labels.split()[0].split("=")[1] for labels, _ in ROUTES}
     assert {r["alert"] for r in rules} >= routed
@@ -103,12 +137,17 @@ def test_the_routed_labels_are_the_labels_the_rules_give():
 
 def run_start(tmp_path: Path, base: str | None) -> tuple[subprocess.CompletedProcess[str], Path]:
     rendered = tmp_path / "alertmanager.yml"
-    env = {"PATH": os.environ["PATH"], "AM_TEMPLATE": str(CONFIG), "AM_RENDERED": str(rendered),
-           "AM_BINARY": "echo"}  # fmt: skip
+    env = {
+        "PATH": os.environ["PATH"],
+        "AM_TEMPLATE": str(CONFIG),
+        "AM_RENDERED": str(rendered),
+        "AM_BINARY": "echo",
+    }
     if base is not None:
         env["OPS_WEBHOOK_BASE_URL"] = base
-    out = subprocess.run(["sh", str(START), "--web.listen-address=:9093"], capture_output=True,
-                         text=True, env=env, timeout=30)  # fmt: skip
+    out = subprocess.run(
+        ["sh", str(START), "--web.listen-address=:9093"], capture_output=True, text=True, env=env, timeout=30
+    )
     return out, rendered
 
 
@@ -117,8 +156,11 @@ def test_start_puts_the_base_url_in_every_receiver(tmp_path):
     out, rendered = run_start(tmp_path, "https://room.example.org/hooks/tabmon/")
     assert out.returncode == 0, out.stderr
     # the process it starts: Alertmanager on the rendered copy, extra arguments passed on
-    assert out.stdout.split() == [f"--config.file={rendered}", "--storage.path=/alertmanager",
-                                  "--web.listen-address=:9093"]  # fmt: skip
+    assert out.stdout.split() == [
+        f"--config.file={rendered}",
+        "--storage.path=/alertmanager",
+        "--web.listen-address=:9093",
+    ]
     text = rendered.read_text()
     assert PLACEHOLDER not in text
     doc = yaml.safe_load(text)
@@ -128,8 +170,9 @@ def test_start_puts_the_base_url_in_every_receiver(tmp_path):
     assert check.returncode == 0, check.stdout + check.stderr
 
 
-@pytest.mark.parametrize("base", [None, "", "room.example.org", "https://a.example.org/x|y",
-                                  "https://a.example.org/?a=1&b=2"])  # fmt: skip
+@pytest.mark.parametrize(
+    "base", [None, "", "room.example.org", "https://a.example.org/x|y", "https://a.example.org/?a=1&b=2"]
+)
 def test_start_refuses_a_missing_or_unusable_base_url(tmp_path, base):
     out, rendered = run_start(tmp_path, base)
     assert out.returncode == 2

@@ -21,8 +21,14 @@ def tabmon(*args: str, env: dict[str, str] | None = None, cwd: Path | None = Non
     clean = {k: v for k, v in os.environ.items() if not k.startswith("TABMON_")}
     clean["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), clean.get("PYTHONPATH")]))
     clean.update(env or {})
-    return subprocess.run([sys.executable, "-m", "monitor.cli", *args], env=clean, cwd=cwd,
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "monitor.cli", *args],
+        env=clean,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def one_line_error(proc) -> str:
@@ -40,10 +46,16 @@ def test_replay_of_a_missing_file(tmp_path):
 
 
 def test_replay_file_with_a_non_json_line(tmp_path):
-    good = orjson.dumps({"at": "2007-08-18T10:00:01+06:00", "topic": "turnout", "key": "AKM-1",
-                         "value": {"type": "turnout", "v": 1}}).decode()  # fmt: skip
+    good = orjson.dumps(
+        {
+            "at": "2007-08-18T10:00:01+06:00",
+            "topic": "turnout",
+            "key": "AKM-1",
+            "value": {"type": "turnout", "v": 1},
+        }
+    ).decode()
     path = tmp_path / "events.jsonl"
-    path.write_text(f"{good}\n\n{good}\n{{\"at\": \"2007-08-18T10:00:01+06:00\", \"topic\": \n")
+    path.write_text(f'{good}\n\n{good}\n{{"at": "2007-08-18T10:00:01+06:00", "topic": \n')
     msg = one_line_error(tabmon("replay", str(path), cwd=tmp_path))
     assert f"{path}:4:" in msg  # the blank line 2 still counts
 
@@ -62,24 +74,30 @@ def test_worker_with_a_missing_registry_file(tmp_path):
 
 def test_worker_with_a_bad_registry_record(tmp_path):
     path = tmp_path / "registry.jsonl"
-    path.write_text('{"type": "ballot", "v": 1, "parties": ["A", "B"]}\n'
-                    '{"type": "unit", "v": 1, "level": "rec", "unit_id": "XYZ",'
-                    ' "parent_id": "KZ", "name": "Nowhere"}\n')  # fmt: skip
+    path.write_text(
+        '{"type": "ballot", "v": 1, "parties": ["A", "B"]}\n'
+        '{"type": "unit", "v": 1, "level": "rec", "unit_id": "XYZ",'
+        ' "parent_id": "KZ", "name": "Nowhere"}\n'
+    )
     msg = one_line_error(tabmon("worker", "--registry-file", str(path), cwd=tmp_path))
     assert "record 2" in msg and "XYZ" in msg
 
 
 def test_worker_with_a_bad_log_level(tmp_path):
-    proc = tabmon("worker", "--registry-file", "/nonexistent.json", cwd=tmp_path,
-                  env={"TABMON_LOG_LEVEL": "loud"})  # fmt: skip
+    proc = tabmon(
+        "worker", "--registry-file", "/nonexistent.json", cwd=tmp_path, env={"TABMON_LOG_LEVEL": "loud"}
+    )
     assert "TABMON_LOG_LEVEL" in one_line_error(proc)
 
 
-@pytest.mark.parametrize(("env", "needle"), [
-    ({"TABMON_SEAT_METHOD": "bogus"}, "TABMON_SEAT_METHOD"),
-    ({"TABMON_PARTITIONS": "abc"}, "TABMON_PARTITIONS"),
-    ({"TABMON_THRESHOLD": "1.5"}, "TABMON_THRESHOLD"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("env", "needle"),
+    [
+        ({"TABMON_SEAT_METHOD": "bogus"}, "TABMON_SEAT_METHOD"),
+        ({"TABMON_PARTITIONS": "abc"}, "TABMON_PARTITIONS"),
+        ({"TABMON_THRESHOLD": "1.5"}, "TABMON_THRESHOLD"),
+    ],
+)
 def test_topics_with_bad_settings(tmp_path, env, needle):
     msg = one_line_error(tabmon("topics", env=env, cwd=tmp_path))
     assert needle in msg and next(iter(env.values())) in msg
@@ -104,16 +122,50 @@ def test_replay_window_flags_are_checked_in_one_line(tmp_path):
     import subprocess
     import sys
 
-    bad = subprocess.run([sys.executable, "-m", "monitor.cli", "replay", "synthetic",
-                          "--stations", "20", "--tecs", "16", "--from", "nonsense",
-                          "--broker", "127.0.0.1:1"],
-                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "monitor.cli",
+            "replay",
+            "synthetic",
+            "--stations",
+            "20",
+            "--tecs",
+            "16",
+            "--from",
+            "nonsense",
+            "--broker",
+            "127.0.0.1:1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == 2
     assert bad.stderr.startswith("tabmon: error: --from 'nonsense'") and bad.stderr.count("\n") == 1
-    backwards = subprocess.run([sys.executable, "-m", "monitor.cli", "replay", "synthetic",
-                                "--stations", "20", "--tecs", "16", "--from", "20:00",
-                                "--until", "10:00", "--broker", "127.0.0.1:1"],
-                               capture_output=True, text=True, timeout=120)  # fmt: skip
+    backwards = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "monitor.cli",
+            "replay",
+            "synthetic",
+            "--stations",
+            "20",
+            "--tecs",
+            "16",
+            "--from",
+            "20:00",
+            "--until",
+            "10:00",
+            "--broker",
+            "127.0.0.1:1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert backwards.returncode == 2 and "is not after" in backwards.stderr
 
 
@@ -132,18 +184,25 @@ def test_window_keeps_the_events_of_the_window():
     assert window(events, None, None) == events
 
 
-@pytest.mark.parametrize(("line", "says"), [
-    (b'{"at": null, "topic": "tally-partials", "key": "x", "value": {}}', "is not one of"),
-    (b'{"at": null, "topic": "turnout", "key": null, "value": {}}', "must be a non-empty string"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("line", "says"),
+    [
+        (b'{"at": null, "topic": "tally-partials", "key": "x", "value": {}}', "is not one of"),
+        (b'{"at": null, "topic": "turnout", "key": null, "value": {}}', "must be a non-empty string"),
+    ],
+)
 def test_replay_file_lines_with_a_bad_topic_or_key_are_refused(tmp_path, line, says):
     import subprocess
     import sys
 
     f = tmp_path / "bad.jsonl"
     f.write_bytes(line + b"\n")
-    out = subprocess.run([sys.executable, "-m", "monitor.cli", "replay", str(f), "--broker",
-                          "127.0.0.1:1"], capture_output=True, text=True, timeout=60)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-m", "monitor.cli", "replay", str(f), "--broker", "127.0.0.1:1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 2 and out.stderr.count("\n") == 1
     assert f"{f}:1:" in out.stderr and says in out.stderr
 
@@ -152,8 +211,12 @@ def test_status_with_the_read_model_disabled_says_so():
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-m", "monitor.cli", "status", "--redis-url", ""],
-                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-m", "monitor.cli", "status", "--redis-url", ""],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 2 and out.stderr.count("\n") == 1 and "disabled" in out.stderr
 
 

@@ -65,8 +65,10 @@ def test_the_schema_rejects_what_compose_would_reject(compose):
     """The vendored schema is strict enough to catch a typo and a wrong condition."""
     schema = json.loads(SCHEMA.read_text())
     validator = jsonschema.validators.validator_for(schema)(schema)
-    typo = {**compose, "services": {**compose["services"], "redis": {**compose["services"]["redis"],
-                                                                         "restrat": "always"}}}
+    typo = {
+        **compose,
+        "services": {**compose["services"], "redis": {**compose["services"]["redis"], "restrat": "always"}},
+    }
     assert not validator.is_valid(typo)
     worker = {**compose["services"]["worker-1"], "depends_on": {"topics": {"condition": "done"}}}
     assert not validator.is_valid({**compose, "services": {**compose["services"], "worker-1": worker}})
@@ -153,8 +155,9 @@ def test_redis_persists_the_read_model(compose):
 
 def test_the_tabmon_commands_parse_with_tabmon_own_command_line(compose):
     """topics, worker and the drill replay are real tabmon subcommands with valid flags."""
-    commands = {n: [interpolate(str(a)) for a in s["command"]]
-                for n, s in compose["services"].items() if "build" in s}  # fmt: skip
+    commands = {
+        n: [interpolate(str(a)) for a in s["command"]] for n, s in compose["services"].items() if "build" in s
+    }
     assert commands["drill"][:2] == ["replay", "kz2007"]
     for name, argv in commands.items():
         args = parser().parse_args(argv)
@@ -185,8 +188,11 @@ def test_grafana_is_provisioned_from_the_repository(compose):
     prov = ROOT / "dashboards/provisioning"
     providers = yaml.safe_load((prov / "dashboards/tabmon.yml").read_text())["providers"]
     assert [p["options"]["path"] for p in providers] == [mounts["./dashboards"]]
-    sources = [s for f in sorted((prov / "datasources").glob("*.yml"))
-               for s in yaml.safe_load(f.read_text())["datasources"]]  # fmt: skip
+    sources = [
+        s
+        for f in sorted((prov / "datasources").glob("*.yml"))
+        for s in yaml.safe_load(f.read_text())["datasources"]
+    ]
     hosts = {re.match(r"http://([^:/]+)", s["url"]).group(1) for s in sources}  # type: ignore[union-attr]
     assert hosts <= set(compose["services"])
     assert [s["type"] for s in sources if s.get("isDefault")] == ["prometheus"]  # Grafana allows one

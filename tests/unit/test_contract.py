@@ -27,9 +27,16 @@ LIMIT = 65536
 TOPICS = ("turnout", "protocols", "summaries", "evote")
 # The fixed figures of a protocol as CONTRACT.md lists them, in that order.
 CONTRACT_FIGURES = (
-    "registered", "added", "ballots_received", "ballots_cancelled", "issued_in_station",
-    "issued_mobile", "voted_electronic", "ballots_found", "invalid",
-)  # fmt: skip
+    "registered",
+    "added",
+    "ballots_received",
+    "ballots_cancelled",
+    "issued_in_station",
+    "issued_mobile",
+    "voted_electronic",
+    "ballots_found",
+    "invalid",
+)
 
 
 @pytest.fixture(scope="module")
@@ -78,8 +85,9 @@ def sample(samples, topic):
 def test_valid_turnout_decodes_to_its_values(samples, registry):
     key, v = sample(samples, "turnout")
     rec = decode("turnout", v, registry, key)
-    assert rec == Turnout(v["station_id"], v["seq"], v["reported_at"], v["registered"],
-                          v["added"], v["voted"])  # fmt: skip
+    assert rec == Turnout(
+        v["station_id"], v["seq"], v["reported_at"], v["registered"], v["added"], v["voted"]
+    )
 
 
 def test_valid_evote_decodes_to_its_values(samples, registry):
@@ -133,8 +141,11 @@ def test_the_key_is_not_read(samples, registry, topic):
     or another station's key changes nothing."""
     key, v = sample(samples, topic)
     other = next(s for s in registry.stations if s.encode() != key).encode()
-    assert decode(topic, v, registry, None) == decode(topic, v, registry, key) == decode(
-        topic, v, registry, other)
+    assert (
+        decode(topic, v, registry, None)
+        == decode(topic, v, registry, key)
+        == decode(topic, v, registry, other)
+    )
 
 
 @pytest.mark.parametrize("topic", TOPICS)
@@ -166,16 +177,18 @@ def test_oversized(samples, registry):
     assert str(len(raw)) in exc.detail and str(len(raw) - 1) in exc.detail
 
 
-@pytest.mark.parametrize("raw", [b'{"type": "turnout", "v": 1', b"", b"\xff\xfe{}", b"{'v': 1}",
-                                 b'{"v": 1} trailing'])  # fmt: skip
+@pytest.mark.parametrize(
+    "raw", [b'{"type": "turnout", "v": 1', b"", b"\xff\xfe{}", b"{'v': 1}", b'{"v": 1} trailing']
+)
 def test_malformed_json(registry, raw):
     exc = rejected("turnout", raw, registry)
     assert exc.code == "malformed_json"
     assert "JSON" in exc.detail
 
 
-@pytest.mark.parametrize(("raw", "kind"), [(b"[1, 2]", "list"), (b'"turnout"', "str"),
-                                           (b"1", "int"), (b"null", "NoneType")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("raw", "kind"), [(b"[1, 2]", "list"), (b'"turnout"', "str"), (b"1", "int"), (b"null", "NoneType")]
+)
 def test_not_an_object(registry, raw, kind):
     exc = rejected("turnout", raw, registry)
     assert exc.code == "not_an_object"
@@ -200,12 +213,27 @@ def test_missing_version(samples, registry):
 
 REQUIRED = {
     "turnout": ["station_id", "seq", "reported_at", "registered", "added", "voted"],
-    "protocols": ["station_id", "source", "version", "recorded_at", "figures",
-                  *(f"figures.{f}" for f in CONTRACT_FIGURES), "figures.votes"],
-    "summaries": ["level", "unit_id", "version", "recorded_at", "stations_included", "figures",
-                  *(f"figures.{f}" for f in CONTRACT_FIGURES), "figures.votes"],
+    "protocols": [
+        "station_id",
+        "source",
+        "version",
+        "recorded_at",
+        "figures",
+        *(f"figures.{f}" for f in CONTRACT_FIGURES),
+        "figures.votes",
+    ],
+    "summaries": [
+        "level",
+        "unit_id",
+        "version",
+        "recorded_at",
+        "stations_included",
+        "figures",
+        *(f"figures.{f}" for f in CONTRACT_FIGURES),
+        "figures.votes",
+    ],
     "evote": ["station_id", "voter_token", "issued_at"],
-}  # fmt: skip
+}
 
 
 def _split(path):
@@ -226,8 +254,7 @@ def _set(obj, path, value):
     obj[last] = value
 
 
-@pytest.mark.parametrize(("topic", "path"),
-                         [(t, p) for t, paths in REQUIRED.items() for p in paths])  # fmt: skip
+@pytest.mark.parametrize(("topic", "path"), [(t, p) for t, paths in REQUIRED.items() for p in paths])
 def test_missing_field(samples, registry, topic, path):
     key, obj = sample(samples, topic)
     _delete(obj, path)
@@ -238,10 +265,14 @@ def test_missing_field(samples, registry, topic, path):
 
 COUNTS = {
     "turnout": ["seq", "registered", "added", "voted"],
-    "protocols": ["version", *(f"figures.{f}" for f in CONTRACT_FIGURES),
-                  "figures.votes.Nur Otan", "figures.votes.CPPK"],
+    "protocols": [
+        "version",
+        *(f"figures.{f}" for f in CONTRACT_FIGURES),
+        "figures.votes.Nur Otan",
+        "figures.votes.CPPK",
+    ],
     "summaries": ["version", "stations_included", "figures.invalid", "figures.votes.ANSDP"],
-}  # fmt: skip
+}
 COUNT_CASES = [(t, p) for t, paths in COUNTS.items() for p in paths]
 
 
@@ -275,16 +306,19 @@ def test_negative_count(samples, registry, topic, path):
     assert path.split(".")[-1] in exc.detail and "-3" in exc.detail
 
 
-@pytest.mark.parametrize(("topic", "path", "bad"), [
-    ("turnout", "station_id", 811),
-    ("turnout", "station_id", ""),
-    ("evote", "voter_token", ""),
-    ("evote", "voter_token", None),
-    ("evote", "issued_at", 1187445600),
-    ("summaries", "unit_id", ["AKM"]),
-    ("protocols", "figures", [1, 2, 3]),
-    ("protocols", "figures.votes", [1, 2, 3]),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("topic", "path", "bad"),
+    [
+        ("turnout", "station_id", 811),
+        ("turnout", "station_id", ""),
+        ("evote", "voter_token", ""),
+        ("evote", "voter_token", None),
+        ("evote", "issued_at", 1187445600),
+        ("summaries", "unit_id", ["AKM"]),
+        ("protocols", "figures", [1, 2, 3]),
+        ("protocols", "figures.votes", [1, 2, 3]),
+    ],
+)
 def test_wrong_type_of_other_fields(samples, registry, topic, path, bad):
     key, obj = sample(samples, topic)
     _set(obj, path, bad)
@@ -295,8 +329,7 @@ def test_wrong_type_of_other_fields(samples, registry, topic, path, bad):
 
 @pytest.mark.parametrize("topic", TOPICS)
 def test_event_of_another_type_on_a_topic(samples, registry, topic):
-    other = {"turnout": "evote", "protocols": "turnout", "summaries": "protocol",
-             "evote": "summary"}[topic]  # fmt: skip
+    other = {"turnout": "evote", "protocols": "turnout", "summaries": "protocol", "evote": "summary"}[topic]
     key, obj = sample(samples, topic)
     obj["type"] = other
     exc = rejected(topic, obj, registry, key)
@@ -322,13 +355,25 @@ def test_unknown_station(samples, registry, topic):
     assert "AKM-99999" in exc.detail
 
 
-TIMES = {"turnout": "reported_at", "protocols": "recorded_at", "summaries": "recorded_at",
-         "evote": "issued_at"}  # fmt: skip
+TIMES = {
+    "turnout": "reported_at",
+    "protocols": "recorded_at",
+    "summaries": "recorded_at",
+    "evote": "issued_at",
+}
 
 
 @pytest.mark.parametrize("topic", TOPICS)
-@pytest.mark.parametrize("bad", ["yesterday evening", "2007-08-18 at 20:00", "18/08/2007 20:00",
-                                 "2007-08-18T20:00:00+24:00", "2007-13-01T20:00:00+06:00"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "yesterday evening",
+        "2007-08-18 at 20:00",
+        "18/08/2007 20:00",
+        "2007-08-18T20:00:00+24:00",
+        "2007-13-01T20:00:00+06:00",
+    ],
+)
 def test_bad_time(samples, registry, topic, bad):
     key, obj = sample(samples, topic)
     obj[TIMES[topic]] = bad
@@ -463,20 +508,49 @@ def test_registry_record_version_must_be_integer_one(election):
 
 # --- garbage never crashes ---------------------------------------------------------------------
 
-_IDS = ["AKM-1", "AKM-T01", "AKM", "KZ", "ALR-811", "MAN-T03", "Nur Otan", "ANSDP", "pec", "cec",
-        "tec", "rec", "turnout", "protocol", "summary", "evote", "2007-08-18T20:00:00+06:00",
-        "2007-08-18T20:00:00", "2007-08-18", "+06:00", "\u0000", "\ud800"]  # fmt: skip
-_scalars = (st.none() | st.booleans() | st.integers(-(2**70), 2**70)
-            | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=12)
-            | st.sampled_from(_IDS))  # fmt: skip
+_IDS = [
+    "AKM-1",
+    "AKM-T01",
+    "AKM",
+    "KZ",
+    "ALR-811",
+    "MAN-T03",
+    "Nur Otan",
+    "ANSDP",
+    "pec",
+    "cec",
+    "tec",
+    "rec",
+    "turnout",
+    "protocol",
+    "summary",
+    "evote",
+    "2007-08-18T20:00:00+06:00",
+    "2007-08-18T20:00:00",
+    "2007-08-18",
+    "+06:00",
+    "\u0000",
+    "\ud800",
+]
+_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=12)
+    | st.sampled_from(_IDS)
+)
 _json = st.recursive(
     _scalars,
-    lambda kids: st.lists(kids, max_size=4)
-    | st.dictionaries(st.text(max_size=6) | st.sampled_from(_IDS), kids, max_size=4),
+    lambda kids: (
+        st.lists(kids, max_size=4)
+        | st.dictionaries(st.text(max_size=6) | st.sampled_from(_IDS), kids, max_size=4)
+    ),
     max_leaves=8,
 )
-_keys = (st.none() | st.binary(max_size=10)
-         | st.sampled_from([s.encode("utf-8", "surrogatepass") for s in _IDS]))
+_keys = (
+    st.none() | st.binary(max_size=10) | st.sampled_from([s.encode("utf-8", "surrogatepass") for s in _IDS])
+)
 
 
 def _paths(obj, prefix=()):

@@ -55,11 +55,21 @@ def test_every_dashboard_passes_the_lint(generated, exported):
 
 def test_the_dashboards_the_operations_room_needs(generated):
     titles = {d["uid"]: {p["title"] for p in lint.panels(d)} for d in generated.values()}
-    assert set(titles) == {"tabmon-national", "tabmon-region", "tabmon-station", "tabmon-findings",
-                           "tabmon-pipeline"}  # fmt: skip
-    assert {"Stations reported over the night", "Turnout through the day", "Seat projection",
-            "Votes per party: protocols and official result", "Findings by kind and severity",
-            "Votes moved between protocols and official result"} <= titles["tabmon-national"]  # fmt: skip
+    assert set(titles) == {
+        "tabmon-national",
+        "tabmon-region",
+        "tabmon-station",
+        "tabmon-findings",
+        "tabmon-pipeline",
+    }
+    assert {
+        "Stations reported over the night",
+        "Turnout through the day",
+        "Seat projection",
+        "Votes per party: protocols and official result",
+        "Findings by kind and severity",
+        "Votes moved between protocols and official result",
+    } <= titles["tabmon-national"]
     variables = {d["uid"]: [v["name"] for v in d["templating"]["list"]] for d in generated.values()}
     assert variables["tabmon-region"] == ["rec", "tec"]
     assert "station" in variables["tabmon-station"]
@@ -73,24 +83,34 @@ def test_the_lint_finds_each_kind_of_mistake(generated, exported):
     graphs[3]["targets"] = []
     graphs[4]["datasource"] = {"type": "prometheus", "uid": "someone-else"}
     graphs[5]["gridPos"] = dict(graphs[6]["gridPos"])
-    d["panels"].append({"type": "row", "title": "empty", "panels": [],
-                        "gridPos": {"x": 0, "y": 999, "w": 24, "h": 1}})  # fmt: skip
+    d["panels"].append(
+        {"type": "row", "title": "empty", "panels": [], "gridPos": {"x": 0, "y": 999, "w": 24, "h": 1}}
+    )
     d["templating"]["list"][1]["query"] = "query_result(up)"
     found = "\n".join(lint.problems(d, exported))
-    for expected in (f"panel id {graphs[0]['id']} is used more than once",
-                     "metric tabmon_no_such_metric is not exported", "variable $nowhere is not defined",
-                     "no query", "datasource is not tabmon-prometheus", "overlaps",
-                     "row 'empty' has no panels", "query is not label_values"):  # fmt: skip
+    for expected in (
+        f"panel id {graphs[0]['id']} is used more than once",
+        "metric tabmon_no_such_metric is not exported",
+        "variable $nowhere is not defined",
+        "no query",
+        "datasource is not tabmon-prometheus",
+        "overlaps",
+        "row 'empty' has no panels",
+        "query is not label_values",
+    ):
         assert expected in found, (expected, found)
 
 
-@pytest.mark.parametrize(("expr", "names"), [
-    ('sum by (party) (tabmon_votes{level="cec",party=~"Nur.*"})', {"tabmon_votes"}),
-    ("histogram_quantile(0.95, sum by (le) (rate(a_bucket[$__rate_interval])))", {"a_bucket"}),
-    ("a / ignoring(figure) group_left b and on (unit) c offset 5m", {"a", "b", "c"}),
-    ("1000 * min_over_time(timestamp(x{k='v'})[$__range:]) > 1e3", {"x"}),
-    ("time() - up", {"up"}),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("expr", "names"),
+    [
+        ('sum by (party) (tabmon_votes{level="cec",party=~"Nur.*"})', {"tabmon_votes"}),
+        ("histogram_quantile(0.95, sum by (le) (rate(a_bucket[$__rate_interval])))", {"a_bucket"}),
+        ("a / ignoring(figure) group_left b and on (unit) c offset 5m", {"a", "b", "c"}),
+        ("1000 * min_over_time(timestamp(x{k='v'})[$__range:]) > 1e3", {"x"}),
+        ("time() - up", {"up"}),
+    ],
+)
 def test_metric_names_of_an_expression(expr, names):
     assert lint.metric_names(expr) == names
 

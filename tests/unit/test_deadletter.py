@@ -17,9 +17,16 @@ AT = datetime(2007, 8, 18, 20, 41, 7, tzinfo=ALMATY)
 
 
 def letter(raw, limit=1000, **kw):
-    args = {"topic": "protocols", "partition": 5, "offset": 1234, "code": "malformed_json",
-            "reason": "not valid JSON: unexpected end of data", "raw": raw, "limit": limit,
-            "received_at": AT}  # fmt: skip
+    args = {
+        "topic": "protocols",
+        "partition": 5,
+        "offset": 1234,
+        "code": "malformed_json",
+        "reason": "not valid JSON: unexpected end of data",
+        "raw": raw,
+        "limit": limit,
+        "received_at": AT,
+    }
     args.update(kw)
     key, value = dead_letter(**args)
     return key, json.loads(value)
@@ -69,7 +76,7 @@ def test_utf8_raw_is_kept_as_text():
 
 
 def test_non_utf8_raw_travels_as_base64():
-    raw = b"\xff\xfe{\x00\"v\x00\"\x00:\x001\x00}\x00\x80"
+    raw = b'\xff\xfe{\x00"v\x00"\x00:\x001\x00}\x00\x80'
     _, d = letter(raw)
     assert d["raw_encoding"] == "base64"
     assert base64.b64decode(d["raw"], validate=True) == raw
@@ -109,17 +116,16 @@ def test_missing_raw_is_empty():
 
 
 def test_value_is_one_json_object():
-    _, value = dead_letter(topic="t", partition=0, offset=1, code="c", reason="r", raw=b"\n\t",
-                           limit=10)  # fmt: skip
+    _, value = dead_letter(topic="t", partition=0, offset=1, code="c", reason="r", raw=b"\n\t", limit=10)
     assert value.strip().startswith(b"{") and b"\n" not in value
     assert json.loads(value)["raw"] == "\n\t"
 
 
-@given(raw=st.binary(max_size=200) | st.text(max_size=80).map(str.encode),
-       limit=st.integers(0, 250))  # fmt: skip
+@given(raw=st.binary(max_size=200) | st.text(max_size=80).map(str.encode), limit=st.integers(0, 250))
 def test_original_bytes_round_trips(raw, limit):
-    key, value = dead_letter(topic="turnout", partition=1, offset=2, code="x", reason="y",
-                             raw=raw, limit=limit)  # fmt: skip
+    key, value = dead_letter(
+        topic="turnout", partition=1, offset=2, code="x", reason="y", raw=raw, limit=limit
+    )
     d = json.loads(value)
     assert original_bytes(d) == raw[:limit]
     assert d["raw_size"] == len(raw)
@@ -130,8 +136,9 @@ def test_original_bytes_round_trips(raw, limit):
 def test_a_dead_letter_stays_within_four_thirds_of_the_limit_whatever_the_bytes():
     """Control characters would be written \\u00XX, six bytes for one: such raw goes as base64."""
     for raw in (b'{"pad":"' + b"\x01" * 20_000 + b'"}', bytes(range(32)) * 600, b"\xff" * 20_000):
-        key, value = dead_letter(topic="t", partition=0, offset=1, code="c", reason="r", raw=raw,
-                                 limit=16_384)  # fmt: skip
+        key, value = dead_letter(
+            topic="t", partition=0, offset=1, code="c", reason="r", raw=raw, limit=16_384
+        )
         letter = orjson.loads(value)
         assert original_bytes(letter) == raw[:16_384]
         assert len(value) <= 16_384 * 4 // 3 + 400

@@ -71,8 +71,10 @@ def test_a_burst_of_voters_in_one_window():
             if e.topic == "turnout" and e.key == sid and e.value["seq"] >= 4:
                 e.value["voted"] += extra  # 30 % of the list between 14:00 and 16:00
 
-    assert _kinds(_found(_inject(burst))) == {("turnout_jump", sid, "pace-4"): 1,
-                                              ("turnout_jump", sid, "peers-4"): 1}  # fmt: skip
+    assert _kinds(_found(_inject(burst))) == {
+        ("turnout_jump", sid, "pace-4"): 1,
+        ("turnout_jump", sid, "peers-4"): 1,
+    }
 
 
 def test_ballots_counted_after_the_close():
@@ -91,16 +93,22 @@ def test_ballots_counted_after_the_close():
     found = _kinds(_found(_inject(stuffed)))
     # the TEC's summary, made of the counts before, no longer adds up to its protocols
     tec = clean_election().truth.station_tec[sid]
-    assert found == {("turnout_jump", sid, "protocol"): 1, ("valid_exceeds_turnout", sid, ""): 1,
-                     ("summary_mismatch", tec, ""): 1}  # fmt: skip
+    assert found == {
+        ("turnout_jump", sid, "protocol"): 1,
+        ("valid_exceeds_turnout", sid, ""): 1,
+        ("summary_mismatch", tec, ""): 1,
+    }
 
 
 def test_additions_at_one_station_and_a_cluster_in_one_tec():
     truth = clean_election().truth
     big = _station(lambda r: 600 <= r["registered"] <= 1900)
     tec = truth.station_tec[big]
-    small = [s for s in sorted(truth.turnout) if truth.station_tec[s] == tec and s != big
-             and truth.turnout[s]["registered"] <= 900][:2]  # fmt: skip
+    small = [
+        s
+        for s in sorted(truth.turnout)
+        if truth.station_tec[s] == tec and s != big and truth.turnout[s]["registered"] <= 900
+    ][:2]
     added = {big: 100, small[0]: 30, small[1]: 30}  # 30 is 3 % of a list up to 1,000
 
     def add(events):
@@ -109,8 +117,10 @@ def test_additions_at_one_station_and_a_cluster_in_one_tec():
                 e.value["added"] += added[e.key]
                 e.value["registered"] += added[e.key]
 
-    assert _kinds(_found(_inject(add))) == {("list_additions", big, "station"): 1,
-                                            ("list_additions", tec, "cluster"): 1}  # fmt: skip
+    assert _kinds(_found(_inject(add))) == {
+        ("list_additions", big, "station"): 1,
+        ("list_additions", tec, "cluster"): 1,
+    }
 
 
 def test_one_token_at_two_stations():
@@ -130,8 +140,9 @@ def test_a_missing_pec_protocol():
     sid = _station(lambda r: True)
 
     def drop(events):
-        return [e for e in events
-                if not (e.topic == "protocols" and e.key == sid and e.value["source"] == "pec")]
+        return [
+            e for e in events if not (e.topic == "protocols" and e.key == sid and e.value["source"] == "pec")
+        ]
 
     assert _kinds(_found(_inject(drop))) == {("late_protocol", sid, ""): 1}
 
@@ -143,12 +154,16 @@ def test_the_late_protocols_of_the_night_are_the_stations_without_one_by_the_dea
     found = [f for f in _found(el, at, t) if f.kind == "late_protocol"]
     late = {f.station_id for f in found}
     deadline = CLOSE + t.protocol_grace
-    on_time = {e.key for e in el.events
-               if e.topic == "protocols" and e.value["source"] == "pec" and e.at <= deadline}
+    on_time = {
+        e.key for e in el.events if e.topic == "protocols" and e.value["source"] == "pec" and e.at <= deadline
+    }
     assert late == set(el.truth.pec) - on_time and 0 < len(late) < len(el.truth.pec)
     # those in by now, though late, say when they came; the others that they are missing
-    arrived = {e.key: e.at for e in el.events
-               if e.topic == "protocols" and e.value["source"] == "pec" and deadline < e.at <= at}
+    arrived = {
+        e.key: e.at
+        for e in el.events
+        if e.topic == "protocols" and e.value["source"] == "pec" and deadline < e.at <= at
+    }
     assert arrived and {f.station_id for f in found if f.evidence["pec_recorded_at"]} == set(arrived)
     for f in found:
         if f.station_id in arrived:
@@ -184,5 +199,8 @@ def test_a_region_that_revises_its_turnout():
     found = _kinds(_found(_inject(revise)))
     # the revision; the region no longer equals its TECs; the CEC summary, the sum of the
     # first versions, no longer equals the regions
-    assert found == {("turnout_revised", rec, "v2"): 1, ("summary_mismatch", rec, ""): 1,
-                     ("summary_mismatch", "KZ", ""): 1}  # fmt: skip
+    assert found == {
+        ("turnout_revised", rec, "v2"): 1,
+        ("summary_mismatch", rec, ""): 1,
+        ("summary_mismatch", "KZ", ""): 1,
+    }

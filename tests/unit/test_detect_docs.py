@@ -9,9 +9,19 @@ from pathlib import Path
 from monitor.detect import Thresholds
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "detectors.md"
-KINDS = ("protocol_altered", "summary_mismatch", "turnout_jump", "turnout_implausible", "list_additions",
-         "arithmetic_inconsistent", "unanimous_result", "evote_multiple", "turnout_revised",
-         "valid_exceeds_turnout", "late_protocol")  # the contract's kinds (CONTRACT.md, alerts)  # fmt: skip
+KINDS = (
+    "protocol_altered",
+    "summary_mismatch",
+    "turnout_jump",
+    "turnout_implausible",
+    "list_additions",
+    "arithmetic_inconsistent",
+    "unanimous_result",
+    "evote_multiple",
+    "turnout_revised",
+    "valid_exceeds_turnout",
+    "late_protocol",
+)  # the contract's kinds (CONTRACT.md, alerts)
 
 
 def test_every_contract_kind_has_its_section():

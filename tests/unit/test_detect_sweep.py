@@ -26,8 +26,10 @@ def _kinds(stations, **kw):
 
 
 def _peers(x_windows, peer_window4=(100, 100, 100, 100, 100)):
-    docs = {sid: {"turnout": paced(1000, [100, 100, 100, w4, 100, 100])}
-            for sid, w4 in zip(SIDS[1:], peer_window4, strict=True)}
+    docs = {
+        sid: {"turnout": paced(1000, [100, 100, 100, w4, 100, 100])}
+        for sid, w4 in zip(SIDS[1:], peer_window4, strict=True)
+    }
     docs[SIDS[0]] = {"turnout": paced(1000, x_windows)}
     return docs
 
@@ -79,12 +81,15 @@ def _protocol_vs_report(registered, report_voted, protocol_voted, last_seq=6):
     return {"AKM-1": {"turnout": turnout_doc(*reports), "protocols": protocols_doc("pec", pec={1: f})}}
 
 
-@pytest.mark.parametrize(("registered", "report", "protocol", "flagged"), [
-    (1000, 600, 650, True),   # 50 voters, 5 points of the list
-    (1000, 600, 649, False),  # 4.9 points
-    (300, 100, 120, True),    # 20 voters, 6.7 points
-    (300, 100, 119, False),   # 19 voters
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("registered", "report", "protocol", "flagged"),
+    [
+        (1000, 600, 650, True),  # 50 voters, 5 points of the list
+        (1000, 600, 649, False),  # 4.9 points
+        (300, 100, 120, True),  # 20 voters, 6.7 points
+        (300, 100, 119, False),  # 19 voters
+    ],
+)
 def test_protocol_above_the_final_report_edges(registered, report, protocol, flagged):
     found = [f for f in _run(_protocol_vs_report(registered, report, protocol)) if f.kind == "turnout_jump"]
     assert [f.subject for f in found] == (["protocol"] if flagged else [])
@@ -108,10 +113,17 @@ def _valid_vs_report(pec_valid, cec_valid=None):
     return {"AKM-1": {"turnout": paced(1000, [100] * 6), "protocols": doc}}
 
 
-@pytest.mark.parametrize(("pec", "cec", "expected"), [
-    (600, None, None), (609, None, None), (610, None, ("pec", 10)),
-    (600, 610, ("cec", 10)), (600, 609, None), (620, 610, ("pec", 20)),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("pec", "cec", "expected"),
+    [
+        (600, None, None),
+        (609, None, None),
+        (610, None, ("pec", 10)),
+        (600, 610, ("cec", 10)),
+        (600, 609, None),
+        (620, 610, ("pec", 20)),
+    ],
+)
 def test_valid_votes_above_the_final_report(pec, cec, expected):
     found = [f for f in _run(_valid_vs_report(pec, cec)) if f.kind == "valid_exceeds_turnout"]
     got = [(f.evidence["basis"], f.evidence["excess"]) for f in found]
@@ -123,10 +135,15 @@ def test_valid_votes_above_the_final_report(pec, cec, expected):
 # -- list_additions: clusters within a TEC -------------------------------------------------------
 
 
-@pytest.mark.parametrize(("added", "n", "flagged"), [
-    (30, 3, True), (30, 2, False), (29, 3, False),  # 2.9 % of 1,000
-    (20, 3, True),  # 20 of 600: 3.3 % and 20 voters
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("added", "n", "flagged"),
+    [
+        (30, 3, True),
+        (30, 2, False),
+        (29, 3, False),  # 2.9 % of 1,000
+        (20, 3, True),  # 20 of 600: 3.3 % and 20 voters
+    ],
+)
 def test_additions_cluster_edges(added, n, flagged):
     size = 600 if added == 20 else 1000
     docs = {sid: {"turnout": turnout_doc((size, added if i < n else 0, 300))} for i, sid in enumerate(SIDS)}
@@ -144,16 +161,20 @@ def test_additions_cluster_edges(added, n, flagged):
 def _late(now, t=None):
     t = t or Thresholds(polls_close=CLOSE)
     reg = registry(n_tecs=1, per_tec=3)
-    docs = {"AKM-1": {"protocols": protocols_doc("pec", pec={1: figures()})},
-            "AKM-2": {"protocols": protocols_doc("tec", tec={1: figures()}), "turnout": paced(1000, [1])}}
+    docs = {
+        "AKM-1": {"protocols": protocols_doc("pec", pec={1: figures()})},
+        "AKM-2": {"protocols": protocols_doc("tec", tec={1: figures()}), "turnout": paced(1000, [1])},
+    }
     return [f for f in sweep_findings(docs, reg, t, now) if f.kind == "late_protocol"]
 
 
 def test_a_station_without_a_pec_protocol_after_the_grace_is_late():
     assert _late(CLOSE + timedelta(hours=6) - timedelta(seconds=1)) == []
     found = _late(CLOSE + timedelta(hours=6))
-    assert [(f.station_id, f.unit_id, f.severity) for f in found] == [("AKM-2", "AKM-T01", "warning"),
-                                                                      ("AKM-3", "AKM-T01", "warning")]
+    assert [(f.station_id, f.unit_id, f.severity) for f in found] == [
+        ("AKM-2", "AKM-T01", "warning"),
+        ("AKM-3", "AKM-T01", "warning"),
+    ]
     assert found[0].evidence["pec_recorded_at"] is None
     assert "6 hours after the close" in found[0].explanation
 
@@ -182,8 +203,9 @@ def test_a_protocol_recorded_after_the_deadline_is_late_whenever_the_sweep_sees_
         found = [f for f in sweep_findings(docs, reg, t, now) if f.kind == "late_protocol"]
         assert len(found) == 3 and all(f.evidence["hours_late"] == 2.0 for f in found)
     on_time = doc | {"pec_recorded_at": (CLOSE + timedelta(hours=6)).isoformat()}
-    assert [f for f in sweep_findings({"AKM-1": {"protocols": on_time}}, reg, t, None)
-            if f.station_id == "AKM-1"] == []
+    assert [
+        f for f in sweep_findings({"AKM-1": {"protocols": on_time}}, reg, t, None) if f.station_id == "AKM-1"
+    ] == []
 
 
 def test_a_late_finding_does_not_change_as_the_clock_moves():
@@ -204,12 +226,24 @@ def test_without_a_clock_or_a_close_nothing_is_late(now):
 # -- odd read models -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("stations", [
-    {}, None, [], {"AKM-1": None}, {"AKM-1": []}, {"ZZZ-1": {"turnout": paced(1000, [100] * 6)}},
-    {"AKM-1": {"turnout": {"reports": {"6": [0, 0, 10]}},
-               "protocols": protocols_doc("pec", pec={1: figures()})}},
-    {"AKM-1": {"turnout": None, "protocols": {"sources": {"pec": {"figures": "x"}}}}},
-    {sid: {"turnout": {"reports": {"1": [1000, 0, "x"]}}} for sid in SIDS},
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "stations",
+    [
+        {},
+        None,
+        [],
+        {"AKM-1": None},
+        {"AKM-1": []},
+        {"ZZZ-1": {"turnout": paced(1000, [100] * 6)}},
+        {
+            "AKM-1": {
+                "turnout": {"reports": {"6": [0, 0, 10]}},
+                "protocols": protocols_doc("pec", pec={1: figures()}),
+            }
+        },
+        {"AKM-1": {"turnout": None, "protocols": {"sources": {"pec": {"figures": "x"}}}}},
+        {sid: {"turnout": {"reports": {"1": [1000, 0, "x"]}}} for sid in SIDS},
+    ],
+)
 def test_odd_documents_say_nothing_and_never_raise(stations):
     assert _run(stations, t=Thresholds(polls_close=CLOSE), now=CLOSE) == []

@@ -18,10 +18,17 @@ def test_one_ballot_is_not_multiple_voting():
 
 def test_the_second_ballot_is_flagged_with_its_stations_and_times():
     [f] = token_findings("tok", [("AKM-3", T2), ("AKM-1", T1)], REG)
-    assert (f.kind, f.severity, f.level, f.unit_id, f.station_id) == ("evote_multiple", "critical", "cec",
-                                                                      "KZ", None)  # fmt: skip
-    assert f.evidence["ballots"] == [{"station_id": "AKM-1", "issued_at": T1},
-                                     {"station_id": "AKM-3", "issued_at": T2}]  # fmt: skip
+    assert (f.kind, f.severity, f.level, f.unit_id, f.station_id) == (
+        "evote_multiple",
+        "critical",
+        "cec",
+        "KZ",
+        None,
+    )
+    assert f.evidence["ballots"] == [
+        {"station_id": "AKM-1", "issued_at": T1},
+        {"station_id": "AKM-3", "issued_at": T2},
+    ]
     assert f.evidence["stations"] == ["AKM-1", "AKM-3"] and f.evidence["tecs"] == ["AKM-T01", "AKM-T02"]
     assert f.evidence["recs"] == ["AKM"] and f.evidence["n_ballots"] == 2
     assert "2 electronic ballots at 2 stations" in f.explanation and "10:00 and 11:30" in f.explanation
@@ -41,11 +48,17 @@ def test_a_station_the_registry_does_not_know_is_still_listed():
     assert f.evidence["stations"] == ["AKM-1", "ZZZ-9"] and f.evidence["tecs"] == ["AKM-T01"]
 
 
-@pytest.mark.parametrize(("token", "ballots"), [
-    ("", [("AKM-1", T1), ("AKM-1", T2)]), (None, [("AKM-1", T1), ("AKM-1", T2)]),
-    ("tok", None), ("tok", 5), ("tok", [("AKM-1",), ("AKM-1", T1, "x"), (1, 2), "AKM-1"]),
-    ("tok", [("AKM-1", T1), None]),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("token", "ballots"),
+    [
+        ("", [("AKM-1", T1), ("AKM-1", T2)]),
+        (None, [("AKM-1", T1), ("AKM-1", T2)]),
+        ("tok", None),
+        ("tok", 5),
+        ("tok", [("AKM-1",), ("AKM-1", T1, "x"), (1, 2), "AKM-1"]),
+        ("tok", [("AKM-1", T1), None]),
+    ],
+)
 def test_partial_data_says_nothing_and_never_raises(token, ballots):
     assert token_findings(token, ballots, REG) == []
 

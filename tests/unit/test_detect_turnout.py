@@ -23,12 +23,15 @@ def test_an_even_day_gives_nothing():
     assert _run(paced(1000, [100, 120, 110, 100, 90, 100])) == []
 
 
-@pytest.mark.parametrize(("registered", "last", "flagged"), [
-    (1000, 300, True),   # three times the median of 100, +200 voters, +20 points
-    (1000, 299, False),  # under three times
-    (2000, 300, True),   # +200 voters = exactly 10 points of the list
-    (2001, 300, False),  # 9.995 points
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("registered", "last", "flagged"),
+    [
+        (1000, 300, True),  # three times the median of 100, +200 voters, +20 points
+        (1000, 299, False),  # under three times
+        (2000, 300, True),  # +200 voters = exactly 10 points of the list
+        (2001, 300, False),  # 9.995 points
+    ],
+)
 def test_pace_ratio_and_share_of_the_list(registered, last, flagged):
     got = _jumps(paced(registered, [100, 100, 100, 100, 100, last]))
     assert got == ([("pace-6", 6)] if flagged else [])
@@ -67,14 +70,17 @@ def test_after_almost_nothing_any_large_window_is_a_jump():
 # -- list_additions at one station ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("registered", "added", "expected"), [
-    (1000, 50, "warning"),  # 5 % and 50 voters: both thresholds met
-    (1000, 49, None),       # 4.9 %, 49 voters
-    (1001, 50, None),       # 50 voters but 4.995 % of the list
-    (500, 30, None),        # 6 % but only 30 voters
-    (1000, 149, "warning"),
-    (1000, 150, "critical"),  # 15 % of the list
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("registered", "added", "expected"),
+    [
+        (1000, 50, "warning"),  # 5 % and 50 voters: both thresholds met
+        (1000, 49, None),  # 4.9 %, 49 voters
+        (1001, 50, None),  # 50 voters but 4.995 % of the list
+        (500, 30, None),  # 6 % but only 30 voters
+        (1000, 149, "warning"),
+        (1000, 150, "critical"),  # 15 % of the list
+    ],
+)
 def test_additions_need_both_the_share_and_the_number(registered, added, expected):
     doc = turnout_doc((registered - added, 0, 10), (registered, added, 300))
     got = [(f.severity, f.evidence["seq"]) for f in _run(doc) if f.kind == "list_additions"]
@@ -88,13 +94,20 @@ def test_additions_are_read_from_the_latest_report_whatever_the_arrival_order():
     assert f.evidence["percent_of_voters"] == 20.0 and f.subject == "station"
 
 
-@pytest.mark.parametrize("doc", [
-    {}, {"reports": None}, {"reports": []}, {"reports": {"1": [0, 0, 0]}},
-    {"reports": {"1": [0, 0, 0], "2": [0, 0, 500]}},  # zero registered: nothing to compare with
-    {"reports": {"x": [1000, 50, 100], "0": [1000, 500, 100], "-1": [1, 1, 1]}},
-    {"reports": {"1": [1000, 0], "2": [1000, 0, "5"], "3": None, "4": [1000.0, 0, 9]}},
-    {"reports": {"1": [1000, 0, 500], "2": [1000, 0, 100], "3": [1000, 0, 50]}},  # going down
-    None, [],
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {},
+        {"reports": None},
+        {"reports": []},
+        {"reports": {"1": [0, 0, 0]}},
+        {"reports": {"1": [0, 0, 0], "2": [0, 0, 500]}},  # zero registered: nothing to compare with
+        {"reports": {"x": [1000, 50, 100], "0": [1000, 500, 100], "-1": [1, 1, 1]}},
+        {"reports": {"1": [1000, 0], "2": [1000, 0, "5"], "3": None, "4": [1000.0, 0, 9]}},
+        {"reports": {"1": [1000, 0, 500], "2": [1000, 0, 100], "3": [1000, 0, 50]}},  # going down
+        None,
+        [],
+    ],
+)
 def test_partial_data_says_nothing_and_never_raises(doc):
     assert _run(doc) == []

@@ -91,14 +91,23 @@ def _revised(*participants, registered=1000):
     for v, p in enumerate(participants, start=1):
         f = figures(registered=registered, voted=p, votes=(0, p, 0), invalid=0)
         night.summary("rec", "AKM", f, 3, version=v)
-    return [(f.severity, f.evidence["from_version"], f.evidence["to_version"], f.evidence["points"])
-            for f in unit_findings(night.units()) if f.kind == "turnout_revised"]  # fmt: skip
+    return [
+        (f.severity, f.evidence["from_version"], f.evidence["to_version"], f.evidence["points"])
+        for f in unit_findings(night.units())
+        if f.kind == "turnout_revised"
+    ]
 
 
-@pytest.mark.parametrize(("after", "expected"), [
-    (519, []), (520, [("warning", 1, 2, 2.0)]), (549, [("warning", 1, 2, 4.9)]),
-    (550, [("critical", 1, 2, 5.0)]), (480, [("warning", 1, 2, -2.0)]),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("after", "expected"),
+    [
+        (519, []),
+        (520, [("warning", 1, 2, 2.0)]),
+        (549, [("warning", 1, 2, 4.9)]),
+        (550, [("critical", 1, 2, 5.0)]),
+        (480, [("warning", 1, 2, -2.0)]),
+    ],
+)
 def test_revision_edges(after, expected):
     assert _revised(500, after) == expected
 
@@ -175,24 +184,38 @@ def _corrupt(units, path, value):
     return units
 
 
-@pytest.mark.parametrize(("path", "value"), [
-    (("AKM-T01", "summary"), None), (("AKM-T01", "summary", "votes"), {"A": "x"}),
-    (("AKM-T01", "summary", "stations_included"), None), (("AKM-T01", "protocol"), []),
-    (("AKM-T01", "protocol", "stations_reported"), 0), (("AKM-T01", "summary", "votes"), {"Z": 1}),
-    (("AKM-T01", "level"), "pec"), (("AKM-T01", "summary", "registered"), -5),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("AKM-T01", "summary"), None),
+        (("AKM-T01", "summary", "votes"), {"A": "x"}),
+        (("AKM-T01", "summary", "stations_included"), None),
+        (("AKM-T01", "protocol"), []),
+        (("AKM-T01", "protocol", "stations_reported"), 0),
+        (("AKM-T01", "summary", "votes"), {"Z": 1}),
+        (("AKM-T01", "level"), "pec"),
+        (("AKM-T01", "summary", "registered"), -5),
+    ],
+)
 def test_an_odd_snapshot_says_nothing_and_never_raises(path, value):
     units = _pec_night().summary("tec", "AKM-T01", moved(total(*F), B=30), 3).units()
     assert "AKM-T01" in _of(units, "summary_mismatch")  # the finding the corruption removes
     assert "AKM-T01" not in _of(_corrupt(units, path, value), "summary_mismatch")
 
 
-@pytest.mark.parametrize("units", [
-    {}, None, [], {"KZ": None}, {"KZ": {"level": "cec"}},
-    {"KZ": {"level": "cec", "summary_versions": [None, 3]}},
-    {"KZ": {"level": "cec", "turnout": {"by_report": {"6": {"voted": 10, "stations_reported": "all"}}}}},
-    {"KZ": {"level": "cec", "summary_versions": [{"version": 1, "registered": 0}]}},
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "units",
+    [
+        {},
+        None,
+        [],
+        {"KZ": None},
+        {"KZ": {"level": "cec"}},
+        {"KZ": {"level": "cec", "summary_versions": [None, 3]}},
+        {"KZ": {"level": "cec", "turnout": {"by_report": {"6": {"voted": 10, "stations_reported": "all"}}}}},
+        {"KZ": {"level": "cec", "summary_versions": [{"version": 1, "registered": 0}]}},
+    ],
+)
 def test_missing_parts_say_nothing(units):
     assert unit_findings(units) == []
 

@@ -32,8 +32,16 @@ class Broker:
 
 
 def finding(delta: int = 5, severity: str = "critical") -> Finding:
-    return Finding("protocol_altered", severity, "pec", "KAR-T01", "KAR-12",
-                   {"delta": {"Nur Otan": delta}}, f"Nur Otan {delta:+} votes.", subject="pec-cec")
+    return Finding(
+        "protocol_altered",
+        severity,
+        "pec",
+        "KAR-T01",
+        "KAR-12",
+        {"delta": {"Nur Otan": delta}},
+        f"Nur Otan {delta:+} votes.",
+        subject="pec-cec",
+    )
 
 
 def clock_from(*stamps: str):
@@ -104,24 +112,29 @@ def test_the_digest_is_the_same_for_a_finding_and_its_record():
 
 def test_thresholds_file_overrides_by_name(tmp_path):
     path = tmp_path / "t.json"
-    path.write_text('{"min_voters": 300, "turnout_warning": 1, "protocol_grace": 3600,'
-                    ' "polls_close": "2007-08-18T20:00:00+06:00"}')
+    path.write_text(
+        '{"min_voters": 300, "turnout_warning": 1, "protocol_grace": 3600,'
+        ' "polls_close": "2007-08-18T20:00:00+06:00"}'
+    )
     t = thresholds_from(Settings(thresholds_file=str(path)))
     assert t.min_voters == 300 and t.turnout_warning == 1.0
     assert t.protocol_grace.total_seconds() == 3600 and t.polls_close.utcoffset().seconds == 6 * 3600
     assert t.unanimous_warning == Thresholds().unanimous_warning
 
 
-@pytest.mark.parametrize("text, message", [
-    ('{"no_such": 1}', "unknown threshold 'no_such'"),
-    ('{"min_voters": "200"}', "min_voters must be int"),
-    ('{"polls_close": "20:00"}', "polls_close must be an ISO 8601 time"),
-    ('{"polls_close": "2007-08-18T20:00:00"}', "polls_close must carry a UTC offset"),
-    ('{"protocol_grace": -1}', "protocol_grace must be a number of seconds"),
-    ('{"min_voters": -1}', "min_voters must be >= 0"),
-    ('[1]', "must be a JSON object"),
-    ('{', "not JSON"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('{"no_such": 1}', "unknown threshold 'no_such'"),
+        ('{"min_voters": "200"}', "min_voters must be int"),
+        ('{"polls_close": "20:00"}', "polls_close must be an ISO 8601 time"),
+        ('{"polls_close": "2007-08-18T20:00:00"}', "polls_close must carry a UTC offset"),
+        ('{"protocol_grace": -1}', "protocol_grace must be a number of seconds"),
+        ('{"min_voters": -1}', "min_voters must be >= 0"),
+        ("[1]", "must be a JSON object"),
+        ("{", "not JSON"),
+    ],
+)
 def test_a_bad_thresholds_file_is_one_clear_line(tmp_path, text, message):
     path = tmp_path / "t.json"
     path.write_text(text)

@@ -41,11 +41,15 @@ def clean() -> Election:
     return generate(STATIONS, TECS, seed=1)
 
 
-@pytest.fixture(scope="module", params=[
-    ("ballot_stuffing", {"share": 0.4, "strength": (0.5, 1.0)}),
-    ("round_percentages", {"share": 0.3}),
-    ("round_counts", {"share": 0.5}),
-], ids=lambda p: p[0])  # fmt: skip
+@pytest.fixture(
+    scope="module",
+    params=[
+        ("ballot_stuffing", {"share": 0.4, "strength": (0.5, 1.0)}),
+        ("round_percentages", {"share": 0.3}),
+        ("round_counts", {"share": 0.5}),
+    ],
+    ids=lambda p: p[0],
+)
 def injected(request: pytest.FixtureRequest, clean: Election) -> FS.Injection:
     name, kwargs = request.param
     inj: FS.Injection = FS.SCENARIOS[name](clean, INJECTED, seed=1, **kwargs)
@@ -85,8 +89,9 @@ def test_the_correction_is_what_keeps_clean_elections_silent(clean_models: Any) 
     below_alpha = []
     for stations, registry in clean_models.values():
         assert sweep_size(registry) == 5 * 16 + 3
-        below_alpha += [s for s in forensic_statistics(stations, registry, t)
-                        if s.large_enough and s.p_value < t.alpha]  # fmt: skip
+        below_alpha += [
+            s for s in forensic_statistics(stations, registry, t) if s.large_enough and s.p_value < t.alpha
+        ]
     assert below_alpha
     assert not any(s.significant for s in below_alpha)
     assert all(s.level_used == pytest.approx(t.alpha / 83) for s in below_alpha)
@@ -125,8 +130,11 @@ def test_stuffing_excess_is_near_the_ballots_added(clean: Election) -> None:
         rec, p = clean.truth.station_rec[sid], leaders[clean.truth.station_rec[sid]]
         added[rec] += inj.election.truth.pec[sid]["votes"][p] - clean.truth.pec[sid]["votes"][p]
     # the estimate, significant or not (its power is the test above's business)
-    excess = {s.unit_id: s.evidence for s in forensic_statistics(*read_model(inj.election))
-              if s.kind == "forensic_excess_votes"}  # fmt: skip
+    excess = {
+        s.unit_id: s.evidence
+        for s in forensic_statistics(*read_model(inj.election))
+        if s.kind == "forensic_excess_votes"
+    }
     for rec in INJECTED:
         ev = excess[rec]
         # within three standard errors and a quarter of the truth
@@ -154,10 +162,14 @@ def test_scenarios_keep_every_protocol_consistent(injected: FS.Injection, clean:
     for e in el.events:
         if e.topic == "summaries":
             v = e.value
-            members = [s for s in el.truth.pec if v["unit_id"] in ("KZ", el.truth.station_tec[s],
-                                                                   el.truth.station_rec[s])]  # fmt: skip
-            assert v["figures"]["votes"] == {p: sum(el.truth.pec[s]["votes"][p] for s in members)
-                                             for p in PARTIES}  # fmt: skip
+            members = [
+                s
+                for s in el.truth.pec
+                if v["unit_id"] in ("KZ", el.truth.station_tec[s], el.truth.station_rec[s])
+            ]
+            assert v["figures"]["votes"] == {
+                p: sum(el.truth.pec[s]["votes"][p] for s in members) for p in PARTIES
+            }
             assert v["figures"]["ballots_found"] == sum(el.truth.pec[s]["ballots_found"] for s in members)
 
 
@@ -175,8 +187,9 @@ def test_a_scenario_leaves_its_input_alone(clean: Election) -> None:
 def test_min_stations_keeps_a_thin_region_silent(clean: Election) -> None:
     inj = FS.round_counts(clean, INJECTED, share=0.5, seed=1)
     stations, registry = read_model(inj.election)
-    thin = {sid: d for sid, d in stations.items() if not sid.startswith("EKZ-")
-            or int(sid.split("-")[1]) <= 120}  # fmt: skip
+    thin = {
+        sid: d for sid, d in stations.items() if not sid.startswith("EKZ-") or int(sid.split("-")[1]) <= 120
+    }
     strict = forensic_findings(thin, registry, replace(ForensicThresholds(), min_stations=150))
     assert "EKZ" not in [f.unit_id for f in strict] and "SKZ" in [f.unit_id for f in strict]
     default = forensic_findings(thin, registry)
@@ -212,19 +225,36 @@ def test_partial_data_never_raises(injected: FS.Injection, share: float) -> None
 
 
 def _doc(figures: Any, official: Any = "pec") -> dict[str, Any]:
-    return {"protocols": {"sources": {"pec": {"version": 1, "figures": figures}},
-                          "official_source": official}}  # fmt: skip
+    return {
+        "protocols": {"sources": {"pec": {"version": 1, "figures": figures}}, "official_source": official}
+    }
 
 
 FINE = [800, 0, 800, 200, 580, 20, 0, 600, 10, 20, 500, 10, 20, 20, 10, 10]
 
 
-@pytest.mark.parametrize("doc", [
-    {}, None, 7, {"protocols": None}, {"protocols": {"sources": None}},
-    {"protocols": {"sources": {"pec": None}}}, {"protocols": {"sources": {"pec": {}}}},
-    _doc([1, 2]), _doc([]), _doc(None), _doc("text"), _doc([1.5] * 16), _doc([True] * 16),
-    _doc([-1] * 16), _doc(FINE[:-1]), _doc([*FINE, 1]), _doc([0] * 16),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {},
+        None,
+        7,
+        {"protocols": None},
+        {"protocols": {"sources": None}},
+        {"protocols": {"sources": {"pec": None}}},
+        {"protocols": {"sources": {"pec": {}}}},
+        _doc([1, 2]),
+        _doc([]),
+        _doc(None),
+        _doc("text"),
+        _doc([1.5] * 16),
+        _doc([True] * 16),
+        _doc([-1] * 16),
+        _doc(FINE[:-1]),
+        _doc([*FINE, 1]),
+        _doc([0] * 16),
+    ],
+)
 def test_odd_documents_say_nothing_and_never_raise(clean_model: Any, doc: Any) -> None:
     stations, registry = clean_model
     sids = sorted(registry.stations)[:400]
@@ -236,11 +266,16 @@ def test_odd_documents_say_nothing_and_never_raise(clean_model: Any, doc: Any) -
 @pytest.mark.parametrize("official", [None, 3, "rec", "observer"])
 def test_a_missing_official_source_falls_back_to_the_pec(clean_model: Any, official: Any) -> None:
     stations, registry = clean_model
-    pec_only = {sid: {"protocols": {"sources": {"pec": d["protocols"]["sources"]["pec"]},
-                                    "official_source": official}} for sid, d in stations.items()}  # fmt: skip
+    pec_only = {
+        sid: {
+            "protocols": {"sources": {"pec": d["protocols"]["sources"]["pec"]}, "official_source": official}
+        }
+        for sid, d in stations.items()
+    }
     want = [(s.unit_id, s.kind, s.subject, s.p_value) for s in forensic_statistics(stations, registry)]
-    assert [(s.unit_id, s.kind, s.subject, s.p_value)
-            for s in forensic_statistics(pec_only, registry)] == want  # fmt: skip
+    assert [
+        (s.unit_id, s.kind, s.subject, s.p_value) for s in forensic_statistics(pec_only, registry)
+    ] == want
 
 
 def _every_station(stations: dict[str, Any], change: Any) -> dict[str, Any]:

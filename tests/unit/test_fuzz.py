@@ -79,12 +79,16 @@ def _assert_clean(run: Run) -> None:
 # -- hypothesis: structure-aware and byte-level, through the worker's path ------------------------
 _IDS = sorted({e.key for e in ELECTION.events})
 _json = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.sampled_from(NUMBERS)
-    | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=8)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.sampled_from(NUMBERS)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=8)
     | st.sampled_from([*TIMES, *_IDS[:5], "\ud800", "ALR-811\n", "SKZ-T:KZ", "a/b", ""]),
     lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=5), kids, max_size=3),
     max_leaves=6,
-)  # fmt: skip
+)
 _keys = st.none() | st.binary(max_size=12) | st.sampled_from([k.encode() for k in _IDS])
 
 
@@ -132,12 +136,12 @@ def damaged(draw):
         elif op == "insert":
             raw[i:i] = draw(st.binary(min_size=1, max_size=4))
         elif op == "delete":
-            del raw[i:i + draw(st.integers(1, 4))]
+            del raw[i : i + draw(st.integers(1, 4))]
         elif op == "cut":
             del raw[i:]
         else:
             other = draw(st.sampled_from(VALID)).value
-            raw = raw[:i] + other[draw(st.integers(0, len(other) - 1)):]
+            raw = raw[:i] + other[draw(st.integers(0, len(other) - 1)) :]
     return Hostile(base.topic, draw(st.just(base.key) | _keys), bytes(raw))
 
 
@@ -158,7 +162,7 @@ def test_the_generator_s_inputs_at_small_scale(seed):
     """Every mutation of producers/hostile.py, a few thousand inputs, flushed as the worker does."""
     gen = HostileInputs(ELECTION, seed=seed, recs=fuzz._targets(ELECTION))
     labelled = list(gen.labelled(3000))
-    run = Run(*[[h for _, h in labelled[i:i + 500]] for i in range(0, len(labelled), 500)])
+    run = Run(*[[h for _, h in labelled[i : i + 500]] for i in range(0, len(labelled), 500)])
     _assert_clean(run)
     codes = [c for out in run.outcomes[1:] for c in out]
     assert codes.count(None) > 100 and len(set(codes)) > 10  # some taken, many kinds refused
@@ -202,8 +206,9 @@ def _rejected_with_a_reason(name: str) -> Run:
     return run
 
 
-@pytest.mark.parametrize("name", ["deep_nesting", "far_time", "newline_id", "separator_tec", "huge_id",
-                                  "count_overflow"])  # fmt: skip
+@pytest.mark.parametrize(
+    "name", ["deep_nesting", "far_time", "newline_id", "separator_tec", "huge_id", "count_overflow"]
+)
 def test_known_hostile_input_is_rejected_with_a_reason(name):
     _rejected_with_a_reason(name)
 
@@ -259,8 +264,17 @@ def test_known_summary_tie_shows_the_larger_record_whatever_the_flushes():
 
 
 def test_every_known_input_is_named_and_covered():
-    assert set(KNOWN) == {"deep_nesting", "count_overflow", "count_at_bound", "far_time", "newline_id",
-                          "separator_tec", "many_reports", "huge_id", "summary_tie"}  # fmt: skip
+    assert set(KNOWN) == {
+        "deep_nesting",
+        "count_overflow",
+        "count_at_bound",
+        "far_time",
+        "newline_id",
+        "separator_tec",
+        "many_reports",
+        "huge_id",
+        "summary_tie",
+    }
     deep = KNOWN["deep_nesting"].inputs[0].value
     assert deep.count(b"[") == 1000 and 1900 < len(deep) < 2100
     assert len(orjson.loads(KNOWN["huge_id"].inputs[0].value)["station_id"]) >= 60_000

@@ -86,8 +86,7 @@ def test_below_the_committed_offset_nothing_is_rejected_or_forwarded_again(elect
     assert again.clock == first.clock
 
 
-def test_stage_one_detectors_raising_on_one_station_cost_that_station_alone(election, registry,
-                                                                            monkeypatch):  # fmt: skip
+def test_stage_one_detectors_raising_on_one_station_cost_that_station_alone(election, registry, monkeypatch):
     intake = _intake(registry, "protocols")
     intake.batch(_messages(election, "protocols"))
     docs = intake.store.take_station_docs()

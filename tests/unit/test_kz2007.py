@@ -32,20 +32,51 @@ ANNEX_FILE = Path("/work/shared/kz2007/annex_protocols.json")
 # Control relations the drill breaks on purpose in PEC protocols (docs/drill-2007.md).
 BROKEN = {"ZHA-140": ["balance"], "AST-37": ["received", "balance"], "EKZ-236": ["issued"]}
 REQUIRED_IDS = [
-    *(f"annex1.{p}" for p in PARTIES), "annex1.total", "participants.cec", "electorate.end_of_day",
-    "electorate.baseline", "added.10_to_20", "turnout.night.voters", "turnout.night.percent",
-    "turnout.ALA.percent", "turnout.ALR.percent", *(f"revision.{r}.pp" for r in D.REVISION_PP),
-    "revision.unchanged_recs", "valid_exceeds.national", "valid_exceeds.KAR", "valid_exceeds.SKZ",
-    "unanimous.over200", "unanimous.over1000", "unanimous.zero_invalid",
-    *(f"unanimous.{r}.all_sizes" for r in REGIONS), *(f"unanimous.{s}" for s in D.UNANIMOUS_EXAMPLES),
-    "evote.ballots", "evote.multi_tokens", "evote.multi_ballots", "evote.SKZ.multi_ballots",
-    "evote.SKZ.multi_stations", *(f"annex.{sid}" for _, sid, _, _, _ in D.ANNEX), "karatau.414",
-    "karatau.411", "karatau.nur_otan_higher", "rudniy.moved", "khromtauskiy.altered",
-    "kostanaiskiy.altered", "kostanaiskiy.lower_ansdp", "kostanaiskiy.higher_auyl",
-    "kostanaiskiy.higher_nur_otan", "saryarka.37", "zhambyl.140", "manghystau.45", "station70",
-    *(f"implausible.{s}" for s in D.IMPLAUSIBLE), "commissions.rec", "commissions.tec",
-    "commissions.pec", "evote.stations",
-]  # fmt: skip
+    *(f"annex1.{p}" for p in PARTIES),
+    "annex1.total",
+    "participants.cec",
+    "electorate.end_of_day",
+    "electorate.baseline",
+    "added.10_to_20",
+    "turnout.night.voters",
+    "turnout.night.percent",
+    "turnout.ALA.percent",
+    "turnout.ALR.percent",
+    *(f"revision.{r}.pp" for r in D.REVISION_PP),
+    "revision.unchanged_recs",
+    "valid_exceeds.national",
+    "valid_exceeds.KAR",
+    "valid_exceeds.SKZ",
+    "unanimous.over200",
+    "unanimous.over1000",
+    "unanimous.zero_invalid",
+    *(f"unanimous.{r}.all_sizes" for r in REGIONS),
+    *(f"unanimous.{s}" for s in D.UNANIMOUS_EXAMPLES),
+    "evote.ballots",
+    "evote.multi_tokens",
+    "evote.multi_ballots",
+    "evote.SKZ.multi_ballots",
+    "evote.SKZ.multi_stations",
+    *(f"annex.{sid}" for _, sid, _, _, _ in D.ANNEX),
+    "karatau.414",
+    "karatau.411",
+    "karatau.nur_otan_higher",
+    "rudniy.moved",
+    "khromtauskiy.altered",
+    "kostanaiskiy.altered",
+    "kostanaiskiy.lower_ansdp",
+    "kostanaiskiy.higher_auyl",
+    "kostanaiskiy.higher_nur_otan",
+    "saryarka.37",
+    "zhambyl.140",
+    "manghystau.45",
+    "station70",
+    *(f"implausible.{s}" for s in D.IMPLAUSIBLE),
+    "commissions.rec",
+    "commissions.tec",
+    "commissions.pec",
+    "evote.stations",
+]
 
 
 def at(s: str) -> datetime:
@@ -147,15 +178,19 @@ def measure(el: Election) -> dict[str, Any]:
         diff = {p: off[sid]["votes"][p] - pec[sid]["votes"][p] for p in PARTIES}
         m[f"annex.{sid}"] = {**diff, "invalid": off[sid]["invalid"] - pec[sid]["invalid"]}
     for sid, party in (("ZHA-414", "Nur Otan"), ("ZHA-411", "ANSDP")):
-        m[f"karatau.{sid[4:]}"] = {"party": party, "pec": pec[sid]["votes"][party],
-                                   "tec": tec[sid]["votes"][party]}  # fmt: skip
+        m[f"karatau.{sid[4:]}"] = {
+            "party": party,
+            "pec": pec[sid]["votes"][party],
+            "tec": tec[sid]["votes"][party],
+        }
     karatau = v.in_tec("Karatau TEC")
     higher = [s for s in karatau if tec[s]["votes"]["Nur Otan"] > pec[s]["votes"]["Nur Otan"]]
     m["karatau.nur_otan_higher"] = sorted(higher)
     rudniy = v.in_tec("Rudniy City TEC")
     m["rudniy.stations"] = len(rudniy)
-    m["rudniy.moved"] = {p: sum(off[s]["votes"][p] - pec[s]["votes"][p] for s in rudniy)
-                         for p in ("Nur Otan", "ANSDP")}  # fmt: skip
+    m["rudniy.moved"] = {
+        p: sum(off[s]["votes"][p] - pec[s]["votes"][p] for s in rudniy) for p in ("Nur Otan", "ANSDP")
+    }
 
     def altered(s: str) -> bool:
         return off[s]["votes"] != pec[s]["votes"] or off[s]["invalid"] != pec[s]["invalid"]
@@ -178,22 +213,33 @@ def measure(el: Election) -> dict[str, Any]:
     m["kostanaiskiy.higher_auyl"] = sum(moved(s, "Auyl") > 0 for s in alt)
     m["kostanaiskiy.higher_nur_otan"] = sum(moved(s, "Nur Otan") > 0 for s in alt)
     t37, p37 = tec["AST-37"], pec["AST-37"]
-    m["saryarka.37"] = {"station": "AST-37", "Nur Otan": t37["votes"]["Nur Otan"] - p37["votes"]["Nur Otan"],
-                        "ballots_cancelled": t37["ballots_cancelled"] - p37["ballots_cancelled"]}  # fmt: skip
+    m["saryarka.37"] = {
+        "station": "AST-37",
+        "Nur Otan": t37["votes"]["Nur Otan"] - p37["votes"]["Nur Otan"],
+        "ballots_cancelled": t37["ballots_cancelled"] - p37["ballots_cancelled"],
+    }
     p140, o140 = pec["ZHA-140"], v.latest("ZHA-140", "observer")
-    m["zhambyl.140"] = {"station": "ZHA-140",
-                        "Nur Otan": p140["votes"]["Nur Otan"] - o140["votes"]["Nur Otan"],
-                        "invalid": p140["invalid"] - o140["invalid"],
-                        "participants_minus_found": participants(p140) - p140["ballots_found"]}  # fmt: skip
+    m["zhambyl.140"] = {
+        "station": "ZHA-140",
+        "Nur Otan": p140["votes"]["Nur Otan"] - o140["votes"]["Nur Otan"],
+        "invalid": p140["invalid"] - o140["invalid"],
+        "participants_minus_found": participants(p140) - p140["ballots_found"],
+    }
     o45 = v.latest("MAN-45", "observer")
     three = ("ANSDP", "Nur Otan", "Ak Zhol")
-    m["manghystau.45"] = {"observer": {p: o45["votes"][p] for p in three},
-                          "pec": {p: pec["MAN-45"]["votes"][p] for p in three}}  # fmt: skip
+    m["manghystau.45"] = {
+        "observer": {p: o45["votes"][p] for p in three},
+        "pec": {p: pec["MAN-45"]["votes"][p] for p in three},
+    }
     s70 = v.protocols["MAN-70", "pec"]
     f1, f2 = s70[1]["figures"], s70[2]["figures"]
     others = sum(f2["votes"][p] - f1["votes"][p] for p in PARTIES if p != "Nur Otan")
-    m["station70"] = {"station": "MAN-70", "v1": f1["votes"]["Nur Otan"], "v2": f2["votes"]["Nur Otan"],
-                      "others": others}  # fmt: skip
+    m["station70"] = {
+        "station": "MAN-70",
+        "v1": f1["votes"]["Nur Otan"],
+        "v2": f2["votes"]["Nur Otan"],
+        "others": others,
+    }
     for sid in D.IMPLAUSIBLE:
         m[f"implausible.{sid}"] = {"registered": pec[sid]["registered"], "voted": participants(pec[sid])}
     return m
@@ -213,12 +259,16 @@ def _measure_unanimous(m: dict[str, Any], v: View, off: dict[str, dict]) -> None
     by_rec = Counter(v.rec(s) for s in una)
     for rec in REGIONS:
         m[f"unanimous.{rec}.all_sizes"] = by_rec[rec]
-    m["unanimous.ALR.1300_1800"] = sum(v.rec(s) == "ALR" and 1300 <= valid(off[s]) <= 1800
-                                       and off[s]["invalid"] == 0 for s in una)  # fmt: skip
+    m["unanimous.ALR.1300_1800"] = sum(
+        v.rec(s) == "ALR" and 1300 <= valid(off[s]) <= 1800 and off[s]["invalid"] == 0 for s in una
+    )
     for sid in D.UNANIMOUS_EXAMPLES:
         f = off[sid]
-        m[f"unanimous.{sid}"] = ({"voters": participants(f), "Nur Otan": f["votes"]["Nur Otan"],
-                                  "invalid": f["invalid"]} if unanimous(f) else None)  # fmt: skip
+        m[f"unanimous.{sid}"] = (
+            {"voters": participants(f), "Nur Otan": f["votes"]["Nur Otan"], "invalid": f["invalid"]}
+            if unanimous(f)
+            else None
+        )
 
 
 def _measure_evotes(m: dict[str, Any], v: View) -> None:
@@ -295,20 +345,48 @@ def test_expected_covers_every_required_figure() -> None:
 # The report's numbers, typed here again so that a change to producers/kz2007_data.py
 # cannot move the drill and its expectations together.
 PUBLISHED = {
-    "annex1.Nur Otan": 5_247_720, "annex1.ANSDP": 269_310, "annex1.Ak Zhol": 183_346,
-    "annex1.Auyl": 89_855, "annex1.CPPK": 76_799, "annex1.PPK": 46_436, "annex1.Rukhaniyat": 22_159,
-    "annex1.total": 5_935_625, "participants.cec": 6_082_430, "electorate.baseline": 8_830_324,
-    "electorate.end_of_day": 8_870_146, "added.10_to_20": 32_000, "turnout.night.voters": 5_726_544,
-    "turnout.night.percent": 64.56, "turnout.ALA.percent": 22.5, "turnout.ALR.percent": 90.0,
-    "revision.MAN.pp": 8.8, "revision.WKZ.pp": 7.7, "revision.ALR.pp": 4.0, "revision.ATY.pp": 2.4,
-    "revision.unchanged_recs": 12, "evote.ballots": 123_932, "evote.multi_tokens": 585,
-    "evote.multi_ballots": 1_324, "evote.SKZ.multi_ballots": 441, "evote.SKZ.multi_stations": 10,
-    "evote.stations": 1_512, "commissions.tec": 205, "commissions.pec": 9_727,
-    "unanimous.over200": 242, "unanimous.over1000": 19, "unanimous.zero_invalid": 138,
-    "unanimous.KOS.all_sizes": 241, "unanimous.KAR.all_sizes": 97, "unanimous.EKZ.all_sizes": 96,
-    "unanimous.ALR.all_sizes": 82, "unanimous.AKT.all_sizes": 67, "unanimous.NKZ.all_sizes": 63,
-    "rudniy.moved": {"Nur Otan": 6_201, "ANSDP": -764}, "kostanaiskiy.higher_auyl": 11,
-    "kostanaiskiy.higher_nur_otan": 5, "kostanaiskiy.lower_ansdp": 19,
+    "annex1.Nur Otan": 5_247_720,
+    "annex1.ANSDP": 269_310,
+    "annex1.Ak Zhol": 183_346,
+    "annex1.Auyl": 89_855,
+    "annex1.CPPK": 76_799,
+    "annex1.PPK": 46_436,
+    "annex1.Rukhaniyat": 22_159,
+    "annex1.total": 5_935_625,
+    "participants.cec": 6_082_430,
+    "electorate.baseline": 8_830_324,
+    "electorate.end_of_day": 8_870_146,
+    "added.10_to_20": 32_000,
+    "turnout.night.voters": 5_726_544,
+    "turnout.night.percent": 64.56,
+    "turnout.ALA.percent": 22.5,
+    "turnout.ALR.percent": 90.0,
+    "revision.MAN.pp": 8.8,
+    "revision.WKZ.pp": 7.7,
+    "revision.ALR.pp": 4.0,
+    "revision.ATY.pp": 2.4,
+    "revision.unchanged_recs": 12,
+    "evote.ballots": 123_932,
+    "evote.multi_tokens": 585,
+    "evote.multi_ballots": 1_324,
+    "evote.SKZ.multi_ballots": 441,
+    "evote.SKZ.multi_stations": 10,
+    "evote.stations": 1_512,
+    "commissions.tec": 205,
+    "commissions.pec": 9_727,
+    "unanimous.over200": 242,
+    "unanimous.over1000": 19,
+    "unanimous.zero_invalid": 138,
+    "unanimous.KOS.all_sizes": 241,
+    "unanimous.KAR.all_sizes": 97,
+    "unanimous.EKZ.all_sizes": 96,
+    "unanimous.ALR.all_sizes": 82,
+    "unanimous.AKT.all_sizes": 67,
+    "unanimous.NKZ.all_sizes": 63,
+    "rudniy.moved": {"Nur Otan": 6_201, "ANSDP": -764},
+    "kostanaiskiy.higher_auyl": 11,
+    "kostanaiskiy.higher_nur_otan": 5,
+    "kostanaiskiy.lower_ansdp": 19,
     "karatau.414": {"party": "Nur Otan", "pec": 1257, "tec": 1648},
     "karatau.411": {"party": "ANSDP", "pec": 97, "tec": 38},
     "implausible.KOS-107": {"registered": 1980, "voted": 1979},
@@ -319,7 +397,7 @@ PUBLISHED = {
     "unanimous.ZHA-413": {"voters": 2072, "Nur Otan": 2060, "invalid": 12},
     "unanimous.ZHA-219": {"voters": 1420, "Nur Otan": 1408, "invalid": 12},
     "unanimous.KAR-221": {"voters": 1720, "Nur Otan": 1720, "invalid": 0},
-}  # fmt: skip
+}
 PUBLISHED_FILE = Path("/work/shared/kz2007/published_figures.json")
 
 
@@ -339,7 +417,9 @@ def test_expected_values_match_the_shared_file() -> None:
     assert figures["participants.cec"] == pub["participants_per_cec"]
     night = pub["election_night"]
     assert (figures["turnout.night.voters"], figures["electorate.end_of_day"]) == (
-        night["turnout_voters"], night["electorate"])  # fmt: skip
+        night["turnout_voters"],
+        night["electorate"],
+    )
     assert figures["turnout.night.percent"] == night["turnout_percent"]
     codes = {n: c for c, n in REGIONS.items()}
     for region, pp in night["turnout_revised_after_close_pp"].items():
@@ -352,8 +432,11 @@ def test_expected_values_match_the_shared_file() -> None:
         assert figures[f"unanimous.{codes[region]}.all_sizes"] == n
     for ex in una["examples"]:
         sid = f"{codes[ex['region']]}-{ex['station']}"
-        assert figures[f"unanimous.{sid}"] == {"voters": ex["voters"], "Nur Otan": ex["Nur Otan"],
-                                               "invalid": ex["invalid"]}  # fmt: skip
+        assert figures[f"unanimous.{sid}"] == {
+            "voters": ex["voters"],
+            "Nur Otan": ex["Nur Otan"],
+            "invalid": ex["invalid"],
+        }
     for ex in pub["implausible_turnout"]["examples"]:
         sid = next(s for s in D.IMPLAUSIBLE if s.endswith(f"-{ex['station']}"))
         assert figures[f"implausible.{sid}"] == {"registered": ex["registered"], "voted": ex["voted"]}
@@ -366,13 +449,23 @@ def test_the_checks_can_fail(el: Election) -> None:
     figures = {**ev.value["figures"], "votes": {**ev.value["figures"]["votes"]}}
     figures["votes"]["Nur Otan"] += 1
     j = next(j for j, e in enumerate(el.events) if e.topic == "evote")
-    dup = TimedEvent(el.events[j].at, "evote", el.events[j].key,
-                     {**el.events[j].value, "issued_at": "2007-08-18T19:59:59+06:00"})  # fmt: skip
+    dup = TimedEvent(
+        el.events[j].at,
+        "evote",
+        el.events[j].key,
+        {**el.events[j].value, "issued_at": "2007-08-18T19:59:59+06:00"},
+    )
     events = [*el.events[:i], replace(ev, value={**ev.value, "figures": figures}), *el.events[i + 1 :], dup]
     m = measure(replace(el, events=events))
     failed = {f["id"] for f in expected() if not holds(f, m.get(f["id"]))}
-    assert {"annex1.Nur Otan", "annex1.total", "valid_exceeds.national", "evote.ballots",
-            "evote.multi_tokens", "evote.multi_ballots"} <= failed  # fmt: skip
+    assert {
+        "annex1.Nur Otan",
+        "annex1.total",
+        "valid_exceeds.national",
+        "evote.ballots",
+        "evote.multi_tokens",
+        "evote.multi_ballots",
+    } <= failed
 
 
 def test_other_seed_differs_and_every_figure_still_holds(el: Election) -> None:
@@ -433,8 +526,9 @@ def test_real_stations_keep_number_region_and_tec(view: View) -> None:
             assert view.tec_name[r["tec_id"]] == tec, sid
     karatau = view.in_tec("Karatau TEC")
     assert {"ZHA-411", "ZHA-414", *D.KARATAU_EXTRA} <= set(karatau)
-    synthetic = [r for s, r in view.stations.items() if s not in D.PLACED and s not in dict(
-        (a[1], 0) for a in D.ANNEX)]  # fmt: skip
+    synthetic = [
+        r for s, r in view.stations.items() if s not in D.PLACED and s not in dict((a[1], 0) for a in D.ANNEX)
+    ]
     assert all(r["name"].endswith("(synthetic)") for r in synthetic)
     for sid, r in view.stations.items():
         assert sid == f"{r['rec_id']}-{int(sid.split('-')[1])}" and r["tec_id"].startswith(r["rec_id"] + "-T")
@@ -486,8 +580,9 @@ def test_events_sorted_and_timeline(el: Election, view: View) -> None:
             h = (10, 12, 14, 16, 18, 20)[v["seq"] - 1]
             assert d18 + timedelta(hours=h) <= ev.at <= d18 + timedelta(hours=h, minutes=10)
         elif ev.topic == "protocols":
-            window = {"pec": (20.5, 26), "observer": (20.5, 27), "tec": (21, 29),
-                      "cec": (10 * 24, 41 * 24)}[v["source"]]  # fmt: skip
+            window = {"pec": (20.5, 26), "observer": (20.5, 27), "tec": (21, 29), "cec": (10 * 24, 41 * 24)}[
+                v["source"]
+            ]
             assert d18 + timedelta(hours=window[0]) <= ev.at <= d18 + timedelta(hours=window[1]), v
             if v["source"] == "cec":
                 assert datetime(2007, 8, 28, tzinfo=TZ) <= ev.at < datetime(2007, 9, 28, tzinfo=TZ)
@@ -535,7 +630,10 @@ def test_pec_protocols_agree_with_the_night(view: View) -> None:
     for sid in view.stations:
         f, last = view.latest(sid, "pec"), view.turnout[sid][6]
         assert (f["registered"], f["added"], participants(f)) == (
-            last["registered"], last["added"], last["voted"]), sid  # fmt: skip
+            last["registered"],
+            last["added"],
+            last["voted"],
+        ), sid
 
 
 def test_control_relations_hold_except_documented(view: View) -> None:

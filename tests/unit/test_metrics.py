@@ -31,8 +31,13 @@ def election():
 def tallied(election):
     """A clean election plus one CEC protocol forged to move MOVED votes ANSDP -> Nur Otan."""
     events = list(election.events)
-    target = next(e for e in events if e.topic == "protocols" and e.value["source"] == "cec"
-                  and e.value["figures"]["votes"]["ANSDP"] >= MOVED)  # fmt: skip
+    target = next(
+        e
+        for e in events
+        if e.topic == "protocols"
+        and e.value["source"] == "cec"
+        and e.value["figures"]["votes"]["ANSDP"] >= MOVED
+    )
     forged = dict(target.value, version=2)
     votes = dict(forged["figures"]["votes"])
     votes["Nur Otan"] += MOVED
@@ -63,10 +68,13 @@ def test_national_votes_per_view_and_party(election, tallied, metrics):
     # ... and those are the generator's own numbers, not just the snapshot echoed back.
     pec_nur = sum(f["votes"]["Nur Otan"] for f in election.truth.pec.values())
     assert pec_nur > 0
-    assert value(metrics, "tabmon_votes", view="protocol", level="cec", unit="KZ",
-                 party="Nur Otan") == pec_nur  # fmt: skip
-    assert value(metrics, "tabmon_votes", view="official", level="cec", unit="KZ",
-                 party="Nur Otan") == pec_nur + MOVED  # fmt: skip
+    assert (
+        value(metrics, "tabmon_votes", view="protocol", level="cec", unit="KZ", party="Nur Otan") == pec_nur
+    )
+    assert (
+        value(metrics, "tabmon_votes", view="official", level="cec", unit="KZ", party="Nur Otan")
+        == pec_nur + MOVED
+    )
 
 
 def test_rec_and_tec_series(tallied, metrics):
@@ -75,18 +83,22 @@ def test_rec_and_tec_series(tallied, metrics):
     for unit, level in ((station.rec_id, "rec"), (station.tec_id, "tec")):
         for view in ("protocol", "official"):
             for party in registry.parties:
-                got = value(metrics, "tabmon_votes", view=view, level=level, unit=unit,
-                            party=party)  # fmt: skip
+                got = value(metrics, "tabmon_votes", view=view, level=level, unit=unit, party=party)
                 assert got == snap[unit][view]["votes"][party]
-            assert value(metrics, "tabmon_invalid_ballots", view=view, level=level,
-                         unit=unit) == snap[unit][view]["invalid"]  # fmt: skip
-            assert value(metrics, "tabmon_participants", view=view, level=level,
-                         unit=unit) == snap[unit][view]["participants"]  # fmt: skip
-        assert value(metrics, "tabmon_stations", level=level, unit=unit) == registry.stations_in(
-            unit)
+            assert (
+                value(metrics, "tabmon_invalid_ballots", view=view, level=level, unit=unit)
+                == snap[unit][view]["invalid"]
+            )
+            assert (
+                value(metrics, "tabmon_participants", view=view, level=level, unit=unit)
+                == snap[unit][view]["participants"]
+            )
+        assert value(metrics, "tabmon_stations", level=level, unit=unit) == registry.stations_in(unit)
     # A unit exported at the wrong level does not exist.
-    assert value(metrics, "tabmon_votes", view="official", level="tec", unit=station.rec_id,
-                 party="Nur Otan") is None  # fmt: skip
+    assert (
+        value(metrics, "tabmon_votes", view="official", level="tec", unit=station.rec_id, party="Nur Otan")
+        is None
+    )
 
 
 def test_every_unit_exported(tallied, metrics):
@@ -94,19 +106,21 @@ def test_every_unit_exported(tallied, metrics):
     units = {"KZ", *registry.rec_tecs, *registry.tec_rec}
     for uid in units:
         assert value(metrics, "tabmon_stations", level=registry.level_of(uid), unit=uid) == (
-            registry.stations_in(uid))
+            registry.stations_in(uid)
+        )
 
 
 def test_moved_votes(tallied, metrics):
     registry, snap, sid = tallied
     station = registry.stations[sid]
     for unit, level in (("KZ", "cec"), (station.rec_id, "rec"), (station.tec_id, "tec")):
-        assert value(metrics, "tabmon_votes_moved", level=level, unit=unit,
-                     party="Nur Otan") == MOVED  # fmt: skip
-        assert value(metrics, "tabmon_votes_moved", level=level, unit=unit,
-                     party="ANSDP") == -MOVED  # fmt: skip
-        assert value(metrics, "tabmon_votes_moved", level=level, unit=unit,
-                     party="PPK") == snap[unit]["moved"]["votes"]["PPK"] == 0  # fmt: skip
+        assert value(metrics, "tabmon_votes_moved", level=level, unit=unit, party="Nur Otan") == MOVED
+        assert value(metrics, "tabmon_votes_moved", level=level, unit=unit, party="ANSDP") == -MOVED
+        assert (
+            value(metrics, "tabmon_votes_moved", level=level, unit=unit, party="PPK")
+            == snap[unit]["moved"]["votes"]["PPK"]
+            == 0
+        )
     other = next(t for t in registry.tec_rec if t != station.tec_id)
     assert value(metrics, "tabmon_votes_moved", level="tec", unit=other, party="Nur Otan") == 0
 
@@ -114,8 +128,7 @@ def test_moved_votes(tallied, metrics):
 def test_seats(tallied, metrics):
     registry, snap, _ = tallied
     for view in ("protocol", "official"):
-        seats = {p: value(metrics, "tabmon_seats_projected", view=view, party=p)
-                 for p in registry.parties}  # fmt: skip
+        seats = {p: value(metrics, "tabmon_seats_projected", view=view, party=p) for p in registry.parties}
         expected = snap["KZ"]["seats"][view]["seats"]
         assert {p: n for p, n in seats.items() if n is not None} == expected
         assert sum(expected.values()) == 98
@@ -129,8 +142,9 @@ def test_stations_reported_per_view(tallied, metrics):
         assert got == 40  # a complete election: every station reported in every view
         assert got == snap["KZ"][view]["stations_reported"]
         tec = registry.stations[sid].tec_id
-        assert value(metrics, "tabmon_stations_reported", view=view, level="tec",
-                     unit=tec) == registry.stations_in(tec)  # fmt: skip
+        assert value(
+            metrics, "tabmon_stations_reported", view=view, level="tec", unit=tec
+        ) == registry.stations_in(tec)
 
 
 def test_turnout_figures(election, tallied, metrics):
@@ -143,8 +157,11 @@ def test_turnout_figures(election, tallied, metrics):
     registered = sum(t["registered"] for t in truth.values())
     assert ratio == pytest.approx(sum(t["voted"] for t in truth.values()) / registered)
     assert 0 < ratio < 1
-    assert value(metrics, "tabmon_evote_ballots", level="cec", unit="KZ") == sum(
-        election.truth.evote_ballots.values()) > 0
+    assert (
+        value(metrics, "tabmon_evote_ballots", level="cec", unit="KZ")
+        == sum(election.truth.evote_ballots.values())
+        > 0
+    )
 
 
 def test_turnout_ratio_absent_without_registered_voters(election, tallied):
@@ -164,8 +181,7 @@ def test_counters_end_in_total(metrics):
     metrics.rejected.labels(topic="protocols", reason="unknown_station").inc()
     metrics.partials.inc(2)
     assert value(metrics, "tabmon_events_total", topic="turnout") == 4
-    assert value(metrics, "tabmon_rejected_total", topic="protocols",
-                 reason="unknown_station") == 1  # fmt: skip
+    assert value(metrics, "tabmon_rejected_total", topic="protocols", reason="unknown_station") == 1
     assert value(metrics, "tabmon_partials_published_total") == 2
     assert value(metrics, "tabmon_events_total", topic="evote") is None
     for family in metrics.registry.collect():
@@ -233,20 +249,33 @@ def test_findings_figures_are_exported():
     from monitor.metrics import Metrics
 
     units = {
-        "KZ": {"level": "cec", "unit_id": "KZ", "stations": 3,
-               "turnout": {"registered": 10, "added": 1, "voted": 5, "stations_reported": 3,
-                           "by_report": {"1": {"registered": 9, "added": 0, "voted": 2},
-                                         "6": {"registered": 10, "added": 1, "voted": 5}}},
-               "evote_ballots": 4, "protocol": {"stations_reported": 0, "invalid": 0,
-                                                 "participants": 0, "votes": {}},
-               "official": {"stations_reported": 0, "invalid": 0, "participants": 0, "votes": {}},
-               "moved": {"votes": {}}, "altered_stations": 2,
-               "unanimous_stations": {"all": 3, "over_200": 1, "over_1000": 0,
-                                      "over_200_no_invalid": 1},
-               "evote_multiple": {"tokens": 1, "ballots": 3, "stations": 2},
-               "summary_versions": [{"version": 1, "registered": 200, "participants": 100},
-                                    {"version": 2, "registered": 200, "participants": 120}]},
-    }  # fmt: skip
+        "KZ": {
+            "level": "cec",
+            "unit_id": "KZ",
+            "stations": 3,
+            "turnout": {
+                "registered": 10,
+                "added": 1,
+                "voted": 5,
+                "stations_reported": 3,
+                "by_report": {
+                    "1": {"registered": 9, "added": 0, "voted": 2},
+                    "6": {"registered": 10, "added": 1, "voted": 5},
+                },
+            },
+            "evote_ballots": 4,
+            "protocol": {"stations_reported": 0, "invalid": 0, "participants": 0, "votes": {}},
+            "official": {"stations_reported": 0, "invalid": 0, "participants": 0, "votes": {}},
+            "moved": {"votes": {}},
+            "altered_stations": 2,
+            "unanimous_stations": {"all": 3, "over_200": 1, "over_1000": 0, "over_200_no_invalid": 1},
+            "evote_multiple": {"tokens": 1, "ballots": 3, "stations": 2},
+            "summary_versions": [
+                {"version": 1, "registered": 200, "participants": 100},
+                {"version": 2, "registered": 200, "participants": 120},
+            ],
+        },
+    }
     reg = CollectorRegistry()
     m = Metrics.create(reg, prefix="tabmon")
     m.tally.update(units)
@@ -254,6 +283,5 @@ def test_findings_figures_are_exported():
     assert reg.get_sample_value("tabmon_unanimous_stations", {"size": "over_200", **lv}) == 1
     assert reg.get_sample_value("tabmon_altered_stations", lv) == 2
     assert reg.get_sample_value("tabmon_evote_multiple", {"what": "ballots", **lv}) == 3
-    assert reg.get_sample_value("tabmon_turnout_report_voters",
-                                {"figure": "voted", "report": "1", **lv}) == 2
+    assert reg.get_sample_value("tabmon_turnout_report_voters", {"figure": "voted", "report": "1", **lv}) == 2
     assert reg.get_sample_value("tabmon_summary_turnout_ratio", {"version": "2", **lv}) == 0.6

@@ -42,8 +42,9 @@ T0 = "2007-08-18T20:00:00+00:00"
 NOW = datetime(2007, 8, 18, 21, tzinfo=UTC)
 
 
-def rec(kind="protocol_altered", severity="warning", unit="AKM-T01", station="AKM-101", updated=T0,
-        **evidence):  # fmt: skip
+def rec(
+    kind="protocol_altered", severity="warning", unit="AKM-T01", station="AKM-101", updated=T0, **evidence
+):
     level = "station" if station else ("cec" if unit == "KZ" else "tec")
     f = Finding(kind, severity, level, unit, station, evidence or {"x": 1}, "One sentence.")
     return to_record(f, first_seen=T0, updated=updated)
@@ -60,13 +61,16 @@ def test_bad_webhooks_are_rejected(url):
         new_subscription(url)
 
 
-@pytest.mark.parametrize(("kw", "says"), [
-    ({"kinds": ["turnout_jumps"]}, "unknown kind 'turnout_jumps'"),
-    ({"kinds": ["forensic"]}, "unknown kind"),
-    ({"regions": ["ALM"]}, "unknown region 'ALM'"),
-    ({"min_severity": "high"}, "unknown severity 'high'"),
-    ({"secret": "short"}, "at least 16"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("kw", "says"),
+    [
+        ({"kinds": ["turnout_jumps"]}, "unknown kind 'turnout_jumps'"),
+        ({"kinds": ["forensic"]}, "unknown kind"),
+        ({"regions": ["ALM"]}, "unknown region 'ALM'"),
+        ({"min_severity": "high"}, "unknown severity 'high'"),
+        ({"secret": "short"}, "at least 16"),
+    ],
+)
 def test_bad_filters_are_rejected_with_what_is_allowed(kw, says):
     with pytest.raises(ConfigError, match=says) as info:
         sub(**kw)
@@ -83,12 +87,15 @@ def test_a_subscription_normalises_regions_and_makes_a_secret():
     assert s.secret not in orjson.dumps(s.masked()).decode()
 
 
-@pytest.mark.parametrize(("argv", "says"), [
-    (["--webhook", "localhost:8080/hook"], "is not an http:// or https:// URL"),
-    (["--webhook", "http://h/", "--kind", "protocol-altered"], "unknown kind 'protocol-altered'"),
-    (["--webhook", "http://h/", "--min-severity", "severe"], "unknown severity 'severe'"),
-    (["--webhook", "http://h/", "--region", "AKM,XYZ"], "unknown region 'XYZ'"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--webhook", "localhost:8080/hook"], "is not an http:// or https:// URL"),
+        (["--webhook", "http://h/", "--kind", "protocol-altered"], "unknown kind 'protocol-altered'"),
+        (["--webhook", "http://h/", "--min-severity", "severe"], "unknown severity 'severe'"),
+        (["--webhook", "http://h/", "--region", "AKM,XYZ"], "unknown region 'XYZ'"),
+    ],
+)
 def test_subscribe_says_what_is_wrong_in_one_line(capsys, argv, says):
     # the Redis URL points nowhere: validation comes first, so nothing is written
     assert main(["subscribe", *argv, "--redis-url", "redis://127.0.0.1:9/0"]) == 2
@@ -145,9 +152,17 @@ def test_changed_content_is_one_update_each_time():
     c = {**b, "severity": "critical", "updated": "2007-08-18T23:00:00+00:00"}
     out = _plan([s], [Incoming(x, 0, i) for i, x in enumerate([a, b, b, c, a])])
     assert [(e.note.event, e.note.n) for e in out] == [
-        ("new", 1), ("updated", 2), ("updated", 3), ("updated", 4)]
-    assert [orjson.loads(e.body)["finding"]["evidence"] for e in out] == [{"gap": 1}, {"gap": 2}, {"gap": 2},
-                                                                        {"gap": 1}]
+        ("new", 1),
+        ("updated", 2),
+        ("updated", 3),
+        ("updated", 4),
+    ]
+    assert [orjson.loads(e.body)["finding"]["evidence"] for e in out] == [
+        {"gap": 1},
+        {"gap": 2},
+        {"gap": 2},
+        {"gap": 1},
+    ]
     assert content_digest(a) == content_digest({**a, "updated": "x", "first_seen": "y"})
     assert content_digest(a) != content_digest(b)
 
@@ -173,7 +188,9 @@ def test_severity_changes_for_a_subscriber_with_a_least_severity():
     out = _plan([s], [Incoming(x, 0, i) for i, x in enumerate([info, crit, low])])
     # not told of it while info; new when it becomes critical; told it went down to warning
     assert [(e.note.event, orjson.loads(e.body)["finding"]["severity"]) for e in out] == [
-        ("new", "critical"), ("updated", "warning")]
+        ("new", "critical"),
+        ("updated", "warning"),
+    ]
 
 
 def test_out_of_scope_pairs_are_never_notified():
@@ -185,26 +202,46 @@ def test_the_body_is_the_record_wrapped_with_the_event():
     s = sub()
     a = rec()
     [e] = _plan([s], [Incoming(a, 0, 1)])
-    assert orjson.loads(e.body) == {"event": "new", "delivery_id": a["finding_id"] + ".1",
-                                    "subscription_id": s.sub_id, "finding": a}  # fmt: skip
+    assert orjson.loads(e.body) == {
+        "event": "new",
+        "delivery_id": a["finding_id"] + ".1",
+        "subscription_id": s.sub_id,
+        "finding": a,
+    }
     assert e.entry["status"] == "pending" and e.entry["digest"] == content_digest(a)
 
 
 _REST = b'"kind":"k","unit_id":"KZ","explanation":"x","evidence":{}'
 
 
-@pytest.mark.parametrize(("raw", "code"), [
-    (None, "malformed_json"), (b"", "malformed_json"), (b"not json", "malformed_json"),
-    (b"[]", "not_an_object"), (b"null", "not_an_object"), (b'"finding"', "not_an_object"),
-    (b'{"type":"turnout"}', "wrong_type"),
-    (b'{"type":"finding","finding_id":"a\\"b","severity":"info",' + _REST + b"}", "bad_value"),
-    (b'{"type":"finding","finding_id":"ab","severity":"loud",' + _REST + b"}", "bad_value"),
-    (b'{"type":"finding","finding_id":"ab",' + _REST + b"}", "missing_field"),
-    (b'{"type":"finding","finding_id":7,"severity":"info",' + _REST + b"}", "wrong_type"),
-    (b'{"type":"finding","finding_id":"ab","severity":"info","updated":[1],' + _REST + b"}", "wrong_type"),
-    (b'{"type":"finding","finding_id":"ab","severity":"info","rec_id":"' + b"A" * 65 + b'",' + _REST + b"}",
-     "bad_value"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        (None, "malformed_json"),
+        (b"", "malformed_json"),
+        (b"not json", "malformed_json"),
+        (b"[]", "not_an_object"),
+        (b"null", "not_an_object"),
+        (b'"finding"', "not_an_object"),
+        (b'{"type":"turnout"}', "wrong_type"),
+        (b'{"type":"finding","finding_id":"a\\"b","severity":"info",' + _REST + b"}", "bad_value"),
+        (b'{"type":"finding","finding_id":"ab","severity":"loud",' + _REST + b"}", "bad_value"),
+        (b'{"type":"finding","finding_id":"ab",' + _REST + b"}", "missing_field"),
+        (b'{"type":"finding","finding_id":7,"severity":"info",' + _REST + b"}", "wrong_type"),
+        (
+            b'{"type":"finding","finding_id":"ab","severity":"info","updated":[1],' + _REST + b"}",
+            "wrong_type",
+        ),
+        (
+            b'{"type":"finding","finding_id":"ab","severity":"info","rec_id":"'
+            + b"A" * 65
+            + b'",'
+            + _REST
+            + b"}",
+            "bad_value",
+        ),
+    ],
+)
 def test_records_that_are_not_findings_are_refused_with_a_code(raw, code):
     with pytest.raises(ValueError) as info:
         decode(raw)
@@ -291,17 +328,24 @@ def test_refusals_are_bounded_unavailability_is_not():
     b = Backoff(max_refusals=3)
     assert not b.gives_up(2) and b.gives_up(3)
     assert [outcome(x) for x in (200, 204, None, 503, 429, 408, 502, 504, 400, 401, 500, 301)] == [
-        "delivered", "delivered", *["unavailable"] * 6, *["refused"] * 4]
+        "delivered",
+        "delivered",
+        *["unavailable"] * 6,
+        *["refused"] * 4,
+    ]
 
 
 # -- settings and metrics ------------------------------------------------------------------------------
-@pytest.mark.parametrize(("env", "says"), [
-    ({"TABMON_NOTIFY_LEASE": "5", "TABMON_NOTIFY_TIMEOUT": "5"}, "must be longer than"),
-    ({"TABMON_NOTIFY_JITTER": "1.5"}, "TABMON_NOTIFY_JITTER"),
-    ({"TABMON_NOTIFY_MAX_REFUSALS": "0"}, "TABMON_NOTIFY_MAX_REFUSALS"),
-    ({"TABMON_NOTIFY_BACKOFF_BASE": "0"}, "TABMON_NOTIFY_BACKOFF_BASE"),
-    ({"TABMON_NOTIFY_POLL_INTERVAL": "nan"}, "TABMON_NOTIFY_POLL_INTERVAL"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        ({"TABMON_NOTIFY_LEASE": "5", "TABMON_NOTIFY_TIMEOUT": "5"}, "must be longer than"),
+        ({"TABMON_NOTIFY_JITTER": "1.5"}, "TABMON_NOTIFY_JITTER"),
+        ({"TABMON_NOTIFY_MAX_REFUSALS": "0"}, "TABMON_NOTIFY_MAX_REFUSALS"),
+        ({"TABMON_NOTIFY_BACKOFF_BASE": "0"}, "TABMON_NOTIFY_BACKOFF_BASE"),
+        ({"TABMON_NOTIFY_POLL_INTERVAL": "nan"}, "TABMON_NOTIFY_POLL_INTERVAL"),
+    ],
+)
 def test_notify_settings_are_checked(env, says):
     with pytest.raises(ConfigError, match=says):
         Settings.from_env(env)
@@ -315,10 +359,14 @@ def test_metrics_in_a_fresh_registry():
     m.retries.labels("s-1", "unavailable").inc()
     m.pending.labels("s-1").set(7)
     m.enqueued.labels("updated").inc()
-    assert r.get_sample_value("tabmon_notify_deliveries_total",
-                              {"subscription": "s-1", "status": "delivered"}) == 3  # fmt: skip
-    assert r.get_sample_value("tabmon_notify_retries_total",
-                              {"subscription": "s-1", "outcome": "unavailable"}) == 1  # fmt: skip
+    assert (
+        r.get_sample_value("tabmon_notify_deliveries_total", {"subscription": "s-1", "status": "delivered"})
+        == 3
+    )
+    assert (
+        r.get_sample_value("tabmon_notify_retries_total", {"subscription": "s-1", "outcome": "unavailable"})
+        == 1
+    )
     assert r.get_sample_value("tabmon_notify_pending", {"subscription": "s-1"}) == 7
     assert r.get_sample_value("tabmon_notify_enqueued_total", {"event": "updated"}) == 1
 
@@ -360,8 +408,16 @@ def test_a_webhook_aiohttp_could_not_use_is_refused_when_subscribing(url):
 
 @pytest.mark.parametrize("drop", ["evidence", "explanation"])
 def test_a_finding_without_evidence_or_explanation_is_skipped_not_fatal(drop):
-    record = {"type": "finding", "v": 1, "finding_id": "f1", "kind": "late_protocol",
-              "severity": "warning", "unit_id": "KAR-T01", "evidence": {}, "explanation": "x"}
+    record = {
+        "type": "finding",
+        "v": 1,
+        "finding_id": "f1",
+        "kind": "late_protocol",
+        "severity": "warning",
+        "unit_id": "KAR-T01",
+        "evidence": {},
+        "explanation": "x",
+    }
     model.check_finding(dict(record))
     del record[drop]
     with pytest.raises(ValueError, match=drop):
@@ -372,15 +428,23 @@ def test_a_finding_without_evidence_or_explanation_is_skipped_not_fatal(drop):
 def hostile() -> dict[str, bytes | None]:
     """What a record on `alerts` could hold, beside findings, by the code it is refused with."""
     r = rec(station="AKM-999")
-    return {"bad_value": orjson.dumps({**r, "finding_id": r["finding_id"] + "\n"}),
-            "too_deep": nested(300), "malformed_json": b"{not json", "not_an_object": b"[1, 2]"}  # fmt: skip
+    return {
+        "bad_value": orjson.dumps({**r, "finding_id": r["finding_id"] + "\n"}),
+        "too_deep": nested(300),
+        "malformed_json": b"{not json",
+        "not_an_object": b"[1, 2]",
+    }
 
 
 def batch_of(values: list[bytes | None], topic: str = "t.alerts") -> dict:
     """A fetched batch as aiokafka gives it: offsets 0.. on partition 0."""
     tp = TopicPartition(topic, 0)
-    return {tp: [SimpleNamespace(topic=topic, partition=0, offset=i, key=None, value=v)
-                 for i, v in enumerate(values)]}  # fmt: skip
+    return {
+        tp: [
+            SimpleNamespace(topic=topic, partition=0, offset=i, key=None, value=v)
+            for i, v in enumerate(values)
+        ]
+    }
 
 
 def test_triage_keeps_the_findings_and_rejects_the_rest_with_a_reason():
@@ -390,7 +454,12 @@ def test_triage_keeps_the_findings_and_rejects_the_rest_with_a_reason():
     found, rejected = triage(batch_of(values))
     assert [(i.finding, i.offset) for i in found] == [(good[0], 0), (good[1], 5), (good[2], 7)]
     assert [(r.offset, r.code) for r in rejected] == [
-        (1, "bad_value"), (2, "too_deep"), (3, "malformed_json"), (4, "not_an_object"), (6, "malformed_json")]
+        (1, "bad_value"),
+        (2, "too_deep"),
+        (3, "malformed_json"),
+        (4, "not_an_object"),
+        (6, "malformed_json"),
+    ]
     assert all(r.reason and r.raw == values[r.offset] and r.error is None for r in rejected)
 
 
@@ -437,7 +506,8 @@ def _consumer(subs: list[Subscription]) -> tuple[Consumer, MemoryStore, Producer
 
 
 def test_a_batch_mixing_findings_and_hostile_records_records_the_findings_and_dead_letters_the_rest(
-        monkeypatch):  # fmt: skip
+    monkeypatch,
+):
     s = sub()
     good = [rec(station=f"AKM-{n}") for n in range(3)]
     boom = rec(station="AKM-666")  # a valid finding on which deciding raises: a bug, its alone
@@ -450,8 +520,13 @@ def test_a_batch_mixing_findings_and_hostile_records_records_the_findings_and_de
 
     monkeypatch.setattr(consume, "payload", payload)
     bad = hostile()
-    values = [*bad.values(), orjson.dumps(good[0]), orjson.dumps(boom), orjson.dumps(good[1]),
-              orjson.dumps(good[2])]  # fmt: skip
+    values = [
+        *bad.values(),
+        orjson.dumps(good[0]),
+        orjson.dumps(boom),
+        orjson.dumps(good[1]),
+        orjson.dumps(good[2]),
+    ]
     c, store, producer, woken = _consumer([s])
     asyncio.run(c._handle(batch_of(values)))
     assert [it.note.finding_id for it in store.recorded] == [f["finding_id"] for f in good]
@@ -460,15 +535,29 @@ def test_a_batch_mixing_findings_and_hostile_records_records_the_findings_and_de
     assert {t for t, _k, _v in producer.sent} == {"t.deadletter"}
     assert {k for _t, k, _v in producer.sent} == {f"t.alerts/0/{n}".encode() for n in (0, 1, 2, 3, 5)}
     assert {n: v["code"] for n, v in letters.items()} == {
-        0: "bad_value", 1: "too_deep", 2: "malformed_json", 3: "not_an_object", 5: "bug"}
+        0: "bad_value",
+        1: "too_deep",
+        2: "malformed_json",
+        3: "not_an_object",
+        5: "bug",
+    }
     assert letters[5]["reason"] == "unexpected KeyError while deciding: \"'no such thing'\""
     assert all(v["type"] == "rejected" and v["topic"] == "t.alerts" for v in letters.values())
     assert all(original_bytes(letters[n]) == values[n] for n in letters)
     r = c.metrics.registry
     assert r.get_sample_value("tabmon_notify_findings_consumed_total") == 3
-    assert {code: r.get_sample_value("tabmon_notify_invalid_records_total", {"reason": code})
-            for code in model.REJECTIONS} == {"malformed_json": 1, "not_an_object": 1, "wrong_type": 0,
-                                              "missing_field": 0, "bad_value": 1, "too_deep": 1, "bug": 1}
+    assert {
+        code: r.get_sample_value("tabmon_notify_invalid_records_total", {"reason": code})
+        for code in model.REJECTIONS
+    } == {
+        "malformed_json": 1,
+        "not_an_object": 1,
+        "wrong_type": 0,
+        "missing_field": 0,
+        "bad_value": 1,
+        "too_deep": 1,
+        "bug": 1,
+    }
     # read again (no commit): the rejections are the same, nothing is recorded twice
     asyncio.run(c._handle(batch_of(values)))
     assert len(store.recorded) == 3 and len(producer.sent) == 10
@@ -488,8 +577,15 @@ def test_memory_running_out_is_not_one_records_fault(monkeypatch):
 def test_a_delivery_id_recorded_before_ids_were_matched_whole_is_given_up_not_retried_for_ever():
     s = sub()
     did = "f-1\n.1"
-    entry = {"delivery_id": did, "finding_id": "f-1\n", "event": "new", "attempts": 0, "refusals": 0,
-             "status": "pending", "next_attempt_at": 0}  # fmt: skip
+    entry = {
+        "delivery_id": did,
+        "finding_id": "f-1\n",
+        "event": "new",
+        "attempts": 0,
+        "refusals": 0,
+        "status": "pending",
+        "next_attempt_at": 0,
+    }
     saved: list[dict] = []
 
     class Store:
@@ -501,8 +597,9 @@ def test_a_delivery_id_recorded_before_ids_were_matched_whole_is_given_up_not_re
 
     async def attempt() -> str:
         async with aiohttp.ClientSession() as http:
-            d = Delivery(Store(), http, NotifyMetrics.create(), Backoff(), timeout=1, lease=5, poll=1,
-                         holder="test")  # fmt: skip
+            d = Delivery(
+                Store(), http, NotifyMetrics.create(), Backoff(), timeout=1, lease=5, poll=1, holder="test"
+            )
             return await Sender(s, d).attempt(did, entry)
 
     assert asyncio.run(attempt()) == "refused"

@@ -34,12 +34,19 @@ def finding(kind: str, station: str | None, unit: str = "ALR-T01", subject: str 
 
 
 def test_counts_precision_and_recall_per_kind():
-    truth = [Truth("unanimous_result", "ALR-T01", "ALR-1"), Truth("unanimous_result", "ALR-T01", "ALR-2"),
-             Truth("unanimous_result", "ALR-T02", "ALR-9"), Truth("summary_mismatch", "ALR-T03", None)]
-    found = [finding("unanimous_result", "ALR-1"), finding("unanimous_result", "ALR-2"),
-             finding("unanimous_result", "ALR-5"),  # nothing there
-             finding("summary_mismatch", None, unit="ALR-T03"),
-             finding("turnout_jump", "ALR-1")]  # a kind never injected
+    truth = [
+        Truth("unanimous_result", "ALR-T01", "ALR-1"),
+        Truth("unanimous_result", "ALR-T01", "ALR-2"),
+        Truth("unanimous_result", "ALR-T02", "ALR-9"),
+        Truth("summary_mismatch", "ALR-T03", None),
+    ]
+    found = [
+        finding("unanimous_result", "ALR-1"),
+        finding("unanimous_result", "ALR-2"),
+        finding("unanimous_result", "ALR-5"),  # nothing there
+        finding("summary_mismatch", None, unit="ALR-T03"),
+        finding("turnout_jump", "ALR-1"),
+    ]  # a kind never injected
     s = quality.score(truth, found)
     u = s["unanimous_result"]
     assert (u.injected, u.flagged, u.correct, u.detected) == (3, 3, 2, 2)
@@ -57,9 +64,11 @@ def test_counts_precision_and_recall_per_kind():
 
 def test_a_finding_must_be_of_the_same_kind_at_the_same_place():
     truth = [Truth("protocol_altered", "ALR-T01", "ALR-1"), Truth("turnout_revised", "ALR", None)]
-    found = [finding("arithmetic_inconsistent", "ALR-1"),  # right station, wrong kind
-             finding("turnout_revised", "ALR-3", unit="ALR"),  # a station finding is not the unit's
-             finding("turnout_revised", None, unit="AKM")]  # another unit
+    found = [
+        finding("arithmetic_inconsistent", "ALR-1"),  # right station, wrong kind
+        finding("turnout_revised", "ALR-3", unit="ALR"),  # a station finding is not the unit's
+        finding("turnout_revised", None, unit="AKM"),
+    ]  # another unit
     s = quality.score(truth, found)
     assert s["protocol_altered"].detected == 0 and s["turnout_revised"].detected == 0
     assert s["turnout_revised"].correct == 0 and s["turnout_revised"].flagged == 2
@@ -67,8 +76,10 @@ def test_a_finding_must_be_of_the_same_kind_at_the_same_place():
 
 def test_several_findings_of_one_anomaly_are_all_correct_and_detect_it_once():
     truth = [Truth("protocol_altered", "ALR-T01", "ALR-1")]
-    found = [finding("protocol_altered", "ALR-1", subject="pec-tec"),
-             finding("protocol_altered", "ALR-1", subject="pec-cec")]
+    found = [
+        finding("protocol_altered", "ALR-1", subject="pec-tec"),
+        finding("protocol_altered", "ALR-1", subject="pec-cec"),
+    ]
     s = quality.score(truth, found)["protocol_altered"]
     assert (s.flagged, s.correct, s.detected, s.precision, s.recall) == (2, 2, 1, 1.0, 1.0)
 
@@ -83,27 +94,35 @@ def test_a_token_is_the_place_of_multiple_e_voting():
 
 
 def test_re_emissions_count_once_and_latency_is_from_send_to_first_arrival():
-    truth = [Truth("late_protocol", "ALR-T01", "ALR-1", index=7),
-             Truth("late_protocol", "ALR-T01", "ALR-2", index=9)]
+    truth = [
+        Truth("late_protocol", "ALR-T01", "ALR-1", index=7),
+        Truth("late_protocol", "ALR-T01", "ALR-2", index=9),
+    ]
     f1, f2 = finding("late_protocol", "ALR-1"), finding("late_protocol", "ALR-2")
     r1 = to_record(f1, "2007-08-19T02:00:00Z", "2007-08-19T02:00:00Z")
     r1_again = {**r1, "updated": "2007-08-19T03:00:00Z", "evidence": {"more": 1}}
     r2 = to_record(f2, "2007-08-19T02:00:00Z", "2007-08-19T02:00:00Z")
-    seen = [quality.as_seen(r1_again, arrived=12.0), quality.as_seen(r1, arrived=10.5),
-            quality.as_seen(r2, arrived=20.0)]
+    seen = [
+        quality.as_seen(r1_again, arrived=12.0),
+        quality.as_seen(r1, arrived=10.5),
+        quality.as_seen(r2, arrived=20.0),
+    ]
     s = quality.score(truth, seen, sent={7: 10.0, 9: 11.0})["late_protocol"]
     assert s.flagged == 2 and s.detected == 2
     assert sorted(s.latencies) == [pytest.approx(0.5), pytest.approx(9.0)]
-    by_map = quality.score(truth, [r1, r2], sent={7: 10.0, 9: 11.0},
-                           arrived={f1.finding_id: 13.0, f2.finding_id: 11.5})["late_protocol"]
+    by_map = quality.score(
+        truth, [r1, r2], sent={7: 10.0, 9: 11.0}, arrived={f1.finding_id: 13.0, f2.finding_id: 11.5}
+    )["late_protocol"]
     assert sorted(by_map.latencies) == [pytest.approx(0.5), pytest.approx(3.0)]
     assert quality.score(truth, [r1, r2])["late_protocol"].latencies == []  # no times: no latency
 
 
 def test_an_implied_entry_is_counted_and_a_duplicate_place_once():
-    truth = [Truth("summary_mismatch", "ALR-T01", None, implied_by="protocol_altered"),
-             Truth("summary_mismatch", "ALR-T01", None),
-             Truth("summary_mismatch", "ALR-T02", None, implied_by="turnout_revised")]
+    truth = [
+        Truth("summary_mismatch", "ALR-T01", None, implied_by="protocol_altered"),
+        Truth("summary_mismatch", "ALR-T01", None),
+        Truth("summary_mismatch", "ALR-T02", None, implied_by="turnout_revised"),
+    ]
     s = quality.score(truth, [])["summary_mismatch"]
     assert (s.injected, s.implied, s.recall) == (2, 1, 0.0)
 
@@ -128,8 +147,19 @@ def test_the_table_has_a_line_per_kind_with_its_figures():
     s = quality.score(truth, [seen], sent={1: 1.0})
     lines = quality.table(s).splitlines()
     assert lines[0].split()[:3] == ["kind", "injected", "implied"]
-    assert lines[2].split() == ["unanimous_result", "1", "0", "1", "1", "1", "1.000", "1.000", "2.25", "2.25",
-                                "2.25"]
+    assert lines[2].split() == [
+        "unanimous_result",
+        "1",
+        "0",
+        "1",
+        "1",
+        "1",
+        "1.000",
+        "1.000",
+        "2.25",
+        "2.25",
+        "2.25",
+    ]
 
 
 # -- the detectors on a small injected election ------------------------------------------------
@@ -192,7 +222,8 @@ def test_detect_all_over_the_final_state_agrees(small):
     tally = InMemoryTally(sc.election.registry, partitions=4)
     tally.feed_events(sc.election.events)
     tokens = tally.tokens()
-    final = detect_all(tally.stations, tally.snapshot(), tokens, tally.registry, sc.thresholds,
-                       sc.election.events[-1].at)
+    final = detect_all(
+        tally.stations, tally.snapshot(), tokens, tally.registry, sc.thresholds, sc.election.events[-1].at
+    )
     seen = quality_run.run(sc.election.registry, sc.election.events, sc.thresholds)
     assert {f.finding_id for f in final} <= set(seen)

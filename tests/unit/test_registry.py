@@ -81,8 +81,7 @@ def test_stations_in_each_level(records, registry):
     for u in _of(records, "unit", level="rec"):
         rec = u["unit_id"]
         assert registry.stations_in(rec) == per_rec[rec]
-        assert registry.stations_in(rec) == sum(registry.stations_in(t)
-                                                for t in registry.rec_tecs[rec])  # fmt: skip
+        assert registry.stations_in(rec) == sum(registry.stations_in(t) for t in registry.rec_tecs[rec])
     assert sum(registry.stations_in(r) for r in registry.rec_tecs) == 40
     assert registry.stations_in(stations[0]["station_id"]) == 1
     with pytest.raises(KeyError):
@@ -98,8 +97,7 @@ def test_station_moved_to_a_new_tec_of_its_rec(records):
     b = f"{rec}-T{len(reg.tec_rec) + 50:02d}"
     assert b not in reg.tec_rec
     before = reg.stations_in(a)
-    unit = {"type": "unit", "v": 1, "level": "tec", "unit_id": b, "parent_id": rec,
-            "name": "New TEC"}  # fmt: skip
+    unit = {"type": "unit", "v": 1, "level": "tec", "unit_id": b, "parent_id": rec, "name": "New TEC"}
     moved = dict(_of(records, "station", station_id=reg.tec_stations[a][0])[0], tec_id=b)
     reg = build([*records, unit, moved])
     assert reg.rec_tecs[rec] == [a, b]
@@ -148,8 +146,10 @@ def test_directory_is_not_a_registry_file(tmp_path):
     assert str(tmp_path) in msg
 
 
-@pytest.mark.parametrize("content", [b"AKM,Akmola\nAKT,Aktobe\n", b"[{\"type\": \"unit\",",
-                                     b'{"type": "unit"}\n{"type": \n', b"\xff\xfe\x00"])
+@pytest.mark.parametrize(
+    "content",
+    [b"AKM,Akmola\nAKT,Aktobe\n", b'[{"type": "unit",', b'{"type": "unit"}\n{"type": \n', b"\xff\xfe\x00"],
+)
 def test_non_json_file(tmp_path, content):
     path = tmp_path / "registry.csv"
     path.write_bytes(content)
@@ -209,8 +209,18 @@ def test_station_id_must_match_its_rec(records):
 
 @pytest.mark.parametrize("sid", ["811", "ALR811", "ALR-", "alr-811", "ALR-T01", "XYZ-811"])
 def test_malformed_station_id(sid):
-    exc = _reject({"type": "station", "v": 1, "station_id": sid, "tec_id": "ALR-T01",
-                   "rec_id": "ALR", "name": "PS", "registered_baseline": 1000, "evoting": False})
+    exc = _reject(
+        {
+            "type": "station",
+            "v": 1,
+            "station_id": sid,
+            "tec_id": "ALR-T01",
+            "rec_id": "ALR",
+            "name": "PS",
+            "registered_baseline": 1000,
+            "evoting": False,
+        }
+    )
     assert exc.code == "unknown_unit" and repr(sid) in exc.detail
 
 
@@ -222,8 +232,7 @@ def test_station_in_a_tec_of_another_rec(records):
 
 
 def test_tec_under_the_wrong_rec():
-    good = {"type": "unit", "v": 1, "level": "tec", "unit_id": "MAN-T03", "parent_id": "MAN",
-            "name": "Aktau"}
+    good = {"type": "unit", "v": 1, "level": "tec", "unit_id": "MAN-T03", "parent_id": "MAN", "name": "Aktau"}
     validate_registry_record(good)
     exc = _reject(dict(good, parent_id="AKM"))
     assert exc.code == "unknown_unit" and "MAN-T03" in exc.detail and "AKM" in exc.detail
@@ -232,8 +241,7 @@ def test_tec_under_the_wrong_rec():
 
 
 def test_rec_must_be_a_region_under_the_cec():
-    good = {"type": "unit", "v": 1, "level": "rec", "unit_id": "MAN", "parent_id": "KZ",
-            "name": "Manghystau"}
+    good = {"type": "unit", "v": 1, "level": "rec", "unit_id": "MAN", "parent_id": "KZ", "name": "Manghystau"}
     validate_registry_record(good)
     for bad in (dict(good, unit_id="XYZ"), dict(good, parent_id="AKM")):
         exc = _reject(bad)
@@ -242,8 +250,9 @@ def test_rec_must_be_a_region_under_the_cec():
     assert exc.code == "bad_level" and "pec" in exc.detail
 
 
-@pytest.mark.parametrize("parties", [["Nur Otan", "ANSDP", "Nur Otan"], [], ["Nur Otan", ""],
-                                     ["Nur Otan", 7], "Nur Otan"])
+@pytest.mark.parametrize(
+    "parties", [["Nur Otan", "ANSDP", "Nur Otan"], [], ["Nur Otan", ""], ["Nur Otan", 7], "Nur Otan"]
+)
 def test_bad_ballot(parties):
     exc = _reject({"type": "ballot", "v": 1, "parties": parties})
     assert exc.code == "wrong_type" and "parties" in exc.detail

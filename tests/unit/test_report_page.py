@@ -28,8 +28,17 @@ from monitor.testing import InMemoryTally
 from producers.kz2007 import build, expected
 
 # shared/ beside the checkout (CI), or the machine's copy
-ANNEX = next((p for p in (Path(__file__).resolve().parents[3] / "shared" / "kz2007" / "annex_protocols.json",
-                          Path("/work/shared/kz2007/annex_protocols.json")) if p.exists()), None)  # fmt: skip
+ANNEX = next(
+    (
+        p
+        for p in (
+            Path(__file__).resolve().parents[3] / "shared" / "kz2007" / "annex_protocols.json",
+            Path("/work/shared/kz2007/annex_protocols.json"),
+        )
+        if p.exists()
+    ),
+    None,
+)
 VOID = {"meta", "br", "img", "input", "link", "hr", "col", "area", "base", "wbr", "source"}
 
 
@@ -106,8 +115,11 @@ def tally(night) -> InMemoryTally:
 def _findings(tally: InMemoryTally) -> list[dict]:
     """What the station and unit detectors say about the night, as contract records."""
     reg = tally.registry
-    found = [f for sid, doc in tally.stations.items()
-             for f in detect_station(sid, reg.stations[sid].tec_id, doc, reg.parties)]  # fmt: skip
+    found = [
+        f
+        for sid, doc in tally.stations.items()
+        for f in detect_station(sid, reg.stations[sid].tec_id, doc, reg.parties)
+    ]
     found += unit_findings(tally.snapshot())
     return [to_record(f, "2007-08-19T02:00:00+00:00", "2007-08-28T10:00:00+00:00") for f in found]
 
@@ -156,16 +168,20 @@ def test_turnout_through_the_day_has_every_report_of_every_region(tally, html):
     assert sorted(panels) == sorted(recs) and len(recs) == 16
     for rid in recs:
         reports = units[rid]["turnout"]["by_report"]
-        shown = re.findall(rf"<title>{rid} \d\d:\d\d: ([\d.]+) % \(([\d,]+) of ([\d,]+) registered",
-                           panels[rid])  # fmt: skip
+        shown = re.findall(
+            rf"<title>{rid} \d\d:\d\d: ([\d.]+) % \(([\d,]+) of ([\d,]+) registered", panels[rid]
+        )
         assert len(shown) == len(reports) == 6
         for (pct, voted, registered), seq in zip(shown, sorted(reports, key=int), strict=True):
             r = reports[seq]
             assert (_number(voted), _number(registered)) == (r["voted"], r["registered"])
             assert float(pct) == round(100 * r["voted"] / r["registered"], 2)
     # the four revisions of the night, in the report's percentage points (report XIV fn 91)
-    revised = {e["id"].split(".")[1]: e["value"] for e in expected() if e["id"].startswith("revision.")
-               and e["id"] != "revision.unchanged_recs"}  # fmt: skip
+    revised = {
+        e["id"].split(".")[1]: e["value"]
+        for e in expected()
+        if e["id"].startswith("revision.") and e["id"] != "revision.unchanged_recs"
+    }
     for rid, panel in panels.items():
         labels = re.findall(r'class="revised"[^>]*>([+-][\d.]+)<', panel)
         assert labels == ([f"{revised[rid]:+.1f}"] if rid in revised else []), rid
@@ -192,8 +208,9 @@ def test_votes_moved_between_levels_add_up_to_the_tallys_votes_moved(tally, html
     """The chart sums station documents level by level; the tally derives its votes moved on
     its own path (monitor/tally). The two must agree for every region and party."""
     units = tally.snapshot()
-    steps = {m.group(1): m.group(0)
-             for m in re.finditer(r'<svg [^>]*data-step="([\w-]+)".*?</svg>', html, re.S)}  # fmt: skip
+    steps = {
+        m.group(1): m.group(0) for m in re.finditer(r'<svg [^>]*data-step="([\w-]+)".*?</svg>', html, re.S)
+    }
     assert sorted(steps) == ["pec-tec", "tec-cec"]
     shown: dict[tuple[str, str], int] = Counter()
     for src in steps.values():
@@ -206,8 +223,10 @@ def test_votes_moved_between_levels_add_up_to_the_tallys_votes_moved(tally, html
             assert shown.get((rid, party), 0) == v, (rid, party)
         assert shown.get((rid, "invalid"), 0) == u["moved"]["invalid"], rid
     # at the TEC level only Karatau (ZHA) and AST-37 (AST) moved votes (report XIII.D, XIII.E)
-    tec = {(r, p): _number(v) for r, p, v in re.findall(r"<title>(\w+), ([\w ]+): ([+-][\d,]+) votes",
-                                                         steps["pec-tec"])}  # fmt: skip
+    tec = {
+        (r, p): _number(v)
+        for r, p, v in re.findall(r"<title>(\w+), ([\w ]+): ([+-][\d,]+) votes", steps["pec-tec"])
+    }
     assert {r for r, _ in tec} == {"ZHA", "AST"}
     assert tec[("AST", "Nur Otan")] == 187
 

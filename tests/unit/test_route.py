@@ -59,17 +59,19 @@ def test_totals_are_exact_whatever_partition_each_event_arrives_on(election, nam
         "crc32": _crc32,
         "random": lambda key: rng.randrange(PARTITIONS),
         "unkeyed": lambda key: rng.randrange(PARTITIONS),
-        "mixed": lambda key: rng.choice((_crc32(key), rng.randrange(PARTITIONS),
-                                         home_of(key or b"", PARTITIONS))),
-    }[name]  # fmt: skip
+        "mixed": lambda key: rng.choice(
+            (_crc32(key), rng.randrange(PARTITIONS), home_of(key or b"", PARTITIONS))
+        ),
+    }[name]
     events = election.events
     if name == "unkeyed":  # no key at all: where it belongs comes from the event itself
         events = [type(e)(e.at, e.topic, None, e.value) for e in events]
     t = _tally(election, partitioner, events)
     parties = election.parties
     assert compare(t.snapshot(), expected_totals(election.truth, parties), parties) == []
-    every_token = {tok for store in t.stores.values() if store.kind == "tokens"
-                   for tok in store.token_ballots}  # fmt: skip
+    every_token = {
+        tok for store in t.stores.values() if store.kind == "tokens" for tok in store.token_ballots
+    }
     assert len(every_token) == sum(1 for e in election.events if e.topic == "evote")
     if name == "murmur2":
         assert t.rerouted == 0

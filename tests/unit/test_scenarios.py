@@ -21,8 +21,17 @@ from producers.scenarios import KINDS, VARIANTS, inject, scenario_thresholds
 from producers.synthetic import generate
 
 T = scenario_thresholds()
-FIXED = ("registered", "added", "ballots_received", "ballots_cancelled", "issued_in_station",
-         "issued_mobile", "voted_electronic", "ballots_found", "invalid")  # fmt: skip
+FIXED = (
+    "registered",
+    "added",
+    "ballots_received",
+    "ballots_cancelled",
+    "issued_in_station",
+    "issued_mobile",
+    "voted_electronic",
+    "ballots_found",
+    "invalid",
+)
 DEADLINE = T.polls_close + T.protocol_grace  # type: ignore[operator]
 
 
@@ -48,8 +57,11 @@ class View:
     def __init__(self, election, events):
         self.parties = election.parties
         self.station_tec = {r["station_id"]: r["tec_id"] for r in election.registry if r["type"] == "station"}
-        self.tec_rec = {r["unit_id"]: r["parent_id"] for r in election.registry
-                        if r["type"] == "unit" and r["level"] == "tec"}  # fmt: skip
+        self.tec_rec = {
+            r["unit_id"]: r["parent_id"]
+            for r in election.registry
+            if r["type"] == "unit" and r["level"] == "tec"
+        }
         self.protocols, self.reports, self.tokens, self.summaries = {}, {}, Counter(), {}
         self.pec_times, self.included = {}, {}
         for ev in events:
@@ -113,13 +125,16 @@ class View:
         cum = [0] + [reports[q]["voted"] for q in sorted(reports)]
         win = [b - a for a, b in zip(cum, cum[1:], strict=False)]
         for i, w in enumerate(win):
-            others = win[:i] + win[i + 1:]
+            others = win[:i] + win[i + 1 :]
             if len(win) < T.pace_min_windows:
                 return False
             pace = statistics.median(others)
             registered = reports[sorted(reports)[i]]["registered"]
-            if w >= T.pace_ratio * pace and w - pace >= T.jump_min_votes \
-                    and 100 * (w - pace) / registered >= T.jump_min_points:  # fmt: skip
+            if (
+                w >= T.pace_ratio * pace
+                and w - pace >= T.jump_min_votes
+                and 100 * (w - pace) / registered >= T.jump_min_points
+            ):
                 return True
         return False
 
@@ -141,8 +156,11 @@ class View:
         else:
             recs = sorted(set(self.tec_rec.values()))
             kids = [t for t, r in self.tec_rec.items() if r == uid] if uid != "KZ" else recs
-            figs = [(self.summaries[k][max(self.summaries[k])], self.included[(k, max(self.summaries[k]))])
-                    for k in kids if k in self.summaries]  # fmt: skip
+            figs = [
+                (self.summaries[k][max(self.summaries[k])], self.included[(k, max(self.summaries[k]))])
+                for k in kids
+                if k in self.summaries
+            ]
         figs = [(f, n) for f, n in figs if f is not None]
         return add_up([f for f, _ in figs], self.parties), sum(n for _, n in figs)
 
@@ -186,10 +204,13 @@ def voters(f):
 
 def breaks(f):
     paper, valid = f["issued_in_station"] + f["issued_mobile"], sum(f["votes"].values())
-    return [f["ballots_received"] != paper + f["ballots_cancelled"], f["ballots_found"] > paper,
-            f["ballots_found"] + f["voted_electronic"] != f["invalid"] + valid,
-            paper + f["voted_electronic"] > f["registered"],
-            f["added"] > f["registered"]].count(True)  # fmt: skip
+    return [
+        f["ballots_received"] != paper + f["ballots_cancelled"],
+        f["ballots_found"] > paper,
+        f["ballots_found"] + f["voted_electronic"] != f["invalid"] + valid,
+        paper + f["voted_electronic"] > f["registered"],
+        f["added"] > f["registered"],
+    ].count(True)
 
 
 def flat_(f):

@@ -156,9 +156,7 @@ def test_equal_quotient_tie_goes_to_more_votes_before_ballot_order() -> None:
     ],
 )
 @pytest.mark.parametrize("method", METHODS)
-def test_no_party_qualifies_gives_all_zeros(
-    votes: dict[str, int], participants: int, method: str
-) -> None:
+def test_no_party_qualifies_gives_all_zeros(votes: dict[str, int], participants: int, method: str) -> None:
     result = allocate(votes, participants, method=method)
     assert result.seats == dict.fromkeys(votes, 0)
     assert result.qualified == ()
@@ -224,9 +222,7 @@ def test_property_seat_total_and_qualification(
     result = allocate(votes, participants, seats=seats, threshold=threshold, method=method)
 
     needed = Fraction(str(threshold)) * participants
-    expected_qualified = tuple(
-        p for p, v in votes.items() if v > 0 and participants > 0 and v >= needed
-    )
+    expected_qualified = tuple(p for p, v in votes.items() if v > 0 and participants > 0 and v >= needed)
     assert result.qualified == expected_qualified
     assert list(result.seats) == list(votes)
     assert all(n >= 0 for n in result.seats.values())
@@ -252,9 +248,7 @@ def test_property_dhondt_party_gaining_votes_never_loses_seats(
     participants = sum(counts) + gain + invalid
 
     def dhondt_seats(values: list[int]) -> int:
-        result = allocate(
-            as_votes(values), participants, seats=seats, threshold=threshold, method="dhondt"
-        )
+        result = allocate(as_votes(values), participants, seats=seats, threshold=threshold, method="dhondt")
         return result.seats[f"p{index}"]
 
     more = list(counts)

@@ -21,17 +21,19 @@ def test_empty_env_gives_the_defaults():
 
 
 def test_reads_and_converts_tabmon_variables():
-    s = Settings.from_env({
-        "TABMON_BROKER": "kafka-1:9092,kafka-2:9092",
-        "TABMON_REDIS_URL": "",
-        "TABMON_PARTITIONS": "12",
-        "TABMON_METRICS_PORT": "0",
-        "TABMON_FLUSH_INTERVAL": "2",
-        "TABMON_THRESHOLD": "0.05",
-        "TABMON_SEATS": " 107 ",
-        "TABMON_SEAT_METHOD": "dhondt",
-        "TABMON_TOPIC_PREFIX": "kz2007.",
-    })  # fmt: skip
+    s = Settings.from_env(
+        {
+            "TABMON_BROKER": "kafka-1:9092,kafka-2:9092",
+            "TABMON_REDIS_URL": "",
+            "TABMON_PARTITIONS": "12",
+            "TABMON_METRICS_PORT": "0",
+            "TABMON_FLUSH_INTERVAL": "2",
+            "TABMON_THRESHOLD": "0.05",
+            "TABMON_SEATS": " 107 ",
+            "TABMON_SEAT_METHOD": "dhondt",
+            "TABMON_TOPIC_PREFIX": "kz2007.",
+        }
+    )
     assert s.broker == "kafka-1:9092,kafka-2:9092"
     assert s.redis_url == ""
     assert s.partitions == 12 and type(s.partitions) is int
@@ -46,8 +48,13 @@ def test_reads_and_converts_tabmon_variables():
 
 
 def test_only_tabmon_prefixed_names_are_read():
-    env = {"PARTITIONS": "abc", "tabmon_partitions": "abc", "TABMON_PARTITION": "abc",
-           "XTABMON_PARTITIONS": "abc", "TABMON_APP_ID": "drill"}  # fmt: skip
+    env = {
+        "PARTITIONS": "abc",
+        "tabmon_partitions": "abc",
+        "TABMON_PARTITION": "abc",
+        "XTABMON_PARTITIONS": "abc",
+        "TABMON_APP_ID": "drill",
+    }
     s = Settings.from_env(env)
     assert s.partitions == Settings().partitions
     assert s.app_id == "drill"
@@ -65,17 +72,23 @@ def test_overrides_are_validated_too():
     assert "TABMON_SEAT_METHOD" in msg and "borda" in msg
 
 
-@pytest.mark.parametrize(("name", "raw"), [("TABMON_PARTITIONS", "abc"),
-                                           ("TABMON_PARTITIONS", "3.5"),
-                                           ("TABMON_METRICS_PORT", ""),
-                                           ("TABMON_SEATS", "98 seats")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("name", "raw"),
+    [
+        ("TABMON_PARTITIONS", "abc"),
+        ("TABMON_PARTITIONS", "3.5"),
+        ("TABMON_METRICS_PORT", ""),
+        ("TABMON_SEATS", "98 seats"),
+    ],
+)
 def test_bad_int_names_the_variable(name, raw):
     msg = _error({name: raw})
     assert name in msg and repr(raw) in msg and "int" in msg
 
 
-@pytest.mark.parametrize(("name", "raw"), [("TABMON_THRESHOLD", "seven percent"),
-                                           ("TABMON_FLUSH_INTERVAL", "1s")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("name", "raw"), [("TABMON_THRESHOLD", "seven percent"), ("TABMON_FLUSH_INTERVAL", "1s")]
+)
 def test_bad_float_names_the_variable(name, raw):
     msg = _error({name: raw})
     assert name in msg and repr(raw) in msg and "float" in msg
@@ -102,15 +115,17 @@ def test_threshold_bounds_accepted(raw):
     assert Settings.from_env({"TABMON_THRESHOLD": raw}).threshold == float(raw)
 
 
-@pytest.mark.parametrize("name", ["TABMON_FLUSH_INTERVAL", "TABMON_SNAPSHOT_INTERVAL",
-                                  "TABMON_SESSION_TIMEOUT"])  # fmt: skip
+@pytest.mark.parametrize(
+    "name", ["TABMON_FLUSH_INTERVAL", "TABMON_SNAPSHOT_INTERVAL", "TABMON_SESSION_TIMEOUT"]
+)
 @pytest.mark.parametrize("raw", ["0", "-1", "-0.5", "nan"])
 def test_non_positive_interval(name, raw):
     assert name in _error({name: raw})
 
 
-@pytest.mark.parametrize("name", ["TABMON_PARTITIONS", "TABMON_SEATS",
-                                  "TABMON_MAX_MESSAGE_BYTES", "TABMON_BATCH_SIZE"])  # fmt: skip
+@pytest.mark.parametrize(
+    "name", ["TABMON_PARTITIONS", "TABMON_SEATS", "TABMON_MAX_MESSAGE_BYTES", "TABMON_BATCH_SIZE"]
+)
 def test_counts_must_be_at_least_one(name):
     assert name in _error({name: "0"})
     assert name in _error({name: "-4"})
@@ -127,11 +142,14 @@ def test_log_levels_accepted(level):
     assert Settings.from_env({"TABMON_LOG_LEVEL": level}).log_level == level
 
 
-@pytest.mark.parametrize(("url", "shown"), [
-    ("redis://tabmon:s3cret-pw@redis.cec.kz:6379/0", "redis://tabmon:***@redis.cec.kz:6379/0"),
-    ("redis://:s3cret-pw@10.0.0.5:6379/1", "redis://:***@10.0.0.5:6379/1"),
-    ("rediss://u:p@ss:w0rd@host/0", "rediss://u:***@host/0"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://tabmon:s3cret-pw@redis.cec.kz:6379/0", "redis://tabmon:***@redis.cec.kz:6379/0"),
+        ("redis://:s3cret-pw@10.0.0.5:6379/1", "redis://:***@10.0.0.5:6379/1"),
+        ("rediss://u:p@ss:w0rd@host/0", "rediss://u:***@host/0"),
+    ],
+)
 def test_masked_hides_the_redis_password(url, shown):
     s = Settings.from_env({"TABMON_REDIS_URL": url})
     masked = s.masked()

@@ -117,17 +117,13 @@ def test_same_seed_gives_identical_output(tmp_path) -> None:
 def test_different_seed_gives_different_output() -> None:
     a, b = generate(60, 20, seed=5), generate(60, 20, seed=6)
     assert a.events != b.events
-    assert [s["registered_baseline"] for s in stations(a)] != [
-        s["registered_baseline"] for s in stations(b)
-    ]
+    assert [s["registered_baseline"] for s in stations(a)] != [s["registered_baseline"] for s in stations(b)]
 
 
 # --- structure ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("n_stations", "n_tecs"), [(60, 20), (40, 16), (16, 16), (10, 5), (5, 1), (300, 40)]
-)
+@pytest.mark.parametrize(("n_stations", "n_tecs"), [(60, 20), (40, 16), (16, 16), (10, 5), (5, 1), (300, 40)])
 def test_counts_match_arguments(n_stations: int, n_tecs: int) -> None:
     el = generate(n_stations, n_tecs, seed=3)
     recs, tecs, sts = units(el, "rec"), units(el, "tec"), stations(el)
@@ -243,9 +239,7 @@ def test_all_sources_carry_the_same_figures_at_the_right_times(small: Election) 
     observer = protocols(small, "observer")
     assert pec.keys() == tec.keys() == cec.keys() and observer.keys() <= pec.keys()
     for sid, p in pec.items():
-        t_pec, t_tec, t_cec = (
-            datetime.fromisoformat(x[sid]["recorded_at"]) for x in (pec, tec, cec)
-        )
+        t_pec, t_tec, t_cec = (datetime.fromisoformat(x[sid]["recorded_at"]) for x in (pec, tec, cec))
         assert DAY + timedelta(hours=20, minutes=30) <= t_pec < DAY + timedelta(days=1)
         assert timedelta(minutes=30) <= t_tec - t_pec <= timedelta(hours=3)
         assert max(DAY + timedelta(hours=26), t_tec) <= t_cec <= DAY + timedelta(hours=34)

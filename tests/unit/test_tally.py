@@ -125,8 +125,9 @@ def test_seats_projected_in_both_views(election):
 def test_late_older_version_never_replaces_a_newer_one(election):
     """v2 arrives first, v1 (the older figures) arrives late: the total keeps v2."""
     events = list(election.events)
-    i, pec = next((i, e) for i, e in enumerate(events)
-                  if e.topic == "protocols" and e.value["source"] == "pec")  # fmt: skip
+    i, pec = next(
+        (i, e) for i, e in enumerate(events) if e.topic == "protocols" and e.value["source"] == "pec"
+    )
     v2 = dict(pec.value, version=2)
     v2["figures"] = dict(v2["figures"], invalid=v2["figures"]["invalid"] + 3)
     events.insert(i, type(pec)(pec.at, pec.topic, pec.key, v2))  # v2 before v1
@@ -219,8 +220,9 @@ def test_station_documents_hold_every_source_and_version(election):
     assert doc["official_source"] == "cec"
     assert set(doc["sources"]) == {e.value["source"] for e in mine}
     pec = election.truth.pec[sid]
-    assert doc["sources"]["pec"]["figures"][-len(election.parties):] == [
-        pec["votes"][p] for p in election.parties]
+    assert doc["sources"]["pec"]["figures"][-len(election.parties) :] == [
+        pec["votes"][p] for p in election.parties
+    ]
     assert store.take_station_docs() == {}  # taken: nothing changed since
 
 
@@ -247,13 +249,24 @@ def test_the_protocol_partitions_backlog_is_the_latest_partials():
     from monitor.tally.national import merge, read_to
 
     def partial(kind, wm, behind):
-        return {"kind": kind, "wm": wm, "epoch": 1, "tecs": {}, "summaries": {}, "behind": behind,
-                "clock": float(wm)}  # fmt: skip
+        return {
+            "kind": kind,
+            "wm": wm,
+            "epoch": 1,
+            "tecs": {},
+            "summaries": {},
+            "behind": behind,
+            "clock": float(wm),
+        }
 
     merged = {}
-    for tp, kind, wm, behind in [("protocols:0", "protocols", 10, 40), ("protocols:1", "protocols", 5, 0),
-                                 ("turnout:0", "turnout", 9, 70), ("protocols:0", "protocols", 50, 0),
-                                 ("protocols:0", "protocols", 20, 30)]:  # a late, older partial
+    for tp, kind, wm, behind in [
+        ("protocols:0", "protocols", 10, 40),
+        ("protocols:1", "protocols", 5, 0),
+        ("turnout:0", "turnout", 9, 70),
+        ("protocols:0", "protocols", 50, 0),
+        ("protocols:0", "protocols", 20, 30),
+    ]:  # a late, older partial
         merged[tp], _ = merge(merged.get(tp), partial(kind, wm, behind))
     # turnout's backlog does not hold the clock back
     assert read_to(merged, kinds=("protocols",)) == math.inf
@@ -267,14 +280,23 @@ def test_the_time_every_input_partition_is_read_to():
     from monitor.tally.national import merge, read_to
 
     def partial(kind, wm, behind, clock):
-        return {"kind": kind, "wm": wm, "epoch": 1, "tecs": {}, "summaries": {}, "behind": behind,
-                "clock": clock}  # fmt: skip
+        return {
+            "kind": kind,
+            "wm": wm,
+            "epoch": 1,
+            "tecs": {},
+            "summaries": {},
+            "behind": behind,
+            "clock": clock,
+        }
 
     merged = {}
-    for tp, kind, wm, behind, clock in [("protocols:0", "protocols", 10, 40, 100.0),
-                                        ("summaries:0", "summaries", 5, 0, 300.0),
-                                        ("turnout:0", "turnout", 9, 0, 50.0),
-                                        ("evote:0", "evote", 3, 99, 10.0)]:  # fmt: skip
+    for tp, kind, wm, behind, clock in [
+        ("protocols:0", "protocols", 10, 40, 100.0),
+        ("summaries:0", "summaries", 5, 0, 300.0),
+        ("turnout:0", "turnout", 9, 0, 50.0),
+        ("evote:0", "evote", 3, 99, 10.0),
+    ]:
         merged[tp], _ = merge(merged.get(tp), partial(kind, wm, behind, clock))
     # protocols:0 is behind at 100; turnout:0 at its end counts as read to any time; the
     # e-ballots are never compared with commissions' figures

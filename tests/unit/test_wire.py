@@ -51,20 +51,23 @@ def test_every_partial_stage_one_writes_passes(tally, partials):
     assert snapshot(merged, tally.registry)["KZ"]["protocol"]["stations_reported"] == 60
 
 
-@pytest.mark.parametrize("edit", [
-    lambda p: p.pop("tp"),
-    lambda p: p.update(kind="ballots"),
-    lambda p: p.update(wm=-1),
-    lambda p: p.update(wm=True),
-    lambda p: p.update(epoch="1"),
-    lambda p: p.update(clock=float("inf")),
-    lambda p: p.update(tecs=[]),
-    lambda p: next(iter(p["tecs"].values()))["pec"].append(1),
-    lambda p: next(iter(p["tecs"].values()))["official"].__setitem__(0, -5),
-    lambda p: next(iter(p["tecs"].values())).pop("n_pec"),
-    lambda p: next(iter(p["tecs"].values()))["unanimous"].pop(),
-    lambda p: next(iter(p["tecs"].values())).update(n_altered=2**64),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda p: p.pop("tp"),
+        lambda p: p.update(kind="ballots"),
+        lambda p: p.update(wm=-1),
+        lambda p: p.update(wm=True),
+        lambda p: p.update(epoch="1"),
+        lambda p: p.update(clock=float("inf")),
+        lambda p: p.update(tecs=[]),
+        lambda p: next(iter(p["tecs"].values()))["pec"].append(1),
+        lambda p: next(iter(p["tecs"].values()))["official"].__setitem__(0, -5),
+        lambda p: next(iter(p["tecs"].values())).pop("n_pec"),
+        lambda p: next(iter(p["tecs"].values()))["unanimous"].pop(),
+        lambda p: next(iter(p["tecs"].values())).update(n_altered=2**64),
+    ],
+)
 def test_a_malformed_protocols_partial_is_refused_with_a_reason(tally, partials, edit):
     p = copy.deepcopy(next(p for p in partials if p["kind"] == "protocols" and p["tecs"]))
     edit(p)
@@ -86,9 +89,11 @@ def test_malformed_turnout_summaries_and_tokens_are_refused(tally, partials):
             check_partial(p, n)
 
 
-_JSON = st.recursive(st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats()
-                     | st.text(max_size=5), lambda c: st.lists(c, max_size=3)
-                     | st.dictionaries(st.text(max_size=5), c, max_size=3), max_leaves=8)  # fmt: skip
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats() | st.text(max_size=5),
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3),
+    max_leaves=8,
+)
 
 
 def _paths(x, path=()):
