@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from .election.command import add_commands as add_definition_commands
 from .errors import MonitorError
 from .notify.cli import add_commands as add_notify_commands
 from .settings import Settings
@@ -189,6 +190,7 @@ def parser() -> argparse.ArgumentParser:
     _conn_args(p)
     p.set_defaults(func=cmd_findings)
     add_notify_commands(sub, _conn_args, _settings)
+    add_definition_commands(sub)
     return ap
 
 

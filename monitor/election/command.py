@@ -1,0 +1,52 @@
+"""``tabmon definition``: check an election definition, list the built-in ones."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .definition import Definition
+from .load import DefinitionError, builtin_names, load
+
+
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("definition", help="check an election definition, or list the built-in ones")
+    what = p.add_subparsers(dest="definition_command", required=True, metavar="ACTION")
+    c = what.add_parser("check", help="validate a definition file (YAML or JSON) or a built-in name")
+    c.add_argument("definition", help="a file, or a built-in name: " + ", ".join(builtin_names()))
+    c.set_defaults(func=cmd_check)
+    ls = what.add_parser("list", help="the built-in definitions")
+    ls.set_defaults(func=cmd_list)
+
+
+def describe(d: Definition) -> str:
+    """One line: what a definition holds."""
+    f = d.file
+    label = " (synthetic)" if f.election.synthetic else ""
+    return (
+        f"{d.name}{label}: {f.election.name}; {len(d.levels)} levels ({' > '.join(d.levels)}),"
+        f" {_n(d.fields, 'field')}, {_n(d.relations, 'relation')}, {_n(f.contests, 'contest')},"
+        f" {_n(f.turnout.reports, 'turnout report')}, polls close {d.polls_close.isoformat()}"
+    )
+
+
+def _n(items: object, noun: str) -> str:
+    n = len(items)  # type: ignore[arg-type]
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    try:
+        d = load(args.definition)
+    except DefinitionError as exc:
+        for line in exc.problems:
+            print(f"tabmon: error: election definition {exc.origin}: {line}", file=sys.stderr)
+        return 2
+    print(f"ok: {describe(d)}")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    for name in builtin_names():
+        print(describe(load(name)))
+    return 0
