@@ -11,28 +11,25 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from .election import load as load_definition
 from .errors import ContractError, show
-from .registry import CEC_ID, REC_CODES, Registry
+
+if TYPE_CHECKING:  # the decoders read the registry they are given; nothing more is imported
+    from .registry import Registry
 
 VERSION = 1
-SOURCES = ("pec", "observer", "tec", "rec", "cec")
-SUMMARY_LEVELS = ("tec", "rec", "cec")
+# The 2007 drill's protocol fields, sources and summary levels (monitor/election/builtin/
+# kz2007.yaml), for the code that is still written for its form: the decoders themselves read
+# the registry's definition.
+_KZ2007 = load_definition("kz2007")
+SOURCES = _KZ2007.sources
+SUMMARY_LEVELS = tuple(reversed(_KZ2007.summary_levels))
 # The fixed figures of a protocol, in the order of the figures vector; party votes follow.
-FIGURE_FIELDS = (
-    "registered",
-    "added",
-    "ballots_received",
-    "ballots_cancelled",
-    "issued_in_station",
-    "issued_mobile",
-    "voted_electronic",
-    "ballots_found",
-    "invalid",
-)
+FIGURE_FIELDS = _KZ2007.fields
 N_FIXED = len(FIGURE_FIELDS)
 
 _INT_ONLY = frozenset((int,))
@@ -48,8 +45,6 @@ MAX_NAME = 200  # characters of a unit's, station's or party's name in the regis
 MAX_PARTIES = 500  # parties (or candidates) on the ballot
 MAX_TIME = 40  # characters of an ISO 8601 time
 # Ids are matched whole (``fullmatch``: ``$`` would let a final newline through).
-_STATION_RE = re.compile(r"([A-Z]{3})-([0-9]{1,6})")
-_TEC_RE = re.compile(r"([A-Z]{3})-T[0-9]{2,4}")
 _TOKEN_RE = re.compile(rf"[!-~]{{1,{MAX_TOKEN}}}")
 
 
@@ -179,28 +174,32 @@ def _type(obj: dict[str, Any], expected: str) -> None:
         raise ContractError("wrong_type", f"expected type {expected!r} on this topic, got {show(t)}")
 
 
-def _figures(obj: dict[str, Any], parties: tuple[str, ...]) -> tuple[int, ...]:
+def _figures(
+    obj: dict[str, Any], parties: tuple[str, ...], fields: tuple[str, ...] = FIGURE_FIELDS
+) -> tuple[int, ...]:
     """The figures vector; a fast path for well-formed figures, the precise checks otherwise."""
     figs = obj.get("figures")
     if type(figs) is dict:
         votes = figs.get("votes")
         if type(votes) is dict and len(votes) == len(parties) and parties:
             try:
-                out = tuple([figs[f] for f in FIGURE_FIELDS] + [votes[p] for p in parties])
+                out = tuple([figs[f] for f in fields] + [votes[p] for p in parties])
             except KeyError:
                 pass
             else:
                 # C-level checks: every value exactly int (bool is not), none negative
                 if _INT_ONLY.issuperset(map(type, out)) and min(out) >= 0 and max(out) <= MAX_COUNT:
                     return out
-    return _figures_checked(obj, parties)  # raises with the precise reason
+    return _figures_checked(obj, parties, fields)  # raises with the precise reason
 
 
-def _figures_checked(obj: dict[str, Any], parties: tuple[str, ...]) -> tuple[int, ...]:
+def _figures_checked(
+    obj: dict[str, Any], parties: tuple[str, ...], fields: tuple[str, ...]
+) -> tuple[int, ...]:
     figs = _field(obj, "figures")
     if type(figs) is not dict:
         raise ContractError("wrong_type", "field 'figures' must be an object")
-    out = [_count(figs, f) for f in FIGURE_FIELDS]
+    out = [_count(figs, f) for f in fields]
     votes = figs.get("votes")
     if type(votes) is not dict:
         raise ContractError(
@@ -257,25 +256,31 @@ def decode_protocol(obj: dict[str, Any], registry: Registry, window: TimeWindow 
     _type(obj, "protocol")
     sid = _station(obj, registry)
     source = _field(obj, "source")
-    if type(source) is not str or source not in SOURCES:
-        raise ContractError("bad_source", f"source must be one of {SOURCES}, got {show(source)}")
+    d = registry.definition
+    if type(source) is not str or source not in d.sources:
+        raise ContractError("bad_source", f"source must be one of {d.sources}, got {show(source)}")
     return Protocol(
         sid,
         source,
         _version(obj, "version"),
         _time(obj, "recorded_at", window),
-        _figures(obj, registry.parties),
+        _figures(obj, registry.parties, d.fields),
     )
 
 
 def decode_summary(obj: dict[str, Any], registry: Registry, window: TimeWindow = DEFAULT_WINDOW) -> Summary:
     _type(obj, "summary")
     level = _field(obj, "level")
-    if type(level) is not str or level not in SUMMARY_LEVELS:
-        raise ContractError("bad_level", f"level must be one of {SUMMARY_LEVELS}, got {show(level)}")
+    d = registry.definition
+    levels = d.summary_levels
+    if type(level) is not str or level not in levels:
+        raise ContractError("bad_level", f"level must be one of {levels[::-1]}, got {show(level)}")
     uid = _text(obj, "unit_id")
-    known = {"cec": uid == CEC_ID, "rec": uid in registry.rec_tecs, "tec": uid in registry.tec_rec}
-    if not known[level]:
+    if level == d.top:
+        known = uid == registry.top_id
+    else:
+        known = registry.unit_level.get(uid, _inferred_level(registry, uid)) == level
+    if not known:
         raise ContractError("unknown_unit", f"{level} unit {show(uid)} is not in the registry")
     return Summary(
         level,
@@ -283,8 +288,17 @@ def decode_summary(obj: dict[str, Any], registry: Registry, window: TimeWindow =
         _version(obj, "version"),
         _time(obj, "recorded_at", window),
         _count(obj, "stations_included"),
-        _figures(obj, registry.parties),
+        _figures(obj, registry.parties, d.fields),
     )
+
+
+def _inferred_level(registry: Registry, uid: str) -> str | None:
+    """A unit known only through its stations (no unit record yet): its commission or region."""
+    if uid in registry.tec_rec:
+        return registry.commission_level
+    if uid in registry.rec_tecs:
+        return registry.region_level
+    return None
 
 
 def decode_evote(obj: dict[str, Any], registry: Registry, window: TimeWindow = DEFAULT_WINDOW) -> Evote:
@@ -311,56 +325,17 @@ DECODERS = {
 }
 
 
-def validate_registry_record(obj: Any) -> None:
-    """Check one registry record (unit, station or the ballot extension)."""
-    if type(obj) is not dict:
-        raise ContractError("not_an_object", "a registry record must be a JSON object")
-    if obj.get("v") != VERSION or type(obj.get("v")) is not int:  # as parse(): not True, 1.0
-        raise ContractError("bad_version", f"field 'v' must be {VERSION}, got {show(obj.get('v'))}")
-    kind = obj.get("type")
-    if kind == "ballot":
-        parties = _field(obj, "parties")
-        if (
-            type(parties) is not list
-            or not parties
-            or len(parties) > MAX_PARTIES
-            or not all(type(p) is str and p and len(p) <= MAX_NAME for p in parties)
-            or len(set(parties)) != len(parties)
-        ):
-            raise ContractError(
-                "wrong_type",
-                "ballot 'parties' must be a list of 1 to"
-                f" {MAX_PARTIES} distinct names of at most"
-                f" {MAX_NAME} characters",
-            )
-    elif kind == "unit":
-        level, uid, parent = _field(obj, "level"), _text(obj, "unit_id"), _text(obj, "parent_id")
-        _name(obj)
-        if level == "rec":
-            if uid not in REC_CODES or parent != CEC_ID:
-                raise ContractError("unknown_unit", f"REC {show(uid)} must be a region code under KZ")
-        elif level == "tec":
-            m = _TEC_RE.fullmatch(uid)
-            if not m or m.group(1) != parent or parent not in REC_CODES:
-                raise ContractError(
-                    "unknown_unit", f"TEC {show(uid)} must be '<rec>-Tnn' under {show(parent)}"
-                )
-        else:
-            raise ContractError("bad_level", f"unit level must be 'rec' or 'tec', got {show(level)}")
-    elif kind == "station":
-        sid, tec, rec = _text(obj, "station_id"), _text(obj, "tec_id"), _text(obj, "rec_id")
-        _name(obj)
-        _count(obj, "registered_baseline")
-        if type(obj.get("evoting")) is not bool:
-            raise ContractError("wrong_type", "field 'evoting' must be true or false")
-        m, t = _STATION_RE.fullmatch(sid), _TEC_RE.fullmatch(tec)
-        if not m or not t or m.group(1) != rec or t.group(1) != rec or rec not in REC_CODES:
-            raise ContractError(
-                "unknown_unit",
-                f"station {show(sid)} in TEC {show(tec)} must be '<rec>-<n>' in a TEC '<rec>-Tnn' of its REC",
-            )
-    else:
-        raise ContractError("unknown_type", f"unknown registry record type {show(kind)}")
+# The checks the registry's records share with the events.
+def text(obj: dict[str, Any], name: str) -> str:
+    return _text(obj, name)
+
+
+def count(obj: dict[str, Any], name: str, most: int = MAX_COUNT) -> int:
+    return _count(obj, name, most)
+
+
+def bounded_name(obj: dict[str, Any]) -> str:
+    return _name(obj)
 
 
 def _name(obj: dict[str, Any]) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from monitor.detect.thresholds import Thresholds
+from monitor.election.thresholds import Thresholds
 from monitor.registry import CEC_ID
 from monitor.tally import OFFICIAL_RANK
 

@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from monitor.detect.thresholds import Thresholds
+from monitor.election.thresholds import Thresholds
 from monitor.registry import CEC_ID
 
 from .scenario_edit import (

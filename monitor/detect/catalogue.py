@@ -12,12 +12,12 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from ..election.thresholds import DEFAULTS, Thresholds
 from ..registry import Registry
 from .findings import Finding
 from .shape import as_dict
 from .station import detect_station
 from .sweep import sweep_findings
-from .thresholds import DEFAULTS, Thresholds
 from .tokens import token_findings
 from .turnout import turnout_findings
 from .units import unit_findings

@@ -8,11 +8,15 @@ field, or figures of the wrong shape, mean the detector says nothing about them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ..election.thresholds import DEFAULTS, Thresholds
+from ..registry import default_definition
 from .findings import Finding
 from .shape import as_dict, as_int_key, delta, gainer, named, participants
-from .thresholds import DEFAULTS, Thresholds
+
+if TYPE_CHECKING:
+    from ..election import Definition
 
 __all__ = ["SOURCE_ORDER", "Thresholds", "control_breaks", "detect_station"]
 
@@ -23,22 +27,13 @@ def _source_rank(src: str) -> tuple[int, str]:
     return (SOURCE_ORDER.index(src) if src in SOURCE_ORDER else len(SOURCE_ORDER), src)
 
 
-def control_breaks(f: dict[str, int], parties: Sequence[str]) -> list[str]:
-    """The control relations of CONTRACT.md a protocol breaks, as readable formulas."""
-    valid = sum(f[p] for p in parties)
-    issued = f["issued_in_station"] + f["issued_mobile"]
-    out = []
-    if f["ballots_received"] != issued + f["ballots_cancelled"]:
-        out.append("ballots_received = issued_in_station + issued_mobile + ballots_cancelled")
-    if f["ballots_found"] > issued:
-        out.append("ballots_found <= issued_in_station + issued_mobile")
-    if f["ballots_found"] + f["voted_electronic"] != f["invalid"] + valid:
-        out.append("ballots_found + voted_electronic = invalid + sum(votes)")
-    if issued + f["voted_electronic"] > f["registered"]:
-        out.append("issued_in_station + issued_mobile + voted_electronic <= registered")
-    if f["added"] > f["registered"]:
-        out.append("added <= registered")
-    return out
+def control_breaks(
+    f: dict[str, int], parties: Sequence[str], definition: Definition | None = None
+) -> list[str]:
+    """The control relations of the election definition (kz2007's are CONTRACT.md's) that a
+    protocol breaks, as the definition writes them."""
+    d = definition or default_definition()
+    return d.broken([f[k] for k in d.fields] + [f[p] for p in parties])
 
 
 def detect_station(

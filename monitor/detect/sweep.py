@@ -13,10 +13,10 @@ from datetime import datetime
 from statistics import median
 from typing import Any
 
+from ..election.thresholds import DEFAULTS, Thresholds
 from ..registry import Registry
 from .findings import Finding
 from .shape import as_dict, named, parse_time, participants
-from .thresholds import DEFAULTS, Thresholds
 from .turnout import Report, Window, pace_jump, reports_of, windows
 
 __all__ = ["sweep_findings"]

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
+from ..election.thresholds import DEFAULTS, Thresholds
 from .findings import Finding
 from .shape import FIELD_WORDS, as_count, as_dict, delta, gainer, parse_time, participants, summary_figures
-from .thresholds import DEFAULTS, Thresholds
 
 __all__ = ["unit_findings"]
 

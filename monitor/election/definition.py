@@ -49,6 +49,10 @@ class Definition:
     relations: tuple[tuple[str, Relation], ...] = field(init=False)  # (severity, relation)
     patterns: dict[str, UnitPattern] = field(init=False)
     tz: tzinfo = field(init=False)
+    # read on every event: computed once
+    sources: tuple[str, ...] = field(init=False)
+    summary_levels: tuple[str, ...] = field(init=False)  # levels whose commissions publish summaries
+    official_rank: dict[str, int] = field(init=False)  # a higher commission's figures win
 
     def __post_init__(self) -> None:
         f = self.file
@@ -65,6 +69,10 @@ class Definition:
         put(self, "relations", tuple((r.severity, compile_relation(r.check, names, n)) for r in f.relations))
         put(self, "patterns", {lv.id: _pattern(lv, f.levels) for lv in f.levels})
         put(self, "tz", zone(f.election.timezone))
+        put(self, "sources", tuple(s.id for s in f.sources))
+        put(self, "summary_levels", tuple(lv.id for lv in f.levels[:-1] if lv.summaries))
+        depth = {lv: len(self.levels) - i for i, lv in enumerate(self.levels)}
+        put(self, "official_rank", {s.id: depth[s.level] for s in f.sources if s.level is not None})
 
     # -- the levels ---------------------------------------------------------------------------
     @property
@@ -79,25 +87,9 @@ class Definition:
     def station_level(self) -> str:
         return self.levels[-1]
 
-    @property
-    def summary_levels(self) -> tuple[str, ...]:
-        """Levels whose commissions publish summary protocols, top first."""
-        return tuple(lv.id for lv in self.file.levels[:-1] if lv.summaries)
-
     def parent_level(self, level: str) -> str | None:
         i = self.levels.index(level)
         return self.levels[i - 1] if i else None
-
-    # -- sources ------------------------------------------------------------------------------
-    @property
-    def sources(self) -> tuple[str, ...]:
-        return tuple(s.id for s in self.file.sources)
-
-    @property
-    def official_rank(self) -> dict[str, int]:
-        """Sources that can be official, ranked: a higher commission's figures win."""
-        depth = {lv: len(self.levels) - i for i, lv in enumerate(self.levels)}
-        return {s.id: depth[s.level] for s in self.file.sources if s.level is not None}
 
     # -- contests -----------------------------------------------------------------------------
     @property

@@ -149,6 +149,8 @@ def _semantic(d: DefinitionFile) -> Iterable[str]:
 def _check_levels(d: DefinitionFile) -> Iterable[str]:
     ids = [lv.id for lv in d.levels]
     yield from _duplicates("levels", ids)
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", d.levels[0].pattern):
+        yield "levels[0].pattern: the top level has one unit: its id, written out (KZ)"
     for i, lv in enumerate(d.levels):
         want = ids[i - 1] if i else None
         if lv.parent != want:
@@ -212,7 +214,7 @@ def _check_contests(d: DefinitionFile) -> Iterable[str]:
 
 
 def _check_detectors(d: DefinitionFile) -> Iterable[str]:
-    from ..detect.thresholds import Thresholds
+    from .thresholds import Thresholds
 
     known = {f.name: f for f in dc_fields(Thresholds) if f.type in ("int", "float")}
     for key, value in d.detectors.items():

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from ..contract import parse_json, validate_registry_record
+from ..contract import parse_json
 from ..deadletter import dead_letter
 from ..errors import BUG, ContractError, bug_reason
 from ..metrics import Metrics
@@ -92,7 +92,7 @@ class RegistryFollower:
         holds, raises out of here (a bug is rejected with the code ``bug``)."""
         try:
             record = parse_json(m.value)
-            validate_registry_record(record)
+            self.registry.validate(record)
             if (
                 record["type"] == "ballot"
                 and self.registry.parties

@@ -17,10 +17,10 @@ from monitor.contract import (
     Summary,
     Turnout,
     parse,
-    validate_registry_record,
 )
 from monitor.errors import ContractError
 from monitor.registry import build
+from monitor.registry import validate_record as validate_registry_record
 from producers.synthetic import generate
 
 LIMIT = 65536

@@ -162,6 +162,10 @@ def test_expressions_are_linear_and_exact():
             lambda r: r["levels"][2].update(pattern="[unclosed"),
             "levels[2].pattern: Value error, not a regular",
         ),
+        (
+            lambda r: r["levels"][0].update(pattern="[A-Z]{2}"),
+            "levels[0].pattern: the top level has one unit",
+        ),
         (lambda r: r["levels"][3].update(summaries=True), "levels[3].summaries: the last level"),
         (lambda r: r["levels"][1].update(cdf_type="region"), "levels[1].cdf_type: Input should be"),
         (lambda r: r["levels"][1].update(colour="red"), "levels[1].colour: unknown key (a typo?)"),
