@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from .contract import DEFAULT_WINDOW, TimeWindow
+from .election import Definition
 from .errors import ContractError
 from .registry import Registry, build
 from .tally import PartitionStore, merge, snapshot
@@ -46,8 +47,9 @@ class InMemoryTally:
         max_bytes: int = 65536,
         window: TimeWindow = DEFAULT_WINDOW,
         partitioner: Callable[[bytes | None], int] | None = None,
+        definition: Definition | None = None,
     ) -> None:
-        self.registry: Registry = build(registry_records)
+        self.registry: Registry = build(registry_records, definition=definition)
         self.partitions = partitions
         self.max_bytes = max_bytes
         self.window = window

@@ -8,17 +8,21 @@ turnout with ``by_report``, and ``summary_versions`` when the commission sent su
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
 from ..election.thresholds import DEFAULTS, Thresholds
+from ..registry import default_definition
 from .findings import Finding
 from .shape import FIELD_WORDS, as_count, as_dict, delta, gainer, parse_time, participants, summary_figures
 
 __all__ = ["unit_findings"]
 
-LEVELS = ("tec", "rec", "cec")
+# How a finding names what a unit's summary was compared with. A unit with child units in the
+# snapshot is compared with their latest summaries; one without (a commission, whose children
+# are stations) with its stations' protocols. The words for kz2007's levels are the drill's.
 _CHILDREN = {
     "tec": "stations' PEC protocols",
     "rec": "TECs' latest summaries",
@@ -26,10 +30,25 @@ _CHILDREN = {
 }
 
 
+def _compared_with(level: str, kids: list[dict[str, Any]]) -> str:
+    words = _CHILDREN.get(level)
+    if words is not None:
+        return words
+    if not kids:
+        return "stations' protocols"
+    return f"{kids[0].get('level', 'child')} units' latest summaries"
+
+
 def unit_findings(
-    units: dict[str, dict[str, Any]], t: Thresholds = DEFAULTS, read_to: float | None = None
+    units: dict[str, dict[str, Any]],
+    t: Thresholds = DEFAULTS,
+    read_to: float | None = None,
+    levels: Collection[str] | None = None,
 ) -> list[Finding]:
     """Every unit-level finding of one snapshot.
+
+    ``levels``: the levels whose commissions publish summaries (the definition's; kz2007's
+    when None). A unit of another level in the snapshot is odd, and says nothing.
 
     ``read_to``: the event time (unix seconds) up to which every input partition had been
     read when the snapshot was taken, ``math.inf`` when each was read to its end (see
@@ -42,6 +61,7 @@ def unit_findings(
     when every input partition is read to its end. ``turnout_revised`` compares one
     summary's versions, which one partition holds in order: it never waits."""
     read_to = math.inf if read_to is None else read_to
+    levels = default_definition().summary_levels if levels is None else levels
     snap = as_dict(units)
     children: dict[str, list[dict[str, Any]]] = {}
     for u in snap.values():
@@ -51,7 +71,7 @@ def unit_findings(
     out: list[Finding] = []
     for uid in sorted(snap):
         u = as_dict(snap[uid])
-        if u.get("level") not in LEVELS:
+        if u.get("level") not in levels:
             continue
         if _read_past(as_dict(u.get("summary")).get("recorded_at"), read_to):
             out += _summary_mismatch(uid, u, children.get(uid, []))
@@ -69,7 +89,7 @@ def _read_past(recorded_at: object, read_to: float) -> bool:
 
 
 def _place(u: dict[str, Any], uid: str) -> str:
-    if u.get("level") == "cec":
+    if "parent_id" in u and u["parent_id"] is None:
         return "the whole country"
     name = u.get("name")
     return name if isinstance(name, str) and name else uid
@@ -89,7 +109,7 @@ class _Children:
 def _children_of(u: dict[str, Any], kids: list[dict[str, Any]], keys: list[str]) -> _Children | None:
     """The sum of a unit's children's latest figures: its stations' PEC protocols for a TEC
     (the Rudniy comparison, report XIV fn 93), its children's latest summaries above."""
-    if u.get("level") == "tec":
+    if not kids:
         view = as_dict(u.get("protocol"))
         f, n = summary_figures(view), as_count(view.get("stations_reported"))
         total = as_count(u.get("stations"))
@@ -137,7 +157,7 @@ def _summary_mismatch(uid: str, u: dict[str, Any], kids: list[dict[str, Any]]) -
             None,
             {
                 "version": version,
-                "compared_with": _CHILDREN[level],
+                "compared_with": _compared_with(level, kids),
                 "children_in": c.n_in,
                 "children_total": c.n_total,
                 "stations_included": included,
@@ -147,7 +167,7 @@ def _summary_mismatch(uid: str, u: dict[str, Any], kids: list[dict[str, Any]]) -
                 "net_beneficiary": gainer({p: d[p] for p in parties}),
             },
             f"The summary of {_place(u, uid)} (version {version}) differs from the sum of its"
-            f" {_CHILDREN[level]}"
+            f" {_compared_with(level, kids)}"
             + ("" if complete else f" ({c.n_in} of {c.n_total} in)")
             + f" {_largest(d, parties)}.",
         )

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..contract import FIGURE_FIELDS, N_FIXED
-from ..registry import CEC_ID, Registry
+from ..registry import Registry
 from .derive import UNANIMOUS_KEYS, participants
 from .partition import TOKEN_BALLOTS_KEPT, cap_versions
 from .seats import allocate
@@ -198,7 +198,8 @@ def snapshot(
     threshold: float = 0.07,
     method: str = "hare",
 ) -> dict[str, dict[str, Any]]:
-    """Totals for the CEC, every REC and every TEC, derived from the merged partials."""
+    """Totals for every unit of every level (in kz2007: the CEC, every REC and TEC), derived
+    from the merged partials."""
     parties = registry.parties
     width = N_FIXED + len(parties)
     tec_units: dict[str, _Unit] = {t: _Unit(width) for t in registry.tec_rec}
@@ -213,24 +214,30 @@ def snapshot(
         for unit, versions in state["summaries"].items():
             summaries.setdefault(unit, {}).update(versions)
         tokens.update(state.get("tokens", {}))
-    rec_units: dict[str, _Unit] = {r: _Unit(width) for r in registry.rec_tecs}
-    cec = _Unit(width)
+    # Every level above the commissions is a roll-up of the commissions under it, however
+    # many levels the definition has: each commission is added once to each of its ancestors.
+    top = registry.top_id
+    level_units: dict[str, _Unit] = {top: _Unit(width)}
+    for uid in registry.unit_level:
+        if uid not in tec_units:
+            level_units[uid] = _Unit(width)
+    for r in registry.rec_tecs:
+        level_units.setdefault(r, _Unit(width))
     for tec, u in tec_units.items():
-        rec = registry.tec_rec.get(tec)
-        if rec is not None:
-            rec_units.setdefault(rec, _Unit(width)).add(u)
-        cec.add(u)
+        for a in _chain(registry, tec):
+            level_units.setdefault(a, _Unit(width)).add(u)
     lists = _registry_figures(registry)
     out: dict[str, dict[str, Any]] = {}
-    units: list[tuple[str, str, str | None, _Unit]] = [(CEC_ID, "cec", None, cec)]
-    units += [(r, "rec", CEC_ID, u) for r, u in rec_units.items()]
-    units += [(t, "tec", registry.tec_rec.get(t), u) for t, u in tec_units.items()]
+    units: list[tuple[str, str, str | None, _Unit]] = []
+    order = {lv: i for i, lv in enumerate(registry.definition.levels)}
+    for uid, u in [*level_units.items(), *tec_units.items()]:
+        level = _level(registry, uid)
+        units.append((uid, level, None if uid == top else _parent(registry, uid), u))
+    units.sort(key=lambda x: order.get(x[1], len(order)))  # stable: registration order within a level
     for uid, level, parent, u in units:
-        n = registry.stations_in(uid) if uid in registry.names else 0
+        n = lists.get(uid, {}).get("stations", 0)
         snap = _unit_snapshot(uid, level, parent, u, n, registry)
-        snap["registry"] = lists.get(
-            uid, {"registered_baseline": 0, "evoting_stations": 0, "evoting_baseline": 0}
-        )
+        snap["registry"] = {k: v for k, v in lists.get(uid, _NO_FIGURES).items() if k != "stations"}
         if uid in summaries:
             versions = [summaries[uid][v] for v in sorted(summaries[uid], key=int)]
             snap["summary_versions"] = [
@@ -245,19 +252,54 @@ def snapshot(
             snap["summary"] = snap["summary_versions"][-1]
         out[uid] = snap
     _evote_multiple(out, tokens, registry)
-    out[CEC_ID]["seats"] = {
-        name: _seats(out[CEC_ID][name], seats, threshold, method) for name in ("protocol", "official")
+    out[top]["seats"] = {
+        name: _seats(out[top][name], seats, threshold, method) for name in ("protocol", "official")
     }
     return out
 
 
+_NO_FIGURES = {"registered_baseline": 0, "evoting_stations": 0, "evoting_baseline": 0, "stations": 0}
+
+
+def _chain(registry: Registry, uid: str) -> list[str]:
+    """The units a commission (or station) counts in, nearest first, ending at the top: its
+    registered ancestors, else (no unit record yet) the region its stations name."""
+    chain = registry.ancestors(uid)
+    if not chain or chain[-1] != registry.top_id:
+        rec = registry.stations[uid].rec_id if uid in registry.stations else registry.tec_rec.get(uid)
+        chain = [a for a in chain if a != rec]
+        if rec is not None and rec != uid:
+            chain.append(rec)
+        chain.append(registry.top_id)
+    return chain
+
+
+def _level(registry: Registry, uid: str) -> str:
+    try:
+        return registry.level_of(uid)
+    except KeyError:  # a commission seen in partials before its unit record
+        return registry.commission_level
+
+
+def _parent(registry: Registry, uid: str) -> str | None:
+    chain = _chain(registry, uid)
+    return chain[0] if chain else None
+
+
 def _registry_figures(registry: Registry) -> dict[str, dict[str, int]]:
-    """Per unit, from the registry: the list size before election day, and how many stations
-    (and voters on their lists) have e-voting."""
+    """Per unit, from the registry: its stations, their lists before election day, and how
+    many stations (and voters on their lists) have e-voting."""
     out: dict[str, dict[str, int]] = {}
+    chains: dict[str, list[str]] = {}  # per commission: computed once
     for st in registry.stations.values():
-        for uid in (CEC_ID, st.rec_id, st.tec_id):
-            f = out.setdefault(uid, {"registered_baseline": 0, "evoting_stations": 0, "evoting_baseline": 0})
+        chain = chains.get(st.tec_id)
+        if chain is None:
+            chain = chains[st.tec_id] = [st.tec_id, *_chain(registry, st.tec_id)]
+        for uid in chain:
+            f = out.get(uid)
+            if f is None:
+                f = out[uid] = dict(_NO_FIGURES)
+            f["stations"] += 1
             f["registered_baseline"] += st.registered_baseline
             if st.evoting:
                 f["evoting_stations"] += 1
@@ -278,7 +320,7 @@ def _evote_multiple(
         units_hit: set[str] = set()
         for station_id, _issued_at in ballots:
             st = registry.stations.get(station_id)
-            for uid in (CEC_ID, st.rec_id, st.tec_id) if st else (CEC_ID,):
+            for uid in [st.tec_id, *_chain(registry, st.tec_id)] if st else (registry.top_id,):
                 if uid in out:
                     out[uid]["evote_multiple"]["ballots"] += 1
                     stations.setdefault(uid, set()).add(station_id)
