@@ -338,7 +338,7 @@ class Harness:
                 partial.update(tp=name, epoch=1, clock=self.clock.get(tp, 0.0), behind=0)
                 wire = orjson.loads(orjson.dumps(partial))
                 step = "stage two's check of the partial"  # as the worker's agent does
-                check_partial(wire, len(registry.parties))
+                check_partial(wire, len(registry.parties), len(registry.definition.fields))
                 step = "merge"
                 self.merged[name], _ = merge(self.merged.get(name), wire)
                 self.published[tp] = wm

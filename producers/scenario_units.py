@@ -14,8 +14,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from monitor.election.thresholds import Thresholds
-from monitor.registry import CEC_ID
-from monitor.tally import OFFICIAL_RANK
+from monitor.registry import CEC_ID, default_definition
 
 from .scenario_edit import Editor, Flat, flat, leader, nested, runner_up, valid
 from .synthetic import TimedEvent
@@ -152,7 +151,8 @@ def _final_voted(ed: Editor, sid: str, t: Thresholds) -> int:
 
 
 def _official_valid(ed: Editor, sid: str) -> int | None:
-    ranked = [(OFFICIAL_RANK[s], s) for s in OFFICIAL_RANK if ed.protocol(sid, s) is not None]
+    rank = default_definition().official_rank
+    ranked = [(rank[s], s) for s in rank if ed.protocol(sid, s) is not None]
     return valid(ed.figures(sid, max(ranked)[1]), ed.parties) if ranked else None
 
 

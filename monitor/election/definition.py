@@ -53,6 +53,9 @@ class Definition:
     sources: tuple[str, ...] = field(init=False)
     summary_levels: tuple[str, ...] = field(init=False)  # levels whose commissions publish summaries
     official_rank: dict[str, int] = field(init=False)  # a higher commission's figures win
+    source_of_rank: dict[int, str] = field(init=False)
+    rejected: int | None = field(init=False)  # index of the BallotsRejected field, if any
+    participants: Linear = field(init=False)
 
     def __post_init__(self) -> None:
         f = self.file
@@ -73,6 +76,10 @@ class Definition:
         put(self, "summary_levels", tuple(lv.id for lv in f.levels[:-1] if lv.summaries))
         depth = {lv: len(self.levels) - i for i, lv in enumerate(self.levels)}
         put(self, "official_rank", {s.id: depth[s.level] for s in f.sources if s.level is not None})
+        put(self, "source_of_rank", {r: s for s, r in self.official_rank.items()})
+        rejected = [i for i, x in enumerate(f.fields) if x.cdf == "BallotsRejected"]
+        put(self, "rejected", rejected[0] if rejected else None)
+        put(self, "participants", names["participants"])
 
     # -- the levels ---------------------------------------------------------------------------
     @property

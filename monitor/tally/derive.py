@@ -9,46 +9,43 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..contract import FIGURE_FIELDS, N_FIXED
+from ..election import Definition
 
 if TYPE_CHECKING:
     from .partition import PartitionStore
 
-# Indexes into a figures vector (FIGURE_FIELDS order, then the parties).
-_INVALID = FIGURE_FIELDS.index("invalid")
-_ISSUED = tuple(FIGURE_FIELDS.index(f) for f in ("issued_in_station", "issued_mobile", "voted_electronic"))
 UNANIMOUS_KEYS = ("all", "over_200", "over_1000", "over_200_no_invalid")
-# Official view: for each station, the highest level that recorded it.
-OFFICIAL_RANK = {"pec": 0, "tec": 1, "rec": 2, "cec": 3}
-_SOURCE_OF_RANK = {r: s for s, r in OFFICIAL_RANK.items()}
 
 
 def vsum(vectors: Sequence[Sequence[int]], width: int) -> list[int]:
     return [sum(col) for col in zip(*vectors, strict=True)] if vectors else [0] * width
 
 
-def participants(f: Sequence[int]) -> int:
-    """Voters who received a ballot: in the station, by mobile box, or electronically."""
-    return f[_ISSUED[0]] + f[_ISSUED[1]] + f[_ISSUED[2]]
+def participants(f: Sequence[int], d: Definition) -> int:
+    """Voters who took part, as the definition counts them (kz2007: everyone who received a
+    ballot, in the station, by mobile box, or electronically)."""
+    return d.participants(f, len(d.fields))
 
 
-def unanimity(f: Sequence[int]) -> tuple[int, int, int, int]:
+def unanimity(f: Sequence[int], d: Definition) -> tuple[int, int, int, int]:
     """(all, over_200, over_1000, over_200_no_invalid) as 0/1 for one station's figures.
 
     Unanimous: one party has every valid vote (report XIV: Nur Otan at hundreds of stations).
     over_200: more than 200 voters participated; over_1000: of those, more than 1,000 ballots
     counted (valid + invalid); over_200_no_invalid: of those over 200, not one invalid ballot.
     """
-    votes = f[N_FIXED:]
+    votes = f[len(d.fields) :]
     valid = sum(votes)
     if valid == 0 or max(votes) != valid:
         return (0, 0, 0, 0)
-    big = participants(f) > 200
-    return (1, int(big), int(big and valid + f[_INVALID] > 1000), int(big and f[_INVALID] == 0))
+    big = participants(f, d) > 200
+    invalid = f[d.rejected] if d.rejected is not None else 0
+    return (1, int(big), int(big and valid + invalid > 1000), int(big and invalid == 0))
 
 
 def protocols_partial(store: PartitionStore, stations: Iterable[str]) -> dict[str, Any]:
     w = store.width
+    d = store.registry.definition
     pec, official, moved_off, moved_pec = [], [], [], []
     unanimous = [0, 0, 0, 0]
     altered = 0
@@ -59,7 +56,7 @@ def protocols_partial(store: PartitionStore, stations: Iterable[str]) -> dict[st
             pec.append(p[1])
         if o is not None:
             official.append(o[1])
-            for i, x in enumerate(unanimity(o[1])):
+            for i, x in enumerate(unanimity(o[1], d)):
                 unanimous[i] += x
             if p is not None:  # moved: official - pec where the PEC protocol is in
                 moved_off.append(o[1])
@@ -109,7 +106,9 @@ def station_doc(store: PartitionStore, sid: str) -> dict[str, Any]:
             "sources": {src: {"version": v, "figures": f} for src, (v, f) in latest.items()},
             # every version seen, with its figures: what changed between versions is evidence
             "versions": {src: {str(v): f for v, f in versions[(sid, src)].items()} for src in latest},
-            "official_source": _SOURCE_OF_RANK[store.official[sid][0]] if sid in store.official else None,
+            "official_source": store.registry.definition.source_of_rank[store.official[sid][0]]
+            if sid in store.official
+            else None,
             "pec_recorded_at": store.pec_first_at[sid][1] if sid in store.pec_first_at else None,
         }
     if store.kind == "turnout":

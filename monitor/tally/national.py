@@ -13,7 +13,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from ..contract import FIGURE_FIELDS, N_FIXED
+from ..election import Definition
 from ..registry import Registry
 from .derive import UNANIMOUS_KEYS, participants
 from .partition import TOKEN_BALLOTS_KEPT, cap_versions
@@ -179,14 +179,15 @@ def _pct(part: int, whole: int) -> float | None:
     return round(100.0 * part / whole, 2) if whole else None
 
 
-def view(figures: list[int], parties: tuple[str, ...]) -> dict[str, Any]:
+def view(figures: list[int], parties: tuple[str, ...], d: Definition) -> dict[str, Any]:
     """A figures vector as named figures, party votes, valid votes and participants."""
-    named: dict[str, Any] = dict(zip(FIGURE_FIELDS, figures[:N_FIXED], strict=True))
-    votes = dict(zip(parties, figures[N_FIXED:], strict=True))
+    n = len(d.fields)
+    named: dict[str, Any] = dict(zip(d.fields, figures[:n], strict=True))
+    votes = dict(zip(parties, figures[n:], strict=True))
     named["votes"] = votes
     named["valid"] = sum(votes.values())
-    # Voters who participated: everyone who received a ballot (the seat threshold's base).
-    named["participants"] = participants(figures)
+    # Voters who took part, as the definition counts them (the seat threshold's base).
+    named["participants"] = participants(figures, d)
     return named
 
 
@@ -201,7 +202,7 @@ def snapshot(
     """Totals for every unit of every level (in kz2007: the CEC, every REC and TEC), derived
     from the merged partials."""
     parties = registry.parties
-    width = N_FIXED + len(parties)
+    width = len(registry.definition.fields) + len(parties)
     tec_units: dict[str, _Unit] = {t: _Unit(width) for t in registry.tec_rec}
     summaries: dict[str, dict[str, Any]] = {}
     tokens: dict[str, list[list[str]]] = {}
@@ -245,7 +246,7 @@ def snapshot(
                     "version": s["version"],
                     "recorded_at": s["recorded_at"],
                     "stations_included": s["stations_included"],
-                    **view(s["figures"], parties),
+                    **view(s["figures"], parties, registry.definition),
                 }
                 for s in versions
             ]
@@ -336,9 +337,10 @@ def _unit_snapshot(
 ) -> dict[str, Any]:
     parties = registry.parties
     registered, added, voted = u.turnout
-    protocol = view(u.pec, parties)
-    official = view(u.official, parties)
-    moved = view(u.moved, parties)
+    d = registry.definition
+    protocol = view(u.pec, parties, d)
+    official = view(u.official, parties, d)
+    moved = view(u.moved, parties, d)
     by_report = {
         seq: {"registered": r, "added": a, "voted": v, "stations_reported": k, "percent": _pct(v, r)}
         for seq, (r, a, v, k) in sorted(u.by_seq.items(), key=lambda x: int(x[0]))
@@ -364,7 +366,11 @@ def _unit_snapshot(
         "official": {"stations_reported": u.n_official, "coverage": _pct(u.n_official, n), **official},
         # Votes moved between the PEC protocols and the official result, per party, over the
         # stations whose PEC protocol is in: positive means the official result has more.
-        "moved": {"votes": moved["votes"], "invalid": moved["invalid"], "valid": moved["valid"]},
+        "moved": {
+            "votes": moved["votes"],
+            "invalid": moved[d.fields[d.rejected]] if d.rejected is not None else 0,
+            "valid": moved["valid"],
+        },
         "evote_ballots": u.evote,
     }
 

@@ -17,9 +17,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from ..contract import N_FIXED, Evote, Protocol, Summary, Turnout
+from ..contract import Evote, Protocol, Summary, Turnout
 from ..registry import Registry
-from .derive import OFFICIAL_RANK, station_doc, tec_partial
+from .derive import station_doc, tec_partial
 
 Figures = tuple[int, ...]
 KINDS = ("turnout", "protocols", "summaries", "evote", "tokens")
@@ -72,7 +72,7 @@ class PartitionStore:
             raise ValueError(f"unknown partition kind {kind!r}")
         self.kind = kind
         self.registry = registry
-        self.width = N_FIXED + len(registry.parties)
+        self.width = len(registry.definition.fields) + len(registry.parties)
         self.members: dict[str, set[str]] = {}  # tec -> stations seen in this partition
         self._tec_of: dict[str, str] = {}
         self.dirty: set[str] = set()  # TECs
@@ -152,7 +152,7 @@ class PartitionStore:
                 self.dirty_stations.add(sid)
             return False
         sources[p.source] = (p.version, figures)
-        rank = OFFICIAL_RANK.get(p.source)
+        rank = self.registry.definition.official_rank.get(p.source)
         if rank is not None:
             off = self.official.get(sid)
             if off is None or rank >= off[0]:

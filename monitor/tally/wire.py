@@ -77,11 +77,12 @@ def _summary(rec: object, width: int) -> None:
         raise _bad("summary figures above the contract's bound")
 
 
-def check_partial(partial: object, parties: int) -> dict[str, Any]:
+def check_partial(partial: object, parties: int, fields: int = N_FIXED) -> dict[str, Any]:
     """The partial if stage two can merge it, else ContractError ``bad_partial`` naming what
-    is wrong. ``parties``: how many parties the ballot has (the width of every vector)."""
+    is wrong. ``parties``: how many parties the ballot has, ``fields`` how many figures its
+    protocol has (together, the width of every vector)."""
     p = _dict(partial, "the partial")
-    width = N_FIXED + parties
+    width = fields + parties
     kind = p.get("kind")
     if kind not in KINDS:
         raise _bad(f"kind must be one of {KINDS}")

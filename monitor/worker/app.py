@@ -111,7 +111,9 @@ class Worker:
         checked whole before anything changes (monitor.tally.wire) and dead-lettered; so is
         one that raises anything else (a bug): no message stops the agent."""
         try:
-            partial = check_partial(parse_json(message.value), len(self.registry.parties))
+            partial = check_partial(
+                parse_json(message.value), len(self.registry.parties), len(self.registry.definition.fields)
+            )
             key = partial["tp"]
             merged, changed = merge(self.table.get(key), partial)
         except ContractError as exc:

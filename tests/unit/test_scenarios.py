@@ -15,7 +15,7 @@ from datetime import timedelta
 import orjson
 import pytest
 
-from monitor.tally import OFFICIAL_RANK
+from monitor.registry import default_definition
 from monitor.testing import InMemoryTally
 from producers.scenarios import KINDS, VARIANTS, inject, scenario_thresholds
 from producers.synthetic import generate
@@ -83,8 +83,9 @@ class View:
         return versions[max(versions)] if versions else None
 
     def official(self, sid):
-        ranked = [s for s in OFFICIAL_RANK if self.latest(sid, s) is not None]
-        return self.latest(sid, max(ranked, key=OFFICIAL_RANK.get)) if ranked else None
+        rank = default_definition().official_rank
+        ranked = [s for s in rank if self.latest(sid, s) is not None]
+        return self.latest(sid, max(ranked, key=rank.__getitem__)) if ranked else None
 
     def final_voted(self, sid):
         final = self.reports.get(sid, {}).get(T.final_report_seq)
