@@ -83,6 +83,10 @@ class Registry:
 
     def __post_init__(self) -> None:
         self.names.setdefault(self.top_id, self.definition.file.levels[0].name)
+        contests = self.definition.contests
+        if not self.parties and len(contests) == 1 and contests[0].selections:
+            # the ballot is in the definition: no ballot record is needed
+            self.parties = tuple(s.id for s in contests[0].selections)
 
     # -- the definition's levels --------------------------------------------------------------
     @property

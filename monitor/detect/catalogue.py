@@ -36,7 +36,7 @@ def station_findings(
     if st is None:
         return []
     if kind == "protocols":
-        return detect_station(sid, st.tec_id, {"protocols": doc}, registry.parties, t)
+        return detect_station(sid, st.tec_id, {"protocols": doc}, registry.parties, t, registry.definition)
     if kind == "turnout":
         return turnout_findings(sid, st.tec_id, as_dict(doc), t)
     return []

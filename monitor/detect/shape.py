@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from ..contract import FIGURE_FIELDS
+from ..election import Definition
+from ..registry import default_definition
 
 # The figures in words, for explanations read aloud.
 FIELD_WORDS = {
@@ -53,8 +54,12 @@ def counts(x: object, n: int | None = None) -> tuple[int, ...] | None:
 
 
 def participants(f: dict[str, int]) -> int:
-    """Voters who received a ballot (named figures): in the station, by mobile box, or
+    """Voters who took part (named figures): the definition's quantity, which :func:`named`
+    puts in; else kz2007's, who received a ballot in the station, by mobile box, or
     electronically (the vector form: :func:`monitor.tally.derive.participants`)."""
+    p = f.get("participants")
+    if p is not None:
+        return p
     return f["issued_in_station"] + f["issued_mobile"] + f["voted_electronic"]
 
 
@@ -67,17 +72,29 @@ def as_int_key(x: object) -> int | None:
     return None
 
 
-def named(figures: object, parties: Sequence[str]) -> dict[str, int] | None:
-    """A figures vector (FIGURE_FIELDS, then the parties) as a dict, or None if it is not one."""
-    names = [*FIGURE_FIELDS, *parties]
+def named(figures: object, parties: Sequence[str], d: Definition | None = None) -> dict[str, int] | None:
+    """A figures vector (the definition's fields, then the parties) as a dict, or None if it
+    is not one. Outside the fields and parties, the definition's quantities are put in too
+    (``registered`` and ``participants`` always), and ``invalid`` (the rejected ballots), so
+    that the detectors read every form alike."""
+    d = d or default_definition()
+    names = [*d.fields, *parties]
     values = counts(figures, len(names))
-    return None if values is None else dict(zip(names, values, strict=True))
+    if values is None:
+        return None
+    out = dict(zip(names, values, strict=True))
+    if d is not default_definition():
+        n = len(d.fields)
+        for q, linear in d.quantities.items():
+            out.setdefault(q, linear(values, n))
+        out.setdefault("invalid", values[d.rejected] if d.rejected is not None else 0)
+    return out
 
 
-def summary_figures(view: dict[str, Any]) -> dict[str, int] | None:
+def summary_figures(view: dict[str, Any], d: Definition | None = None) -> dict[str, int] | None:
     """The figures of a snapshot view (fixed fields and ``votes``) as one flat dict."""
     out: dict[str, int] = {}
-    for name in FIGURE_FIELDS:
+    for name in (d or default_definition()).fields:
         v = as_count(view.get(name))
         if v is None:
             return None

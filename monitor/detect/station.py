@@ -8,6 +8,7 @@ field, or figures of the wrong shape, mean the detector says nothing about them.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..election.thresholds import DEFAULTS, Thresholds
@@ -37,30 +38,42 @@ def control_breaks(
 
 
 def detect_station(
-    sid: str, tec: str, doc: dict[str, Any], parties: Sequence[str], t: Thresholds = DEFAULTS
+    sid: str,
+    tec: str,
+    doc: dict[str, Any],
+    parties: Sequence[str],
+    t: Thresholds = DEFAULTS,
+    definition: Definition | None = None,
 ) -> list[Finding]:
-    """Every station-level finding of one station's ``{"protocols": ...}`` document."""
+    """Every station-level finding of one station's ``{"protocols": ...}`` document, on the
+    definition's form (kz2007's when None)."""
+    d = definition or default_definition()
     prot = as_dict(as_dict(doc).get("protocols"))
     sources = {}
     for src, entry in as_dict(prot.get("sources")).items():
-        f = named(as_dict(entry).get("figures"), parties)
+        f = named(as_dict(entry).get("figures"), parties, d)
         if f is not None:
             sources[src] = f
     out: list[Finding] = []
     for src, f in sources.items():
-        out += _arithmetic(sid, tec, src, f, parties)
-    if "pec" in sources:
-        out += _turnout(sid, tec, sources["pec"], t)
+        out += _arithmetic(sid, tec, src, f, parties, d)
+    own = d.station_source
+    if own in sources:
+        out += _turnout(sid, tec, sources[own], t)
     official = prot.get("official_source")
     if isinstance(official, str) and official in sources:
         out += _unanimous(sid, tec, sources[official], official, parties, t)
-    out += _altered(sid, tec, sources, parties)
+    out += _altered(sid, tec, sources, parties, d)
     out += _altered_versions(sid, tec, as_dict(prot.get("versions")), parties)
+    if d.station_level != "pec":  # the findings are about a station, by its level's name
+        out = [replace(f, level=d.station_level) for f in out]
     return out
 
 
-def _arithmetic(sid: str, tec: str, src: str, f: dict[str, int], parties: Sequence[str]) -> list[Finding]:
-    breaks = control_breaks(f, parties)
+def _arithmetic(
+    sid: str, tec: str, src: str, f: dict[str, int], parties: Sequence[str], d: Definition
+) -> list[Finding]:
+    breaks = control_breaks(f, parties, d)
     if not breaks:
         return []
     return [
@@ -131,20 +144,26 @@ def _unanimous(
     ]
 
 
-def _altered(sid: str, tec: str, sources: dict[str, dict[str, int]], parties: Sequence[str]) -> list[Finding]:
-    """Figures that differ between the PEC protocol and any later source."""
-    base = sources.get("pec")
+def _altered(
+    sid: str, tec: str, sources: dict[str, dict[str, int]], parties: Sequence[str], d: Definition
+) -> list[Finding]:
+    """Figures that differ between the station's own protocol and any later source."""
+    own = d.station_source
+    base = sources.get(own) if own is not None else None
     if base is None:
         return []
-    # the first commission level on the way up whose figures are no longer the PEC's
-    first = next((lv for lv in ("tec", "rec", "cec") if lv in sources and sources[lv] != base), None)
+    # the first commission on the way up whose figures are no longer the station's
+    ranked = sorted((r, s) for s, r in d.official_rank.items() if s != own)
+    first = next((s for _r, s in ranked if s in sources and sources[s] != base), None)
     out = []
-    for src in SOURCE_ORDER[1:]:
+    for src in d.sources:
+        if src == own:
+            continue
         other = sources.get(src)
         if other is None or other == base:
             continue
-        d = delta(base, other)
-        votes = {p: x for p, x in d.items() if p in parties}
+        diff = delta(base, other)
+        votes = {p: x for p, x in diff.items() if p in parties}
         win = gainer(votes)
         out.append(
             Finding(
@@ -153,9 +172,9 @@ def _altered(sid: str, tec: str, sources: dict[str, dict[str, int]], parties: Se
                 "pec",
                 tec,
                 sid,
-                {"compared": ["pec", src], "delta": d, "net_beneficiary": win, "first_changed_at": first},
+                {"compared": [own, src], "delta": diff, "net_beneficiary": win, "first_changed_at": first},
                 f"The {src} figures of station {sid} differ from its PEC protocol"
-                + (f": {win} {votes[win]:+,} votes." if win else f" in {len(d)} figures."),
+                + (f": {win} {votes[win]:+,} votes." if win else f" in {len(diff)} figures."),
                 subject=f"pec-{src}",
             )
         )

@@ -56,6 +56,7 @@ class Definition:
     source_of_rank: dict[int, str] = field(init=False)
     rejected: int | None = field(init=False)  # index of the BallotsRejected field, if any
     participants: Linear = field(init=False)
+    station_source: str | None = field(init=False)  # the station's own protocol
 
     def __post_init__(self) -> None:
         f = self.file
@@ -80,6 +81,8 @@ class Definition:
         rejected = [i for i, x in enumerate(f.fields) if x.cdf == "BallotsRejected"]
         put(self, "rejected", rejected[0] if rejected else None)
         put(self, "participants", names["participants"])
+        own = [s.id for s in f.sources if s.level == self.levels[-1]]
+        put(self, "station_source", own[0] if own else None)
 
     # -- the levels ---------------------------------------------------------------------------
     @property

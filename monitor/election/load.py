@@ -165,6 +165,8 @@ def _check_levels(d: DefinitionFile) -> Iterable[str]:
         if s.level is not None and s.level not in ids:
             yield f"sources[{i}].level: {s.level!r} is not a level"
     yield from _duplicates("sources", [s.id for s in d.sources])
+    if not any(s.level == ids[-1] for s in d.sources):
+        yield f"sources: one source is the station's own protocol (level: {ids[-1]})"
 
 
 def _check_figures(d: DefinitionFile) -> Iterable[str]:

@@ -46,11 +46,12 @@ def unanimity(f: Sequence[int], d: Definition) -> tuple[int, int, int, int]:
 def protocols_partial(store: PartitionStore, stations: Iterable[str]) -> dict[str, Any]:
     w = store.width
     d = store.registry.definition
+    own = d.station_source or ""
     pec, official, moved_off, moved_pec = [], [], [], []
     unanimous = [0, 0, 0, 0]
     altered = 0
     for sid in stations:
-        p = store.protocols.get(sid, {}).get("pec")
+        p = store.protocols.get(sid, {}).get(own)
         o = store.official.get(sid)
         if p is not None:
             pec.append(p[1])

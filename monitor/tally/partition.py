@@ -138,7 +138,7 @@ class PartitionStore:
         if history_changed:
             seen[p.version] = figures
             cap_versions(seen)
-        if p.source == "pec":
+        if p.source == self.registry.definition.station_source:
             at = (recorded, p.recorded_at)
             first = self.pec_first_at.get(sid)
             if first is None or at < first:

@@ -170,7 +170,8 @@ def test_expressions_are_linear_and_exact():
         (lambda r: r["levels"][1].update(cdf_type="region"), "levels[1].cdf_type: Input should be"),
         (lambda r: r["levels"][1].update(colour="red"), "levels[1].colour: unknown key (a typo?)"),
         (lambda r: r["sources"].append({"id": "pec", "name": "again"}), "sources: 'pec' appears twice"),
-        (lambda r: r["sources"][0].update(level="ward"), "sources[0].level: 'ward' is not a level"),
+        (lambda r: r["sources"][0].update(level="tec"), "sources: one source is the station's own"),
+        (lambda r: r["sources"][1].update(level="ward"), "sources[1].level: 'ward' is not a level"),
         (lambda r: r["fields"].append({"id": "votes", "name": "v"}), "fields: 'votes' is reserved"),
         (
             lambda r: r["relations"][0].update(check="ballots_received = nothing"),
