@@ -11,10 +11,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .contract import DEFAULT_WINDOW, TimeWindow
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from .election import Definition
 from .tally.seats import METHODS
 
 PREFIX = "TABMON_"
@@ -59,6 +62,8 @@ class Settings:
     """Most records the ingest consumer takes in one fetch."""
     sweep_interval: float = 5.0
     """Most often, in seconds, the detectors comparing stations run over the read model."""
+    election: str = "kz2007"
+    """The election definition: a built-in name or a YAML/JSON file (docs/election-definition.md)."""
     thresholds_file: str = ""
     """A JSON object overriding detector thresholds by name (docs/detectors.md)."""
     polls_close: str = ""
@@ -167,6 +172,13 @@ class Settings:
         return TimeWindow(
             max(window.earliest, DEFAULT_WINDOW.earliest), min(window.latest, DEFAULT_WINDOW.latest)
         )
+
+    def definition(self) -> Definition:
+        """The election definition ``TABMON_ELECTION`` names, loaded and checked (call it where a
+        process starts: it reads a file)."""
+        from .election import load
+
+        return load(self.election)
 
     def topic(self, name: str) -> str:
         return self.topic_prefix + name

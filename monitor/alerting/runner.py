@@ -12,6 +12,7 @@ import orjson
 from ..detect import Finding, Thresholds, sweep_findings, token_findings, unit_findings
 from ..detect.catalogue import station_findings
 from ..detect.forensics import ForensicThresholds, forensic_findings
+from ..election import Definition
 from ..errors import ConfigError, read_input_file
 from ..registry import Registry
 from ..settings import Settings
@@ -78,16 +79,21 @@ def sweep(
     return sweep_findings(stations, registry, t, clock) + forensic
 
 
-def thresholds_from(settings: Settings) -> Thresholds:
-    """The defaults, overridden by ``TABMON_THRESHOLDS_FILE`` (a JSON object, names as in
-    :class:`~monitor.detect.Thresholds`), then by ``TABMON_POLLS_CLOSE``."""
-    t = _from_file(settings) if settings.thresholds_file else Thresholds()
+def thresholds_from(settings: Settings, definition: Definition | None = None) -> Thresholds:
+    """The defaults, overridden by the definition's ``detectors``, then by
+    ``TABMON_THRESHOLDS_FILE`` (a JSON object, names as in :class:`~monitor.detect.Thresholds`),
+    then by ``TABMON_POLLS_CLOSE``."""
+    base = Thresholds()
+    if definition is not None and definition.file.detectors:
+        given: dict[str, Any] = dict(definition.file.detectors)  # names and kinds checked at load
+        base = replace(base, **given)
+    t = _from_file(settings, base) if settings.thresholds_file else base
     if settings.polls_close:  # validated by Settings
         t = replace(t, polls_close=datetime.fromisoformat(settings.polls_close))
     return t
 
 
-def _from_file(settings: Settings) -> Thresholds:
+def _from_file(settings: Settings, base: Thresholds) -> Thresholds:
     raw = read_input_file(settings.thresholds_file, "thresholds file")
     try:
         given = orjson.loads(raw)
@@ -112,7 +118,7 @@ def _from_file(settings: Settings) -> Thresholds:
             )
         values[name] = converted
     try:
-        return replace(Thresholds(), **values)
+        return replace(base, **values)
     except ValueError as exc:
         raise ConfigError(f"thresholds file {settings.thresholds_file}: {exc}") from None
 

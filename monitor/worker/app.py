@@ -50,14 +50,17 @@ class Worker:
     def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
         self.settings = s = settings
         self.metrics = metrics or Metrics.create()
+        definition = s.definition()
         self.registry = (
-            build(load_records(s.registry_file), s.registry_file) if s.registry_file else Registry()
+            build(load_records(s.registry_file), s.registry_file, definition)
+            if s.registry_file
+            else Registry(definition)
         )
         self.dirty = False
         self.clock = 0.0  # the latest event time in the tally (unix seconds)
         self.detect_clock = 0.0
         self.read_to = 0.0  # the event time every input partition was read to, at the last snapshot
-        self.thresholds = thresholds_from(s)
+        self.thresholds = thresholds_from(s, definition)
         self.ingest: Ingest | None = None
         self.emitter: Emitter | None = None
         self.detection: StageTwoDetection | None = None

@@ -258,3 +258,21 @@ def test_definition_check_prints_a_line_per_mistake(tmp_path: Path, capsys):
     assert "is neither a file nor a built-in name" in capsys.readouterr().err
     assert main(["definition", "list"]) == 0
     assert len(capsys.readouterr().out.strip().splitlines()) == 3
+
+
+def test_the_worker_takes_the_definition_and_its_detector_defaults(tmp_path: Path):
+    from monitor.alerting.runner import thresholds_from
+    from monitor.errors import ConfigError
+    from monitor.settings import Settings
+
+    s = Settings.from_env({"TABMON_ELECTION": "indonesia"})
+    d = s.definition()
+    assert d.name == "indonesia"
+    assert thresholds_from(s, d).min_voters == 100  # the definition's default
+    assert thresholds_from(s).min_voters == 200  # without it, the documented default
+    overrides = tmp_path / "t.json"
+    overrides.write_text('{"min_voters": 50}')
+    s = Settings.from_env({"TABMON_ELECTION": "indonesia", "TABMON_THRESHOLDS_FILE": str(overrides)})
+    assert thresholds_from(s, s.definition()).min_voters == 50  # the file wins
+    with pytest.raises(ConfigError, match="neither a file nor a built-in name"):
+        Settings.from_env({"TABMON_ELECTION": "atlantis"}).definition()
