@@ -53,6 +53,9 @@ def counts(x: object, n: int | None = None) -> tuple[int, ...] | None:
     return tuple(x)
 
 
+_ISSUED = frozenset(("issued_in_station", "issued_mobile", "voted_electronic"))
+
+
 def participants(f: dict[str, int]) -> int:
     """Voters who took part (named figures): the definition's quantity, which :func:`named`
     puts in; else kz2007's, who received a ballot in the station, by mobile box, or
@@ -74,20 +77,23 @@ def as_int_key(x: object) -> int | None:
 
 def named(figures: object, parties: Sequence[str], d: Definition | None = None) -> dict[str, int] | None:
     """A figures vector (the definition's fields, then the parties) as a dict, or None if it
-    is not one. Outside the fields and parties, the definition's quantities are put in too
-    (``registered`` and ``participants`` always), and ``invalid`` (the rejected ballots), so
-    that the detectors read every form alike."""
+    is not one. What the detectors read of every form is put in where the form has no field of
+    that name: ``registered`` and ``participants`` (the definition's quantities) and
+    ``invalid`` (the rejected ballots). kz2007's dict is its fields and parties alone, as
+    :func:`participants` computes from them."""
     d = d or default_definition()
     names = [*d.fields, *parties]
     values = counts(figures, len(names))
     if values is None:
         return None
     out = dict(zip(names, values, strict=True))
-    if d is not default_definition():
-        n = len(d.fields)
-        for q, linear in d.quantities.items():
-            out.setdefault(q, linear(values, n))
-        out.setdefault("invalid", values[d.rejected] if d.rejected is not None else 0)
+    n = len(d.fields)
+    if "registered" not in out:
+        out["registered"] = d.quantity("registered", values)
+    if "participants" not in out and not _ISSUED.issubset(out):  # kz2007's form: participants()
+        out["participants"] = d.participants(values, n)
+    if "invalid" not in out:
+        out["invalid"] = values[d.rejected] if d.rejected is not None else 0
     return out
 
 

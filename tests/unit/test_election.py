@@ -276,3 +276,20 @@ def test_the_worker_takes_the_definition_and_its_detector_defaults(tmp_path: Pat
     assert thresholds_from(s, s.definition()).min_voters == 50  # the file wins
     with pytest.raises(ConfigError, match="neither a file nor a built-in name"):
         Settings.from_env({"TABMON_ELECTION": "atlantis"}).definition()
+
+
+def test_a_definition_loaded_again_gives_the_same_findings():
+    """The worker loads its definition itself (TABMON_ELECTION): kz2007 loaded anew must read
+    protocols exactly as the default does, evidence included."""
+    from monitor.detect.station import detect_station
+
+    parties = ("A", "B")
+    pec = [1000, 0, 600, 10, 500, 40, 30, 570, 7, 300, 263]
+    tec = [*pec[:4], 520, *pec[5:9], 280, 283]  # 20 ballots issued more, 20 votes moved to B
+    doc = {
+        "protocols": {"sources": {"pec": {"figures": pec}, "tec": {"figures": tec}}, "official_source": "tec"}
+    }
+    default = detect_station("AKM-1", "AKM-T01", doc, parties)
+    again = detect_station("AKM-1", "AKM-T01", doc, parties, definition=load("kz2007"))
+    assert "protocol_altered" in [f.kind for f in default]
+    assert [(f.finding_id, f.evidence) for f in again] == [(f.finding_id, f.evidence) for f in default]
