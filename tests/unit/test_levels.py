@@ -8,21 +8,11 @@ import random
 import pytest
 import yaml
 
-from monitor.election import BUILTIN, parse
+from monitor.election import BUILTIN, load, parse
 from monitor.testing import InMemoryTally
 
 PARTIES = ["A", "B", "C"]
-FIELDS = (
-    "registered",
-    "added",
-    "ballots_received",
-    "ballots_cancelled",
-    "issued_in_station",
-    "issued_mobile",
-    "voted_electronic",
-    "ballots_found",
-    "invalid",
-)
+FIELDS = load("kz2007").fields
 AT = "2007-08-18T21:00:00+06:00"
 
 
