@@ -14,6 +14,7 @@ from datetime import timedelta
 
 import orjson
 import pytest
+from truth import FIXED
 
 from monitor.registry import default_definition
 from monitor.testing import InMemoryTally
@@ -21,17 +22,6 @@ from producers.scenarios import KINDS, VARIANTS, inject, scenario_thresholds
 from producers.synthetic import generate
 
 T = scenario_thresholds()
-FIXED = (
-    "registered",
-    "added",
-    "ballots_received",
-    "ballots_cancelled",
-    "issued_in_station",
-    "issued_mobile",
-    "voted_electronic",
-    "ballots_found",
-    "invalid",
-)
 DEADLINE = T.polls_close + T.protocol_grace  # type: ignore[operator]
 
 

@@ -9,6 +9,7 @@ from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 
 import pytest
+from truth import FIXED as FIELDS
 
 from producers.synthetic import (
     PARTIES,
@@ -21,17 +22,6 @@ from producers.synthetic import (
 )
 
 DAY = datetime(2007, 8, 18, tzinfo=TZ)
-FIELDS = (
-    "registered",
-    "added",
-    "ballots_received",
-    "ballots_cancelled",
-    "issued_in_station",
-    "issued_mobile",
-    "voted_electronic",
-    "ballots_found",
-    "invalid",
-)
 STATION_RE = re.compile(r"^([A-Z]{3})-([1-9][0-9]*)$")
 TEC_RE = re.compile(r"^([A-Z]{3})-T([0-9]{2,})$")
 
