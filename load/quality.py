@@ -41,7 +41,7 @@ from monitor import procs, quality, quality_run, readmodel  # noqa: E402
 from monitor.admin import ensure_topics  # noqa: E402
 from monitor.demo import embedded, settled_findings, start_worker  # noqa: E402
 from monitor.detect.findings import to_record  # noqa: E402
-from monitor.detect.forensics import ForensicThresholds  # noqa: E402
+from monitor.election.thresholds import ForensicThresholds  # noqa: E402
 from monitor.progress import EndOffsets, behind, wait_caught_up  # noqa: E402
 from monitor.settings import Settings  # noqa: E402
 from monitor.tally.route import ROUTED_TOPICS  # noqa: E402

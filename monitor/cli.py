@@ -108,7 +108,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def _election_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--stations", type=int, default=9727, help="stations of a synthetic election (default 9,727)"
+        "--stations",
+        type=int,
+        default=None,
+        help="stations of a synthetic election (default 9,727; a definition's: its demo.stations)",
     )
     p.add_argument("--tecs", type=int, default=205, help="TECs (default 205)")
     p.add_argument("--seed", type=int, default=2007, help="seed of the synthetic election")
@@ -142,9 +145,10 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="run everything embedded: broker, redis, worker, replay")
     p.add_argument(
         "--election",
-        choices=("kz2007", "synthetic"),
         default="kz2007",
-        help="the 2007 drill (default) or a synthetic election",
+        metavar="NAME_OR_FILE",
+        help="kz2007: the 2007 drill (default); synthetic: a clean 2007-shaped night; or an"
+        " election definition, built in (kz2023, indonesia) or a YAML file: its synthetic night",
     )
     _election_args(p)
     p.add_argument("--workdir", type=Path, default=Path(".tabmon"), help="logs and state")
@@ -162,7 +166,12 @@ def parser() -> argparse.ArgumentParser:
     _conn_args(p, registry=True)
     p.set_defaults(func=cmd_worker)
     p = sub.add_parser("replay", help="send an election into the broker")
-    p.add_argument("source", help="kz2007 (the 2007 drill), synthetic, or a JSON-lines file")
+    p.add_argument(
+        "source",
+        help="kz2007 (the 2007 drill), synthetic, an election definition (a built-in name or a"
+        " .yaml file: its synthetic night; run the worker with TABMON_ELECTION set to it),"
+        " or a JSON-lines file",
+    )
     _election_args(p)
     _conn_args(p)
     p.set_defaults(func=cmd_replay)

@@ -34,7 +34,12 @@ console = Console()
 
 
 def _send_with_progress(
-    settings: Settings, messages: list[Any], speed: float, client: Any = None, should_stop: Any = None
+    settings: Settings,
+    messages: list[Any],
+    speed: float,
+    client: Any = None,
+    should_stop: Any = None,
+    top: str = "KZ",
 ) -> int:
     from producers.replay import send
 
@@ -53,7 +58,7 @@ def _send_with_progress(
             clock = f"drill clock {at:%d %b %H:%M}" if at else ""
             if client is not None and time.monotonic() - last_live[0] > 1:
                 last_live[0] = time.monotonic()
-                cec = readmodel.read_unit(client, settings.app_id, "KZ")
+                cec = readmodel.read_unit(client, settings.app_id, top)
                 if cec:
                     clock += (
                         f"  | tally: {cec['official']['stations_reported']:,} stations,"
@@ -197,13 +202,13 @@ def start_worker(settings: Settings, log: Path, command: str = "worker") -> subp
 
 
 def wait_caught_up(
-    settings: Settings, client: Any, worker: subprocess.Popen[bytes], timeout: float = 600
+    settings: Settings, client: Any, worker: subprocess.Popen[bytes], timeout: float = 600, top: str = "KZ"
 ) -> dict[str, Any]:
     """Show the live national tally until the snapshot has folded in every sent message."""
     with Live(console=console, refresh_per_second=2, transient=True) as live:
 
         def show(meta: dict[str, Any] | None, left: int) -> None:
-            cec = readmodel.read_unit(client, settings.app_id, "KZ")
+            cec = readmodel.read_unit(client, settings.app_id, top)
             if cec is not None:
                 live.update(
                     Group(render.unit_table(cec, "Live national tally"), f"{left:,} events still to fold in")
@@ -240,29 +245,38 @@ def settled_findings(settings: Settings, client: Any, timeout: float = 60) -> li
 
 
 def _example_station(election: Any) -> str:
-    """A station worth looking at: ALR-811 of the 2007 report, else the first one."""
+    """A station worth looking at: ALR-811 of the 2007 report, a misread one, else the first."""
     ids = [r["station_id"] for r in election.registry if r.get("type") == "station"]
-    return "ALR-811" if "ALR-811" in ids else ids[0]
+    misread = sorted(getattr(election, "misread", {}))
+    return "ALR-811" if "ALR-811" in ids else (misread or ids)[0]
+
+
+def _what(args: argparse.Namespace, election: Any) -> str:
+    if args.election == "kz2007":
+        return "the 2007 drill"
+    if args.election == "synthetic":
+        return "a synthetic 2007-shaped election"
+    f = election.definition.file.election
+    return f"{f.name}{'' if f.synthetic else ' (a synthetic night)'}"
 
 
 def run_demo(args: argparse.Namespace) -> int:
     from producers.replay import messages_of
-    from producers.synthetic import POLLS_CLOSE
 
     procs.interrupt_on_signals()
     workdir = args.workdir / f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
     console.print(f"[bold]tabmon demo[/bold]: logs in {workdir}")
     election = sources.load_election(args.election, args)
-    label = "the 2007 drill" if args.election == "kz2007" else "a synthetic election"
+    definition = getattr(election, "definition", None)
     console.print(
-        f"{label} (seed {args.seed}): {len(election.registry):,} registry"
+        f"{_what(args, election)} (seed {args.seed}): {len(election.registry):,} registry"
         f" records, {len(election.events):,} events"
     )
     worker = None
     with embedded(workdir) as settings:
-        # both datasets close the polls at 20.00 hrs on 18 August 2007, the last turnout
-        # report of the day (report 003, XIII)
-        settings = dataclasses.replace(settings, polls_close=POLLS_CLOSE.isoformat())
+        settings = _demo_settings(settings, args, definition)
+        d = settings.definition()
+        top = d.file.levels[0].pattern
         try:
             console.print(f"broker {settings.broker}, redis {settings.redis_url}")
             ensure_topics(settings)
@@ -276,14 +290,14 @@ def run_demo(args: argparse.Namespace) -> int:
             client = redis.Redis.from_url(settings.redis_url)
             t0 = time.monotonic()
             events = messages_of([], election.events)
-            _send_with_progress(settings, events, args.speed, client)
-            wait_caught_up(settings, client, worker)
+            _send_with_progress(settings, events, args.speed, client, top=top)
+            wait_caught_up(settings, client, worker, top=top)
             elapsed = time.monotonic() - t0
             units = {
                 u: readmodel.read_unit(client, settings.app_id, u)
-                for u in ["KZ", *sorted({r["unit_id"] for r in election.registry if r.get("type") == "unit"})]
+                for u in [top, *sorted({r["unit_id"] for r in election.registry if r.get("type") == "unit"})]
             }
-            console.print(render.summary({k: v for k, v in units.items() if v}))
+            console.print(render.summary({k: v for k, v in units.items() if v}, d))
             console.print(render.findings_summary(settled_findings(settings, client)))
             if args.election == "kz2007":
                 from producers.kz2007 import expected
@@ -303,8 +317,9 @@ def run_demo(args: argparse.Namespace) -> int:
                     "running. In another shell:\n  export"
                     f" TABMON_BROKER={settings.broker}"
                     f" TABMON_REDIS_URL={settings.redis_url}"
-                    f" TABMON_APP_ID={settings.app_id}\n"
-                    f"  tabmon status; tabmon status {_example_station(election)}"
+                    f" TABMON_APP_ID={settings.app_id}"
+                    + (f" TABMON_ELECTION={settings.election}" if definition is not None else "")
+                    + f"\n  tabmon status; tabmon status {_example_station(election)}"
                     + ("; tabmon drill-report" if args.election == "kz2007" else "")
                     + "\nCtrl-C stops all",
                     soft_wrap=True,
@@ -316,3 +331,18 @@ def run_demo(args: argparse.Namespace) -> int:
             procs.stop(worker, grace=15)
     console.print("stopped: worker, redis-server, broker")
     return 0
+
+
+def _demo_settings(settings: Settings, args: argparse.Namespace, definition: Any) -> Settings:
+    """The embedded settings for this night: its definition and its close of polls."""
+    if definition is None:
+        from producers.synthetic import POLLS_CLOSE
+
+        # both 2007 datasets close the polls at 20.00 hrs on 18 August 2007, the last
+        # turnout report of the day (report 003, XIII)
+        return dataclasses.replace(settings, polls_close=POLLS_CLOSE.isoformat())
+    return dataclasses.replace(
+        settings,
+        election=sources.definition_election(args.election),
+        polls_close=definition.polls_close.isoformat(),
+    )

@@ -27,7 +27,8 @@ from typing import Any
 
 from .alerting.runner import stage_one, stage_two
 from .detect import Finding, Thresholds, detect_all, sweep_findings
-from .detect.forensics import ForensicThresholds, forensic_findings
+from .detect.forensics import forensic_findings
+from .election.thresholds import ForensicThresholds
 from .testing import InMemoryTally
 
 

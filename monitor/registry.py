@@ -84,8 +84,9 @@ class Registry:
     def __post_init__(self) -> None:
         self.names.setdefault(self.top_id, self.definition.file.levels[0].name)
         contests = self.definition.contests
-        if not self.parties and len(contests) == 1 and contests[0].selections:
-            # the ballot is in the definition: no ballot record is needed
+        if not self.parties and contests[0].selections:
+            # the ballot is in the definition: no ballot record is needed. A protocol that
+            # names no contest is of the first one (contract v2)
             self.parties = tuple(s.id for s in contests[0].selections)
 
     # -- the definition's levels --------------------------------------------------------------

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Group
 from rich.table import Table
 
 from .contract import FIGURE_FIELDS
+
+if TYPE_CHECKING:
+    from .election import Definition
 
 
 def _n(x: int | None) -> str:
@@ -82,11 +85,16 @@ def level_table(units: list[dict[str, Any]], title: str) -> Table:
     return t
 
 
-def summary(units: dict[str, dict[str, Any]]) -> Group:
-    """The end-of-run summary per level: CEC in full, then RECs, then the TECs in brief."""
-    cec = units["KZ"]
-    recs = sorted((u for u in units.values() if u["level"] == "rec"), key=lambda u: u["unit_id"])
-    return Group(unit_table(cec, "National (CEC)"), coverage_line(cec), level_table(recs, "Regions (REC)"))
+def summary(units: dict[str, dict[str, Any]], definition: Definition) -> Group:
+    """The end-of-run summary: the country in full, then the level below it, a unit a row."""
+    top, second = definition.levels[0], definition.levels[1]
+    country = units[definition.file.levels[0].pattern]
+    regions = sorted((u for u in units.values() if u["level"] == second), key=lambda u: u["unit_id"])
+    return Group(
+        unit_table(country, "National" if top == "national" else f"National ({top.upper()})"),
+        coverage_line(country),
+        level_table(regions, f"Regions ({second.upper()})"),
+    )
 
 
 SOURCE_ORDER = ("pec", "observer", "tec", "rec", "cec")

@@ -50,12 +50,12 @@ class Settings:
     """Messages larger than this are rejected as oversized."""
     deadletter_raw_limit: int = 16384
     """Bytes of the original message kept in a dead letter."""
-    seats: int = 98
-    """Party-list seats to allocate (report IV.B: 98)."""
-    threshold: float = 0.07
-    """Share of participating voters a party needs for seats (report IV.B: 7 %)."""
-    seat_method: str = "hare"
-    """hare | droop | dhondt | sainte_lague."""
+    seats: int = 0
+    """Seats to allocate; 0: the first contest's in the election definition (kz2007: 98)."""
+    threshold: float = -1.0
+    """Share a party needs for seats; below 0: the definition's (kz2007: 7 % of participants)."""
+    seat_method: str = ""
+    """hare | droop | dhondt | sainte_lague | plurality; empty: the definition's (kz2007: hare)."""
     session_timeout: float = 10.0
     """Consumer group session timeout in seconds (how long a killed worker holds partitions)."""
     batch_size: int = 5000
@@ -106,13 +106,17 @@ class Settings:
         return settings
 
     def validate(self) -> None:
-        if self.seat_method not in SEAT_METHODS:
+        if self.seat_method and self.seat_method not in SEAT_METHODS:
             raise ConfigError(
                 f"TABMON_SEAT_METHOD={self.seat_method!r} is not one of {', '.join(SEAT_METHODS)}"
             )
-        if not 0 <= self.threshold < 1:
-            raise ConfigError(f"TABMON_THRESHOLD={self.threshold} must be in [0, 1)")
-        for name in ("partitions", "seats", "max_message_bytes", "batch_size"):
+        if not (0 <= self.threshold < 1 or self.threshold == -1):
+            raise ConfigError(
+                f"TABMON_THRESHOLD={self.threshold} must be in [0, 1) (or -1: the definition's)"
+            )
+        if self.seats < 0:
+            raise ConfigError("TABMON_SEATS must be at least 1 (or 0: the definition's)")
+        for name in ("partitions", "max_message_bytes", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"TABMON_{name.upper()} must be at least 1")
         for name in (
@@ -179,6 +183,14 @@ class Settings:
         from .election import load
 
         return load(self.election)
+
+    def seat_overrides(self) -> dict[str, Any]:
+        """The seat rule's parts these settings set (the rest come from the definition)."""
+        return {
+            "seats": self.seats or None,
+            "threshold": None if self.threshold < 0 else self.threshold,
+            "method": self.seat_method or None,
+        }
 
     def topic(self, name: str) -> str:
         return self.topic_prefix + name

@@ -1,5 +1,6 @@
-"""Where a replay comes from: the 2007 drill, a synthetic election, or a JSON-lines file;
-and the window of the night to send (``--from`` / ``--until``)."""
+"""Where a replay comes from: the 2007 drill, a synthetic election, a synthetic night of any
+election definition, or a JSON-lines file; and the window of the night to send (``--from`` /
+``--until``)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import orjson
 
 from .errors import ConfigError, read_input_file
 
-ELECTIONS = ("kz2007", "synthetic")
+ELECTIONS = ("kz2007", "synthetic")  # and any election definition (docs/election-definition.md)
 DRILL_TZ = timezone(timedelta(hours=6))
 DRILL_DAY = "2007-08-18"
 
@@ -26,20 +27,50 @@ def load_election(name: str, args: argparse.Namespace) -> Any:
     if name == "synthetic":
         from producers.synthetic import generate
 
-        if args.stations < 1 or args.tecs < 1:
+        stations = 9727 if args.stations is None else args.stations
+        if stations < 1 or args.tecs < 1:
             raise ConfigError("--stations and --tecs must be at least 1")
         try:
-            return generate(args.stations, args.tecs, seed=args.seed, evote_ballots=args.evotes)
+            return generate(stations, args.tecs, seed=args.seed, evote_ballots=args.evotes)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-    raise ConfigError(f"unknown election {name!r}: choose one of {', '.join(ELECTIONS)}")
+    return definition_night(name, args)
+
+
+def definition_election(name: str) -> str:
+    """What a worker is told to load (``TABMON_ELECTION``) for ``--election name``: a file's
+    absolute path, else the built-in name."""
+    path = Path(name)
+    return str(path.resolve()) if path.is_file() else name
+
+
+def definition_night(name: str, args: argparse.Namespace) -> Any:
+    """A synthetic night of an election definition (a built-in name or a file)."""
+    from producers.night import FormError, PatternNotWritable, generate
+
+    from .election import load
+    from .election.load import builtin_names
+
+    path = Path(name)
+    if not path.is_file() and name not in builtin_names():
+        raise ConfigError(
+            f"unknown election {name!r}: kz2007, synthetic, a built-in definition"
+            f" ({', '.join(builtin_names())}) or a definition file"
+        )
+    definition = load(name)
+    if args.stations is not None and args.stations < 1:
+        raise ConfigError("--stations must be at least 1")
+    try:
+        return generate(definition, args.stations, seed=args.seed)
+    except (FormError, PatternNotWritable, ValueError) as exc:
+        raise ConfigError(f"{name}: {exc}") from None
 
 
 def load_messages(source: str, args: argparse.Namespace) -> tuple[list[Any], list[Any]]:
     """(registry messages, event messages) for a source: an election name or a file."""
     from producers.replay import messages_of
 
-    if source in ELECTIONS:
+    if source in ELECTIONS or _is_definition(source):
         e = load_election(source, args)
         return messages_of(e.registry, []), messages_of([], e.events)
     path = Path(source)
@@ -54,6 +85,12 @@ def load_messages(source: str, args: argparse.Namespace) -> tuple[list[Any], lis
             raise ConfigError(f"{path}:{n}: not a replay line ({exc})") from None
         (registry if m.topic == "registry" else events).append(m)
     return registry, events
+
+
+def _is_definition(source: str) -> bool:
+    from .election.load import builtin_names
+
+    return source in builtin_names() or Path(source).suffix.lower() in (".yaml", ".yml")
 
 
 REPLAY_TOPICS = ("registry", "turnout", "protocols", "summaries", "evote")

@@ -142,10 +142,11 @@ class InMemoryTally:
     def findings(self, thresholds: Any = None, now: Any = None) -> list[Any]:
         """Every finding the worker's detectors would give on this state, the statistical
         signals included (``now``: the event-time clock, a tz-aware datetime)."""
-        from .detect import Thresholds, detect_all
+        from .detect import detect_all
         from .detect.forensics import forensic_findings
+        from .election.thresholds import of_definition
 
-        t = thresholds or Thresholds()
+        t = thresholds or of_definition(self.registry.definition)
         self.flush()
         return detect_all(
             self.stations, self.snapshot(), self.tokens(), self.registry, t, now

@@ -11,8 +11,9 @@ import orjson
 
 from ..detect import Finding, Thresholds, sweep_findings, token_findings, unit_findings
 from ..detect.catalogue import station_findings
-from ..detect.forensics import ForensicThresholds, forensic_findings
+from ..detect.forensics import forensic_findings
 from ..election import Definition
+from ..election.thresholds import ForensicThresholds, of_definition
 from ..errors import ConfigError, read_input_file
 from ..registry import Registry
 from ..settings import Settings
@@ -75,7 +76,7 @@ def sweep(
     over the whole station read model, and the statistical signals per region; ``now`` is
     the event-time clock (unix seconds, 0 before any event)."""
     clock = datetime.fromtimestamp(now, UTC) if now else None
-    forensic = forensic_findings(stations, registry, ft or ForensicThresholds())
+    forensic = forensic_findings(stations, registry, ft)
     return sweep_findings(stations, registry, t, clock) + forensic
 
 
@@ -83,10 +84,7 @@ def thresholds_from(settings: Settings, definition: Definition | None = None) ->
     """The defaults, overridden by the definition's ``detectors``, then by
     ``TABMON_THRESHOLDS_FILE`` (a JSON object, names as in :class:`~monitor.detect.Thresholds`),
     then by ``TABMON_POLLS_CLOSE``."""
-    base = Thresholds()
-    if definition is not None and definition.file.detectors:
-        given: dict[str, Any] = dict(definition.file.detectors)  # names and kinds checked at load
-        base = replace(base, **given)
+    base = of_definition(definition)
     t = _from_file(settings, base) if settings.thresholds_file else base
     if settings.polls_close:  # validated by Settings
         t = replace(t, polls_close=datetime.fromisoformat(settings.polls_close))

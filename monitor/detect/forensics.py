@@ -20,8 +20,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..contract import FIGURE_FIELDS, N_FIXED
-from ..registry import CEC_ID, Registry
+from ..election import Definition
+from ..election.thresholds import ForensicThresholds, forensic_of_definition
+from ..registry import Registry
 from . import stats
 from .findings import Finding
 from .shape import counts
@@ -29,47 +30,7 @@ from .shape import counts
 KINDS = ("forensic_last_digit", "forensic_round_percent", "forensic_fingerprint", "forensic_excess_votes")
 REGIONAL_TESTS = 5  # last digit, whole-percent turnout, whole-percent share, fingerprint, excess
 NATIONAL_TESTS = 3  # last digit and the two whole-percent tests: pooling regions keeps their null
-_REGISTERED = FIGURE_FIELDS.index("registered")
-_ISSUED = tuple(FIGURE_FIELDS.index(f) for f in ("issued_in_station", "issued_mobile", "voted_electronic"))
 _SIGNAL = "a statistical signal, not proof"
-
-
-@dataclass(frozen=True)
-class ForensicThresholds:
-    # Family-wise false-alarm level of one sweep: each test is run at alpha / m, m being
-    # every test of every region in the registry plus the national ones (Bonferroni).
-    alpha: float = 0.01
-    # Family-wise level below which a signal is a warning rather than info.
-    alpha_warning: float = 1e-4
-    # A test says nothing about a region with fewer usable stations: partial data early in
-    # the night is small and lumpy.
-    min_stations: int = 50
-    # Last digits are uniform only for counts spread over many tens; on clean synthetic data
-    # counts >= 10 fail the test nationally (p < 1e-180), counts >= 100 pass (load/RESULTS.md).
-    digit_min_count: int = 100
-    digit_min_counts: int = 100  # chi-square needs >= 10 expected per digit
-    # A station's denominator (registered, or valid votes) for the whole-percent test: below
-    # 200 too many counts land on a whole percent by chance for the test to see anything.
-    round_min_denominator: int = 200
-    # Fingerprint: Spearman correlation of leader share on turnout, significant and at least this.
-    fingerprint_min_rho: float = 0.2
-    corner: float = 0.9  # "high turnout and high share": both at least this (evidence only)
-    # Excess votes: turnout bins for the mode, smoothing half-width in bins, how tall a peak
-    # must be (share of the tallest) to be the low-turnout mode, stations per side, and the
-    # smallest excess worth reporting, as a share of the leader's votes in the region.
-    mode_bin: float = 0.01
-    mode_smooth: int = 2
-    mode_peak_share: float = 0.5
-    excess_min_group: int = 20
-    excess_min_share: float = 0.01
-
-    def __post_init__(self) -> None:
-        if not 0.0 < self.alpha_warning <= self.alpha < 1.0:
-            raise ValueError("need 0 < alpha_warning <= alpha < 1")
-        if not 0.0 < self.mode_bin <= 0.5 or self.mode_smooth < 0 or not 0 < self.mode_peak_share <= 1:
-            raise ValueError("need 0 < mode_bin <= 0.5, mode_smooth >= 0, 0 < mode_peak_share <= 1")
-        if min(self.min_stations, self.excess_min_group) < 4 or self.round_min_denominator < 100:
-            raise ValueError("need min_stations, excess_min_group >= 4 and round_min_denominator >= 100")
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,9 +81,11 @@ class Statistic:
 
 
 def forensic_findings(
-    stations: Mapping[str, Any], registry: Registry, t: ForensicThresholds = ForensicThresholds()
+    stations: Mapping[str, Any], registry: Registry, t: ForensicThresholds | None = None
 ) -> list[Finding]:
-    """Every forensic finding over the station read model (station -> kind -> document)."""
+    """Every forensic finding over the station read model (station -> kind -> document);
+    ``t`` None: the defaults with the definition's own."""
+    t = t or forensic_of_definition(registry.definition)
     out = []
     for s in forensic_statistics(stations, registry, t):
         if s.significant:
@@ -136,16 +99,19 @@ def forensic_findings(
 
 
 def forensic_statistics(
-    stations: Mapping[str, Any], registry: Registry, t: ForensicThresholds = ForensicThresholds()
+    stations: Mapping[str, Any], registry: Registry, t: ForensicThresholds | None = None
 ) -> list[Statistic]:
     """Every test that the data allows, per region then national, with its p-value."""
+    t = t or forensic_of_definition(registry.definition)
+    d = registry.definition
     by_rec = _rows_by_region(stations, registry)
     m = sweep_size(registry, by_rec)
     out: list[Statistic] = []
     for rec in sorted(by_rec):
-        out += _run(rec, "rec", registry.names.get(rec, rec), by_rec[rec], _REGIONAL, t, m)
+        out += _run(rec, d.levels[1], registry.names.get(rec, rec), by_rec[rec], _REGIONAL, t, m)
     everyone = [r for rec in sorted(by_rec) for r in by_rec[rec]]
-    out += _run(CEC_ID, "cec", "Kazakhstan", everyone, _NATIONAL, t, m)
+    top = registry.top_id
+    out += _run(top, d.top, registry.names.get(top, top), everyone, _NATIONAL, t, m)
     return out
 
 
@@ -207,17 +173,17 @@ def _p(p: float) -> str:
 
 def _rows_by_region(stations: Mapping[str, Any], registry: Registry) -> dict[str, list[_Row]]:
     out: dict[str, list[_Row]] = {}
-    width = N_FIXED + len(registry.parties)
+    d = registry.definition
     for sid in sorted(stations):
         station = registry.stations.get(sid)
-        row = _official_row(stations[sid], width) if station is not None else None
+        row = _official_row(stations[sid], d, len(registry.parties)) if station is not None else None
         if station is not None and row is not None:
             out.setdefault(station.rec_id, []).append(row)
     return out
 
 
-def _official_row(doc: Any, width: int) -> _Row | None:
-    """The official figures (``official_source``, else ``pec``), or None if unusable."""
+def _official_row(doc: Any, d: Definition, parties: int) -> _Row | None:
+    """The official figures (``official_source``, else the station's own), or None if unusable."""
     prot = doc.get("protocols") if isinstance(doc, Mapping) else None
     sources = prot.get("sources") if isinstance(prot, Mapping) else None
     if not isinstance(sources, Mapping):
@@ -225,11 +191,12 @@ def _official_row(doc: Any, width: int) -> _Row | None:
     official = prot.get("official_source") if isinstance(prot, Mapping) else None
     entry = sources.get(official) if isinstance(official, str) else None
     if entry is None:
-        entry = sources.get("pec")
-    figures = counts(entry.get("figures") if isinstance(entry, Mapping) else None, width)
+        entry = sources.get(d.station_source or "pec")
+    n = len(d.fields)
+    figures = counts(entry.get("figures") if isinstance(entry, Mapping) else None, n + parties)
     if figures is None:
         return None
-    return _Row(figures[_REGISTERED], sum(figures[i] for i in _ISSUED), tuple(figures[N_FIXED:]))
+    return _Row(d.quantity("registered", figures), d.participants(figures, n), tuple(figures[n:]))
 
 
 def _leader(rows: Sequence[_Row]) -> int | None:

@@ -13,6 +13,7 @@ from datetime import datetime
 from statistics import median
 from typing import Any
 
+from ..election import Definition
 from ..election.thresholds import DEFAULTS, Thresholds
 from ..registry import Registry
 from .findings import Finding
@@ -33,6 +34,8 @@ def sweep_findings(
     """Every cross-station and cross-kind finding of the station read model at ``now`` (the
     event-time clock, needed only for ``late_protocol``)."""
     docs = as_dict(stations)
+    d = registry.definition
+    own, level = d.station_source or "pec", d.station_level
     by_tec: dict[str, list[str]] = {}
     for sid in sorted(docs):
         st = registry.stations.get(sid)
@@ -41,27 +44,29 @@ def sweep_findings(
     out: list[Finding] = []
     for tec, sids in sorted(by_tec.items()):
         reports = {sid: reports_of(as_dict(docs[sid]).get("turnout")) for sid in sids}
-        out += _peer_jumps(tec, reports, t)
-        out += _additions_cluster(tec, registry.names.get(tec, tec), reports, t)
+        out += _peer_jumps(tec, reports, t, level)
+        out += _additions_cluster(tec, registry.names.get(tec, tec), reports, t, d.levels[-2])
         for sid in sids:
             final = _final(reports[sid], t)
             if final is None:
                 continue  # both checks compare the protocol with the final report
             prot = as_dict(as_dict(docs[sid]).get("protocols"))
-            sources = _figures(prot, registry.parties)
-            out += _protocol_above_report(sid, tec, sources.get("pec"), final, t)
-            out += _valid_exceeds(sid, tec, sources, final, registry.parties, t)
+            sources = _figures(prot, registry.parties, own, d)
+            out += _protocol_above_report(sid, tec, sources.get(own), final, t, level)
+            out += _valid_exceeds(sid, tec, sources, final, registry.parties, t, level)
     out += _late_protocols(docs, registry, t, now)
     return out
 
 
-def _figures(prot: dict[str, Any], parties: tuple[str, ...]) -> dict[str, dict[str, int]]:
-    """The PEC and the official figures of a station, where readable."""
+def _figures(
+    prot: dict[str, Any], parties: tuple[str, ...], own: str, d: Definition
+) -> dict[str, dict[str, int]]:
+    """The station's own (PEC) and the official figures of a station, where readable."""
     sources = as_dict(prot.get("sources"))
     official = prot.get("official_source")
     out = {}
-    for src in ("pec", official if isinstance(official, str) else "pec"):
-        f = named(as_dict(sources.get(src)).get("figures"), parties)
+    for src in (own, official if isinstance(official, str) else own):
+        f = named(as_dict(sources.get(src)).get("figures"), parties, d)
         if f is not None:
             out[src] = f
     return out
@@ -79,7 +84,9 @@ def _final(reports: dict[int, Report], t: Thresholds) -> tuple[int, Report] | No
 # -- turnout_jump against the TEC's peers --------------------------------------------------------
 
 
-def _peer_jumps(tec: str, reports: dict[str, dict[int, Report]], t: Thresholds) -> list[Finding]:
+def _peer_jumps(
+    tec: str, reports: dict[str, dict[int, Report]], t: Thresholds, level: str = "pec"
+) -> list[Finding]:
     """A window far above the same window at the TEC's other stations (robust score: median
     and MAD of the share of the list), and also above the station's own pace, so that a
     station whose whole day runs high is not read as a jump."""
@@ -102,15 +109,17 @@ def _peer_jumps(tec: str, reports: dict[str, dict[int, Report]], t: Thresholds) 
                 continue
             pace = pace_jump(w, own[sid], t.peer_own_ratio, t)
             if pace is not None:
-                out.append(_peer_finding(sid, tec, w, mid, z, len(entries), pace))
+                out.append(_peer_finding(sid, tec, w, mid, z, len(entries), pace, level))
     return out
 
 
-def _peer_finding(sid: str, tec: str, w: Window, mid: float, z: float, n: int, pace: float) -> Finding:
+def _peer_finding(
+    sid: str, tec: str, w: Window, mid: float, z: float, n: int, pace: float, level: str
+) -> Finding:
     return Finding(
         "turnout_jump",
         "warning",
-        "pec",
+        level,
         tec,
         sid,
         {
@@ -135,7 +144,7 @@ def _peer_finding(sid: str, tec: str, w: Window, mid: float, z: float, n: int, p
 
 
 def _protocol_above_report(
-    sid: str, tec: str, pec: dict[str, int] | None, final: tuple[int, Report], t: Thresholds
+    sid: str, tec: str, pec: dict[str, int] | None, final: tuple[int, Report], t: Thresholds, level: str
 ) -> list[Finding]:
     if pec is None:
         return []
@@ -148,7 +157,7 @@ def _protocol_above_report(
         Finding(
             "turnout_jump",
             "warning",
-            "pec",
+            level,
             tec,
             sid,
             {
@@ -177,6 +186,7 @@ def _valid_exceeds(
     final: tuple[int, Report],
     parties: tuple[str, ...],
     t: Thresholds,
+    level: str,
 ) -> list[Finding]:
     """Valid votes in the PEC protocol or the official figures above the voters of the final
     report: the station-level form of report XIV's 200,000 (the report alone cannot say it,
@@ -193,7 +203,7 @@ def _valid_exceeds(
         Finding(
             "valid_exceeds_turnout",
             "critical",
-            "pec",
+            level,
             tec,
             sid,
             {"voted": voted, "report_seq": seq, "valid": valid, "basis": basis, "excess": excess},
@@ -207,7 +217,7 @@ def _valid_exceeds(
 
 
 def _additions_cluster(
-    tec: str, name: str, reports: dict[str, dict[int, Report]], t: Thresholds
+    tec: str, name: str, reports: dict[str, dict[int, Report]], t: Thresholds, level: str = "tec"
 ) -> list[Finding]:
     """Several stations of one TEC adding voters on the day (report XIII.A fn 70: a bus
     group added to the list at one station after another)."""
@@ -226,7 +236,7 @@ def _additions_cluster(
         Finding(
             "list_additions",
             "warning",
-            "tec",
+            level,
             tec,
             None,
             {
@@ -261,12 +271,14 @@ def _late_protocols(
     if close is None or deadline is None:
         return []
     missing = isinstance(now, datetime) and now.tzinfo is not None and now >= deadline
+    d = registry.definition
+    own, level = d.station_source or "pec", d.station_level
     out = []
     for sid in sorted(registry.stations):
         tec = registry.stations[sid].tec_id
         prot = as_dict(as_dict(docs.get(sid)).get("protocols"))
-        if "pec" in as_dict(prot.get("sources")):
-            out += late_arrival(sid, tec, prot, t)
+        if own in as_dict(prot.get("sources")):
+            out += late_arrival(sid, tec, prot, t, level)
         elif missing:
             # evidence and sentence must not move with the clock or with other sources
             # coming in, or the finding would be re-emitted at every sweep
@@ -274,7 +286,7 @@ def _late_protocols(
                 Finding(
                     "late_protocol",
                     "warning",
-                    "pec",
+                    level,
                     tec,
                     sid,
                     {
@@ -292,7 +304,9 @@ def _hours(t: Thresholds) -> str:
     return f"{t.protocol_grace.total_seconds() / 3600:g}"
 
 
-def late_arrival(sid: str, tec: str, protocols_doc: dict[str, Any], t: Thresholds) -> list[Finding]:
+def late_arrival(
+    sid: str, tec: str, protocols_doc: dict[str, Any], t: Thresholds, level: str = "pec"
+) -> list[Finding]:
     """A PEC protocol recorded after the deadline, from the protocol's own time: the same
     finding as a missing one (same id), so a station first flagged as missing is re-emitted
     once with the time its protocol came, and one that came late between two sweeps is
@@ -306,7 +320,7 @@ def late_arrival(sid: str, tec: str, protocols_doc: dict[str, Any], t: Threshold
         Finding(
             "late_protocol",
             "warning",
-            "pec",
+            level,
             tec,
             sid,
             {

@@ -122,7 +122,9 @@ class Definition:
         ]
 
     def quantity(self, name: str, figures: Sequence[int]) -> int:
-        return self.quantities[name](figures, len(self.fields))
+        """A named quantity or field of a figures vector."""
+        q = self.quantities.get(name)
+        return figures[self.fields.index(name)] if q is None else q(figures, len(self.fields))
 
     # -- time ---------------------------------------------------------------------------------
     def local(self, t: time) -> datetime:

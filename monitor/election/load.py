@@ -140,6 +140,7 @@ def _semantic(d: DefinitionFile) -> Iterable[str]:
     if reports and reports[-1] > e.polls_close:
         yield "turnout.reports: the last report is at or before polls_close"
     yield from _check_detectors(d)
+    yield from _check_demo(d)
     second = d.levels[1]
     for unit in d.alerting.desks:
         if not re.fullmatch(_PLACEHOLDER.sub(".*", second.pattern), unit):
@@ -216,9 +217,10 @@ def _check_contests(d: DefinitionFile) -> Iterable[str]:
 
 
 def _check_detectors(d: DefinitionFile) -> Iterable[str]:
-    from .thresholds import Thresholds
+    from .thresholds import ForensicThresholds, Thresholds
 
-    known = {f.name: f for f in dc_fields(Thresholds) if f.type in ("int", "float")}
+    kinds = (Thresholds, ForensicThresholds)
+    known = {f.name: f for t in kinds for f in dc_fields(t) if f.type in ("int", "float")}
     for key, value in d.detectors.items():
         f = known.get(key)
         if f is None:
@@ -227,3 +229,18 @@ def _check_detectors(d: DefinitionFile) -> Iterable[str]:
             yield f"detectors.{key}: must be a whole number"
         elif value < 0:
             yield f"detectors.{key}: must be >= 0"
+
+
+def _check_demo(d: DefinitionFile) -> Iterable[str]:
+    demo, by_id = d.demo, {s.id: s for s in d.sources}
+    if demo.registered_median > demo.registered_max:
+        yield "demo.registered_median: must not exceed registered_max"
+    copied = dict(demo.copies)
+    if demo.misread is not None:
+        copied[demo.misread.source] = 1.0
+    for source in copied:
+        where = "demo.misread.source" if demo.misread and source == demo.misread.source else "demo.copies"
+        if source not in by_id:
+            yield f"{where}: {source!r} is not a source"
+        elif by_id[source].level is not None:
+            yield f"{where}: {source!r} is recorded by a commission; a copy is a source without a level"

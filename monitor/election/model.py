@@ -152,6 +152,24 @@ class Alerting(Part):
     default_desk: DeskName = "desk-national"
 
 
+class Misread(Part):
+    """A digit misread on a copy of the station's protocol (Sirekap's of 2024)."""
+
+    source: Ident  # the copy that misreads (a source recorded by no commission)
+    stations: Annotated[int, Field(ge=0, le=10_000)] = 5
+
+
+class Demo(Part):
+    """The synthetic night ``tabmon demo --election`` replays for this definition."""
+
+    stations: Annotated[int, Field(ge=1, le=2_000_000)] = 2000
+    registered_median: Annotated[int, Field(ge=1, le=100_000)] = 700  # voters on a station's list
+    registered_max: Annotated[int, Field(ge=1, le=100_000)] = 3000
+    turnout: Annotated[float, Field(gt=0, le=1)] = 0.7  # mean share of the list who vote
+    copies: dict[Ident, Annotated[float, Field(ge=0, le=1)]] = {}  # source -> share of stations
+    misread: Misread | None = None
+
+
 class DefinitionFile(Part):
     tabmon_definition: Literal[1]
     election: Election
@@ -164,3 +182,4 @@ class DefinitionFile(Part):
     turnout: Turnout = Turnout()
     detectors: dict[Ident, float | int] = {}
     alerting: Alerting = Alerting()
+    demo: Demo = Demo()

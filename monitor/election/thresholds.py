@@ -9,8 +9,12 @@ encode no anomaly give no finding (tests/unit/test_detect_*.py).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .definition import Definition
 
 
 @dataclass(frozen=True)
@@ -65,3 +69,65 @@ class Thresholds:
 
 
 DEFAULTS = Thresholds()  # the documented defaults, shared (the object is immutable)
+
+
+@dataclass(frozen=True)
+class ForensicThresholds:
+    # Family-wise false-alarm level of one sweep: each test is run at alpha / m, m being
+    # every test of every region in the registry plus the national ones (Bonferroni).
+    alpha: float = 0.01
+    # Family-wise level below which a signal is a warning rather than info.
+    alpha_warning: float = 1e-4
+    # A test says nothing about a region with fewer usable stations: partial data early in
+    # the night is small and lumpy.
+    min_stations: int = 50
+    # Last digits are uniform only for counts spread over many tens; on clean synthetic data
+    # counts >= 10 fail the test nationally (p < 1e-180), counts >= 100 pass (load/RESULTS.md).
+    digit_min_count: int = 100
+    digit_min_counts: int = 100  # chi-square needs >= 10 expected per digit
+    # A station's denominator (registered, or valid votes) for the whole-percent test: below
+    # 200 too many counts land on a whole percent by chance for the test to see anything.
+    round_min_denominator: int = 200
+    # Fingerprint: Spearman correlation of leader share on turnout, significant and at least this.
+    fingerprint_min_rho: float = 0.2
+    corner: float = 0.9  # "high turnout and high share": both at least this (evidence only)
+    # Excess votes: turnout bins for the mode, smoothing half-width in bins, how tall a peak
+    # must be (share of the tallest) to be the low-turnout mode, stations per side, and the
+    # smallest excess worth reporting, as a share of the leader's votes in the region.
+    mode_bin: float = 0.01
+    mode_smooth: int = 2
+    mode_peak_share: float = 0.5
+    excess_min_group: int = 20
+    excess_min_share: float = 0.01
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.alpha_warning <= self.alpha < 1.0:
+            raise ValueError("need 0 < alpha_warning <= alpha < 1")
+        if not 0.0 < self.mode_bin <= 0.5 or self.mode_smooth < 0 or not 0 < self.mode_peak_share <= 1:
+            raise ValueError("need 0 < mode_bin <= 0.5, mode_smooth >= 0, 0 < mode_peak_share <= 1")
+        if min(self.min_stations, self.excess_min_group) < 4 or self.round_min_denominator < 100:
+            raise ValueError("need min_stations, excess_min_group >= 4 and round_min_denominator >= 100")
+
+
+def of_definition(definition: Definition | None) -> Thresholds:
+    """The defaults with a definition's own: the report at the close is its last turnout
+    report (kz2007: the sixth, at 20:00), then its ``detectors`` part."""
+    if definition is None:
+        return DEFAULTS
+    given: dict[str, Any] = {}
+    reports = definition.file.turnout.reports
+    if reports:
+        given["final_report_seq"] = len(reports)
+    names = {f.name for f in fields(Thresholds)}
+    given.update({k: v for k, v in definition.file.detectors.items() if k in names})  # checked at load
+    return replace(DEFAULTS, **given)
+
+
+def forensic_of_definition(definition: Definition | None) -> ForensicThresholds:
+    """The statistical signals' defaults with a definition's own (its ``detectors`` part)."""
+    base = ForensicThresholds()
+    if definition is None:
+        return base
+    names = {f.name for f in fields(ForensicThresholds)}
+    given: dict[str, Any] = {k: v for k, v in definition.file.detectors.items() if k in names}
+    return replace(base, **given)

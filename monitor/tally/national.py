@@ -195,12 +195,13 @@ def snapshot(
     partials: Partials,
     registry: Registry,
     *,
-    seats: int = 98,
-    threshold: float = 0.07,
-    method: str = "hare",
+    seats: int | None = None,
+    threshold: float | None = None,
+    method: str | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Totals for every unit of every level (in kz2007: the CEC, every REC and TEC), derived
-    from the merged partials."""
+    from the merged partials. Seats follow the first contest's rule in the definition;
+    ``seats``, ``threshold`` and ``method`` override its parts (TABMON_SEATS ...)."""
     parties = registry.parties
     width = len(registry.definition.fields) + len(parties)
     tec_units: dict[str, _Unit] = {t: _Unit(width) for t in registry.tec_rec}
@@ -253,9 +254,15 @@ def snapshot(
             snap["summary"] = snap["summary_versions"][-1]
         out[uid] = snap
     _evote_multiple(out, tokens, registry)
-    out[top]["seats"] = {
-        name: _seats(out[top][name], seats, threshold, method) for name in ("protocol", "official")
-    }
+    rule = registry.definition.contests[0].seats
+    if rule is not None or seats is not None:
+        n = seats if seats is not None else rule.seats if rule else 1
+        share = threshold if threshold is not None else rule.threshold if rule else 0.0
+        how = method or (rule.method if rule else "hare")
+        base = rule.threshold_base if rule else "participants"
+        out[top]["seats"] = {
+            name: _seats(out[top][name], n, share, how, base) for name in ("protocol", "official")
+        }
     return out
 
 
@@ -375,8 +382,8 @@ def _unit_snapshot(
     }
 
 
-def _seats(v: dict[str, Any], seats: int, threshold: float, method: str) -> dict[str, Any]:
-    res = allocate(v["votes"], v["participants"], seats=seats, threshold=threshold, method=method)
+def _seats(v: dict[str, Any], seats: int, threshold: float, method: str, base: str) -> dict[str, Any]:
+    res = allocate(v["votes"], v[base], seats=seats, threshold=threshold, method=method)
     return {
         "method": res.method,
         "threshold_votes": res.threshold_votes,

@@ -1,4 +1,6 @@
-"""Party-list seat allocation for the Kazakhstan 2007 Majilis election.
+"""Seat allocation: party lists (largest remainder, highest averages) and plurality.
+
+Written first for the Kazakhstan 2007 Majilis election:
 
 The law (see report IV.B) gives 98 party-list seats to parties that reach 7 %
 of the voters who *participated* -- not 7 % of the valid votes -- so spoilt
@@ -13,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 
-METHODS = ("hare", "droop", "dhondt", "sainte_lague")
+METHODS = ("hare", "droop", "dhondt", "sainte_lague", "plurality")  # plurality: the most votes win
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,8 +91,9 @@ def _largest_remainder(
 def _highest_averages(
     votes: dict[str, int], seats: int, method: str, order: Mapping[str, int]
 ) -> dict[str, int]:
-    # D'Hondt divides by 1, 2, 3, ...; Sainte-Lague by 1, 3, 5, ...
-    divisor: Callable[[int], int] = (lambda s: s + 1) if method == "dhondt" else (lambda s: 2 * s + 1)
+    # D'Hondt divides by 1, 2, 3, ...; Sainte-Lague by 1, 3, 5, .... With one seat both (and
+    # plurality) give it to the most votes.
+    divisor: Callable[[int], int] = (lambda s: 2 * s + 1) if method == "sainte_lague" else (lambda s: s + 1)
     won = dict.fromkeys(votes, 0)
     for _ in range(seats):
         # Each seat goes to the largest exact quotient; ties to more votes,

@@ -10,6 +10,7 @@ width.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ..contract import MAX_COUNT, N_FIXED
@@ -66,9 +67,9 @@ def _tec_data(kind: str, d: object, width: int) -> None:
         _int(d.get("evote"), "evote")
 
 
-def _summary(rec: object, width: int) -> None:
+def _summary(rec: object, width: int, levels: Sequence[str]) -> None:
     rec = _dict(rec, "a summary")
-    if rec.get("level") not in ("tec", "rec", "cec") or type(rec.get("recorded_at")) is not str:
+    if rec.get("level") not in levels or type(rec.get("recorded_at")) is not str:
         raise _bad("a summary needs a level and recorded_at")
     _int(rec.get("version"), "version", low=1)
     _int(rec.get("stations_included"), "stations_included")
@@ -77,10 +78,13 @@ def _summary(rec: object, width: int) -> None:
         raise _bad("summary figures above the contract's bound")
 
 
-def check_partial(partial: object, parties: int, fields: int = N_FIXED) -> dict[str, Any]:
+def check_partial(
+    partial: object, parties: int, fields: int = N_FIXED, levels: Sequence[str] = ("tec", "rec", "cec")
+) -> dict[str, Any]:
     """The partial if stage two can merge it, else ContractError ``bad_partial`` naming what
     is wrong. ``parties``: how many parties the ballot has, ``fields`` how many figures its
-    protocol has (together, the width of every vector)."""
+    protocol has (together, the width of every vector), ``levels`` the definition's summary
+    levels (kz2007's by default)."""
     p = _dict(partial, "the partial")
     width = fields + parties
     kind = p.get("kind")
@@ -105,7 +109,7 @@ def check_partial(partial: object, parties: int, fields: int = N_FIXED) -> dict[
         if type(versions) is not list or not 0 < len(versions) <= VERSIONS_KEPT:
             raise _bad(f"a unit's summaries must be a list of 1 to {VERSIONS_KEPT} versions")
         for rec in versions:
-            _summary(rec, width)
+            _summary(rec, width, levels)
     for ballots in _dict(p.get("tokens", {}), "tokens").values():
         if type(ballots) is not list or len(ballots) > TOKEN_BALLOTS_KEPT:
             raise _bad(f"a token's ballots must be a list of at most {TOKEN_BALLOTS_KEPT}")

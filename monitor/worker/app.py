@@ -114,8 +114,9 @@ class Worker:
         checked whole before anything changes (monitor.tally.wire) and dead-lettered; so is
         one that raises anything else (a bug): no message stops the agent."""
         try:
+            d = self.registry.definition
             partial = check_partial(
-                parse_json(message.value), len(self.registry.parties), len(self.registry.definition.fields)
+                parse_json(message.value), len(self.registry.parties), len(d.fields), d.summary_levels
             )
             key = partial["tp"]
             merged, changed = merge(self.table.get(key), partial)
@@ -178,7 +179,7 @@ class Worker:
         t0 = time.perf_counter()
         partials = dict(self.table.items())
         s = self.settings
-        units = snapshot(partials, self.registry, seats=s.seats, threshold=s.threshold, method=s.seat_method)
+        units = snapshot(partials, self.registry, **s.seat_overrides())
         self.clock = clock(partials)
         # the detectors get the clock only once the protocol partitions are read to their
         # end: during a catch-up, "no PEC protocol yet" may only mean "not read yet"

@@ -294,3 +294,17 @@ def test_property_droop_keeps_automatic_seats_and_never_overallocates(
     for party in result.qualified:
         assert result.seats[party] >= votes[party] // quota
     assert sum(result.seats.values()) == seats
+
+
+def test_plurality_elects_the_most_votes_and_ties_go_to_the_ballot_order():
+    assert allocate(
+        {"01": 40, "02": 90, "03": 20}, 150, seats=1, threshold=0.0, method="plurality"
+    ).seats == {
+        "01": 0,
+        "02": 1,
+        "03": 0,
+    }
+    assert allocate({"A": 5, "B": 5}, 10, seats=1, threshold=0.0, method="plurality").seats == {
+        "A": 1,
+        "B": 0,
+    }

@@ -94,10 +94,17 @@ def test_bad_float_names_the_variable(name, raw):
     assert name in msg and repr(raw) in msg and "float" in msg
 
 
-@pytest.mark.parametrize("method", ["bogus", "HARE", "d'hondt", ""])
+@pytest.mark.parametrize("method", ["bogus", "HARE", "d'hondt", " "])
 def test_bad_seat_method(method):
     msg = _error({"TABMON_SEAT_METHOD": method})
     assert "TABMON_SEAT_METHOD" in msg and repr(method) in msg
+
+
+def test_the_seat_rule_comes_from_the_definition_unless_set():
+    assert Settings.from_env({}).seat_overrides() == {"seats": None, "threshold": None, "method": None}
+    s = Settings.from_env({"TABMON_SEATS": "107", "TABMON_THRESHOLD": "0", "TABMON_SEAT_METHOD": "dhondt"})
+    assert s.seat_overrides() == {"seats": 107, "threshold": 0.0, "method": "dhondt"}
+    assert "TABMON_THRESHOLD" in _error({"TABMON_THRESHOLD": "-0.5"})
 
 
 @pytest.mark.parametrize("method", ["hare", "droop", "dhondt", "sainte_lague"])
@@ -123,12 +130,15 @@ def test_non_positive_interval(name, raw):
     assert name in _error({name: raw})
 
 
-@pytest.mark.parametrize(
-    "name", ["TABMON_PARTITIONS", "TABMON_SEATS", "TABMON_MAX_MESSAGE_BYTES", "TABMON_BATCH_SIZE"]
-)
+@pytest.mark.parametrize("name", ["TABMON_PARTITIONS", "TABMON_MAX_MESSAGE_BYTES", "TABMON_BATCH_SIZE"])
 def test_counts_must_be_at_least_one(name):
     assert name in _error({name: "0"})
     assert name in _error({name: "-4"})
+
+
+def test_seats_are_at_least_one_or_zero_for_the_definitions():
+    assert "TABMON_SEATS" in _error({"TABMON_SEATS": "-4"})
+    assert Settings.from_env({"TABMON_SEATS": "0"}).seats == 0
 
 
 @pytest.mark.parametrize("level", ["loud", "", "verbose"])
