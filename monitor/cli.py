@@ -100,6 +100,12 @@ def cmd_findings(args: argparse.Namespace) -> int:
     return findings_command(args, _settings(args))
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_command
+
+    return export_command(args, _settings(args))
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -176,7 +182,9 @@ def parser() -> argparse.ArgumentParser:
     _conn_args(p)
     p.set_defaults(func=cmd_replay)
     p = sub.add_parser("status", help="print the live tally of a unit from the read model")
-    p.add_argument("unit", nargs="?", default="KZ", help="KZ (default), a REC, a TEC, or a station id")
+    p.add_argument(
+        "unit", nargs="?", default=None, help="a unit or station id (default: the country, KZ in kz2007)"
+    )
     p.add_argument("--json", action="store_true", help="print the raw snapshot as JSON")
     _conn_args(p)
     p.set_defaults(func=cmd_status)
@@ -198,6 +206,14 @@ def parser() -> argparse.ArgumentParser:
     add_arguments(p)
     _conn_args(p)
     p.set_defaults(func=cmd_findings)
+    from .export import add_arguments as add_export_arguments
+
+    p = sub.add_parser(
+        "export", help="write a unit's live tally and its children's in NIST SP 1500-100 JSON (the CDF)"
+    )
+    add_export_arguments(p)
+    _conn_args(p)
+    p.set_defaults(func=cmd_export)
     add_notify_commands(sub, _conn_args, _settings)
     add_definition_commands(sub)
     return ap

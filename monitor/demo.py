@@ -139,6 +139,9 @@ def _print_drill(lines: list[Any], as_json: bool = False) -> int:
 
 
 def status_command(args: argparse.Namespace, settings: Settings) -> int:
+    d = settings.definition()
+    if args.unit is None:
+        args.unit = d.file.levels[0].pattern
     client = readmodel.sync_client(settings.redis_url)
     try:
         unit = readmodel.read_unit(client, settings.app_id, args.unit)
@@ -150,7 +153,7 @@ def status_command(args: argparse.Namespace, settings: Settings) -> int:
         if args.json:
             sys.stdout.write(orjson.dumps(station, option=orjson.OPT_INDENT_2).decode() + "\n")
         else:
-            console.print(render.station_table(args.unit, station, (meta or {}).get("parties", [])))
+            console.print(render.station_table(args.unit, station, (meta or {}).get("parties", []), d))
         return 0
     if unit is None:
         raise MonitorError(

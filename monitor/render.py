@@ -97,13 +97,15 @@ def summary(units: dict[str, dict[str, Any]], definition: Definition) -> Group:
     )
 
 
-SOURCE_ORDER = ("pec", "observer", "tec", "rec", "cec")
-
-
-def station_table(sid: str, doc: dict[str, Any], parties: list[str]) -> Group:
-    """Every source's latest figures for one station side by side, and its turnout reports."""
+def station_table(
+    sid: str, doc: dict[str, Any], parties: list[str], definition: Definition | None = None
+) -> Group:
+    """Every source's latest figures for one station side by side (in the definition's order
+    of sources), and its turnout reports."""
     prot = doc.get("protocols", {})
-    sources = [s for s in SOURCE_ORDER if s in prot.get("sources", {})]
+    order = definition.sources if definition is not None else ("pec", "observer", "tec", "rec", "cec")
+    fields = definition.fields if definition is not None else FIGURE_FIELDS
+    sources = [s for s in order if s in prot.get("sources", {})]
     official = prot.get("official_source")
     t = Table(title=f"Station {sid}", title_justify="left")
     t.add_column("figure")
@@ -115,7 +117,7 @@ def station_table(sid: str, doc: dict[str, Any], parties: list[str]) -> Group:
             + (f"\n{len(versions)} versions" if len(versions) > 1 else ""),
             justify="right",
         )
-    names = [*FIGURE_FIELDS, *parties]
+    names = [*fields, *parties]
     for i, name in enumerate(names):
         t.add_row(name, *[_n(prot["sources"][s]["figures"][i]) for s in sources])
     parts: list[Any] = [t] if sources else [f"Station {sid}: no protocol yet"]

@@ -115,12 +115,12 @@ def _layout(
             weights = [rng.uniform(0.5, 1.5) for _ in parents]
             mins = [max(1, len(children[p])) for p in parents]
             used = {u for kids in children.values() for u in kids}
-            w, numbers = writers[level], {}
+            w, counted = writers[level], dict[tuple[str, ...], int]()
             for p, n in zip(parents, _apportion(max(want, have, sum(mins)), weights, mins), strict=True):
                 key = tuple(chain[p][lv] for lv in w.placeholders)
                 while len(children[p]) < n:
-                    numbers[key] = numbers.get(key, 0) + 1
-                    uid = w.nth(numbers[key], chain[p])  # past the capacity: a one-line error
+                    counted[key] = counted.get(key, 0) + 1
+                    uid = w.nth(counted[key], chain[p])  # past the capacity: a one-line error
                     if uid not in used:
                         used.add(uid)
                         children[p].append(uid)
@@ -140,10 +140,10 @@ def _layout(
     writer = writers[d.station_level]
     per = _apportion(n_stations, [rng.uniform(0.5, 1.5) for _ in parents], [1] * len(parents))
     for p, n in zip(parents, per, strict=True):
-        named = tuple(chain[p][lv] for lv in writer.placeholders)
+        key = tuple(chain[p][lv] for lv in writer.placeholders)
         for _ in range(n):
-            numbers[named] = numbers.get(named, 0) + 1
-            station_parent[writer.nth(numbers[named], chain[p])] = p
+            numbers[key] = numbers.get(key, 0) + 1
+            station_parent[writer.nth(numbers[key], chain[p])] = p
     return units, station_parent
 
 
@@ -197,8 +197,8 @@ def generate(definition: Definition, stations: int | None = None, *, seed: int =
         tuple(s.id for s in contest.selections) if contest.selections else tuple(f"P{i}" for i in range(1, 6))
     )
     units, station_parent = _layout(d, n, rng_layout)
-    parent = {u["unit_id"]: u["parent_id"] for u in units} | station_parent
-    region_of = {u["unit_id"]: u["unit_id"] for u in units if u["level"] == d.levels[1]}
+    parent: dict[str, str] = {u["unit_id"]: u["parent_id"] for u in units} | station_parent
+    region_of: dict[str, str] = {u["unit_id"]: u["unit_id"] for u in units if u["level"] == d.levels[1]}
 
     def region(uid: str) -> str:
         while uid not in region_of:

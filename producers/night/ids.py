@@ -118,7 +118,7 @@ class IdWriter:
         if not classes:
             return 1
         last = classes[-1]
-        return len(last.alphabet) ** last.most - 1
+        return int(len(last.alphabet) ** last.most) - 1
 
     def nth(self, n: int, ancestors: dict[str, str]) -> str:
         if not 1 <= n <= self.capacity:

@@ -5,15 +5,19 @@ finding but the ones the night plants; and ``tabmon demo --election`` for each."
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import subprocess
 import sys
 from collections import Counter
+from pathlib import Path
 
+import jsonschema
 import pytest
 import redis
 
 from monitor import readmodel
+from monitor.cli import main
 from monitor.demo import settled_findings
 from monitor.election import load
 from producers.night import generate
@@ -27,7 +31,9 @@ SIZES = {"kz2023": 400, "indonesia": 500}
 
 
 @pytest.mark.parametrize("name", sorted(SIZES))
-def test_exact_totals_at_every_level_and_only_the_planted_findings(name, settings, workers):
+def test_exact_totals_at_every_level_and_only_the_planted_findings(
+    name, settings, workers, tmp_path, monkeypatch, capsys
+):
     d = load(name)
     night = generate(d, SIZES[name], seed=11)
     workers.settings = settings = dataclasses.replace(
@@ -62,6 +68,25 @@ def test_exact_totals_at_every_level_and_only_the_planted_findings(name, setting
     sid = next(iter(night.misread or night.truth))
     doc = readmodel.read_station(client, settings.app_id, sid)
     assert doc is not None and d.station_source in doc["protocols"]["sources"]
+    # the live tally as the CDF, through the command line
+    monkeypatch.setenv("TABMON_ELECTION", name)
+    out = tmp_path / "cdf.json"
+    argv = ["export", "--cdf", top, "--redis-url", settings.redis_url, "--app-id", settings.app_id]
+    assert main([*argv, "--out", str(out)]) == 0
+    cdf = json.loads(out.read_text())
+    schema = json.loads((Path(__file__).parents[1] / "schemas" / "nist-1500-100-v2.json").read_text())
+    jsonschema.validate(cdf, schema, cls=jsonschema.Draft4Validator)
+    (contest,) = cdf["Election"][0]["Contest"]
+    for sel in contest["ContestSelection"]:
+        total = next(c["Count"] for c in sel["VoteCounts"] if c["GpUnitId"] == f"gpu-{top}")
+        assert total == night.expected(top)["votes"][sel["@id"].removeprefix("selection-")]
+    assert main([*argv[:2], "NOPE", *argv[3:]]) == 2  # an unknown unit: one line, exit 2
+    conn = argv[3:]
+    assert main(["status", *conn]) == 0  # the country, by default
+    capsys.readouterr()
+    assert main(["status", sid, *conn]) == 0  # a station, its sources in the definition's order
+    shown = capsys.readouterr().out
+    assert d.station_source in shown and d.fields[0] in shown, shown
 
 
 @pytest.mark.parametrize("name", sorted(SIZES))

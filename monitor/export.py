@@ -1,0 +1,205 @@
+"""``tabmon export --cdf UNIT``: the live tally of a unit and its children in NIST SP 1500-100
+(Election Results Reporting Common Data Format, version 2), JSON.
+
+The report is a summary of one view (official by default, or the station protocols): one
+ReportingUnit per unit, the first contest of the definition (the one the monitor tallies)
+with a VoteCounts of type ``total`` per selection and unit, and BallotCounts per unit from
+the fields the definition maps onto the CDF (``cdf: BallotsCast``, ``BallotsRejected``).
+tests/unit/test_export.py validates it against the published schema (tests/schemas/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import redis
+
+from . import __version__, readmodel
+from .election import Definition
+from .errors import MonitorError
+from .settings import Settings
+
+__all__ = ["add_arguments", "cdf_report", "export_command"]
+
+VIEWS = ("official", "protocol")
+_T = "ElectionResults."
+
+
+def _text(s: str) -> dict[str, Any]:
+    return {
+        "@type": _T + "InternationalizedText",
+        "Text": [{"@type": _T + "LanguageString", "Content": s, "Language": "en"}],
+    }
+
+
+def _gp(uid: str) -> str:
+    return f"gpu-{uid}"
+
+
+def cdf_report(
+    unit_id: str,
+    units: dict[str, dict[str, Any]],
+    definition: Definition,
+    view: str = "official",
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """The ElectionReport of ``unit_id`` and its child units, from a snapshot (unit -> its
+    document, as the read model holds it). KeyError if the unit is not in it."""
+    if view not in VIEWS:
+        raise ValueError(f"view must be one of {', '.join(VIEWS)}")
+    d, unit = definition, units[unit_id]
+    top = d.file.levels[0].pattern
+    children = [u for uid, u in units.items() if u.get("parent_id") == unit_id and uid != unit_id]
+    exported = [unit, *sorted(children, key=lambda u: u["unit_id"])]
+    cdf_type = {lv.id: lv.cdf_type for lv in d.file.levels}
+    contest = d.contests[0]
+    selections = list(unit[view]["votes"])
+    names = {s.id: s.name for s in contest.selections or ()}
+    gp_units = [
+        {
+            "@id": _gp(u["unit_id"]),
+            "@type": _T + "ReportingUnit",
+            "Type": cdf_type.get(u["level"], "other"),
+            "Name": _text(u.get("name") or u["unit_id"]),
+            "TotalSubUnits": u["stations"],
+            "SubUnitsReported": u[view]["stations_reported"],
+            "VotersRegistered": _quantity(u[view], "registered", d, selections),
+            "VotersParticipated": u[view]["participants"],
+            **({"ComposingGpUnitIds": [_gp(c["unit_id"]) for c in exported[1:]]} if u is unit else {}),
+        }
+        for u in exported
+    ]
+    district = contest.unit or top
+    if district not in {u["unit_id"] for u in exported}:  # the contest's district, named
+        level = d.levels[0] if district == top else contest.level
+        gp_units.append(
+            {
+                "@id": _gp(district),
+                "@type": _T + "ReportingUnit",
+                "Type": cdf_type[level],
+                "Name": _text(units.get(district, {}).get("name") or district),
+            }
+        )
+    party = contest.type == "party"
+    selection_docs = []
+    for i, s in enumerate(selections, 1):
+        counts = [
+            {
+                "@type": _T + "VoteCounts",
+                "GpUnitId": _gp(u["unit_id"]),
+                "Type": "total",
+                "Count": u[view]["votes"][s],
+            }
+            for u in exported
+        ]
+        ref = {"PartyIds": [f"party-{s}"]} if party else {"CandidateIds": [f"candidate-{s}"]}
+        selection_docs.append(
+            {
+                "@id": f"selection-{s}",
+                "@type": _T + ("PartySelection" if party else "CandidateSelection"),
+                "SequenceOrder": i,
+                **ref,
+                "VoteCounts": counts,
+            }
+        )
+    contest_doc: dict[str, Any] = {
+        "@id": f"contest-{contest.id}",
+        "@type": _T + ("PartyContest" if party else "CandidateContest"),
+        "ElectionDistrictId": _gp(district),
+        "Name": contest.name,
+        "ContestSelection": selection_docs,
+    }
+    if not party:
+        contest_doc["VotesAllowed"] = 1
+        if contest.seats is not None:
+            contest_doc["NumberElected"] = contest.seats.seats
+    e = d.file.election
+    election: dict[str, Any] = {
+        "@type": _T + "Election",
+        "ElectionScopeId": _gp(top),
+        "Name": _text(e.name),
+        "StartDate": e.date.isoformat(),
+        "EndDate": e.date.isoformat(),
+        "Type": "general",
+        "Contest": [contest_doc],
+        "BallotCounts": [_ballot_counts(u, view, d) for u in exported],
+    }
+    if not party:
+        election["Candidate"] = [
+            {"@id": f"candidate-{s}", "@type": _T + "Candidate", "BallotName": _text(names.get(s, s))}
+            for s in selections
+        ]
+    complete = all(u[view]["stations_reported"] == u["stations"] for u in exported)
+    when = (now or datetime.now(UTC)).replace(microsecond=0)
+    report: dict[str, Any] = {
+        "@type": _T + "ElectionReport",
+        "Format": "summary-contest",
+        "GeneratedDate": when.isoformat(),
+        "Issuer": "tabmon",
+        "IssuerAbbreviation": "tabmon",
+        "VendorApplicationId": f"tabmon {__version__}",
+        "SequenceStart": 1,
+        "SequenceEnd": 1,
+        "Status": "unofficial-complete" if complete else "unofficial-partial",
+        "IsTest": e.synthetic,
+        "Notes": f"tabmon's live tally of {unit_id} and its {len(children)} child units, the {view}"
+        " view" + (" (SYNTHETIC data)" if e.synthetic else ""),
+        "Election": [election],
+        "GpUnit": gp_units,
+    }
+    if party:
+        report["Party"] = [
+            {"@id": f"party-{s}", "@type": _T + "Party", "Name": _text(names.get(s, s))} for s in selections
+        ]
+    return report
+
+
+def _quantity(v: dict[str, Any], name: str, d: Definition, selections: list[str]) -> int:
+    if name in v:
+        return int(v[name])
+    vector = [int(v.get(f, 0)) for f in d.fields] + [int(v["votes"][s]) for s in selections]
+    return d.quantity(name, vector)
+
+
+def _ballot_counts(u: dict[str, Any], view: str, d: Definition) -> dict[str, Any]:
+    out: dict[str, Any] = {"@type": _T + "BallotCounts", "GpUnitId": _gp(u["unit_id"]), "Type": "total"}
+    for f in d.file.fields:
+        if f.cdf in ("BallotsCast", "BallotsOutstanding", "BallotsRejected") and f.id in u[view]:
+            out[f.cdf] = u[view][f.id]
+    return out
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--cdf", metavar="UNIT", required=True, help="the unit whose tally (and children's) to write"
+    )
+    p.add_argument("--view", choices=VIEWS, default="official", help="official (default) or protocol")
+    p.add_argument("--out", metavar="FILE", help="write to FILE instead of standard output")
+
+
+def export_command(args: argparse.Namespace, settings: Settings) -> int:
+    d = settings.definition()
+    client = readmodel.sync_client(settings.redis_url)
+    try:
+        units = readmodel.read_units(client, settings.app_id)
+    except redis.RedisError as exc:
+        raise MonitorError(f"cannot read the read model at {settings.redis_url}: {exc}") from None
+    if args.cdf not in units:
+        raise MonitorError(
+            f"no snapshot of unit {args.cdf!r} in {settings.redis_url} under {settings.app_id!r}"
+            f" (is a worker running with TABMON_ELECTION={settings.election}? is the id right?)"
+        )
+    data = orjson.dumps(cdf_report(args.cdf, units, d, args.view), option=orjson.OPT_INDENT_2) + b"\n"
+    if args.out:
+        try:
+            with open(args.out, "wb") as fh:
+                fh.write(data)
+        except OSError as exc:
+            raise MonitorError(f"cannot write {args.out}: {exc.strerror}") from None
+    else:
+        sys.stdout.buffer.write(data)
+    return 0
