@@ -17,6 +17,10 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     c.set_defaults(func=cmd_check)
     ls = what.add_parser("list", help="the built-in definitions")
     ls.set_defaults(func=cmd_list)
+    am = what.add_parser("alertmanager", help="print the Alertmanager routing of a definition's desks")
+    am.add_argument("definition", help="a file, or a built-in name: " + ", ".join(builtin_names()))
+    am.add_argument("--out", metavar="FILE", help="write to FILE instead of standard output")
+    am.set_defaults(func=cmd_alertmanager)
 
 
 def describe(d: Definition) -> str:
@@ -43,6 +47,28 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(f"tabmon: error: election definition {exc.origin}: {line}", file=sys.stderr)
         return 2
     print(f"ok: {describe(d)}")
+    return 0
+
+
+def cmd_alertmanager(args: argparse.Namespace) -> int:
+    from ..alerting.routing import alertmanager_config
+    from ..errors import MonitorError
+
+    try:
+        d = load(args.definition)
+    except DefinitionError as exc:
+        for line in exc.problems:
+            print(f"tabmon: error: election definition {exc.origin}: {line}", file=sys.stderr)
+        return 2
+    text = alertmanager_config(d)
+    if args.out:
+        try:
+            with open(args.out, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        except OSError as exc:
+            raise MonitorError(f"cannot write {args.out}: {exc.strerror}") from None
+    else:
+        sys.stdout.write(text)
     return 0
 
 

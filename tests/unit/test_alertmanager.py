@@ -178,3 +178,40 @@ def test_start_refuses_a_missing_or_unusable_base_url(tmp_path, base):
     assert out.returncode == 2
     assert len(out.stderr.strip().splitlines()) == 1 and "OPS_WEBHOOK_BASE_URL" in out.stderr
     assert not rendered.exists() and out.stdout == ""
+
+
+def test_the_config_is_what_the_kz2007_definition_generates():
+    from monitor.alerting.routing import alertmanager_config
+    from monitor.election import load
+
+    assert CONFIG.read_text() == alertmanager_config(load("kz2007")), (
+        "regenerate: tabmon definition alertmanager kz2007 --out ops/alertmanager/alertmanager.yml"
+    )
+
+
+def test_a_desk_moved_in_the_definition_moves_in_the_routing(tmp_path):
+    from monitor.alerting.routing import alertmanager_config
+    from monitor.election import parse
+    from monitor.election.load import BUILTIN
+
+    text = (
+        (BUILTIN / "kz2007.yaml").read_text().replace("    KAR: desk-central\n", "    KAR: desk-karaganda\n")
+    )
+    config = yaml.safe_load(alertmanager_config(parse(text, "moved.yaml")))
+    (findings,) = [r for r in config["route"]["routes"] if r.get("routes")]
+    by_desk = {r["receiver"]: r["matchers"] for r in findings["routes"]}
+    assert by_desk["desk-karaganda"] == ['rec="KAR"'] and by_desk["desk-central"] == ['rec="AST"']
+    assert "desk-karaganda" in {r["name"] for r in config["receivers"]}
+
+
+@needs_amtool
+@pytest.mark.parametrize("name", ["kz2023", "indonesia"])
+def test_every_definitions_routing_passes_amtool_and_routes_its_country(name, tmp_path):
+    from monitor.cli import main
+
+    path = tmp_path / "alertmanager.yml"
+    assert main(["definition", "alertmanager", name, "--out", str(path)]) == 0
+    assert "SUCCESS" in amtool("check-config", str(path)).stdout
+    top = {"kz2023": "KZ", "indonesia": "ID"}[name]
+    out = amtool("config", "routes", "test", f"--config.file={path}", "component=findings", f"rec={top}")
+    assert out.stdout.strip() == "desk-national", out.stdout + out.stderr
