@@ -84,6 +84,7 @@ class Protocol:
     version: int
     recorded_at: str
     figures: tuple[int, ...]  # FIGURE_FIELDS then votes in ballot order
+    contest: str = ""  # a later contest of the definition; "": the first (the ballot's)
 
 
 @dataclass(slots=True)
@@ -259,12 +260,32 @@ def decode_protocol(obj: dict[str, Any], registry: Registry, window: TimeWindow 
     d = registry.definition
     if type(source) is not str or source not in d.sources:
         raise ContractError("bad_source", f"source must be one of {d.sources}, got {show(source)}")
+    contest = obj.get("contest")
+    if contest is None or contest == d.contests[0].id:
+        return Protocol(
+            sid,
+            source,
+            _version(obj, "version"),
+            _time(obj, "recorded_at", window),
+            _figures(obj, registry.parties, d.fields),
+        )
+    selections = d.selections.get(contest) if type(contest) is str else None
+    if selections is None:
+        raise ContractError(
+            "unknown_contest", f"contest must be one of the definition's {d.contest_ids}, got {show(contest)}"
+        )
+    unit = d.contest(contest).unit
+    if unit is not None and unit not in registry.ancestors(sid):
+        raise ContractError(
+            "wrong_contest", f"station {show(sid)} is not in {show(unit)}, where contest {contest!r} is held"
+        )
     return Protocol(
         sid,
         source,
         _version(obj, "version"),
         _time(obj, "recorded_at", window),
-        _figures(obj, registry.parties, d.fields),
+        _figures(obj, selections, d.fields),
+        contest,
     )
 
 

@@ -90,11 +90,49 @@ def summary(units: dict[str, dict[str, Any]], definition: Definition) -> Group:
     top, second = definition.levels[0], definition.levels[1]
     country = units[definition.file.levels[0].pattern]
     regions = sorted((u for u in units.values() if u["level"] == second), key=lambda u: u["unit_id"])
-    return Group(
+    parts: list[Any] = [
         unit_table(country, "National" if top == "national" else f"National ({top.upper()})"),
         coverage_line(country),
         level_table(regions, f"Regions ({second.upper()})"),
-    )
+    ]
+    held = [
+        (cid, c)
+        for u in units.values()
+        for cid, c in u.get("contests", {}).items()
+        if c.get("held_in") == u["unit_id"]
+    ]
+    if held:
+        parts.append(contests_table(sorted(held, key=lambda x: x[0])))
+    return Group(*parts)
+
+
+def contests_table(contests: list[tuple[str, dict[str, Any]]]) -> Table:
+    """One row per later contest (a single-member district) in the unit it is held in."""
+    t = Table(title=f"Contests held in one unit ({len(contests)})", title_justify="left")
+    for col, just in (
+        ("contest", "left"),
+        ("unit", "left"),
+        ("reported", "right"),
+        ("leader (official)", "left"),
+        ("votes", "right"),
+        ("share", "right"),
+        ("moved", "right"),
+    ):
+        t.add_column(col, justify=just)  # type: ignore[arg-type]
+    for cid, c in contests:
+        off, prot = c["official"], c["protocol"]
+        votes = off["votes"]
+        leader = max(votes, key=lambda p: votes[p]) if any(votes.values()) else None
+        t.add_row(
+            cid,
+            c["held_in"],
+            f"{off['stations_reported']:,}",
+            leader or "-",
+            _n(votes[leader]) if leader else "-",
+            _p(100 * votes[leader] / off["valid"]) if leader and off["valid"] else "-",
+            f"{sum(abs(off['votes'][p] - prot['votes'][p]) for p in votes):,}",
+        )
+    return t
 
 
 def station_table(

@@ -57,6 +57,8 @@ class Definition:
     rejected: int | None = field(init=False)  # index of the BallotsRejected field, if any
     participants: Linear = field(init=False)
     station_source: str | None = field(init=False)  # the station's own protocol
+    selections: dict[str, tuple[str, ...]] = field(init=False)  # contest -> its selections' ids
+    contest_ids: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         f = self.file
@@ -83,6 +85,8 @@ class Definition:
         put(self, "participants", names["participants"])
         own = [s.id for s in f.sources if s.level == self.levels[-1]]
         put(self, "station_source", own[0] if own else None)
+        put(self, "selections", {c.id: tuple(s.id for s in c.selections or ()) for c in f.contests})
+        put(self, "contest_ids", tuple(c.id for c in f.contests))
 
     # -- the levels ---------------------------------------------------------------------------
     @property

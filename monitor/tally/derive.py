@@ -64,7 +64,7 @@ def protocols_partial(store: PartitionStore, stations: Iterable[str]) -> dict[st
                 moved_pec.append(p[1])
                 altered += o[1] != p[1]
     moved = [a - b for a, b in zip(vsum(moved_off, w), vsum(moved_pec, w), strict=True)]
-    return {
+    out: dict[str, Any] = {
         "pec": vsum(pec, w),
         "official": vsum(official, w),
         "moved": moved,
@@ -73,6 +73,38 @@ def protocols_partial(store: PartitionStore, stations: Iterable[str]) -> dict[st
         "n_altered": altered,
         "unanimous": unanimous,
     }
+    contests = _contests_partial(store, stations) if store.contests_of else {}
+    if contests:
+        out["contests"] = contests
+    return out
+
+
+def _contests_partial(store: PartitionStore, stations: Iterable[str]) -> dict[str, Any]:
+    """The later contests' sums over these stations: contest -> the same as the first's,
+    without the moved votes and unanimity."""
+    d = store.registry.definition
+    own = d.station_source or ""
+    by: dict[str, tuple[list[tuple[int, ...]], list[tuple[int, ...]]]] = {}
+    for sid in stations:
+        for c in store.contests_of.get(sid, ()):
+            pec, official = by.setdefault(c, ([], []))
+            p = store.contest_protocols[(sid, c)].get(own)
+            o = store.contest_official.get((sid, c))
+            if p is not None:
+                pec.append(p[1])
+            if o is not None:
+                official.append(o[1])
+    out = {}
+    for c in sorted(by):
+        w = len(d.fields) + len(d.selections[c])
+        pec, official = by[c]
+        out[c] = {
+            "pec": vsum(pec, w),
+            "official": vsum(official, w),
+            "n_pec": len(pec),
+            "n_official": len(official),
+        }
+    return out
 
 
 def turnout_partial(store: PartitionStore, tec: str) -> dict[str, Any]:

@@ -207,12 +207,15 @@ def snapshot(
     tec_units: dict[str, _Unit] = {t: _Unit(width) for t in registry.tec_rec}
     summaries: dict[str, dict[str, Any]] = {}
     tokens: dict[str, list[list[str]]] = {}
+    contests: dict[tuple[str, str], list[Any]] = {}  # (contest, commission) -> sums
     for state in partials.values():
         for tec, (_wm, data) in state["tecs"].items():
             u = tec_units.get(tec)
             if u is None:
                 u = tec_units[tec] = _Unit(width)
             u.add_wire(data)
+            for cid, c in data.get("contests", {}).items():
+                _add_contest(contests, (cid, tec), c)
         for unit, versions in state["summaries"].items():
             summaries.setdefault(unit, {}).update(versions)
         tokens.update(state.get("tokens", {}))
@@ -254,6 +257,7 @@ def snapshot(
             snap["summary"] = snap["summary_versions"][-1]
         out[uid] = snap
     _evote_multiple(out, tokens, registry)
+    _contest_views(out, contests, registry)
     rule = registry.definition.contests[0].seats
     if rule is not None or seats is not None:
         n = seats if seats is not None else rule.seats if rule else 1
@@ -264,6 +268,56 @@ def snapshot(
             name: _seats(out[top][name], n, share, how, base) for name in ("protocol", "official")
         }
     return out
+
+
+def _add_contest(acc: dict[tuple[str, str], list[Any]], key: tuple[str, str], c: dict[str, Any]) -> None:
+    cur = acc.get(key)
+    if cur is None:
+        acc[key] = [list(c["pec"]), list(c["official"]), c["n_pec"], c["n_official"]]
+        return
+    _add(cur[0], c["pec"])
+    _add(cur[1], c["official"])
+    cur[2] += c["n_pec"]
+    cur[3] += c["n_official"]
+
+
+def _contest_views(
+    out: dict[str, dict[str, Any]], by_tec: dict[tuple[str, str], list[Any]], registry: Registry
+) -> None:
+    """Each later contest in every unit it is tallied in: its commissions and their
+    ancestors up to the unit where it is held (above it, the contest is not one result).
+    Its seats are allocated in that unit."""
+    d = registry.definition
+    units: dict[tuple[str, str], list[Any]] = {}
+    for (cid, tec), sums in by_tec.items():
+        held = d.contest(cid).unit or registry.top_id
+        chain = [tec, *_chain(registry, tec)]
+        for uid in chain[: chain.index(held) + 1] if held in chain else []:
+            _add_contest(
+                units, (cid, uid), dict(zip(("pec", "official", "n_pec", "n_official"), sums, strict=True))
+            )
+    for (cid, uid), (pec, official, n_pec, n_official) in sorted(units.items()):
+        if uid not in out:
+            continue
+        contest, selections = d.contest(cid), d.selections[cid]
+        n = out[uid]["stations"]
+        doc: dict[str, Any] = {
+            "name": contest.name,
+            "held_in": contest.unit or registry.top_id,
+            "protocol": {"stations_reported": n_pec, "coverage": _pct(n_pec, n), **view(pec, selections, d)},
+            "official": {
+                "stations_reported": n_official,
+                "coverage": _pct(n_official, n),
+                **view(official, selections, d),
+            },
+        }
+        rule = contest.seats
+        if rule is not None and uid == doc["held_in"]:
+            doc["seats"] = {
+                name: _seats(doc[name], rule.seats, rule.threshold, rule.method, rule.threshold_base)
+                for name in ("protocol", "official")
+            }
+        out[uid].setdefault("contests", {})[cid] = doc
 
 
 _NO_FIGURES = {"registered_baseline": 0, "evoting_stations": 0, "evoting_baseline": 0, "stations": 0}

@@ -81,6 +81,11 @@ class PartitionStore:
         self.protocols: dict[str, dict[str, tuple[int, Figures]]] = {}
         self.versions: dict[tuple[str, str], dict[int, Figures]] = {}
         self.official: dict[str, tuple[int, Figures]] = {}  # station -> (rank, figures)
+        # the later contests of the definition (the first is the ballot's, above):
+        # (station, contest) -> source -> latest (version, figures), and the official ones
+        self.contest_protocols: dict[tuple[str, str], dict[str, tuple[int, Figures]]] = {}
+        self.contest_official: dict[tuple[str, str], tuple[int, Figures]] = {}
+        self.contests_of: dict[str, set[str]] = {}  # station -> its later contests seen here
         # station -> (unix time, as recorded) of its earliest PEC protocol: a late one is
         # a finding even when it arrives between two sweeps
         self.pec_first_at: dict[str, tuple[float, str]] = {}
@@ -126,6 +131,8 @@ class PartitionStore:
             self.latest_at[sid] = at
 
     def apply_protocol(self, p: Protocol) -> bool:
+        if p.contest:
+            return self._apply_contest(p)
         sid, figures = p.station_id, p.figures
         recorded = timestamp(p.recorded_at)
         self._seen_at(sid, recorded)
@@ -157,6 +164,26 @@ class PartitionStore:
             off = self.official.get(sid)
             if off is None or rank >= off[0]:
                 self.official[sid] = (rank, figures)
+        self._touch(sid)
+        return True
+
+    def _apply_contest(self, p: Protocol) -> bool:
+        """A protocol of a later contest: tallied per commission like the first contest's
+        (latest version per source, the highest-ranked source official); its history and the
+        station detectors are the first contest's only."""
+        sid, key = p.station_id, (p.station_id, p.contest)
+        sources = self.contest_protocols.get(key)
+        if sources is None:
+            sources = self.contest_protocols[key] = {}
+            self.contests_of.setdefault(sid, set()).add(p.contest)
+        if not _newer(p.version, p.figures, sources.get(p.source)):
+            return False
+        sources[p.source] = (p.version, p.figures)
+        rank = self.registry.definition.official_rank.get(p.source)
+        if rank is not None:
+            off = self.contest_official.get(key)
+            if off is None or rank >= off[0]:
+                self.contest_official[key] = (rank, p.figures)
         self._touch(sid)
         return True
 

@@ -10,7 +10,7 @@ width.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..contract import MAX_COUNT, N_FIXED
@@ -47,11 +47,19 @@ def _dict(x: object, what: str) -> dict[str, Any]:
     return x
 
 
-def _tec_data(kind: str, d: object, width: int) -> None:
+def _tec_data(kind: str, d: object, width: int, contests: Mapping[str, int]) -> None:
     d = _dict(d, "a TEC entry")
     if kind == "protocols":
         for name in ("pec", "official"):
             _vector(d.get(name), width, name)
+        for contest, data in _dict(d.get("contests", {}), "contests").items():
+            if contest not in contests:
+                raise _bad(f"contests names {contest[:60]!r}, not a later contest of the definition")
+            data = _dict(data, "a contest's entry")
+            for name in ("pec", "official"):
+                _vector(data.get(name), contests[contest], f"the contest's {name}")
+            for name in ("n_pec", "n_official"):
+                _int(data.get(name), name)
         _vector(d.get("moved"), width, "moved", low=-_MOST)  # official - pec: may be negative
         for name in ("n_pec", "n_official", "n_altered"):
             _int(d.get(name), name)
@@ -79,12 +87,16 @@ def _summary(rec: object, width: int, levels: Sequence[str]) -> None:
 
 
 def check_partial(
-    partial: object, parties: int, fields: int = N_FIXED, levels: Sequence[str] = ("tec", "rec", "cec")
+    partial: object,
+    parties: int,
+    fields: int = N_FIXED,
+    levels: Sequence[str] = ("tec", "rec", "cec"),
+    contests: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     """The partial if stage two can merge it, else ContractError ``bad_partial`` naming what
     is wrong. ``parties``: how many parties the ballot has, ``fields`` how many figures its
     protocol has (together, the width of every vector), ``levels`` the definition's summary
-    levels (kz2007's by default)."""
+    levels (kz2007's by default), ``contests`` the width of each later contest's vectors."""
     p = _dict(partial, "the partial")
     width = fields + parties
     kind = p.get("kind")
@@ -104,7 +116,7 @@ def check_partial(
             raise _bad("src must name topic-partitions")
         _int(offset, "a source's offset")
     for data in _dict(p.get("tecs"), "tecs").values():
-        _tec_data(kind, data, width)
+        _tec_data(kind, data, width, contests or {})
     for versions in _dict(p.get("summaries"), "summaries").values():
         if type(versions) is not list or not 0 < len(versions) <= VERSIONS_KEPT:
             raise _bad(f"a unit's summaries must be a list of 1 to {VERSIONS_KEPT} versions")

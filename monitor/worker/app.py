@@ -116,7 +116,11 @@ class Worker:
         try:
             d = self.registry.definition
             partial = check_partial(
-                parse_json(message.value), len(self.registry.parties), len(d.fields), d.summary_levels
+                parse_json(message.value),
+                len(self.registry.parties),
+                len(d.fields),
+                d.summary_levels,
+                {c: len(d.fields) + len(d.selections[c]) for c in d.contest_ids[1:]},
             )
             key = partial["tp"]
             merged, changed = merge(self.table.get(key), partial)

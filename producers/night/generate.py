@@ -18,7 +18,7 @@ from operator import attrgetter
 from typing import Any
 
 from monitor.election import Definition
-from producers.synthetic import TimedEvent, _apportion, _soft_cap
+from producers.synthetic import TimedEvent, _apportion, _cumulative, _soft_cap
 
 from .form import FormFiller
 from .ids import IdWriter, PatternNotWritable
@@ -39,6 +39,8 @@ class Night:
     parent: dict[str, str] = field(default_factory=dict)  # unit or station -> the unit above
     level: dict[str, str] = field(default_factory=dict)  # unit -> its level
     misread: dict[str, str] = field(default_factory=dict)  # station -> the selection misread
+    # the later contests' protocols: (station, contest) -> its own protocol's figures
+    contest_truth: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
 
     _members: dict[str, list[str]] = field(default_factory=dict, repr=False)
 
@@ -55,6 +57,15 @@ class Night:
     def expected(self, unit_id: str) -> dict[str, Any]:
         """The exact sum of the unit's stations' own protocols."""
         return _sum([self.truth[s] for s in self.under(unit_id)], self.parties)
+
+    def expected_contest(self, contest: str, unit_id: str) -> dict[str, Any]:
+        """The exact sum of a later contest's protocols at the unit's stations."""
+        items = [
+            self.contest_truth[(s, contest)]
+            for s in self.under(unit_id)
+            if (s, contest) in self.contest_truth
+        ]
+        return _sum(items, self.definition.selections[contest])
 
 
 def _sum(items: list[dict[str, Any]], parties: tuple[str, ...]) -> dict[str, Any]:
@@ -170,8 +181,10 @@ def _size(rng: random.Random, median: int, most: int) -> int:
             return x
 
 
-def _protocol(at: datetime, sid: str, source: str, figures: dict[str, Any], version: int = 1) -> TimedEvent:
-    value = {
+def _protocol(
+    at: datetime, sid: str, source: str, figures: dict[str, Any], version: int = 1, contest: str | None = None
+) -> TimedEvent:
+    value: dict[str, Any] = {
         "type": "protocol",
         "v": 1,
         "station_id": sid,
@@ -180,6 +193,8 @@ def _protocol(at: datetime, sid: str, source: str, figures: dict[str, Any], vers
         "recorded_at": at.isoformat(),
         "figures": {**figures, "votes": dict(figures["votes"])},
     }
+    if contest is not None:
+        value["contest"] = contest
     return TimedEvent(at, "protocols", sid, value)
 
 
@@ -189,8 +204,9 @@ def generate(definition: Definition, stations: int | None = None, *, seed: int =
     n = demo.stations if stations is None else stations
     if n < 1:
         raise ValueError("a night needs at least one station")
-    rng_layout, rng_count, rng_clock, rng_copy = (
-        random.Random(f"tabmon-night/{d.name}/{seed}/{part}") for part in ("layout", "count", "clock", "copy")
+    rng_layout, rng_count, rng_clock, rng_copy, rng_contest = (
+        random.Random(f"tabmon-night/{d.name}/{seed}/{part}")
+        for part in ("layout", "count", "clock", "copy", "contests")
     )
     contest = d.contests[0]
     parties = (
@@ -206,6 +222,17 @@ def generate(definition: Definition, stations: int | None = None, *, seed: int =
         return region_of[uid]
 
     shares = _shares(list(region_of) or [d.file.levels[0].pattern], len(parties), rng_layout)
+    later = [c for c in d.contests[1:] if c.selections]
+    contest_shares = {c.id: _shares([c.id], len(d.selections[c.id]), rng_contest)[c.id] for c in later}
+    contest_truth: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def within(sid: str) -> set[str]:
+        out, uid = set(), sid
+        while uid in parent:
+            uid = parent[uid]
+            out.add(uid)
+        return out
+
     filler, names = FormFiller(d), d.fields
     close = d.polls_close
     events: list[TimedEvent] = []
@@ -246,9 +273,22 @@ def generate(definition: Definition, stations: int | None = None, *, seed: int =
                     _protocol(at + timedelta(seconds=rng_clock.randint(300, 3600)), sid, source, figures)
                 )
         last_at[sid] = at
+        held = within(sid) if later else set()
+        for c in later:
+            if c.unit is not None and c.unit not in held:
+                continue
+            sel = d.selections[c.id]
+            spoilt = round(took_part * rng_contest.uniform(0.005, 0.03)) if d.rejected is not None else 0
+            cv = _votes(took_part - spoilt, contest_shares[c.id], rng_contest)
+            cf = filler.fill(rng_contest, registered, took_part, spoilt, cv)
+            f = {**dict(zip(names, cf, strict=True)), "votes": dict(zip(sel, cv, strict=True))}
+            contest_truth[(sid, c.id)] = f
+            when = at + timedelta(seconds=rng_contest.randint(1, 600))
+            events.append(_protocol(when, sid, d.station_source or d.sources[0], f, contest=c.id))
     night = Night(
         d, seed, parties, registry, events, truth, parent, {u["unit_id"]: u["level"] for u in units}
     )
+    night.contest_truth = contest_truth
     _misread(night, rng_copy, last_at)
     _summaries(night, last_at, rng_clock)
     night.events.sort(key=attrgetter("at"))
@@ -258,16 +298,18 @@ def generate(definition: Definition, stations: int | None = None, *, seed: int =
 def _turnout(
     d: Definition, sid: str, registered: int, took_part: int, figures: dict[str, Any], rng: random.Random
 ) -> list[TimedEvent]:
-    """The cumulative reports of the day, the last at the close with everyone who voted."""
+    """The cumulative reports of the day, the last at the close with everyone who voted: each
+    window's share of the day's voters is its length, jittered by a quarter (as the 2007-shaped
+    synthetic night's), so no station's pace stands out from its peers'."""
     times = d.report_times
     if not times:
         return []
     opened, close = d.polls_open, d.polls_close
     added = int(figures.get("added", 0))
-    out, span = [], (close - opened).total_seconds()
-    pace = rng.uniform(0.8, 1.25)
-    for seq, t in enumerate(times, 1):
-        frac = min(1.0, ((t - opened).total_seconds() / span) ** pace) if t < close else 1.0
+    bounds = [opened, *times] + ([close] if times[-1] < close else [])
+    cum = _cumulative(rng, tuple((b - a).total_seconds() for a, b in zip(bounds, bounds[1:], strict=False)))
+    out = []
+    for seq, (t, frac) in enumerate(zip(times, cum, strict=False), 1):
         at = t + timedelta(seconds=rng.randint(0, 540))
         value = {
             "type": "turnout",

@@ -54,6 +54,11 @@ def test_exact_totals_at_every_level_and_only_the_planted_findings(
             assert unit[view]["stations_reported"] == stations, (uid, view)
         if unit["level"] in d.summary_levels:
             assert unit["summary"]["stations_included"] == stations, uid
+    for c in d.contests[1:]:  # each district its own contest, tallied where it is held
+        held = units[c.unit]["contests"][c.id]
+        assert held["official"]["votes"] == night.expected_contest(c.id, c.unit)["votes"], c.id
+        assert sum(held["seats"]["official"]["seats"].values()) == 1
+    assert len(d.contests) == 1 or all("contests" not in u for u in units.values() if u["level"] != "okrug")
     seats = units[top]["seats"]["official"]
     rule = d.contests[0].seats
     assert rule is not None and sum(seats["seats"].values()) == rule.seats

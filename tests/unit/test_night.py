@@ -109,6 +109,21 @@ def test_kz2023s_districts_are_its_contests_units():
     assert {u for u, lv in n.level.items() if lv == "okrug"} == districts
 
 
+def test_each_district_contest_is_tallied_exactly_where_it_is_held(night):
+    n, tally = night
+    snap = tally.snapshot()
+    later = [c for c in n.definition.contests[1:]]
+    assert {c for _, c in n.contest_truth} == {c.id for c in later}  # every station voted in one
+    for c in later:
+        held = snap[c.unit]["contests"][c.id]
+        want = n.expected_contest(c.id, c.unit)
+        assert held["official"]["votes"] == want["votes"] == held["protocol"]["votes"], c.id
+        assert held["official"]["stations_reported"] == len(n.under(c.unit))
+        winner = max(want["votes"], key=lambda s: (want["votes"][s], -list(want["votes"]).index(s)))
+        assert held["seats"]["official"]["seats"][winner] == 1
+    assert all("contests" not in u for uid, u in snap.items() if n.level.get(uid) != "okrug")
+
+
 def test_every_summary_is_the_exact_sum_of_its_stations(night):
     n, _ = night
     summaries = [e.value for e in n.events if e.topic == "summaries"]
