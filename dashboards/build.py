@@ -11,6 +11,7 @@ import json
 import sys
 from pathlib import Path
 
+from dashboards.levels import levels_board
 from dashboards.panels import (
     Board,
     Json,
@@ -18,124 +19,32 @@ from dashboards.panels import (
     dashboard_links,
     keep_columns,
     matrix,
-    merged_columns,
     one,
     stat,
     table,
     timeseries,
     variable,
 )
+from dashboards.pipeline_board import pipeline
+from dashboards.unit_panels import (
+    MOVED,
+    RATE,
+    at_unit,
+    coverage,
+    findings_by_kind,
+    flagged,
+    m,
+    reported_over_night,
+    turnout_by_report,
+    turnout_now,
+    turnout_over_night,
+    units_table,
+    votes_both_views,
+    votes_moved,
+)
+from monitor.errors import MonitorError
 
 HERE = Path(__file__).resolve().parent
-RATE = "$__rate_interval"
-REPORTS = "Turnout reports of the day: 1 = 10:00, 2 = 12:00, ... 6 = 20:00."
-MOVED = (
-    "Official result minus the PEC protocols, per party, over the stations with a PEC protocol: "
-    "positive means votes the official result gained."
-)
-
-
-def _unit(level: str, unit: str) -> str:
-    return f'level="{level}",unit="{unit}"'
-
-
-def m(name: str, sel: str, **labels: str) -> str:
-    """A selector: ``name{sel,label="value",...}``."""
-    matchers = [sel, *(f'{k}="{v}"' for k, v in labels.items())]
-    return f"{name}{{{','.join(x for x in matchers if x)}}}"
-
-
-def coverage(sel: str) -> Json:
-    return stat(
-        "Stations reported",
-        [
-            (one(m("tabmon_stations", sel)), "stations"),
-            (one(m("tabmon_stations_reported", sel, view="turnout")), "turnout reports"),
-            (one(m("tabmon_stations_reported", sel, view="protocol")), "PEC protocols"),
-            (one(m("tabmon_stations_reported", sel, view="official")), "official figures"),
-        ],
-        "Stations in the unit, and how many have sent a turnout report, a PEC protocol, an official figure.",
-    )
-
-
-def turnout_now(sel: str) -> Json:
-    return stat(
-        "Turnout",
-        [(one(m("tabmon_turnout_ratio", sel)), "voted / registered")],
-        "From the latest turnout report of every station that reported.",
-        unit="percentunit",
-        decimals=1,
-    )
-
-
-def flagged(sel: str) -> Json:
-    return stat(
-        "Flagged stations",
-        [
-            (one(m("tabmon_altered_stations", sel)), "official differs from protocol"),
-            (one(m("tabmon_unanimous_stations", sel, size="all")), "unanimous"),
-            (one(m("tabmon_unanimous_stations", sel, size="over_1000")), "unanimous, over 1000 voters"),
-            (one(m("tabmon_evote_multiple", sel, what="stations")), "e-voting tokens used twice"),
-        ],
-        "Counted by the tally (official view); each flagged station is also a finding.",
-    )
-
-
-def reported_over_night(sel: str) -> Json:
-    return timeseries(
-        "Stations reported over the night",
-        [(one(m("tabmon_stations_reported", sel)), "{{view}}"), (one(m("tabmon_stations", sel)), "stations")],
-        "Coverage as it grew: turnout reports, PEC protocols, official figures.",
-    )
-
-
-def turnout_by_report(sel: str) -> Json:
-    voted = one(m("tabmon_turnout_report_voters", sel, figure="voted"))
-    registered = one(m("tabmon_turnout_report_voters", sel, figure="registered"))
-    return bars(
-        "Turnout through the day",
-        [(f"{voted} / ignoring(figure) {registered}", "report {{report}}")],
-        f"Voted / registered summed over the stations' reports of each time of day. {REPORTS}",
-        unit="percentunit",
-        decimals=1,
-    )
-
-
-def turnout_over_night(sel: str) -> Json:
-    return timeseries(
-        "Turnout as reports arrived",
-        [(one(m("tabmon_turnout_ratio", sel)), "turnout")],
-        "Voted / registered from the latest report of each station, as the night went on.",
-        unit="percentunit",
-    )
-
-
-def votes_both_views(sel: str) -> Json:
-    return table(
-        "Votes per party: protocols and official result",
-        [(one(m("tabmon_votes", sel)), "")],
-        "Protocol view: the PEC protocols as signed. Official view: per station, the highest "
-        "commission that has recorded it (CEC, REC, TEC, PEC).",
-        transformations=matrix("party", "view"),
-    )
-
-
-def votes_moved(sel: str) -> Json:
-    return bars(
-        "Votes moved between protocols and official result",
-        [(one(m("tabmon_votes_moved", sel)), "{{party}}")],
-        MOVED,
-    )
-
-
-def findings_by_kind(rec: str = "") -> Json:
-    sel = f'{{rec="{rec}"}}' if rec else ""
-    return table(
-        "Findings by kind and severity",
-        [(f"sum by (kind, severity) ({one(f'tabmon_findings{sel}')})", "")],
-        "Findings currently known, counted by the stage-2 worker.",
-        transformations=matrix("kind", "severity"),
-    )
 
 
 def national() -> Board:
@@ -146,7 +55,7 @@ def national() -> Board:
         "moved, the seat projection and the findings.",
         links=dashboard_links(),
     )
-    kz = _unit("cec", "KZ")
+    kz = at_unit("cec", "KZ")
     b.row("Coverage and turnout")
     b.add(coverage(kz), 10, 5)
     b.add(turnout_now(kz), 4, 5)
@@ -185,38 +94,6 @@ def national() -> Board:
     return b
 
 
-def units_table(title: str, sel: str, column: str, description: str) -> Json:
-    """One row per unit, a column per figure. Every query keeps only ``unit`` so that the
-    merge joins the rows on it."""
-    return table(
-        title,
-        [
-            (f"sum by (unit) (abs({one(m('tabmon_votes_moved', sel))}))", ""),
-            (f"max by (unit) ({m('tabmon_altered_stations', sel)})", ""),
-            (f"100 * max by (unit) ({m('tabmon_turnout_ratio', sel)})", ""),
-            (f"max by (unit) ({m('tabmon_stations_reported', sel, view='official')})", ""),
-        ],
-        f"{description}: votes moved (the absolute per-party differences added up), stations whose "
-        "official figures differ from their PEC protocol, turnout, stations with an official figure.",
-        transformations=merged_columns(
-            "unit",
-            "Value #A",
-            "Value #B",
-            "Value #C",
-            "Value #D",
-            sort_by="votes moved",
-            desc=True,
-            rename={
-                "unit": column,
-                "Value #A": "votes moved",
-                "Value #B": "altered stations",
-                "Value #C": "turnout %",
-                "Value #D": "official stations",
-            },
-        ),
-    )
-
-
 def region() -> Board:
     rec_var = variable("rec", "REC", 'label_values(tabmon_stations{level="rec"}, unit)')
     tec_var = variable("tec", "TEC", 'label_values(tabmon_stations{level="tec",unit=~"$rec-.*"}, unit)')
@@ -227,7 +104,7 @@ def region() -> Board:
         variables=[rec_var, tec_var],
         links=dashboard_links(),
     )
-    rec, tec = _unit("rec", "$rec"), _unit("tec", "$tec")
+    rec, tec = at_unit("rec", "$rec"), at_unit("tec", "$tec")
     b.row("Region $rec")
     b.add(coverage(rec), 10, 5)
     b.add(turnout_now(rec), 4, 5)
@@ -423,167 +300,10 @@ def findings_feed() -> Board:
     return b
 
 
-W = 'instance=~"$instance"'
+def levels() -> Board:
+    from monitor.election import load
 
-
-def per_second(name: str, by: str = "") -> str:
-    """Rate of a worker counter, summed over the chosen workers."""
-    grouping = f"sum by ({by})" if by else "sum"
-    return f"{grouping} (rate({name}{{{W}}}[{RATE}]))"
-
-
-def p95(histogram: str, by: str = "") -> str:
-    grouping = ", ".join(x for x in ("le", by) if x)
-    return f"histogram_quantile(0.95, sum by ({grouping}) (rate({histogram}_bucket{{{W}}}[{RATE}])))"
-
-
-def pipeline() -> Board:
-    inst = variable("instance", "Worker", "label_values(tabmon_agent_up, instance)", include_all=True)
-    b = Board(
-        "tabmon-pipeline",
-        "tabmon: pipeline health",
-        "The workers: liveness, throughput, lag, rejections, rebuilds.",
-        variables=[inst],
-        links=dashboard_links(),
-    )
-    b.row("Liveness")
-    b.add(
-        stat(
-            "Agents running",
-            [(f"sum by (agent) (tabmon_agent_up{{{W}}})", "{{agent}}")],
-            "Workers whose ingest / aggregate loop is running (tabmon_agent_up).",
-        ),
-        6,
-        5,
-    )
-    b.add(
-        stat(
-            "Workers scraped",
-            [(f"sum(up{{{W}}})", "up"), (f"count(up{{{W}}})", "targets")],
-            "Worker /metrics endpoints Prometheus reached at its last scrape.",
-        ),
-        6,
-        5,
-    )
-    b.add(
-        timeseries(
-            "Seconds since the last heartbeat",
-            [(f"time() - tabmon_agent_heartbeat_timestamp_seconds{{{W}}}", "{{instance}} {{agent}}")],
-            "A loop that stops iterating shows here before anything else.",
-            unit="s",
-        ),
-        6,
-        5,
-    )
-    b.add(
-        timeseries(
-            "Seconds since the last event",
-            [(f"min by (topic) (tabmon_seconds_since_last_event{{{W}}})", "{{topic}}")],
-            "Per input topic; quiet topics are normal between turnout reports.",
-            unit="s",
-        ),
-        6,
-        5,
-    )
-    b.row("Throughput and lag")
-    b.add(
-        timeseries(
-            "Events accepted per second",
-            [(per_second("tabmon_events_total", "topic"), "{{topic}}")],
-            "Events folded into the tally, by topic.",
-            unit="ops",
-        ),
-        8,
-    )
-    b.add(
-        timeseries(
-            "Consumer lag",
-            [(f"sum by (topic) (tabmon_consumer_lag_messages{{{W}}})", "{{topic}}")],
-            "Messages on the broker not yet processed.",
-        ),
-        8,
-    )
-    b.add(
-        timeseries(
-            "Published per second",
-            [
-                (per_second("tabmon_partials_published_total"), "partials to stage two"),
-                (per_second("tabmon_findings_emitted_total"), "findings to alerts"),
-            ],
-            "What the workers send on: partial tallies and findings.",
-            unit="ops",
-        ),
-        8,
-    )
-    b.add(
-        timeseries(
-            "Processing time (p95)",
-            [
-                (p95("tabmon_ingest_batch_duration_seconds"), "ingest batch"),
-                (p95("tabmon_snapshot_duration_seconds"), "snapshot"),
-                (p95("tabmon_detect_duration_seconds", "stage"), "detectors {{stage}}"),
-            ],
-            "Time to decode and apply one fetched batch; to derive a snapshot of the tally; to run the "
-            "detectors over what changed.",
-            unit="s",
-        ),
-        8,
-    )
-    b.add(
-        timeseries(
-            "Events re-read to rebuild state",
-            [(per_second("tabmon_replayed_events_total", "instance"), "{{instance}}")],
-            "After a start, restart or rebalance a worker re-reads its partitions from offset 0.",
-            unit="ops",
-        ),
-        8,
-    )
-    b.add(
-        table(
-            "Partitions per worker",
-            [(f"tabmon_last_processed_offset{{{W}}}", "")],
-            "Who owns which input partition, and the next offset it will process.",
-            transformations=keep_columns(
-                "instance", "topic", "partition", "Value", rename={"Value": "next offset"}, sort_by="topic"
-            ),
-        ),
-        8,
-    )
-    b.row("Rejections")
-    b.add(
-        timeseries(
-            "Rejected per second",
-            [(per_second("tabmon_rejected_total", "topic, reason"), "{{topic}} {{reason}}")],
-            "Messages sent to the dead-letter topic, by reason code.",
-            unit="ops",
-        ),
-        10,
-    )
-    b.add(
-        table(
-            "Rejected since each worker started",
-            [(f"sum by (topic, reason) (tabmon_rejected_total{{{W}}})", "")],
-            "Dead letters by topic and reason code (docs/contract.md lists the codes).",
-            transformations=keep_columns(
-                "topic", "reason", "Value", rename={"Value": "rejected"}, sort_by="rejected", desc=True
-            ),
-        ),
-        10,
-    )
-    b.add(
-        stat(
-            "Monitor errors",
-            [
-                (f'sum(tabmon_rejected_total{{{W},reason="bug"}}) or vector(0)', "messages (bug)"),
-                (f"sum(tabmon_detector_errors_total{{{W}}}) or vector(0)", "detector errors"),
-            ],
-            "Messages that raised an error the contract does not know, dead-lettered with the code bug,"
-            " and detector runs that raised: the monitor's faults, each one alerted"
-            " (docs/runbooks/input_bug.md). Zero is the only good value.",
-        ),
-        4,
-    )
-    return b
+    return levels_board(load("kz2007"))
 
 
 BOARDS = {
@@ -592,6 +312,7 @@ BOARDS = {
     "station": station,
     "findings": findings_feed,
     "pipeline": pipeline,
+    "levels": levels,
 }
 
 
@@ -599,8 +320,14 @@ def render(board: Board) -> str:
     return json.dumps(board.to_json(), indent=2, ensure_ascii=False) + "\n"
 
 
-def generate() -> dict[str, str]:
-    """File name -> JSON text of every dashboard."""
+def generate(election: str | None = None) -> dict[str, str]:
+    """File name -> JSON text of every dashboard (kz2007's); with ``election``, the
+    level-by-level board of that definition alone (``levels-<id>.json``)."""
+    if election is not None:
+        from monitor.election import load
+
+        d = load(election)
+        return {f"levels-{d.name}.json": render(levels_board(d))}
     return {f"{name}.json": render(make()) for name, make in BOARDS.items()}
 
 
@@ -608,9 +335,19 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m dashboards.build", description=__doc__.split("\n")[0])
     ap.add_argument("--check", action="store_true", help="exit 1 if a committed file differs")
     ap.add_argument("--out", type=Path, default=HERE, help="directory to write (default: dashboards/)")
+    ap.add_argument(
+        "--election",
+        metavar="NAME_OR_FILE",
+        help="write only the level-by-level board of this election definition (levels-<id>.json)",
+    )
     args = ap.parse_args(argv)
     stale = []
-    for name, text in generate().items():
+    try:
+        boards = generate(args.election)
+    except MonitorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for name, text in boards.items():
         path = args.out / name
         if args.check:
             if not path.exists() or path.read_text() != text:

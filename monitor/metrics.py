@@ -1,8 +1,10 @@
 """Prometheus metrics: one typed container, created with a registry and a prefix.
 
 Pipeline health is counted as it happens; the tally is exported from the latest snapshot by a
-collector at scrape time, so a scrape never races an update. Series exist per REC and TEC and
-nationally, never per station.
+collector at scrape time, so a scrape never races an update. Series exist per unit of every
+level of the definition (labels ``level`` and ``unit``: in kz2007 per REC, TEC and nationally),
+never per station. Findings are counted per region (label ``rec``: the unit on the level
+below the top, whatever the definition calls it).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ class TallyCollector(Collector):
     prefix: str
     units: dict[str, dict[str, Any]] = field(default_factory=dict)
     last_event: dict[str, float] = field(default_factory=dict)  # topic -> unix time
+    # the commissions' level (the one above the stations): no per-report series for it
+    commission_level: str = "tec"
 
     def update(self, units: dict[str, dict[str, Any]]) -> None:
         self.units = units
@@ -142,8 +146,8 @@ class TallyCollector(Collector):
             altered.add_metric(lv, u.get("altered_stations", 0))
             for what, n in u.get("evote_multiple", {}).items():
                 multi.add_metric([what, *lv], n)
-            if u["level"] == "tec":
-                continue  # keep cardinality to RECs and the CEC for the per-report series
+            if u["level"] == self.commission_level:
+                continue  # keep cardinality to the levels above the commissions
             for seq, rep in u["turnout"].get("by_report", {}).items():
                 for fig in ("registered", "added", "voted"):
                     curve.add_metric([fig, seq, *lv], rep[fig])

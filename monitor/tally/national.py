@@ -188,6 +188,8 @@ def view(figures: list[int], parties: tuple[str, ...], d: Definition) -> dict[st
     named["valid"] = sum(votes.values())
     # Voters who took part, as the definition counts them (the seat threshold's base).
     named["participants"] = participants(figures, d)
+    if "registered" not in named:  # a quantity of the form's fields (Indonesia: dpt + dptb + dpk)
+        named["registered"] = d.quantity("registered", figures)
     return named
 
 

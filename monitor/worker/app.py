@@ -51,6 +51,7 @@ class Worker:
         self.settings = s = settings
         self.metrics = metrics or Metrics.create()
         definition = s.definition()
+        self.metrics.tally.commission_level = definition.levels[-2]
         self.registry = (
             build(load_records(s.registry_file), s.registry_file, definition)
             if s.registry_file

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -121,3 +122,52 @@ def test_tabmon_demo_runs_each_definition(name, tmp_path):
     assert f"Regions ({second})" in text
     assert ("arithmetic_inconsistent" in text) == (name == "indonesia"), text[-3000:]
     assert "stopped: worker, redis-server, broker" in text
+
+
+@pytest.mark.parametrize("name", sorted(SIZES))
+def test_the_level_by_level_board_of_each_definition_shows_data(name, settings, workers, logdir, tmp_path):
+    """Every query of ``dashboards.build --election NAME`` against a real Prometheus scraping
+    a worker that tallied that definition's night, the variables set to one unit per level."""
+    from dashboards import lint
+    from dashboards.build import generate as boards
+
+    from .test_dashboards import Prometheus, _resolve_variables, _run_panels
+
+    d = load(name)
+    night = generate(d, 150, seed=12)
+    workers.settings = settings = dataclasses.replace(
+        settings, election=name, polls_close=d.polls_close.isoformat()
+    )
+    prom = Prometheus(
+        tmp_path / "prometheus", [f"127.0.0.1:{settings.metrics_port}"], logdir / f"prom-{name}.log"
+    )
+    try:
+        send(settings, messages_of(night.registry, []))
+        proc = workers.start()
+        send(settings, messages_of([], night.events))
+        caught_up(settings, timeout=180, proc=proc)
+        sid = next(iter(night.truth))
+        chain, uid = {}, sid
+        while uid in night.parent:
+            uid = night.parent[uid]
+            chain[night.level.get(uid, d.top)] = uid
+        top = d.file.levels[0].pattern
+        expr = f'max(tabmon_stations_reported{{level="{d.top}",unit="{top}",view="official"}})'
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            r = prom.query(expr)
+            if r and float(r[0]["value"][1]) == len(night.truth):
+                break
+            time.sleep(1)
+        time.sleep(3)
+        (text,) = boards(name).values()
+        board = json.loads(text)
+        problems: list[str] = []
+        values = _resolve_variables(prom, board, chain, problems)
+        empty: list[str] = []
+        errors: list[str] = []
+        ran = _run_panels(prom, board, values, time.time(), empty, errors)
+        assert ran == len(list(lint.queries(board))) > 0
+        assert not (problems or errors or empty), "\n".join([*problems, *errors, *empty])
+    finally:
+        prom.stop()

@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from dashboards import build, lint
 from dashboards.panels import DATASOURCE_UID
+from monitor.election import load
 from monitor.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,6 +62,7 @@ def test_the_dashboards_the_operations_room_needs(generated):
         "tabmon-station",
         "tabmon-findings",
         "tabmon-pipeline",
+        "tabmon-levels-kz2007",
     }
     assert {
         "Stations reported over the night",
@@ -73,6 +75,28 @@ def test_the_dashboards_the_operations_room_needs(generated):
     variables = {d["uid"]: [v["name"] for v in d["templating"]["list"]] for d in generated.values()}
     assert variables["tabmon-region"] == ["rec", "tec"]
     assert "station" in variables["tabmon-station"]
+    assert variables["tabmon-levels-kz2007"] == ["rec", "tec"]
+
+
+@pytest.mark.parametrize(("name", "levels"), [("indonesia", 5), ("kz2023", 3), ("kz2007", 3)])
+def test_the_levels_board_has_a_row_per_level_of_any_definition(name, levels, exported, tmp_path):
+    assert build.main(["--election", name, "--out", str(tmp_path)]) == 0
+    (path,) = tmp_path.glob("levels-*.json")
+    board = json.loads(path.read_text())
+    assert lint.problems(board, exported) == []
+    rows = [p["title"] for p in board["panels"] if p["type"] == "row"]
+    assert len(rows) == levels  # the country and every level down to the commissions
+    d = load(name)
+    assert [v["name"] for v in board["templating"]["list"]] == list(d.levels[1:-1])
+    assert rows[0].endswith(d.file.levels[0].pattern) and rows[-1].endswith(f"${d.levels[-2]}")
+    turnout = any(p["title"] == "Turnout" for p in lint.panels(board))
+    assert turnout == bool(d.file.turnout.reports)
+
+
+def test_an_unknown_definition_is_a_one_line_error(tmp_path, capsys):
+    assert build.main(["--election", "nope", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "nope" in err
 
 
 def test_the_lint_finds_each_kind_of_mistake(generated, exported):

@@ -5,10 +5,12 @@ from __future__ import annotations
 import time
 
 import pytest
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
 
+from monitor.election import load
 from monitor.metrics import Metrics
 from monitor.testing import InMemoryTally
+from producers.night import generate as night
 from producers.synthetic import generate
 
 PARTITIONS = 3
@@ -244,10 +246,6 @@ def test_prefix_names_every_series(tallied):
 
 
 def test_findings_figures_are_exported():
-    from prometheus_client import CollectorRegistry
-
-    from monitor.metrics import Metrics
-
     units = {
         "KZ": {
             "level": "cec",
@@ -285,3 +283,24 @@ def test_findings_figures_are_exported():
     assert reg.get_sample_value("tabmon_evote_multiple", {"what": "ballots", **lv}) == 3
     assert reg.get_sample_value("tabmon_turnout_report_voters", {"figure": "voted", "report": "1", **lv}) == 2
     assert reg.get_sample_value("tabmon_summary_turnout_ratio", {"version": "2", **lv}) == 0.6
+
+
+@pytest.mark.parametrize("name", ["indonesia", "kz2023"])
+def test_any_definitions_tally_is_exported(name):
+    """Every unit of every level, on a form whose list size is a quantity (Indonesia's DPT +
+    DPTb + DPK): a scrape that raised would serve nothing at all."""
+    d = load(name)
+    n = night(d, 150, seed=1)
+    tally = InMemoryTally(n.registry, definition=d)
+    for e in n.events:
+        tally.feed(e.topic, e.key, e.value)
+    tally.flush()
+    metrics = Metrics.create(CollectorRegistry())
+    metrics.tally.commission_level = d.levels[-2]
+    metrics.tally.update(tally.snapshot())
+    text = generate_latest(metrics.registry).decode()
+    top = d.file.levels[0].pattern
+    assert f'tabmon_stations{{level="{d.top}",unit="{top}"}} 150.0' in text
+    levels = {lv for lv in d.levels[:-1]}
+    assert all(f'level="{lv}"' in text for lv in levels)
+    assert f'tabmon_turnout_report_voters{{figure="voted",level="{d.levels[-2]}"' not in text
