@@ -2,9 +2,10 @@
 (Election Results Reporting Common Data Format, version 2), JSON.
 
 The report is a summary of one view (official by default, or the station protocols): one
-ReportingUnit per unit, the first contest of the definition (the one the monitor tallies)
-with a VoteCounts of type ``total`` per selection and unit, and BallotCounts per unit from
-the fields the definition maps onto the CDF (``cdf: BallotsCast``, ``BallotsRejected``).
+ReportingUnit per unit; the contests tallied in those units (the first in every unit, a
+district where it is held), with a VoteCounts of type ``total`` per selection and unit; and
+BallotCounts per unit from the fields the definition maps onto the CDF (``cdf: BallotsCast``,
+``BallotsRejected``).
 tests/unit/test_export.py validates it against the published schema (tests/schemas/).
 """
 
@@ -20,6 +21,7 @@ import redis
 
 from . import __version__, readmodel
 from .election import Definition
+from .election.model import Contest
 from .errors import MonitorError
 from .settings import Settings
 
@@ -58,7 +60,6 @@ def cdf_report(
     cdf_type = {lv.id: lv.cdf_type for lv in d.file.levels}
     contest = d.contests[0]
     selections = list(unit[view]["votes"])
-    names = {s.id: s.name for s in contest.selections or ()}
     gp_units = [
         {
             "@id": _gp(u["unit_id"]),
@@ -73,50 +74,39 @@ def cdf_report(
         }
         for u in exported
     ]
-    district = contest.unit or top
-    if district not in {u["unit_id"] for u in exported}:  # the contest's district, named
-        level = d.levels[0] if district == top else contest.level
-        gp_units.append(
-            {
-                "@id": _gp(district),
-                "@type": _T + "ReportingUnit",
-                "Type": cdf_type[level],
-                "Name": _text(units.get(district, {}).get("name") or district),
-            }
-        )
-    party = contest.type == "party"
-    selection_docs = []
-    for i, s in enumerate(selections, 1):
-        counts = [
-            {
-                "@type": _T + "VoteCounts",
-                "GpUnitId": _gp(u["unit_id"]),
-                "Type": "total",
-                "Count": u[view]["votes"][s],
-            }
+    known = {u["unit_id"] for u in exported}
+    # the first contest from each unit's views; a later one (a district) where it is tallied
+    tallied: list[tuple[Contest, list[tuple[str, dict[str, int]]]]] = [
+        (contest, [(u["unit_id"], u[view]["votes"]) for u in exported])
+    ]
+    for c in d.contests[1:]:
+        counted = [
+            (u["unit_id"], u["contests"][c.id][view]["votes"])
             for u in exported
+            if c.id in u.get("contests", {})
         ]
-        ref = {"PartyIds": [f"party-{s}"]} if party else {"CandidateIds": [f"candidate-{s}"]}
-        selection_docs.append(
-            {
-                "@id": f"selection-{s}",
-                "@type": _T + ("PartySelection" if party else "CandidateSelection"),
-                "SequenceOrder": i,
-                **ref,
-                "VoteCounts": counts,
-            }
-        )
-    contest_doc: dict[str, Any] = {
-        "@id": f"contest-{contest.id}",
-        "@type": _T + ("PartyContest" if party else "CandidateContest"),
-        "ElectionDistrictId": _gp(district),
-        "Name": contest.name,
-        "ContestSelection": selection_docs,
-    }
-    if not party:
-        contest_doc["VotesAllowed"] = 1
-        if contest.seats is not None:
-            contest_doc["NumberElected"] = contest.seats.seats
+        if counted:
+            tallied.append((c, counted))
+    contest_docs: list[dict[str, Any]] = []
+    candidates: list[dict[str, Any]] = []
+    parties: list[dict[str, Any]] = []
+    for c, counted in tallied:
+        district = c.unit or top
+        if district not in known:  # the contest's district, named
+            known.add(district)
+            level = d.levels[0] if district == top else c.level
+            gp_units.append(
+                {
+                    "@id": _gp(district),
+                    "@type": _T + "ReportingUnit",
+                    "Type": cdf_type[level],
+                    "Name": _text(units.get(district, {}).get("name") or district),
+                }
+            )
+        first = c is contest
+        doc, people = _contest(c, selections if first else list(counted[0][1]), counted, district, first)
+        contest_docs.append(doc)
+        (parties if c.type == "party" else candidates).extend(people)
     e = d.file.election
     election: dict[str, Any] = {
         "@type": _T + "Election",
@@ -125,14 +115,11 @@ def cdf_report(
         "StartDate": e.date.isoformat(),
         "EndDate": e.date.isoformat(),
         "Type": "general",
-        "Contest": [contest_doc],
+        "Contest": contest_docs,
         "BallotCounts": [_ballot_counts(u, view, d) for u in exported],
     }
-    if not party:
-        election["Candidate"] = [
-            {"@id": f"candidate-{s}", "@type": _T + "Candidate", "BallotName": _text(names.get(s, s))}
-            for s in selections
-        ]
+    if candidates:
+        election["Candidate"] = candidates
     complete = all(u[view]["stations_reported"] == u["stations"] for u in exported)
     when = (now or datetime.now(UTC)).replace(microsecond=0)
     report: dict[str, Any] = {
@@ -151,11 +138,51 @@ def cdf_report(
         "Election": [election],
         "GpUnit": gp_units,
     }
-    if party:
-        report["Party"] = [
-            {"@id": f"party-{s}", "@type": _T + "Party", "Name": _text(names.get(s, s))} for s in selections
-        ]
+    if parties:
+        report["Party"] = parties
     return report
+
+
+def _contest(
+    c: Contest, selections: list[str], counted: list[tuple[str, dict[str, int]]], district: str, first: bool
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A contest with a ``total`` VoteCounts per selection and unit, and its parties or
+    candidates (ids prefixed by the contest for a later one: districts reuse ``c1``)."""
+    party = c.type == "party"
+    names = {s.id: s.name for s in c.selections or ()}
+    tag = "" if first else f"{c.id}-"
+    selection_docs, people = [], []
+    for i, s in enumerate(selections, 1):
+        ref_id = f"party-{s}" if party else f"candidate-{tag}{s}"
+        counts = [
+            {"@type": _T + "VoteCounts", "GpUnitId": _gp(uid), "Type": "total", "Count": votes[s]}
+            for uid, votes in counted
+        ]
+        selection_docs.append(
+            {
+                "@id": f"selection-{tag}{s}",
+                "@type": _T + ("PartySelection" if party else "CandidateSelection"),
+                "SequenceOrder": i,
+                **({"PartyIds": [ref_id]} if party else {"CandidateIds": [ref_id]}),
+                "VoteCounts": counts,
+            }
+        )
+        kind = "Party" if party else "Candidate"
+        people.append(
+            {"@id": ref_id, "@type": _T + kind, ("Name" if party else "BallotName"): _text(names.get(s, s))}
+        )
+    doc: dict[str, Any] = {
+        "@id": f"contest-{c.id}",
+        "@type": _T + ("PartyContest" if party else "CandidateContest"),
+        "ElectionDistrictId": _gp(district),
+        "Name": c.name,
+        "ContestSelection": selection_docs,
+    }
+    if not party:
+        doc["VotesAllowed"] = 1
+        if c.seats is not None:
+            doc["NumberElected"] = c.seats.seats
+    return doc, people
 
 
 def _quantity(v: dict[str, Any], name: str, d: Definition, selections: list[str]) -> int:

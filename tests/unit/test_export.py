@@ -55,7 +55,7 @@ def test_the_top_and_a_region_are_valid_cdf_and_equal_the_tally(validator, name,
         children = [u for u, p in n.parent.items() if p == uid and u in n.level]
         units = {g["@id"] for g in doc["GpUnit"]}
         assert {f"gpu-{c}" for c in children} | {f"gpu-{uid}"} <= units
-        (contest,) = doc["Election"][0]["Contest"]
+        contest = doc["Election"][0]["Contest"][0]  # the first: the one every unit holds
         for sel in contest["ContestSelection"]:
             party = sel["@id"].removeprefix("selection-")
             counts = {c["GpUnitId"]: c["Count"] for c in sel["VoteCounts"]}
@@ -97,3 +97,26 @@ def test_a_document_the_schema_refuses_is_refused(validator):
     doc["Status"] = "live"
     doc["GpUnit"][0]["Colour"] = "red"
     assert len(_errors(validator, doc)) == 2
+
+
+def test_a_regions_districts_are_exported_as_their_own_contests(validator):
+    d, n, snap = _snapshot("kz2023", 300)
+    region = "ALA"
+    doc = cdf_report(region, snap, d)
+    assert _errors(validator, doc) == []
+    districts = {c.id: c.unit for c in d.contests[1:] if c.unit.startswith(region + "-")}
+    contests = {c["@id"].removeprefix("contest-"): c for c in doc["Election"][0]["Contest"][1:]}
+    assert set(contests) == set(districts) and len(districts) > 1
+    for cid, c in contests.items():
+        assert (
+            c["@type"] == "ElectionResults.CandidateContest"
+            and c["ElectionDistrictId"] == f"gpu-{districts[cid]}"
+        )
+        want = n.expected_contest(cid, districts[cid])["votes"]
+        got = {
+            s["@id"].removeprefix(f"selection-{cid}-"): s["VoteCounts"][0]["Count"]
+            for s in c["ContestSelection"]
+        }
+        assert got == want
+    candidates = [x["@id"] for x in doc["Election"][0]["Candidate"]]
+    assert len(candidates) == len(set(candidates))  # each district's c1 is its own candidate
