@@ -14,16 +14,15 @@ import orjson
 from monitor.contract import (
     FIGURE_FIELDS,
     MAX_COUNT,
-    MAX_NAME,
-    MAX_PARTIES,
     MAX_SEQ,
     MAX_TOKEN,
     MAX_VERSION,
     SOURCES,
 )
 
+from .hostile_bytes import ByteMutations
+from .hostile_registry import RegistryMutations
 from .hostile_values import (
-    BYTE_PALETTE,
     ENUMS,
     INPUT_TOPICS,
     LONE_SURROGATES,
@@ -51,7 +50,7 @@ from .hostile_values import (
 )
 
 
-class HostileInputs:
+class HostileInputs(ByteMutations, RegistryMutations):
     """Hostile inputs from the valid events of ``election`` (a
     :class:`producers.synthetic.Election`), naming only the stations and units of ``recs``."""
 
@@ -505,190 +504,3 @@ class HostileInputs:
             else:
                 doc["voter_token"] = f"{rng.getrandbits(128):032x}"
         return Hostile(b.topic, key, dumps(doc))
-
-    # -- byte-level -------------------------------------------------------------------------
-    def _bitflip(self, b: _Base) -> Hostile:
-        rng = self.rng
-        raw = bytearray(b.raw)
-        for _ in range(rng.choice((1, 1, 2, 3, 8))):
-            i = rng.randrange(len(raw))
-            raw[i] ^= 1 << rng.randrange(8)
-        return Hostile(b.topic, b.key, bytes(raw))
-
-    def _truncate(self, b: _Base) -> Hostile:
-        return Hostile(b.topic, b.key, b.raw[: self.rng.randrange(len(b.raw))])
-
-    def _insert(self, b: _Base) -> Hostile:
-        rng = self.rng
-        i = rng.randrange(len(b.raw) + 1)
-        if rng.random() < 0.5:
-            junk = b"".join(rng.choice(BYTE_PALETTE) for _ in range(rng.randint(1, 4)))
-        else:
-            junk = rng.randbytes(rng.randint(1, 16))
-        return Hostile(b.topic, b.key, b.raw[:i] + junk + b.raw[i:])
-
-    def _delete(self, b: _Base) -> Hostile:
-        rng = self.rng
-        i = rng.randrange(len(b.raw))
-        return Hostile(b.topic, b.key, b.raw[:i] + b.raw[i + rng.randint(1, 8) :])
-
-    def _digits(self, b: _Base) -> Hostile:
-        """A run of digits rewritten: still JSON, often still the contract, other figures."""
-        rng = self.rng
-        raw = b.raw
-        starts = [i for i in range(len(raw)) if raw[i : i + 1].isdigit() and not raw[i - 1 : i].isdigit()]
-        if not starts:
-            return self._bitflip(b)
-        i = rng.choice(starts)
-        j = i
-        while raw[j : j + 1].isdigit():
-            j += 1
-        new = rng.choice(
-            (
-                b"0",
-                b"1",
-                b"9" * rng.randint(1, 25),
-                str(rng.randint(0, 10**6)).encode(),
-                b"-" + raw[i:j],
-                raw[i:j] + b".0",
-                raw[i:j] + b"e1",
-                b"00" + raw[i:j],
-            )
-        )
-        return Hostile(b.topic, b.key, raw[:i] + new + raw[j:])
-
-    def _splice(self, b: _Base) -> Hostile:
-        rng = self.rng
-        o = self._base(rng.choice(self.topics))
-        i, j = rng.randrange(len(b.raw)), rng.randrange(len(o.raw))
-        return Hostile(b.topic, rng.choice((b.key, o.key)), b.raw[:i] + o.raw[j:])
-
-    def _concat(self, b: _Base) -> Hostile:
-        rng = self.rng
-        o = self._base()
-        sep = rng.choice((b"", b"\n", b" ", b",", b"\x00"))
-        value = rng.choice((b.raw + sep + o.raw, b"[" + b.raw + b"," + o.raw + b"]", b.raw * 2))
-        return Hostile(b.topic, b.key, value)
-
-    def _pad(self, b: _Base) -> Hostile:
-        """Whitespace inside the object up to the size limit, on it, or one byte beyond."""
-        rng = self.rng
-        target = self.max_bytes + rng.choice((-1, 0, 0, 1, 1000))
-        pad = max(0, target - len(b.raw))
-        return Hostile(b.topic, b.key, b.raw[:-1] + b" " * pad + b.raw[-1:])
-
-    def _wrap(self, b: _Base) -> Hostile:
-        rng = self.rng
-        raw = b.raw
-        value = rng.choice(
-            (
-                b"\xef\xbb\xbf" + raw,
-                raw.decode().encode("utf-16"),
-                raw + b"\x00",
-                b"\x00" + raw,
-                b"",
-                b" ",
-                b"null",
-                b"[]",
-                b'"' + raw + b'"',
-                json.dumps(raw.decode()).encode(),
-                raw.replace(b'"', b"'"),
-                raw + b"}",
-                b"{" + raw,
-                # control bytes are valid UTF-8 but not JSON: a dead letter escapes
-                # each as six characters
-                raw[:-1] + b',"pad":"' + b"\x01" * 20_000 + b'"}',
-            )
-        )
-        return Hostile(b.topic, b.key, value)
-
-    # -- the registry -----------------------------------------------------------------------
-    def registry_labelled(self, n: int) -> Iterator[tuple[str, Hostile]]:
-        """``n`` hostile registry records (units, stations, the ballot), with their mutation."""
-        rng = self.rng
-        names = [
-            "wrong_type",
-            "size",
-            "nesting",
-            "unicode",
-            "number",
-            "id",
-            "missing",
-            "extra",
-            "duplicate_key",
-            "version_field",
-            "type_field",
-            "combo",
-            "change",
-            "value_none",
-            "bitflip",
-            "truncate",
-            "insert",
-            "digits",
-            "parties",
-        ]
-        for _ in range(n):
-            rec = rng.choice(self.records)
-            key = str(rec.get("station_id") or rec.get("unit_id") or "ballot").encode()
-            raw = orjson.dumps(rec)
-            b = _Base("registry", key, raw, str(rec.get("station_id") or rec.get("unit_id") or "KZ"))
-            name = rng.choice(names)
-            yield name, self._registry_one(name, b, rec)
-
-    def registry_inputs(self, n: int) -> Iterator[Hostile]:
-        for _, h in self.registry_labelled(n):
-            yield h
-
-    def _registry_one(self, name: str, b: _Base, rec: dict[str, Any]) -> Hostile:
-        rng = self.rng
-        if name in ("bitflip", "truncate", "insert", "digits"):
-            return getattr(self, f"_{name}")(b)
-        if name == "value_none":
-            return Hostile("registry", rng.choice((b.key, None)), None)
-        doc = self._doc(b)
-        if name == "combo":
-            for part in rng.sample(["wrong_type", "size", "unicode", "number", "id", "missing", "extra"], 2):
-                self.structure[part](doc, b)
-        elif name == "change":
-            self._registry_change(doc)
-        elif name == "parties" or (name == "size" and doc["type"] == "ballot"):
-            doc["type"], doc["v"] = "ballot", 1
-            doc["parties"] = rng.choice(
-                (
-                    [],
-                    [""],
-                    ["ANSDP", "ANSDP"],
-                    [1, 2],
-                    [None],
-                    "ANSDP",
-                    [["ANSDP"]],
-                    list(self.parties)[::-1],
-                    [f"P{i}" for i in range(MAX_PARTIES + 1)],
-                    ["x" * (MAX_NAME + 1)],
-                    [*self.parties, "\ud800"],
-                    [*self.parties, "ANSDP\n"],
-                    _Raw(nested(1000)),
-                    [p + "\u200b" for p in self.parties],
-                )
-            )
-        else:
-            self.structure[name](doc, b)
-        return Hostile("registry", b.key, self._encode(doc))
-
-    def _registry_change(self, doc: dict[str, Any]) -> None:
-        """A record the contract takes but that says something else: the registry changes."""
-        rng = self.rng
-        if doc["type"] == "station":
-            rec = doc["rec_id"]
-            field = rng.choice(("name", "registered_baseline", "evoting", "tec_id", "station_id"))
-            doc[field] = {
-                "name": rng.choice(("Станция № 1", "\u202eRTL", "x" * MAX_NAME, "PS 1 ")),
-                "registered_baseline": rng.choice((0, 1, MAX_COUNT, rng.randint(0, 5000))),
-                "evoting": not doc["evoting"],
-                "tec_id": rng.choice([t for t in self.tecs if t.startswith(rec + "-")] or [doc["tec_id"]]),
-                "station_id": f"{rec}-{rng.randint(90_000, 999_999)}",
-            }[field]
-        elif doc["type"] == "unit":
-            doc["name"] = rng.choice(("Өңір", "\u202e", "n" * MAX_NAME))
-        else:
-            doc["parties"] = list(self.parties)

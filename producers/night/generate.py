@@ -18,7 +18,7 @@ from operator import attrgetter
 from typing import Any
 
 from monitor.election import Definition
-from producers.synthetic import TimedEvent, _apportion, _cumulative, _soft_cap
+from producers.parts import TimedEvent, apportion, cumulative, soft_cap
 
 from .form import FormFiller
 from .ids import IdWriter, PatternNotWritable
@@ -127,7 +127,7 @@ def _layout(
             mins = [max(1, len(children[p])) for p in parents]
             used = {u for kids in children.values() for u in kids}
             w, counted = writers[level], dict[tuple[str, ...], int]()
-            for p, n in zip(parents, _apportion(max(want, have, sum(mins)), weights, mins), strict=True):
+            for p, n in zip(parents, apportion(max(want, have, sum(mins)), weights, mins), strict=True):
                 key = tuple(chain[p][lv] for lv in w.placeholders)
                 while len(children[p]) < n:
                     counted[key] = counted.get(key, 0) + 1
@@ -149,7 +149,7 @@ def _layout(
     station_parent: dict[str, str] = {}
     numbers: dict[tuple[str, ...], int] = {}
     writer = writers[d.station_level]
-    per = _apportion(n_stations, [rng.uniform(0.5, 1.5) for _ in parents], [1] * len(parents))
+    per = apportion(n_stations, [rng.uniform(0.5, 1.5) for _ in parents], [1] * len(parents))
     for p, n in zip(parents, per, strict=True):
         key = tuple(chain[p][lv] for lv in writer.placeholders)
         for _ in range(n):
@@ -170,7 +170,7 @@ def _shares(regions: list[str], n: int, rng: random.Random) -> dict[str, list[fl
 
 def _votes(valid: int, mean: list[float], rng: random.Random) -> list[int]:
     draws = [rng.gammavariate(_CONCENTRATION * m + 1e-3, 1.0) for m in mean]
-    return _apportion(valid, draws)
+    return apportion(valid, draws)
 
 
 def _size(rng: random.Random, median: int, most: int) -> int:
@@ -244,7 +244,7 @@ def generate(definition: Definition, stations: int | None = None, *, seed: int =
     last_at: dict[str, datetime] = {}
     for sid, p in station_parent.items():
         registered = _size(rng_count, demo.registered_median, demo.registered_max)
-        rate = _soft_cap(max(0.05, rng_count.gauss(demo.turnout, 0.08)))  # below 93 %: no false alarm
+        rate = soft_cap(max(0.05, rng_count.gauss(demo.turnout, 0.08)))  # below 93 %: no false alarm
         took_part = round(registered * rate)
         invalid = round(took_part * rng_count.uniform(0.005, 0.03)) if d.rejected is not None else 0
         votes = _votes(
@@ -307,7 +307,7 @@ def _turnout(
     opened, close = d.polls_open, d.polls_close
     added = int(figures.get("added", 0))
     bounds = [opened, *times] + ([close] if times[-1] < close else [])
-    cum = _cumulative(rng, tuple((b - a).total_seconds() for a, b in zip(bounds, bounds[1:], strict=False)))
+    cum = cumulative(rng, tuple((b - a).total_seconds() for a, b in zip(bounds, bounds[1:], strict=False)))
     out = []
     for seq, (t, frac) in enumerate(zip(times, cum, strict=False), 1):
         at = t + timedelta(seconds=rng.randint(0, 540))
