@@ -23,6 +23,7 @@ from .tally import PartitionStore, merge, snapshot
 from .tally.intake import Intake
 from .tally.partition import KINDS
 from .tally.route import ROUTED_TOPICS, Router, home_of
+from .tally.wire import check_partial_for
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,9 +119,11 @@ class InMemoryTally:
             partial = store.take_partial(wm)
             if partial is not None:
                 # as bytes, as a partial crosses tally-partials: what the worker could not
-                # serialise (an integer beyond 64 bits) fails here too, and stage two merges
-                # what JSON gives back, not the store's own objects
-                wire = orjson.loads(orjson.dumps(partial))
+                # serialise (an integer beyond 64 bits) fails here too, and stage two checks
+                # and merges what JSON gives back, not the store's own objects, as the worker
+                # does (a partial the worker would dead-letter raises here)
+                partial["tp"] = sid
+                wire = check_partial_for(orjson.loads(orjson.dumps(partial)), self.registry)
                 self.merged[sid], _ = merge(self.merged.get(sid), wire)
             for station, doc in store.take_station_docs().items():
                 # as JSON, like the worker's Redis read model hands it back

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..contract import MAX_COUNT, N_FIXED
 from ..errors import ContractError
+from ..registry import Registry
 from .derive import UNANIMOUS_KEYS
 from .partition import KINDS, TOKEN_BALLOTS_KEPT, VERSIONS_KEPT
 
@@ -129,3 +130,16 @@ def check_partial(
             if type(b) is not list or len(b) != 2 or not all(type(x) is str for x in b):
                 raise _bad("a ballot must be [station_id, issued_at]")
     return p
+
+
+def check_partial_for(partial: object, registry: Registry) -> dict[str, Any]:
+    """:func:`check_partial` with the widths and levels of the registry's definition: what
+    stage two runs on every partial, in the worker and in the in-memory tally alike."""
+    d = registry.definition
+    return check_partial(
+        partial,
+        len(registry.parties),
+        len(d.fields),
+        d.summary_levels,
+        {c: len(d.fields) + len(d.selections[c]) for c in d.contest_ids[1:]},
+    )

@@ -36,7 +36,7 @@ from ..metrics import Metrics, serve_metrics
 from ..registry import Registry, build, load_records
 from ..settings import Settings
 from ..tally.national import COMPARED_KINDS, clock, merge, read_to, snapshot
-from ..tally.wire import check_partial
+from ..tally.wire import check_partial_for
 from .detection import StageTwoDetection
 from .follower import RegistryFollower
 from .ingest import Ingest
@@ -115,14 +115,7 @@ class Worker:
         checked whole before anything changes (monitor.tally.wire) and dead-lettered; so is
         one that raises anything else (a bug): no message stops the agent."""
         try:
-            d = self.registry.definition
-            partial = check_partial(
-                parse_json(message.value),
-                len(self.registry.parties),
-                len(d.fields),
-                d.summary_levels,
-                {c: len(d.fields) + len(d.selections[c]) for c in d.contest_ids[1:]},
-            )
+            partial = check_partial_for(parse_json(message.value), self.registry)
             key = partial["tp"]
             merged, changed = merge(self.table.get(key), partial)
         except ContractError as exc:
