@@ -64,7 +64,8 @@ def detect_station(
     if isinstance(official, str) and official in sources:
         out += _unanimous(sid, tec, sources[official], official, parties, t)
     out += _altered(sid, tec, sources, parties, d)
-    out += _altered_versions(sid, tec, as_dict(prot.get("versions")), parties)
+    out += _altered_versions(sid, tec, as_dict(prot.get("versions")), parties, d)
+    out += _later_contests(sid, tec, as_dict(prot.get("contests")), d)
     if d.station_level != "pec":  # the findings are about a station, by its level's name
         out = [replace(f, level=d.station_level) for f in out]
     return out
@@ -181,22 +182,52 @@ def _altered(
     return out
 
 
-def _altered_versions(sid: str, tec: str, versions: dict[str, Any], parties: Sequence[str]) -> list[Finding]:
+def _later_contests(sid: str, tec: str, contests: dict[str, Any], d: Definition) -> list[Finding]:
+    """A later contest's protocols (a single-member district's) checked as the first's are:
+    each source against the relations, and the sources against the station's own."""
+    out = []
+    for cid in sorted(contests):
+        selections = d.selections.get(cid)
+        if selections is None:
+            continue
+        sources = {}
+        for src, entry in as_dict(as_dict(contests[cid]).get("sources")).items():
+            f = named(as_dict(entry).get("figures"), selections, d)
+            if f is not None:
+                sources[src] = f
+        found = [x for src, f in sources.items() for x in _arithmetic(sid, tec, src, f, selections, d)]
+        found += _altered(sid, tec, sources, selections, d)
+        name = d.contest(cid).name
+        out += [
+            replace(
+                x,
+                evidence={"contest": cid, **x.evidence},
+                explanation=f"{name}: {x.explanation}",
+                subject=f"{cid}:{x.subject}",
+            )
+            for x in found
+        ]
+    return out
+
+
+def _altered_versions(
+    sid: str, tec: str, versions: dict[str, Any], parties: Sequence[str], d: Definition | None = None
+) -> list[Finding]:
     """Figures that changed between versions n and n+1 of one source (report XIII.C fn 80:
     station 70's protocol gave Nur Otan 208 more votes an hour after the first copy)."""
     out = []
     for src in sorted(versions, key=_source_rank):
         seen: dict[int, dict[str, int]] = {}
         for key, figures in as_dict(versions[src]).items():
-            v, f = as_int_key(key), named(figures, parties)
+            v, f = as_int_key(key), named(figures, parties, d)
             if v is not None and f is not None:
                 seen[v] = f
         order = sorted(seen)
         for a, b in zip(order, order[1:], strict=False):
-            d = delta(seen[a], seen[b])
-            if not d:
+            diff = delta(seen[a], seen[b])
+            if not diff:
                 continue
-            votes = {p: x for p, x in d.items() if p in parties}
+            votes = {p: x for p, x in diff.items() if p in parties}
             win = gainer(votes)
             out.append(
                 Finding(
@@ -208,12 +239,12 @@ def _altered_versions(sid: str, tec: str, versions: dict[str, Any], parties: Seq
                     {
                         "compared": [src, src],
                         "versions": [a, b],
-                        "delta": d,
+                        "delta": diff,
                         "net_beneficiary": win,
                         "first_changed_at": src,
                     },
                     f"Version {b} of the {src} protocol of station {sid} differs from version {a}"
-                    + (f": {win} {votes[win]:+,} votes." if win else f" in {len(d)} figures."),
+                    + (f": {win} {votes[win]:+,} votes." if win else f" in {len(diff)} figures."),
                     subject=f"{src}-v{a}-v{b}",
                 )
             )

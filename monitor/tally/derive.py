@@ -129,6 +129,21 @@ def tec_partial(store: PartitionStore, tec: str) -> dict[str, Any]:
     return {"evote": sum(store.evotes.get(s, 0) for s in stations)}
 
 
+def _contest_docs(store: PartitionStore, sid: str) -> dict[str, Any]:
+    """The station's protocols of later contests: contest -> the latest of each source."""
+    d = store.registry.definition
+    out = {}
+    for c in sorted(store.contests_of[sid]):
+        official = store.contest_official.get((sid, c))
+        out[c] = {
+            "sources": {
+                src: {"version": v, "figures": f} for src, (v, f) in store.contest_protocols[(sid, c)].items()
+            },
+            "official_source": d.source_of_rank[official[0]] if official else None,
+        }
+    return out
+
+
 def station_doc(store: PartitionStore, sid: str) -> dict[str, Any]:
     """What this partition knows of one station, for the station read model. Tuples stay
     tuples (orjson writes them as arrays): copying them here cost more than the tally."""
@@ -143,6 +158,7 @@ def station_doc(store: PartitionStore, sid: str) -> dict[str, Any]:
             if sid in store.official
             else None,
             "pec_recorded_at": store.pec_first_at[sid][1] if sid in store.pec_first_at else None,
+            **({"contests": _contest_docs(store, sid)} if sid in store.contests_of else {}),
         }
     if store.kind == "turnout":
         return {"reports": {str(q): v for q, v in store.turnout_reports[sid].items()}}

@@ -115,3 +115,51 @@ def test_stage_two_refuses_a_district_entry_of_the_wrong_width(night):
     entry["contests"] = {"smd_99": {}}
     with pytest.raises(ContractError, match="not a later contest"):
         check_partial(partial, *args, widths)
+
+
+def _fed(night, extra):
+    tally = InMemoryTally(night.registry, definition=night.definition)
+    for e in night.events:
+        tally.feed(e.topic, e.key, e.value)
+    for v in extra:
+        tally.feed("protocols", v["station_id"], v)
+    tally.flush()
+    return tally
+
+
+def test_a_district_protocol_that_breaks_a_relation_or_differs_upstream_is_found(night):
+    obj = _district_protocol(night)
+    broken = copy.deepcopy(obj)  # the station's own, a vote added that no ballot accounts for
+    broken["version"] = 2
+    first = next(iter(broken["figures"]["votes"]))
+    broken["figures"]["votes"][first] += 40
+    entered = copy.deepcopy(obj)  # the district commission moves 25 votes to the first candidate
+    entered["source"] = "okrug"
+    second = list(entered["figures"]["votes"])[1]
+    entered["figures"]["votes"][first] += 25
+    entered["figures"]["votes"][second] -= 25
+    found = _fed(night, [broken, entered]).findings()
+    mine = [f for f in found if f.station_id == obj["station_id"]]
+    assert sorted((f.kind, f.evidence.get("contest"), f.evidence.get("source")) for f in mine) == [
+        ("arithmetic_inconsistent", obj["contest"], "pec"),
+        ("protocol_altered", obj["contest"], None),
+    ]
+    altered = next(f for f in mine if f.kind == "protocol_altered")
+    assert altered.evidence["compared"] == ["pec", "okrug"]
+    assert altered.evidence["delta"][first] == 25 - 40 and altered.evidence["delta"][second] == -25
+    assert altered.explanation.startswith(night.definition.contest(obj["contest"]).name)
+    assert all(f.station_id != obj["station_id"] for f in found if f not in mine)
+
+
+def test_a_first_contest_version_change_is_found_on_any_form():
+    d = load("indonesia")
+    n = generate(d, 60, seed=2)
+    e = next(e for e in n.events if e.topic == "protocols" and e.value["source"] == "kpps")
+    later = copy.deepcopy(e.value)
+    later["version"] = 2
+    votes = later["figures"]["votes"]
+    votes["01"], votes["02"] = votes["01"] + 7, votes["02"] - 7
+    found = [f for f in _fed(n, [later]).findings() if f.station_id == e.key and f.kind == "protocol_altered"]
+    versions = [f for f in found if "versions" in f.evidence]  # the others: kpps v2 against sirekap's copy
+    assert [f.evidence["versions"] for f in versions] == [[1, 2]]
+    assert versions[0].evidence["delta"] == {"01": 7, "02": -7}
