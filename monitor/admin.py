@@ -8,9 +8,9 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
+from . import topics
 from .errors import ProcessError
 from .settings import Settings
-from .tally.route import ROUTED_TOPICS
 
 COMPACTED = {"cleanup.policy": "compact"}
 
@@ -20,18 +20,15 @@ def topic_specs(settings: Settings) -> dict[str, tuple[int, dict[str, str]]]:
     p = settings.partitions
     t = settings.topic
     return {
-        t("registry"): (1, COMPACTED),
-        t("turnout"): (p, {}),
-        t("protocols"): (p, {}),
-        t("summaries"): (p, {}),
-        t("evote"): (p, {}),
+        t(topics.REGISTRY): (1, COMPACTED),
+        **{t(name): (p, {}) for name in topics.INPUTS},
         # where events are forwarded home (monitor.tally.route); evote-tokens: e-ballots
         # re-keyed by voter token
-        **{t(name): (p, {}) for name in ROUTED_TOPICS.values()},
-        t("deadletter"): (1, {}),
-        t("alerts"): (p, {}),  # findings, keyed by finding_id
+        **{t(name): (p, {}) for name in topics.ROUTED.values()},
+        t(topics.DEADLETTER): (1, {}),
+        t(topics.ALERTS): (p, {}),  # findings, keyed by finding_id
         # not compacted: a partial holds only the TECs that changed
-        t("tally-partials"): (1, {}),
+        t(topics.PARTIALS): (1, {}),
     }
 
 

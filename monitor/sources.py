@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from . import topics
 from .errors import ConfigError, read_input_file
 
 ELECTIONS = ("kz2007", "synthetic")  # and any election definition (docs/election-definition.md)
@@ -93,7 +94,7 @@ def _is_definition(source: str) -> bool:
     return source in builtin_names() or Path(source).suffix.lower() in (".yaml", ".yml")
 
 
-REPLAY_TOPICS = ("registry", "turnout", "protocols", "summaries", "evote")
+REPLAY_TOPICS = (topics.REGISTRY, *topics.INPUTS)
 
 
 def _replay_line(row: dict[str, Any]) -> Any:

@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from monitor import topics
 from monitor.contract import (
     FIGURE_FIELDS,
     MAX_COUNT,
@@ -16,7 +17,7 @@ from monitor.contract import (
 )
 from monitor.settings import Settings
 
-INPUT_TOPICS = ("turnout", "protocols", "summaries", "evote", "evote-tokens")
+INPUT_TOPICS = (*topics.INPUTS, topics.ROUTED["tokens"])
 MAX_BYTES = Settings().max_message_bytes  # sizes are drawn around the default limit
 
 

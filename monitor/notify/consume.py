@@ -27,6 +27,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # type: ignore[import-untyped]
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError  # type: ignore[import-untyped]
 
+from .. import topics
 from ..deadletter import dead_letter
 from ..errors import BUG, ProcessError, bug_reason
 from ..settings import Settings
@@ -225,8 +226,8 @@ class Consumer:
         self.store = store
         self.metrics = metrics
         self.wake = wake
-        self.topic = settings.topic("alerts")
-        self.deadletter_topic = settings.topic("deadletter")
+        self.topic = settings.topic(topics.ALERTS)
+        self.deadletter_topic = settings.topic(topics.DEADLETTER)
         self.producer: Any = None
         self.bugs = 0  # records rejected as bugs: the first tracebacks are logged, not a flood
         self._stopping = False

@@ -22,6 +22,7 @@ from typing import Any
 import aiohttp
 import redis.asyncio as aioredis
 
+from .. import topics
 from ..errors import ConfigError
 from ..metrics import serve_metrics
 from ..settings import Settings
@@ -113,7 +114,7 @@ def run_notifier(settings: Settings) -> None:
     log.info(
         "notifier %s: alerts topic %r, metrics on http://127.0.0.1:%d/metrics",
         notifier.holder,
-        settings.topic("alerts"),
+        settings.topic(topics.ALERTS),
         port,
     )
 

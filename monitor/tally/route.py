@@ -15,15 +15,10 @@ from __future__ import annotations
 
 from typing import Any
 
-# The topic (unprefixed) through which an event of each store kind is forwarded home; for
-# ``tokens`` the only one (e-ballots re-keyed by voter token).
-ROUTED_TOPICS = {
-    "turnout": "turnout-routed",
-    "protocols": "protocols-routed",
-    "summaries": "summaries-routed",
-    "evote": "evote-routed",
-    "tokens": "evote-tokens",
-}
+from .. import topics
+
+ROUTED_TOPICS = topics.ROUTED  # the topic (unprefixed) through which each kind goes home
+
 # The id an event of each store kind is about: its state's key, and so its home.
 ROUTING_FIELD = {
     "turnout": "station_id",

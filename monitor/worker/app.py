@@ -25,7 +25,7 @@ import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 from faust.types import TP
 
-from .. import readmodel
+from .. import readmodel, topics
 from ..alerting import Emitter
 from ..alerting.runner import thresholds_from
 from ..contract import parse_json
@@ -85,13 +85,15 @@ class Worker:
             topic_replication_factor=1,
         )
         self.partials_topic = app.topic(
-            s.topic("tally-partials"),
+            s.topic(topics.PARTIALS),
             key_serializer="raw",
             value_serializer="raw",
             # not compacted: a partial holds only what changed, so every one of them counts
             partitions=1,
         )
-        self.deadletter_topic = app.topic(s.topic("deadletter"), key_serializer="raw", value_serializer="raw")
+        self.deadletter_topic = app.topic(
+            s.topic(topics.DEADLETTER), key_serializer="raw", value_serializer="raw"
+        )
         self._rejected_partials: list[tuple[bytes, bytes]] = []
         self.table = app.Table("tally", default=None, partitions=1)
         app.agent(self.partials_topic, name="aggregate")(self._aggregate)
@@ -222,7 +224,7 @@ class Worker:
             await self.follower.start()
             await self._wait_for_ballot()
             self.emitter = Emitter(
-                producer.send, s.topic("alerts"), self.redis, s.app_id, on_emit=self._count_emitted
+                producer.send, s.topic(topics.ALERTS), self.redis, s.app_id, on_emit=self._count_emitted
             )
             self.detection = StageTwoDetection(
                 self.registry,

@@ -10,6 +10,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from .. import topics
 from ..contract import parse_json
 from ..deadletter import dead_letter
 from ..errors import BUG, ContractError, bug_reason
@@ -28,7 +29,7 @@ class RegistryFollower:
         self.settings = settings
         self.registry = registry
         self.metrics = metrics
-        self.topic = settings.topic("registry")
+        self.topic = settings.topic(topics.REGISTRY)
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None  # for dead letters; None: logged only
 
@@ -83,7 +84,7 @@ class RegistryFollower:
                 )
         if letters and self.producer is not None:
             # at least once: the registry is re-read from the start at every start
-            topic = self.settings.topic("deadletter")
+            topic = self.settings.topic(topics.DEADLETTER)
             await asyncio.gather(*[await self.producer.send(topic, value=v, key=k) for k, v in letters])
         return n
 

@@ -30,7 +30,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
-from .. import readmodel
+from .. import readmodel, topics
 from ..alerting import Emitter
 from ..alerting.runner import stage_one
 from ..deadletter import dead_letter
@@ -47,7 +47,7 @@ from .stores import Source, Store
 
 log = logging.getLogger("tabmon.ingest")
 # The producers' topics (unprefixed), each read into stores of the kind of the same name.
-INPUT_KINDS = ("turnout", "protocols", "summaries", "evote")
+INPUT_KINDS = topics.INPUTS
 STORE_KINDS = (*INPUT_KINDS, "tokens")
 # Stage one detects on these kinds' station documents only once every partition is read up
 # to the latest event in them: a station's events may come through several partitions, read
@@ -208,7 +208,7 @@ class Ingest:
             raw=r.raw,
             limit=self.settings.deadletter_raw_limit,
         )
-        self._send(self.settings.topic("deadletter"), key, value)
+        self._send(self.settings.topic(topics.DEADLETTER), key, value)
 
     def _send(self, topic: str, key: bytes, value: bytes) -> None:
         # The hot loop is synchronous: queue, and let the async loop hand it to the producer.
@@ -288,7 +288,7 @@ class Ingest:
         await self._settle()
         read_to = await self._read_to()
         commits: dict[TopicPartition, int] = {}
-        partials_topic = self.settings.topic("tally-partials")
+        partials_topic = self.settings.topic(topics.PARTIALS)
         docs: dict[str, dict[str, bytes]] = {}  # station -> kind -> document
         findings: list[Finding] = []
         for sid, st in list(self.stores.items()):

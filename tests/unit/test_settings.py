@@ -194,3 +194,16 @@ def test_a_metrics_port_already_taken_is_one_clear_error_naming_the_setting():
     assert port > 0
     with pytest.raises(ConfigError, match=f"127.0.0.1:{port} .*; set TABMON_NOTIFY_METRICS_PORT$"):
         serve_metrics(registry, "127.0.0.1", port, "TABMON_NOTIFY_METRICS_PORT")
+
+
+def test_every_topic_of_the_topics_module_is_created_with_its_prefix():
+    from monitor import topics
+    from monitor.admin import topic_specs
+
+    s = Settings.from_env({}, topic_prefix="night1.", partitions=6)
+    specs = topic_specs(s)
+    names = [topics.REGISTRY, *topics.INPUTS, *topics.ROUTED.values()]
+    names += [topics.DEADLETTER, topics.ALERTS, topics.PARTIALS]
+    assert set(specs) == {f"night1.{n}" for n in names}
+    assert specs["night1.registry"] == (1, {"cleanup.policy": "compact"})
+    assert specs["night1.tally-partials"][0] == 1 and specs["night1.protocols"][0] == 6
