@@ -165,6 +165,8 @@ def status_command(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     console.print(render.unit_table(unit))
     console.print(render.coverage_line(unit))
+    for cid, c in sorted(unit.get("contests", {}).items()):  # a district held in this unit
+        console.print(render.contest_table(cid, c))
     if meta:
         console.print(f"[dim]snapshot {meta['updated_at']} by {meta['worker']}[/dim]")
     return 0

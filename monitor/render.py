@@ -106,6 +106,27 @@ def summary(units: dict[str, dict[str, Any]], definition: Definition) -> Group:
     return Group(*parts)
 
 
+def contest_table(cid: str, c: dict[str, Any]) -> Table:
+    """A later contest in one unit: votes per selection in both views, and its seats."""
+    t = Table(title=f"{c['name']} ({cid}, held in {c['held_in']})", title_justify="left")
+    for col in (
+        "selection",
+        "protocols",
+        "official",
+        "moved",
+        *(["seats (official)"] if "seats" in c else []),
+    ):
+        t.add_column(col, justify="left" if col == "selection" else "right")
+    prot, off = c["protocol"], c["official"]
+    for s in off["votes"]:
+        row = [s, _n(prot["votes"][s]), _n(off["votes"][s]), f"{off['votes'][s] - prot['votes'][s]:+,}"]
+        if "seats" in c:
+            row.append(str(c["seats"]["official"]["seats"][s]))
+        t.add_row(*row)
+    t.add_row("valid", _n(prot["valid"]), _n(off["valid"]), f"{off['valid'] - prot['valid']:+,}")
+    return t
+
+
 def contests_table(contests: list[tuple[str, dict[str, Any]]]) -> Table:
     """One row per later contest (a single-member district) in the unit it is held in."""
     t = Table(title=f"Contests held in one unit ({len(contests)})", title_justify="left")

@@ -89,6 +89,12 @@ def test_exact_totals_at_every_level_and_only_the_planted_findings(
     assert main([*argv[:2], "NOPE", *argv[3:]]) == 2  # an unknown unit: one line, exit 2
     conn = argv[3:]
     assert main(["status", *conn]) == 0  # the country, by default
+    if len(d.contests) > 1:  # a district: its own contest below the party lists
+        c = d.contests[1]
+        capsys.readouterr()
+        assert main(["status", c.unit, *conn]) == 0
+        shown = capsys.readouterr().out
+        assert c.name in shown and "seats (official)" in shown, shown
     capsys.readouterr()
     assert main(["status", sid, *conn]) == 0  # a station, its sources in the definition's order
     shown = capsys.readouterr().out
