@@ -11,8 +11,9 @@ import math
 import random
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-__all__ = ["Election", "TimedEvent", "Truth", "apportion", "cumulative", "soft_cap"]
+__all__ = ["Election", "TimedEvent", "Truth", "apportion", "cumulative", "soft_cap", "sum_figures"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,3 +86,16 @@ def soft_cap(x: float, cap: float = 0.93, knee: float = 0.88) -> float:
     if x <= knee:
         return x
     return cap - (cap - knee) * math.exp(-(x - knee) / (cap - knee))
+
+
+def sum_figures(items: list[dict[str, Any]], parties: tuple[str, ...]) -> dict[str, Any]:
+    """Named figures (fields, then ``votes`` per party) added up; nothing in: zeros."""
+    out: dict[str, Any] = {k: 0 for k in (items[0] if items else {}) if k != "votes"}
+    votes = dict.fromkeys(parties, 0)
+    for f in items:
+        for k in out:
+            out[k] += f[k]
+        for p in parties:
+            votes[p] += f["votes"][p]
+    out["votes"] = votes
+    return out

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.registry import CEC_ID, REC_CODES
-from producers.parts import Election, TimedEvent, Truth
+from producers.parts import Election, TimedEvent, Truth, sum_figures
 from producers.parts import apportion as _apportion
 from producers.parts import cumulative as _cumulative
 from producers.parts import soft_cap as _soft_cap
@@ -193,15 +193,7 @@ def _copy_figures(f: dict) -> dict:
 
 
 def _sum_figures(items: list[dict]) -> dict:
-    out = {k: 0 for k in items[0] if k != "votes"}
-    votes = dict.fromkeys(PARTIES, 0)
-    for f in items:
-        for k in out:
-            out[k] += f[k]
-        for p in PARTIES:
-            votes[p] += f["votes"][p]
-    out["votes"] = votes
-    return out
+    return sum_figures(items, PARTIES)
 
 
 def _secs(rng: random.Random, lo: int, hi: int) -> timedelta:

@@ -39,12 +39,19 @@ def _n(items: object, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-def cmd_check(args: argparse.Namespace) -> int:
+def _load_or_say(name: str) -> Definition | None:
+    """The definition, or None once every mistake in it is printed, a line each."""
     try:
-        d = load(args.definition)
+        return load(name)
     except DefinitionError as exc:
         for line in exc.problems:
             print(f"tabmon: error: election definition {exc.origin}: {line}", file=sys.stderr)
+        return None
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    d = _load_or_say(args.definition)
+    if d is None:
         return 2
     print(f"ok: {describe(d)}")
     return 0
@@ -54,11 +61,8 @@ def cmd_alertmanager(args: argparse.Namespace) -> int:
     from ..alerting.routing import alertmanager_config
     from ..errors import MonitorError
 
-    try:
-        d = load(args.definition)
-    except DefinitionError as exc:
-        for line in exc.problems:
-            print(f"tabmon: error: election definition {exc.origin}: {line}", file=sys.stderr)
+    d = _load_or_say(args.definition)
+    if d is None:
         return 2
     text = alertmanager_config(d)
     if args.out:

@@ -18,7 +18,7 @@ from operator import attrgetter
 from typing import Any
 
 from monitor.election import Definition
-from producers.parts import TimedEvent, apportion, cumulative, soft_cap
+from producers.parts import TimedEvent, apportion, cumulative, soft_cap, sum_figures
 
 from .form import FormFiller
 from .ids import IdWriter, PatternNotWritable
@@ -56,7 +56,7 @@ class Night:
 
     def expected(self, unit_id: str) -> dict[str, Any]:
         """The exact sum of the unit's stations' own protocols."""
-        return _sum([self.truth[s] for s in self.under(unit_id)], self.parties)
+        return sum_figures([self.truth[s] for s in self.under(unit_id)], self.parties)
 
     def expected_contest(self, contest: str, unit_id: str) -> dict[str, Any]:
         """The exact sum of a later contest's protocols at the unit's stations."""
@@ -65,19 +65,7 @@ class Night:
             for s in self.under(unit_id)
             if (s, contest) in self.contest_truth
         ]
-        return _sum(items, self.definition.selections[contest])
-
-
-def _sum(items: list[dict[str, Any]], parties: tuple[str, ...]) -> dict[str, Any]:
-    out: dict[str, Any] = {k: 0 for k in (items[0] if items else {}) if k != "votes"}
-    votes = dict.fromkeys(parties, 0)
-    for f in items:
-        for k in out:
-            out[k] += f[k]
-        for p in parties:
-            votes[p] += f["votes"][p]
-    out["votes"] = votes
-    return out
+        return sum_figures(items, self.definition.selections[contest])
 
 
 def _unit(level: str, uid: str, parent: str, name: str) -> dict[str, Any]:
