@@ -209,7 +209,7 @@ def snapshot(
     tec_units: dict[str, _Unit] = {t: _Unit(width) for t in registry.tec_rec}
     summaries: dict[str, dict[str, Any]] = {}
     tokens: dict[str, list[list[str]]] = {}
-    contests: dict[tuple[str, str], list[Any]] = {}  # (contest, commission) -> sums
+    contests: dict[tuple[str, str], dict[str, Any]] = {}  # (contest, commission) -> sums
     for state in partials.values():
         for tec, (_wm, data) in state["tecs"].items():
             u = tec_units.get(tec)
@@ -272,33 +272,38 @@ def snapshot(
     return out
 
 
-def _add_contest(acc: dict[tuple[str, str], list[Any]], key: tuple[str, str], c: dict[str, Any]) -> None:
+def _add_contest(acc: dict[tuple[str, str], dict[str, Any]], key: tuple[str, str], c: dict[str, Any]) -> None:
+    """Add one contest entry (a partial's shape: pec, official, n_pec, n_official) into ``acc``."""
     cur = acc.get(key)
     if cur is None:
-        acc[key] = [list(c["pec"]), list(c["official"]), c["n_pec"], c["n_official"]]
+        acc[key] = {
+            "pec": list(c["pec"]),
+            "official": list(c["official"]),
+            "n_pec": c["n_pec"],
+            "n_official": c["n_official"],
+        }
         return
-    _add(cur[0], c["pec"])
-    _add(cur[1], c["official"])
-    cur[2] += c["n_pec"]
-    cur[3] += c["n_official"]
+    _add(cur["pec"], c["pec"])
+    _add(cur["official"], c["official"])
+    cur["n_pec"] += c["n_pec"]
+    cur["n_official"] += c["n_official"]
 
 
 def _contest_views(
-    out: dict[str, dict[str, Any]], by_tec: dict[tuple[str, str], list[Any]], registry: Registry
+    out: dict[str, dict[str, Any]], by_tec: dict[tuple[str, str], dict[str, Any]], registry: Registry
 ) -> None:
     """Each later contest in every unit it is tallied in: its commissions and their
     ancestors up to the unit where it is held (above it, the contest is not one result).
     Its seats are allocated in that unit."""
     d = registry.definition
-    units: dict[tuple[str, str], list[Any]] = {}
+    units: dict[tuple[str, str], dict[str, Any]] = {}
     for (cid, tec), sums in by_tec.items():
         held = d.contest(cid).unit or registry.top_id
         chain = [tec, *_chain(registry, tec)]
         for uid in chain[: chain.index(held) + 1] if held in chain else []:
-            _add_contest(
-                units, (cid, uid), dict(zip(("pec", "official", "n_pec", "n_official"), sums, strict=True))
-            )
-    for (cid, uid), (pec, official, n_pec, n_official) in sorted(units.items()):
+            _add_contest(units, (cid, uid), sums)
+    for (cid, uid), sums in sorted(units.items()):
+        pec, official, n_pec, n_official = sums["pec"], sums["official"], sums["n_pec"], sums["n_official"]
         if uid not in out:
             continue
         contest, selections = d.contest(cid), d.selections[cid]
