@@ -23,21 +23,24 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from truth import compare, expected_totals  # noqa: E402
+from truth import compare, expected_totals
 
-from monitor import procs, readmodel  # noqa: E402
-from monitor.admin import ensure_topics  # noqa: E402
-from monitor.contract import DECODERS, parse  # noqa: E402
-from monitor.demo import embedded, start_worker  # noqa: E402
-from monitor.progress import wait_caught_up  # noqa: E402
-from monitor.registry import build  # noqa: E402
-from monitor.settings import Settings  # noqa: E402
-from monitor.tally import PartitionStore  # noqa: E402
-from monitor.tally.intake import Intake  # noqa: E402
-from monitor.tally.route import Router  # noqa: E402
-from monitor.testing import scrape_metric  # noqa: E402
-from producers.replay import messages_of, send  # noqa: E402
-from producers.synthetic import generate  # noqa: E402
+from monitor.adapters import procs, readmodel
+from monitor.adapters.admin import ensure_topics
+from monitor.cli.demo import embedded, start_worker
+from monitor.cli.progress import wait_caught_up
+from monitor.contract import DECODERS, build, parse
+from monitor.settings import Settings
+from monitor.tally import (
+    PartitionStore,
+    take_partial,
+    take_station_docs,
+)
+from monitor.tally.intake import Intake
+from monitor.tally.route import Router
+from monitor.testing import scrape_metric
+from producers.elections.synthetic import generate
+from producers.replay import messages_of, send
 
 FLUSH_SECONDS = Settings().flush_interval  # the worker's rule: partials every flush_interval
 BATCH = Settings().batch_size  # records of one fetch
@@ -65,12 +68,12 @@ def bench_pure(election, rounds: int) -> dict[str, float]:
             stores[t].apply_record(record)
             if i % 1000 == 0 and time.perf_counter() - last >= FLUSH_SECONDS:
                 for s in stores.values():  # derive partials and station documents, as a flush does
-                    s.take_partial(i)
-                    s.take_station_docs()
+                    take_partial(s, i)
+                    take_station_docs(s)
                 last = time.perf_counter()
         for s in stores.values():
-            s.take_partial(len(raw))
-            s.take_station_docs()
+            take_partial(s, len(raw))
+            take_station_docs(s)
         return len(raw) / (time.perf_counter() - t0)
 
     def run_intake() -> float:
@@ -91,13 +94,13 @@ def bench_pure(election, rounds: int) -> dict[str, float]:
                 batch.clear()
             if i % 1000 == 0 and time.perf_counter() - last >= FLUSH_SECONDS:
                 for x in intakes.values():
-                    x.store.take_partial(i)
-                    x.store.take_station_docs()
+                    take_partial(x.store, i)
+                    take_station_docs(x.store)
                 last = time.perf_counter()
         for t, batch in batches.items():
             intakes[t].batch(batch)
-            intakes[t].store.take_partial(len(raw))
-            intakes[t].store.take_station_docs()
+            take_partial(intakes[t].store, len(raw))
+            take_station_docs(intakes[t].store)
         return len(raw) / (time.perf_counter() - t0)
 
     return {

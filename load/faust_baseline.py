@@ -56,8 +56,8 @@ def main() -> None:
     from kafka import KafkaProducer
     from kafka.admin import KafkaAdminClient, NewTopic
 
-    from monitor import procs
-    from producers.synthetic import generate
+    from monitor.adapters import procs
+    from producers.elections.synthetic import generate
 
     port = procs.free_port()
     with tempfile.TemporaryDirectory() as tmp:

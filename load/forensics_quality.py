@@ -1,6 +1,6 @@
 """False alarms and power of the statistical forensics at the documented thresholds.
 
-All data is SYNTHETIC (producers.synthetic, producers.forensic_scenarios). For each seed:
+All data is SYNTHETIC (producers.elections.synthetic, producers.elections.scenarios.forensic). For each seed:
 
 - a clean election (``generate``), its protocols fed in arrival order into the in-memory
   tally, the forensics run at several looks (shares of the protocol events): false alarms
@@ -37,19 +37,19 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT)]
 
-from monitor.detect.findings import Finding  # noqa: E402
-from monitor.detect.forensics import (  # noqa: E402
+from monitor.contract import build
+from monitor.detect.findings import Finding
+from monitor.detect.forensics import (
     KINDS,
     REGIONAL_TESTS,
     ForensicThresholds,
     forensic_findings,
     sweep_size,
 )
-from monitor.detect.stats import chi2_sf  # noqa: E402
-from monitor.registry import build  # noqa: E402
-from monitor.testing import InMemoryTally  # noqa: E402
-from producers import forensic_scenarios as FS  # noqa: E402
-from producers.synthetic import Election, generate  # noqa: E402
+from monitor.detect.stats import chi2_sf
+from monitor.testing import InMemoryTally
+from producers.elections.scenarios import forensic as FS
+from producers.elections.synthetic import Election, generate
 
 LOOKS = (0.1, 0.25, 0.5, 0.75, 1.0)  # shares of the protocol events in arrival order
 HEAVY = (0.5, 1.0)  # stuffing: a part of the non-voters drawn from this, not the default
@@ -209,7 +209,7 @@ def _power_row(name: str, label: str, runs: list[dict[str, Any]]) -> str:
 
 def drill() -> list[str]:
     """What the forensics say on the 2007 drill, in the official view and in the PEC view."""
-    from producers.kz2007 import build
+    from producers.elections.kz2007.night import build
 
     el = build(seed=2007)
     tally = InMemoryTally(el.registry, partitions=4)

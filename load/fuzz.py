@@ -6,12 +6,12 @@ reason, and the totals of what was tallied stay exact.
     python load/fuzz.py                      # both, at their defaults
 
 Both modes build a small synthetic election and send its valid events interleaved with
-hostile inputs (producers/hostile.py) derived from the events of half of its RECs; the other
+hostile inputs (producers/hostile/feed.py) derived from the events of half of its RECs; the other
 half is never named by a hostile input, so its units must equal the generator's truth
 exactly. Every unit, its tally and its commission's summaries, must equal what an
 independent oracle makes of the accepted messages (:class:`Oracle`: plain dictionaries, the
 contract's rules, nothing from monitor.tally); in process after every flush, not only at the
-end. The named inputs of ``producers.hostile.known_inputs`` go first.
+end. The named inputs of ``producers.hostile.feed.known_inputs`` go first.
 
 In process (``--inputs``), :class:`Harness` drives what the worker drives, in the worker's
 order: per input partition (a CRC-32 of the key) the one per-message step
@@ -56,8 +56,8 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "load")]
 
-from fuzz_broker import BrokerRun, broker_main, restart, run_broker  # noqa: E402
-from fuzz_harness import (  # noqa: E402
+from fuzz_broker import BrokerRun, broker_main, restart, run_broker
+from fuzz_harness import (
     BROKER_MAX,
     DEFAULTS,
     INPUT_TOPICS,
@@ -69,7 +69,7 @@ from fuzz_harness import (  # noqa: E402
     Stats,
     _trace,
 )
-from fuzz_oracle import (  # noqa: E402
+from fuzz_oracle import (
     Oracle,
     _targets,
     accepted_by_unit,
@@ -78,10 +78,10 @@ from fuzz_oracle import (  # noqa: E402
     units_touched,
 )
 
-from monitor import procs  # noqa: E402
-from monitor.registry import build  # noqa: E402
-from producers.hostile import Hostile, HostileInputs, known_inputs  # noqa: E402
-from producers.synthetic import generate  # noqa: E402
+from monitor.adapters import procs
+from monitor.contract import build
+from producers.elections.synthetic import generate
+from producers.hostile.feed import Hostile, HostileInputs, known_inputs
 
 # What the tests take from this script (it is the harness's face; its rooms are fuzz_*.py)
 __all__ = [

@@ -18,7 +18,7 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "load")]
 
-from fuzz_harness import (  # noqa: E402
+from fuzz_harness import (
     BROKER_MAX,
     INPUT_TOPICS,
     ROUTED,
@@ -27,7 +27,7 @@ from fuzz_harness import (  # noqa: E402
     Progress,
     Stats,
 )
-from fuzz_oracle import (  # noqa: E402
+from fuzz_oracle import (
     Oracle,
     _kind,
     _targets,
@@ -38,15 +38,15 @@ from fuzz_oracle import (  # noqa: E402
     units_touched,
 )
 
-from monitor import procs, readmodel  # noqa: E402
-from monitor.errors import MonitorError  # noqa: E402
-from monitor.registry import build  # noqa: E402
-from monitor.settings import Settings  # noqa: E402
-from monitor.tally.intake import BUG  # noqa: E402
-from monitor.testing import InMemoryTally, scrape_metric  # noqa: E402
-from monitor.worker.ingest import INPUT_KINDS  # noqa: E402
-from producers.hostile import Hostile, HostileInputs, known_inputs  # noqa: E402
-from producers.synthetic import generate  # noqa: E402
+from monitor.adapters import procs, readmodel
+from monitor.contract import build
+from monitor.errors import MonitorError
+from monitor.settings import Settings
+from monitor.tally.intake import BUG
+from monitor.testing import InMemoryTally, scrape_metric
+from monitor.worker.ingest import INPUT_KINDS
+from producers.elections.synthetic import generate
+from producers.hostile.feed import Hostile, HostileInputs, known_inputs
 
 
 # -- through the broker ---------------------------------------------------------------------------
@@ -127,7 +127,7 @@ def run_broker(
     left running (``.proc``): the caller stops it."""
     import redis
 
-    from monitor.progress import end_offsets
+    from monitor.cli.progress import end_offsets
     from producers.replay import Message, messages_of, send
 
     stats = Stats()
@@ -324,7 +324,7 @@ def wait_folded(
     topic -> messages on it) and a snapshot after that is written. The snapshot's watermarks
     are what it holds; the broker's end offsets alone can run short (Tansu reports the start
     of a partition's last batch plus one)."""
-    from monitor.progress import wait_caught_up
+    from monitor.cli.progress import wait_caught_up
 
     def alive() -> None:
         if proc.poll() is not None:
@@ -455,8 +455,8 @@ def read_letters(
 
 
 def broker_main(n: int, args: argparse.Namespace) -> dict[str, Any]:
-    from monitor.admin import ensure_topics
-    from monitor.demo import start_worker
+    from monitor.adapters.admin import ensure_topics
+    from monitor.cli.demo import start_worker
 
     t0 = time.monotonic()
     workdir = Path(args.workdir or ROOT / ".tabmon" / f"fuzz-{time.strftime('%Y%m%d-%H%M%S')}")

@@ -20,26 +20,24 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "load")]
 
-from prometheus_client import CollectorRegistry, generate_latest  # noqa: E402
+from prometheus_client import CollectorRegistry, generate_latest
 
-from monitor.alerting.emit import content_digest  # noqa: E402
-from monitor.alerting.runner import stage_one, stage_two, sweep  # noqa: E402
-from monitor.contract import DEFAULT_WINDOW, TimeWindow  # noqa: E402
-from monitor.deadletter import dead_letter, original_bytes  # noqa: E402
-from monitor.detect import Finding, Thresholds  # noqa: E402
-from monitor.detect.findings import to_record  # noqa: E402
-from monitor.errors import ContractError  # noqa: E402
-from monitor.metrics import Metrics  # noqa: E402
-from monitor.registry import Registry, build  # noqa: E402
-from monitor.settings import Settings  # noqa: E402
-from monitor.tally import PartitionStore, merge, snapshot  # noqa: E402
-from monitor.tally.intake import BUG, Forward, Intake, Rejection  # noqa: E402
-from monitor.tally.national import clock, read_to  # noqa: E402
-from monitor.tally.route import ROUTED_TOPICS, Router  # noqa: E402
-from monitor.tally.wire import check_partial  # noqa: E402
-from monitor.worker.follower import RegistryFollower  # noqa: E402
-from monitor.worker.ingest import INPUT_KINDS, STORE_KINDS  # noqa: E402
-from producers.hostile import Hostile  # noqa: E402
+from monitor.adapters.metrics import Metrics
+from monitor.alerting.emit import content_digest
+from monitor.alerting.runner import stage_one, stage_two, sweep
+from monitor.contract import DEFAULT_WINDOW, Registry, TimeWindow, build, dead_letter, original_bytes
+from monitor.detect import Finding, Thresholds
+from monitor.detect.findings import to_record
+from monitor.errors import ContractError
+from monitor.settings import Settings
+from monitor.tally import PartitionStore, merge, snapshot, take_partial, take_station_docs
+from monitor.tally.intake import BUG, Forward, Intake, Rejection
+from monitor.tally.national import clock, read_to
+from monitor.tally.route import ROUTED_TOPICS, Router
+from monitor.tally.wire import check_partial
+from monitor.worker.follower import RegistryFollower
+from monitor.worker.ingest import INPUT_KINDS, STORE_KINDS
+from producers.hostile.feed import Hostile
 
 DEFAULTS = Settings()
 # The topics whose messages are counted one by one: the producers' (accepted, forwarded home
@@ -321,7 +319,7 @@ class Harness:
             kind, name = store.kind, f"{tp[0]}:{tp[1]}"
             step = "station documents"
             try:
-                docs = store.take_station_docs()
+                docs = take_station_docs(store)
                 for sid, doc in docs.items():  # to Redis and back, as the sweep reads them
                     self.stations.setdefault(sid, {})[kind] = orjson.loads(orjson.dumps(doc))
                 wm = sum(n for (topic, p), n in self.next.items() if p == tp[1] and self.kinds[topic] == kind)
@@ -331,7 +329,7 @@ class Harness:
                         findings += stage_one(kind, docs, {}, registry, t)
                     continue
                 step = "partial"
-                partial = store.take_partial(wm) or {"kind": kind, "wm": wm, "tecs": {}, "summaries": {}}
+                partial = take_partial(store, wm) or {"kind": kind, "wm": wm, "tecs": {}, "summaries": {}}
                 step = "stage-one detectors"
                 findings += stage_one(kind, docs, partial.get("tokens", {}), registry, t)
                 step = "partial to bytes"

@@ -14,16 +14,16 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "load")]
 
-from fuzz_harness import (  # noqa: E402
+from fuzz_harness import (
     RANK,
     Stats,
     _short,
 )
-from truth import FIXED, compare, expected_totals  # noqa: E402
+from truth import FIXED, compare, expected_totals
 
-from monitor.registry import CEC_ID, Registry  # noqa: E402
-from monitor.tally.partition import VERSIONS_KEPT  # noqa: E402
-from producers.hostile import Hostile  # noqa: E402
+from monitor.contract import CEC_ID, Registry
+from monitor.tally.partition import VERSIONS_KEPT
+from producers.hostile.feed import Hostile
 
 
 # -- what the totals must be ----------------------------------------------------------------------

@@ -31,11 +31,11 @@ from kafka import KafkaProducer
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT)]
 
-from monitor import procs  # noqa: E402
-from monitor.admin import ensure_topics  # noqa: E402
-from monitor.demo import embedded, start_worker  # noqa: E402
-from monitor.detect.findings import Finding, to_record  # noqa: E402
-from monitor.registry import REC_CODES  # noqa: E402
+from monitor.adapters import procs
+from monitor.adapters.admin import ensure_topics
+from monitor.cli.demo import embedded, start_worker
+from monitor.contract import REC_CODES
+from monitor.detect.findings import Finding, to_record
 
 T0 = "2007-08-18T20:00:00+00:00"
 
@@ -71,7 +71,7 @@ class Receiver:
 
 
 def run(n_findings: int, n_subs: int, workdir: Path) -> dict[str, float]:
-    from monitor.cli import main
+    from monitor.cli.main import main
 
     with embedded(workdir, app_id=f"nb{n_subs}") as base:
         s = dataclasses.replace(base, topic_prefix=f"nb{n_subs}.", notify_metrics_port=procs.free_port())

@@ -37,19 +37,21 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT)]
 
-from monitor import procs, quality, quality_run, readmodel  # noqa: E402
-from monitor.admin import ensure_topics  # noqa: E402
-from monitor.demo import embedded, settled_findings, start_worker  # noqa: E402
-from monitor.detect.findings import to_record  # noqa: E402
-from monitor.election.thresholds import ForensicThresholds  # noqa: E402
-from monitor.progress import EndOffsets, behind, wait_caught_up  # noqa: E402
-from monitor.settings import Settings  # noqa: E402
-from monitor.tally.route import ROUTED_TOPICS  # noqa: E402
-from monitor.testing import scrape_metric  # noqa: E402
-from monitor.worker.ingest import INPUT_KINDS  # noqa: E402
-from producers.replay import messages_of, producer, send  # noqa: E402
-from producers.scenarios import Scenario, inject  # noqa: E402
-from producers.synthetic import generate  # noqa: E402
+from monitor.adapters import procs, readmodel
+from monitor.adapters.admin import ensure_topics
+from monitor.cli.demo import embedded, settled_findings, start_worker
+from monitor.cli.progress import EndOffsets, behind, wait_caught_up
+from monitor.detect.findings import to_record
+from monitor.drill import harness as quality_run
+from monitor.drill import quality
+from monitor.election.thresholds import ForensicThresholds
+from monitor.settings import Settings
+from monitor.tally.route import ROUTED_TOPICS
+from monitor.testing import scrape_metric
+from monitor.worker.ingest import INPUT_KINDS
+from producers.elections.scenarios.inject import Scenario, inject
+from producers.elections.synthetic import generate
+from producers.replay import messages_of, producer, send
 
 
 def report(title: str, scores: dict[str, quality.KindScore], false: list[Any]) -> list[str]:

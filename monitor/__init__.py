@@ -1,9 +1,20 @@
 """tabmon: a streaming tabulation integrity monitor for election-night result protocols."""
 
-from .contract import DECODERS, FIGURE_FIELDS, Evote, Protocol, Summary, Turnout, parse
-from .errors import ConfigError, ContractError, MonitorError, ProcessError
-from .registry import CEC_ID, REC_CODES, Registry, Station
-from .settings import Settings
+from monitor.contract import (
+    CEC_ID,
+    DECODERS,
+    FIGURE_FIELDS,
+    REC_CODES,
+    Evote,
+    Protocol,
+    Registry,
+    Station,
+    Summary,
+    Turnout,
+    parse,
+)
+from monitor.errors import ConfigError, ContractError, MonitorError, ProcessError
+from monitor.settings import Settings
 
 __version__ = "0.1.0"
 __all__ = [

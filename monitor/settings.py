@@ -13,12 +13,12 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from .contract import DEFAULT_WINDOW, TimeWindow
-from .errors import ConfigError
+from monitor.contract import DEFAULT_WINDOW, TimeWindow
+from monitor.errors import ConfigError
 
 if TYPE_CHECKING:
-    from .election import Definition
-from .tally.seats import METHODS
+    from monitor.election import Definition
+from monitor.tally.seats import METHODS
 
 PREFIX = "TABMON_"
 SEAT_METHODS = METHODS
@@ -180,7 +180,7 @@ class Settings:
     def definition(self) -> Definition:
         """The election definition ``TABMON_ELECTION`` names, loaded and checked (call it where a
         process starts: it reads a file)."""
-        from .election import load
+        from monitor.election import load
 
         return load(self.election)
 

@@ -15,15 +15,14 @@ from typing import Any
 
 import orjson
 
-from .contract import DEFAULT_WINDOW, TimeWindow
-from .election import Definition
-from .errors import ContractError
-from .registry import Registry, build
-from .tally import PartitionStore, merge, snapshot
-from .tally.intake import Intake
-from .tally.partition import KINDS
-from .tally.route import ROUTED_TOPICS, Router, home_of
-from .tally.wire import check_partial_for
+from monitor.contract import DEFAULT_WINDOW, Registry, TimeWindow, build
+from monitor.election import Definition
+from monitor.errors import ContractError
+from monitor.tally import PartitionStore, merge, snapshot, take_partial, take_station_docs
+from monitor.tally.intake import Intake
+from monitor.tally.partition import KINDS
+from monitor.tally.route import ROUTED_TOPICS, Router, home_of
+from monitor.tally.wire import check_partial_for
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +115,7 @@ class InMemoryTally:
         for sid, store in self.stores.items():
             kind, partition = sid.split(":")
             wm = sum(self.offsets.get(f"{src}:{partition}", 0) for src in (kind, ROUTED_TOPICS[kind]))
-            partial = store.take_partial(wm)
+            partial = take_partial(store, wm)
             if partial is not None:
                 # as bytes, as a partial crosses tally-partials: what the worker could not
                 # serialise (an integer beyond 64 bits) fails here too, and stage two checks
@@ -125,7 +124,7 @@ class InMemoryTally:
                 partial["tp"] = sid
                 wire = check_partial_for(orjson.loads(orjson.dumps(partial)), self.registry)
                 self.merged[sid], _ = merge(self.merged.get(sid), wire)
-            for station, doc in store.take_station_docs().items():
+            for station, doc in take_station_docs(store).items():
                 # as JSON, like the worker's Redis read model hands it back
                 self.stations.setdefault(station, {})[store.kind] = orjson.loads(orjson.dumps(doc))
 
@@ -145,9 +144,9 @@ class InMemoryTally:
     def findings(self, thresholds: Any = None, now: Any = None) -> list[Any]:
         """Every finding the worker's detectors would give on this state, the statistical
         signals included (``now``: the event-time clock, a tz-aware datetime)."""
-        from .detect import detect_all
-        from .detect.forensics import forensic_findings
-        from .election.thresholds import of_definition
+        from monitor.detect import detect_all
+        from monitor.detect.forensics import forensic_findings
+        from monitor.election.thresholds import of_definition
 
         t = thresholds or of_definition(self.registry.definition)
         self.flush()

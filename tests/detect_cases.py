@@ -11,12 +11,11 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from monitor.contract import FIGURE_FIELDS
+from monitor.contract import FIGURE_FIELDS, Registry, build
 from monitor.detect import Finding, Thresholds, detect_all
-from monitor.registry import Registry, build
 from monitor.testing import InMemoryTally
-from producers.synthetic import POLLS_CLOSE as CLOSE  # 20:00 (+06:00) on the drill clock
-from producers.synthetic import Election, generate
+from producers.elections.synthetic import POLLS_CLOSE as CLOSE
+from producers.elections.synthetic import Election, generate
 
 PARTIES = ("A", "B", "C")
 
@@ -53,7 +52,7 @@ def state_of(election: Election, until: datetime | None = None, partitions: int 
 
 @cache
 def drill() -> Election:
-    from producers.kz2007 import build as build_drill
+    from producers.elections.kz2007.night import build as build_drill
 
     return build_drill(seed=2007)
 

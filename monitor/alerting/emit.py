@@ -20,8 +20,8 @@ from typing import Any
 
 import orjson
 
-from ..detect.findings import Finding, to_record
-from ..readmodel import findings_key, findings_seq_key
+from monitor.adapters.readmodel import findings_key, findings_seq_key
+from monitor.detect.findings import Finding, to_record
 
 log = logging.getLogger("tabmon.alerting")
 

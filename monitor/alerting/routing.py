@@ -9,7 +9,7 @@ output for kz2007 (tests/unit/test_alertmanager.py keeps the two equal).
 
 from __future__ import annotations
 
-from ..election import Definition
+from monitor.election import Definition
 
 __all__ = ["alertmanager_config"]
 

@@ -9,14 +9,14 @@ from typing import Any
 
 import orjson
 
-from ..detect import Finding, Thresholds, sweep_findings, token_findings, unit_findings
-from ..detect.catalogue import station_findings
-from ..detect.forensics import forensic_findings
-from ..election import Definition
-from ..election.thresholds import ForensicThresholds, of_definition
-from ..errors import ConfigError, read_input_file
-from ..registry import Registry
-from ..settings import Settings
+from monitor.contract import Registry
+from monitor.detect import Finding, Thresholds, sweep_findings, token_findings, unit_findings
+from monitor.detect.catalogue import station_findings
+from monitor.detect.forensics import forensic_findings
+from monitor.election import Definition
+from monitor.election.thresholds import ForensicThresholds, of_definition
+from monitor.errors import ConfigError, read_input_file
+from monitor.settings import Settings
 
 Errors = list[tuple[str, Exception]]  # (what was being looked at, what it raised)
 

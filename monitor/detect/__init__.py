@@ -11,14 +11,14 @@ No Kafka, Faust or Redis here. Each detector reads what its producer holds
 - :func:`detect_all`: all of them over one tally state, for in-memory use and tests.
 """
 
-from ..election.thresholds import Thresholds
-from .catalogue import detect_all
-from .findings import Finding, finding_id
-from .station import detect_station
-from .sweep import sweep_findings
-from .tokens import token_findings
-from .turnout import turnout_findings
-from .units import unit_findings
+from monitor.detect.catalogue import detect_all
+from monitor.detect.findings import Finding, finding_id
+from monitor.detect.station import detect_station
+from monitor.detect.sweep import sweep_findings
+from monitor.detect.tokens import token_findings
+from monitor.detect.turnout import turnout_findings
+from monitor.detect.units import unit_findings
+from monitor.election.thresholds import Thresholds
 
 __all__ = [
     "Finding",

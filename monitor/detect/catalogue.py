@@ -12,15 +12,15 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from ..election.thresholds import DEFAULTS, Thresholds
-from ..registry import Registry
-from .findings import Finding
-from .shape import as_dict
-from .station import detect_station
-from .sweep import sweep_findings
-from .tokens import token_findings
-from .turnout import turnout_findings
-from .units import unit_findings
+from monitor.contract import Registry
+from monitor.detect.findings import Finding
+from monitor.detect.shape import as_dict
+from monitor.detect.station import detect_station
+from monitor.detect.sweep import sweep_findings
+from monitor.detect.tokens import token_findings
+from monitor.detect.turnout import turnout_findings
+from monitor.detect.units import unit_findings
+from monitor.election.thresholds import DEFAULTS, Thresholds
 
 __all__ = ["detect_all", "station_findings"]
 

@@ -20,12 +20,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..election import Definition
-from ..election.thresholds import ForensicThresholds, forensic_of_definition
-from ..registry import Registry
-from . import stats
-from .findings import Finding
-from .shape import counts
+from monitor.contract import Registry
+from monitor.detect import stats
+from monitor.detect.findings import Finding
+from monitor.detect.shape import counts
+from monitor.election import Definition
+from monitor.election.thresholds import ForensicThresholds, forensic_of_definition
 
 KINDS = ("forensic_last_digit", "forensic_round_percent", "forensic_fingerprint", "forensic_excess_votes")
 REGIONAL_TESTS = 5  # last digit, whole-percent turnout, whole-percent share, fingerprint, excess

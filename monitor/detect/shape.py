@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from ..election import Definition
-from ..registry import default_definition
+from monitor.contract import default_definition
+from monitor.election import Definition
 
 # The figures in words, for explanations read aloud.
 FIELD_WORDS = {

@@ -11,13 +11,13 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from ..election.thresholds import DEFAULTS, Thresholds
-from ..registry import default_definition
-from .findings import Finding
-from .shape import as_dict, as_int_key, delta, gainer, named, participants
+from monitor.contract import default_definition
+from monitor.detect.findings import Finding
+from monitor.detect.shape import as_dict, as_int_key, delta, gainer, named, participants
+from monitor.election.thresholds import DEFAULTS, Thresholds
 
 if TYPE_CHECKING:
-    from ..election import Definition
+    from monitor.election import Definition
 
 __all__ = ["SOURCE_ORDER", "Thresholds", "control_breaks", "detect_station"]
 

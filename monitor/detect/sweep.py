@@ -13,12 +13,12 @@ from datetime import datetime
 from statistics import median
 from typing import Any
 
-from ..election import Definition
-from ..election.thresholds import DEFAULTS, Thresholds
-from ..registry import Registry
-from .findings import Finding
-from .shape import as_dict, named, parse_time, participants
-from .turnout import Report, Window, pace_jump, reports_of, windows
+from monitor.contract import Registry
+from monitor.detect.findings import Finding
+from monitor.detect.shape import as_dict, named, parse_time, participants
+from monitor.detect.turnout import Report, Window, pace_jump, reports_of, windows
+from monitor.election import Definition
+from monitor.election.thresholds import DEFAULTS, Thresholds
 
 __all__ = ["sweep_findings"]
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..registry import CEC_ID, Registry
-from .findings import Finding
-from .shape import parse_time
+from monitor.contract import CEC_ID, Registry
+from monitor.detect.findings import Finding
+from monitor.detect.shape import parse_time
 
 __all__ = ["token_findings"]
 

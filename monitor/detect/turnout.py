@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from statistics import median
 from typing import Any
 
-from ..election.thresholds import DEFAULTS, Thresholds
-from .findings import Finding
-from .shape import as_dict, as_int_key, counts
+from monitor.detect.findings import Finding
+from monitor.detect.shape import as_dict, as_int_key, counts
+from monitor.election.thresholds import DEFAULTS, Thresholds
 
 __all__ = ["Window", "pace_jump", "reports_of", "turnout_findings", "windows"]
 

@@ -13,10 +13,19 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
-from ..election.thresholds import DEFAULTS, Thresholds
-from ..registry import default_definition
-from .findings import Finding
-from .shape import FIELD_WORDS, as_count, as_dict, delta, gainer, parse_time, participants, summary_figures
+from monitor.contract import default_definition
+from monitor.detect.findings import Finding
+from monitor.detect.shape import (
+    FIELD_WORDS,
+    as_count,
+    as_dict,
+    delta,
+    gainer,
+    parse_time,
+    participants,
+    summary_figures,
+)
+from monitor.election.thresholds import DEFAULTS, Thresholds
 
 __all__ = ["unit_findings"]
 

@@ -4,10 +4,10 @@ An election is a file (docs/election-definition.md); ``load("kz2007")`` gives th
 The registry (units and stations) stays data on the ``registry`` topic, checked against it.
 """
 
-from .definition import Definition, UnitPattern
-from .expr import ExpressionError, Linear, Relation
-from .load import BUILTIN, DefinitionError, builtin_names, load, parse
-from .model import DefinitionFile
+from monitor.election.definition import Definition, UnitPattern
+from monitor.election.expr import ExpressionError, Linear, Relation
+from monitor.election.load import BUILTIN, DefinitionError, builtin_names, load, parse
+from monitor.election.model import DefinitionFile
 
 __all__ = [
     "BUILTIN",

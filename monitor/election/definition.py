@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
-from .expr import Linear, Relation, compile_expression, compile_relation, figure_names
-from .model import Contest, DefinitionFile, Level
+from monitor.election.expr import Linear, Relation, compile_expression, compile_relation, figure_names
+from monitor.election.model import Contest, DefinitionFile, Level
 
 __all__ = ["Definition", "UnitPattern"]
 

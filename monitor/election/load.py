@@ -18,10 +18,10 @@ import orjson
 import yaml
 from pydantic import ValidationError
 
-from ..errors import ConfigError, read_input_file
-from .definition import Definition, zone
-from .expr import ExpressionError, compile_expression, compile_relation, figure_names
-from .model import DefinitionFile
+from monitor.election.definition import Definition, zone
+from monitor.election.expr import ExpressionError, compile_expression, compile_relation, figure_names
+from monitor.election.model import DefinitionFile
+from monitor.errors import ConfigError, read_input_file
 
 __all__ = ["BUILTIN", "DefinitionError", "builtin_names", "load", "parse"]
 
@@ -217,7 +217,7 @@ def _check_contests(d: DefinitionFile) -> Iterable[str]:
 
 
 def _check_detectors(d: DefinitionFile) -> Iterable[str]:
-    from .thresholds import ForensicThresholds, Thresholds
+    from monitor.election.thresholds import ForensicThresholds, Thresholds
 
     kinds = (Thresholds, ForensicThresholds)
     known = {f.name: f for t in kinds for f in dc_fields(t) if f.type in ("int", "float")}

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .definition import Definition
+    from monitor.election.definition import Definition
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ adapters: ``store`` (Redis), ``consume`` (aiokafka), ``deliver`` (aiohttp), ``se
 ``tabmon notify`` process), ``cli`` (the commands). See docs/notifications.md.
 """
 
-from .model import (
+from monitor.notify.model import (
     KINDS,
     REGIONS,
     SEVERITY_RANK,

@@ -24,15 +24,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # type: ignore[import-untyped]
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError  # type: ignore[import-untyped]
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
-from .. import topics
-from ..deadletter import dead_letter
-from ..errors import BUG, ProcessError, bug_reason
-from ..settings import Settings
-from .metrics import NotifyMetrics
-from .model import (
+from monitor import topics
+from monitor.contract import dead_letter
+from monitor.errors import BUG, ProcessError, bug_reason
+from monitor.notify.metrics import NotifyMetrics
+from monitor.notify.model import (
     Incoming,
     Notification,
     Seen,
@@ -43,7 +42,8 @@ from .model import (
     next_notification,
     payload,
 )
-from .store import APPLIED, CONFLICT, Enqueue, Store
+from monitor.notify.store import APPLIED, CONFLICT, Enqueue, Store
+from monitor.settings import Settings
 
 log = logging.getLogger("tabmon.notify")
 

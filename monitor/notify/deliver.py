@@ -27,9 +27,9 @@ from typing import Any
 
 import aiohttp
 
-from .metrics import NotifyMetrics
-from .model import SIGNATURE_HEADER, Backoff, Subscription, outcome, sign, usable_delivery_id
-from .store import Store
+from monitor.notify.metrics import NotifyMetrics
+from monitor.notify.model import SIGNATURE_HEADER, Backoff, Subscription, outcome, sign, usable_delivery_id
+from monitor.notify.store import Store
 
 log = logging.getLogger("tabmon.notify")
 USER_AGENT = "tabmon-notify/1"

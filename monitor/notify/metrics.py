@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from .model import REJECTIONS
+from monitor.notify.model import REJECTIONS
 
 
 @dataclass

@@ -19,11 +19,11 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from ..alerting.emit import content_digest as emitted_digest
-from ..detect.findings import KINDS as KINDS
-from ..detect.findings import rec_of
-from ..errors import ConfigError, show
-from ..registry import CEC_ID, REC_CODES
+from monitor.alerting.emit import content_digest as emitted_digest
+from monitor.contract import CEC_ID, REC_CODES
+from monitor.detect.findings import KINDS as KINDS
+from monitor.detect.findings import rec_of
+from monitor.errors import ConfigError, show
 
 # The contract's detector kinds (monitor.detect.findings.KINDS). Statistical forensics are a
 # family whose members are named ``forensic_<test>``; ``forensic_*`` subscribes to all of them.

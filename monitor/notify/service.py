@@ -22,15 +22,15 @@ from typing import Any
 import aiohttp
 import redis.asyncio as aioredis
 
-from .. import topics
-from ..errors import ConfigError
-from ..metrics import serve_metrics
-from ..settings import Settings
-from .consume import Consumer
-from .deliver import Delivery, Senders
-from .metrics import NotifyMetrics
-from .model import Backoff
-from .store import Store
+from monitor import topics
+from monitor.adapters.metrics import serve_metrics
+from monitor.errors import ConfigError
+from monitor.notify.consume import Consumer
+from monitor.notify.deliver import Delivery, Senders
+from monitor.notify.metrics import NotifyMetrics
+from monitor.notify.model import Backoff
+from monitor.notify.store import Store
+from monitor.settings import Settings
 
 log = logging.getLogger("tabmon.notify")
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from .model import Notification, Seen, Subscription
+from monitor.notify.model import Notification, Seen, Subscription
 
 # KEYS: seen, ledger, bodies, pending, seq, subs
 # ARGV: sub_id, finding_id, expected seen ('' = none), new seen, delivery id, entry, body

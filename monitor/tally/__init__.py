@@ -1,8 +1,9 @@
 """The tally: pure state and arithmetic, no Kafka, Faust or Redis."""
 
-from .national import merge, snapshot, view
-from .partition import PartitionStore
-from .seats import METHODS, SeatResult, allocate
+from monitor.tally.derive import take_partial, take_station_docs
+from monitor.tally.national import merge, snapshot, view
+from monitor.tally.partition import PartitionStore
+from monitor.tally.seats import METHODS, SeatResult, allocate
 
 __all__ = [
     "METHODS",
@@ -11,5 +12,7 @@ __all__ = [
     "allocate",
     "merge",
     "snapshot",
+    "take_partial",
+    "take_station_docs",
     "view",
 ]

@@ -7,12 +7,10 @@ the TECs and stations that changed; never on the per-event hot path.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ..election import Definition
-
-if TYPE_CHECKING:
-    from .partition import PartitionStore
+from monitor.election import Definition
+from monitor.tally.partition import PartitionStore
 
 UNANIMOUS_KEYS = ("all", "over_200", "over_1000", "over_200_no_invalid")
 
@@ -163,3 +161,40 @@ def station_doc(store: PartitionStore, sid: str) -> dict[str, Any]:
     if store.kind == "turnout":
         return {"reports": {str(q): v for q, v in store.turnout_reports[sid].items()}}
     return {"ballots": store.evotes.get(sid, 0)}
+
+
+def take_partial(store: PartitionStore, watermark: int) -> dict[str, Any] | None:
+    """The absolute state of what changed since the last call, stamped with ``watermark``
+    (the next offset to read). None when nothing changed."""
+    if not (store.dirty or store.dirty_summaries or store.dirty_tokens):
+        return None
+    partial: dict[str, Any] = {
+        "kind": store.kind,
+        "wm": watermark,
+        "tecs": {t: tec_partial(store, t) for t in sorted(store.dirty)},
+        "summaries": {},
+    }
+    for unit in sorted(store.dirty_summaries):
+        partial["summaries"][unit] = [
+            {
+                "level": s.level,
+                "version": s.version,
+                "recorded_at": s.recorded_at,
+                "stations_included": s.stations_included,
+                "figures": list(s.figures),
+            }
+            for _, s in sorted(store.summaries[unit].items())
+        ]
+    if store.dirty_tokens:
+        partial["tokens"] = {t: sorted(map(list, store.token_ballots[t])) for t in sorted(store.dirty_tokens)}
+    store.dirty.clear()
+    store.dirty_summaries.clear()
+    store.dirty_tokens.clear()
+    return partial
+
+
+def take_station_docs(store: PartitionStore) -> dict[str, dict[str, Any]]:
+    """station -> what this partition knows of it, for the stations that changed."""
+    docs = {sid: station_doc(store, sid) for sid in sorted(store.dirty_stations)}
+    store.dirty_stations.clear()
+    return docs

@@ -17,11 +17,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..contract import DECODERS, DEFAULT_WINDOW, TimeWindow, parse
-from ..errors import BUG, ContractError, bug_reason
-from ..registry import Registry
-from .partition import PartitionStore, timestamp
-from .route import Router
+from monitor.contract import DECODERS, DEFAULT_WINDOW, Registry, TimeWindow, parse
+from monitor.errors import BUG, ContractError, bug_reason
+from monitor.tally.partition import PartitionStore, timestamp
+from monitor.tally.route import Router
 
 # The event time of each kind of record: the latest one seen is the monitor's clock.
 TIME_FIELD = {
@@ -81,7 +80,7 @@ class Intake:
     ``routes``: the partition counts of the stores of each kind (see :mod:`.route`). With
     them, an event is applied only in the store of its home partition ``partition`` and
     forwarded to its home otherwise; without, everything is applied here. ``window``: the
-    event times the contract accepts (see :class:`monitor.contract.TimeWindow`)."""
+    event times the contract accepts (see :class:`monitor.contract.events.TimeWindow`)."""
 
     def __init__(
         self,

@@ -13,11 +13,11 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from ..election import Definition
-from ..registry import Registry
-from .derive import UNANIMOUS_KEYS, participants
-from .partition import TOKEN_BALLOTS_KEPT, cap_versions
-from .seats import allocate
+from monitor.contract import Registry
+from monitor.election import Definition
+from monitor.tally.derive import UNANIMOUS_KEYS, participants
+from monitor.tally.partition import TOKEN_BALLOTS_KEPT, cap_versions
+from monitor.tally.seats import allocate
 
 Partials = dict[str, dict[str, Any]]  # tp -> {"kind", "tecs": {tec: [wm, data]}, "summaries"}
 

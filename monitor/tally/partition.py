@@ -17,9 +17,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from ..contract import Evote, Protocol, Summary, Turnout
-from ..registry import Registry
-from .derive import station_doc, tec_partial
+from monitor.contract import Evote, Protocol, Registry, Summary, Turnout
 
 Figures = tuple[int, ...]
 KINDS = ("turnout", "protocols", "summaries", "evote", "tokens")
@@ -255,41 +253,3 @@ class PartitionStore:
             return False  # the new version was the one dropped
         self.dirty_summaries.add(s.unit_id)
         return True
-
-    # -- derived at flush time --------------------------------------------------------------
-    def take_partial(self, watermark: int) -> dict[str, Any] | None:
-        """The absolute state of what changed since the last call, stamped with ``watermark``
-        (the next offset to read). None when nothing changed."""
-        if not (self.dirty or self.dirty_summaries or self.dirty_tokens):
-            return None
-        partial: dict[str, Any] = {
-            "kind": self.kind,
-            "wm": watermark,
-            "tecs": {t: tec_partial(self, t) for t in sorted(self.dirty)},
-            "summaries": {},
-        }
-        for unit in sorted(self.dirty_summaries):
-            partial["summaries"][unit] = [
-                {
-                    "level": s.level,
-                    "version": s.version,
-                    "recorded_at": s.recorded_at,
-                    "stations_included": s.stations_included,
-                    "figures": list(s.figures),
-                }
-                for _, s in sorted(self.summaries[unit].items())
-            ]
-        if self.dirty_tokens:
-            partial["tokens"] = {
-                t: sorted(map(list, self.token_ballots[t])) for t in sorted(self.dirty_tokens)
-            }
-        self.dirty.clear()
-        self.dirty_summaries.clear()
-        self.dirty_tokens.clear()
-        return partial
-
-    def take_station_docs(self) -> dict[str, dict[str, Any]]:
-        """station -> what this partition knows of it, for the stations that changed."""
-        docs = {sid: station_doc(self, sid) for sid in sorted(self.dirty_stations)}
-        self.dirty_stations.clear()
-        return docs

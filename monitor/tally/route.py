@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import topics
+from monitor import topics
 
 ROUTED_TOPICS = topics.ROUTED  # the topic (unprefixed) through which each kind goes home
 

@@ -13,11 +13,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..contract import MAX_COUNT, N_FIXED
-from ..errors import ContractError
-from ..registry import Registry
-from .derive import UNANIMOUS_KEYS
-from .partition import KINDS, TOKEN_BALLOTS_KEPT, VERSIONS_KEPT
+from monitor.contract import MAX_COUNT, N_FIXED, Registry
+from monitor.errors import ContractError
+from monitor.tally.derive import UNANIMOUS_KEYS
+from monitor.tally.partition import KINDS, TOKEN_BALLOTS_KEPT, VERSIONS_KEPT
 
 # Sums over a registry's stations are at most this (64-bit signed, as every figure is serialised).
 _MOST = 2**63 - 1

@@ -25,21 +25,20 @@ import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 from faust.types import TP
 
-from .. import readmodel, topics
-from ..alerting import Emitter
-from ..alerting.runner import thresholds_from
-from ..contract import parse_json
-from ..deadletter import dead_letter
-from ..detect import Finding
-from ..errors import BUG, ContractError, bug_reason
-from ..metrics import Metrics, serve_metrics
-from ..registry import Registry, build, load_records
-from ..settings import Settings
-from ..tally.national import COMPARED_KINDS, clock, merge, read_to, snapshot
-from ..tally.wire import check_partial_for
-from .detection import StageTwoDetection
-from .follower import RegistryFollower
-from .ingest import Ingest
+from monitor import topics
+from monitor.adapters import readmodel
+from monitor.adapters.metrics import Metrics, serve_metrics
+from monitor.alerting import Emitter
+from monitor.alerting.runner import thresholds_from
+from monitor.contract import Registry, build, dead_letter, load_records, parse_json
+from monitor.detect import Finding
+from monitor.errors import BUG, ContractError, bug_reason
+from monitor.settings import Settings
+from monitor.tally.national import COMPARED_KINDS, clock, merge, read_to, snapshot
+from monitor.tally.wire import check_partial_for
+from monitor.worker.detection import StageTwoDetection
+from monitor.worker.follower import RegistryFollower
+from monitor.worker.ingest import Ingest
 
 log = logging.getLogger("tabmon.worker")
 
@@ -293,7 +292,8 @@ def run_worker(settings: Settings) -> None:
     worker.start_metrics_server()
     log.info("settings: %s", settings.masked())
 
-    @worker.app.on_before_shutdown.connect
+    # mode's handler type is a union of callables with a ``NamedArg`` mypy does not match
+    @worker.app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def _stop_ingest(app: Any, **kwargs: Any) -> None:
         if worker.ingest is not None:
             worker.ingest.stop()

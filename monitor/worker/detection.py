@@ -17,13 +17,13 @@ from typing import Any
 
 import orjson
 
-from ..alerting import Emitter, findings_key, findings_seq_key
-from ..alerting.runner import stage_two, sweep
-from ..detect import Finding, Thresholds
-from ..detect.shape import named
-from ..metrics import Metrics
-from ..readmodel import StationCache, changed_key
-from ..registry import Registry
+from monitor.adapters.metrics import Metrics
+from monitor.adapters.readmodel import StationCache, changed_key
+from monitor.alerting import Emitter, findings_key, findings_seq_key
+from monitor.alerting.runner import stage_two, sweep
+from monitor.contract import Registry
+from monitor.detect import Finding, Thresholds
+from monitor.detect.shape import named
 
 log = logging.getLogger("tabmon.detect")
 

@@ -10,13 +10,11 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from .. import topics
-from ..contract import parse_json
-from ..deadletter import dead_letter
-from ..errors import BUG, ContractError, bug_reason
-from ..metrics import Metrics
-from ..registry import Registry
-from ..settings import Settings
+from monitor import topics
+from monitor.adapters.metrics import Metrics
+from monitor.contract import Registry, dead_letter, parse_json
+from monitor.errors import BUG, ContractError, bug_reason
+from monitor.settings import Settings
 
 log = logging.getLogger("tabmon.registry")
 

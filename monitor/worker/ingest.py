@@ -30,20 +30,21 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
-from .. import readmodel, topics
-from ..alerting import Emitter
-from ..alerting.runner import stage_one
-from ..deadletter import dead_letter
-from ..detect import Finding, Thresholds
-from ..errors import ProcessError
-from ..metrics import Metrics
-from ..registry import Registry
-from ..settings import Settings
-from ..tally.intake import Intake, Rejection
-from ..tally.partition import PartitionStore
-from ..tally.route import ROUTED_TOPICS, Router
-from .assign import ColocatedAssignor
-from .stores import Source, Store
+from monitor import topics
+from monitor.adapters import readmodel
+from monitor.adapters.metrics import Metrics
+from monitor.alerting import Emitter
+from monitor.alerting.runner import stage_one
+from monitor.contract import Registry, dead_letter
+from monitor.detect import Finding, Thresholds
+from monitor.errors import ProcessError
+from monitor.settings import Settings
+from monitor.tally import take_partial, take_station_docs
+from monitor.tally.intake import Intake, Rejection
+from monitor.tally.partition import PartitionStore
+from monitor.tally.route import ROUTED_TOPICS, Router
+from monitor.worker.assign import ColocatedAssignor
+from monitor.worker.stores import Source, Store
 
 log = logging.getLogger("tabmon.ingest")
 # The producers' topics (unprefixed), each read into stores of the kind of the same name.
@@ -295,7 +296,7 @@ class Ingest:
             if (only is not None and sid not in only) or not st.rebuilt:
                 continue
             kind = st.store.kind
-            station_docs = st.store.take_station_docs()
+            station_docs = take_station_docs(st.store)
             for station, doc in station_docs.items():
                 docs.setdefault(station, {})[kind] = orjson.dumps(doc)
             behind = self._lag(st) + len(st.pending)  # forwards on their way count as unread
@@ -308,7 +309,12 @@ class Ingest:
             if state == st.published:
                 findings += self._detect(kind, ready, {})
                 continue
-            partial = st.store.take_partial(st.wm) or {"kind": kind, "wm": st.wm, "tecs": {}, "summaries": {}}
+            partial = take_partial(st.store, st.wm) or {
+                "kind": kind,
+                "wm": st.wm,
+                "tecs": {},
+                "summaries": {},
+            }
             findings += self._detect(kind, ready, partial.get("tokens", {}))
             partial.update(
                 tp=sid,

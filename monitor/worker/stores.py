@@ -22,8 +22,8 @@ from typing import Any
 
 from aiokafka import TopicPartition
 
-from ..tally.intake import Intake
-from ..tally.partition import PartitionStore
+from monitor.tally.intake import Intake
+from monitor.tally.partition import PartitionStore
 
 
 @dataclass(slots=True)

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 import redis
 
-from monitor import procs, readmodel
-from monitor.admin import ensure_topics
-from monitor.demo import start_worker
-from monitor.progress import end_offsets, wait_caught_up
+from monitor.adapters import procs, readmodel
+from monitor.adapters.admin import ensure_topics
+from monitor.cli.demo import start_worker
+from monitor.cli.progress import end_offsets, wait_caught_up
 from monitor.settings import Settings
 from monitor.testing import scrape_metric
 

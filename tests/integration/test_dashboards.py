@@ -25,11 +25,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from dashboards import build, lint
-from monitor import procs
+from integration.conftest import caught_up, wait_for
+from monitor.adapters import procs
+from producers.elections.synthetic import TimedEvent, generate
 from producers.replay import Message, messages_of, send
-from producers.synthetic import TimedEvent, generate
-
-from .conftest import caught_up, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

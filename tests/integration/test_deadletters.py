@@ -9,11 +9,10 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from truth import compare, expected_totals
 
-from monitor.deadletter import original_bytes
+from integration.conftest import caught_up
+from monitor.contract import original_bytes
+from producers.elections.synthetic import generate
 from producers.replay import Message, messages_of, send
-from producers.synthetic import generate
-
-from .conftest import caught_up
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

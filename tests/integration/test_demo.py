@@ -122,7 +122,7 @@ def test_demo_started_in_the_background_stops_on_sigterm_and_sigint(tmp_path):
 
 
 def test_broker_command_stops_its_broker_on_sigterm():
-    from monitor.procs import free_port
+    from monitor.adapters.procs import free_port
 
     port = free_port()
     proc = subprocess.Popen(
@@ -164,7 +164,7 @@ def _tansu_on(port: int) -> list[int]:
 
 def _broker_start_time() -> float:
     """Seconds from launching `tabmon broker` to its announcement, on this machine now."""
-    from monitor.procs import free_port
+    from monitor.adapters.procs import free_port
 
     port = free_port()
     t0 = time.monotonic()
@@ -193,7 +193,7 @@ def test_broker_command_leaves_no_broker_whenever_the_signal_lands(fraction, bro
     """SIGTERM at any point of `tabmon broker`'s start, before or after it announces the
     broker, leaves no Tansu process behind (Tansu runs in its own session, so nothing else
     would stop an orphan). The signal is timed as a fraction of the measured start."""
-    from monitor.procs import free_port
+    from monitor.adapters.procs import free_port
 
     delay = fraction * broker_start_time
     port = free_port()

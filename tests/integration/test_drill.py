@@ -9,14 +9,13 @@ import orjson
 import pytest
 import redis
 
-from monitor import drill
-from monitor.demo import settled_findings
+from integration.conftest import caught_up
+from integration.test_drill_page import check_the_drill_page
+from monitor.cli.demo import settled_findings
+from monitor.drill import check as drill
 from monitor.testing import InMemoryTally
-from producers.kz2007 import build, expected
+from producers.elections.kz2007.night import build, expected
 from producers.replay import messages_of, send
-
-from .conftest import caught_up
-from .test_drill_page import check_the_drill_page
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

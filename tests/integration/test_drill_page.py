@@ -11,11 +11,11 @@ import sys
 import orjson
 import pytest
 
+from monitor.adapters.readmodel import read_station
 from monitor.alerting import findings_key
+from monitor.contract import build as build_registry
 from monitor.detect.findings import to_record
 from monitor.detect.station import detect_station
-from monitor.readmodel import read_station
-from monitor.registry import build as build_registry
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -17,14 +17,13 @@ import jsonschema
 import pytest
 import redis
 
-from monitor import readmodel
-from monitor.cli import main
-from monitor.demo import settled_findings
+from integration.conftest import caught_up
+from monitor.adapters import readmodel
+from monitor.cli.demo import settled_findings
+from monitor.cli.main import main
 from monitor.election import load
-from producers.night import generate
+from producers.elections.night import generate
 from producers.replay import messages_of, send
-
-from .conftest import caught_up
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -136,8 +135,7 @@ def test_the_level_by_level_board_of_each_definition_shows_data(name, settings, 
     a worker that tallied that definition's night, the variables set to one unit per level."""
     from dashboards import lint
     from dashboards.build import generate as boards
-
-    from .test_dashboards import Prometheus, _resolve_variables, _run_panels
+    from integration.test_dashboards import Prometheus, _resolve_variables, _run_panels
 
     d = load(name)
     night = generate(d, 150, seed=12)

@@ -15,13 +15,12 @@ import orjson
 import pytest
 import redis
 
-from monitor import readmodel
+from integration.conftest import caught_up
+from monitor.adapters import readmodel
 from monitor.alerting import content_digest
 from monitor.testing import read_topic
+from producers.elections.synthetic import TimedEvent, generate
 from producers.replay import messages_of, send
-from producers.synthetic import TimedEvent, generate
-
-from .conftest import caught_up
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -8,9 +8,8 @@ from __future__ import annotations
 import pytest
 from conftest_helpers import load_fuzz
 
-from producers.synthetic import generate
-
-from .conftest import caught_up
+from integration.conftest import caught_up
+from producers.elections.synthetic import generate
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -11,12 +11,11 @@ import orjson
 import pytest
 from truth import compare, expected_totals
 
-from monitor import procs
+from integration.conftest import caught_up
+from monitor.adapters import procs
 from monitor.testing import read_topic
+from producers.elections.synthetic import generate
 from producers.replay import Message, messages_of, send
-from producers.synthetic import generate
-
-from .conftest import caught_up
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -18,14 +18,7 @@ import pytest
 import redis.asyncio as aioredis
 from kafka import KafkaProducer
 
-from monitor import procs
-from monitor.deadletter import original_bytes
-from monitor.notify.consume import record
-from monitor.notify.model import Incoming
-from monitor.notify.store import Store
-from monitor.testing import read_topic
-
-from .webhook import (
+from integration.webhook import (
     T0,
     Receiver,
     finding,
@@ -37,6 +30,12 @@ from .webhook import (
     subscribe,
     tabmon,
 )
+from monitor.adapters import procs
+from monitor.contract import original_bytes
+from monitor.notify.consume import record
+from monitor.notify.model import Incoming
+from monitor.notify.store import Store
+from monitor.testing import read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 __all__ = ["nsettings", "notifiers", "receivers"]  # fixtures, used by name

@@ -18,12 +18,11 @@ from typing import Any
 import orjson
 import pytest
 
-from monitor import procs
+from integration.conftest import caught_up
+from integration.webhook import Receiver, ledger, notifiers, nsettings, read_alerts, receivers, subscribe
+from monitor.adapters import procs
+from producers.elections.synthetic import TimedEvent, generate
 from producers.replay import messages_of, send
-from producers.synthetic import TimedEvent, generate
-
-from .conftest import caught_up
-from .webhook import Receiver, ledger, notifiers, nsettings, read_alerts, receivers, subscribe
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 __all__ = ["nsettings", "notifiers", "receivers"]  # fixtures, used by name

@@ -24,16 +24,15 @@ import redis
 from kafka import KafkaProducer
 from truth import compare, expected_totals
 
-from monitor import procs
-from monitor.admin import ensure_topics
-from monitor.demo import settled_findings
+from integration.conftest import caught_up, wait_for
+from monitor.adapters import procs
+from monitor.adapters.admin import ensure_topics
+from monitor.cli.demo import settled_findings
 from monitor.settings import Settings
 from monitor.testing import InMemoryTally
+from producers.elections.scenarios.inject import inject
+from producers.elections.synthetic import generate
 from producers.replay import Message, messages_of, send
-from producers.scenarios import inject
-from producers.synthetic import generate
-
-from .conftest import caught_up, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

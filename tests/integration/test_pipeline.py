@@ -8,11 +8,10 @@ import pytest
 from conftest_helpers import split_by_station
 from truth import compare, expected_totals
 
-from monitor import procs
+from integration.conftest import caught_up, wait_for
+from monitor.adapters import procs
+from producers.elections.synthetic import generate
 from producers.replay import messages_of, send
-from producers.synthetic import generate
-
-from .conftest import caught_up, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -83,7 +82,7 @@ def test_registry_from_file_only_and_status_command(settings, workers, election,
     import subprocess
     import sys
 
-    from producers.synthetic import registry_to_json
+    from producers.elections.synthetic import registry_to_json
 
     path = tmp_path / "registry.json"
     registry_to_json(election, path)

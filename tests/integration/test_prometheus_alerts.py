@@ -19,11 +19,10 @@ import pytest
 import redis
 import yaml
 
-from monitor import procs, readmodel
+from integration.conftest import caught_up
+from monitor.adapters import procs, readmodel
+from producers.elections.synthetic import TimedEvent, generate
 from producers.replay import messages_of, send
-from producers.synthetic import TimedEvent, generate
-
-from .conftest import caught_up
 
 ROOT = Path(__file__).resolve().parents[2]
 PROM = ROOT / "ops" / "prometheus"

@@ -11,9 +11,9 @@ from datetime import datetime
 
 import pytest
 
-from monitor.progress import end_offsets
-from monitor.sources import DRILL_TZ
-from producers.synthetic import generate
+from monitor.cli.progress import end_offsets
+from monitor.cli.sources import DRILL_TZ
+from producers.elections.synthetic import generate
 
 pytestmark = [pytest.mark.integration]
 

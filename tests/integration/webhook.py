@@ -28,12 +28,11 @@ import orjson
 import pytest
 from kafka import KafkaProducer
 
-from monitor import procs
-from monitor.cli import main
+from integration.conftest import Workers
+from monitor.adapters import procs
+from monitor.cli.main import main
 from monitor.detect.findings import Finding, to_record
 from monitor.settings import Settings
-
-from .conftest import Workers
 
 T0 = "2007-08-18T20:00:00+00:00"
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from monitor.findings_view import KINDS
+from monitor.cli.findings import KINDS
 
 ROOT = Path(__file__).resolve().parents[2]
 PROM = ROOT / "ops" / "prometheus"

@@ -207,7 +207,7 @@ def test_a_desk_moved_in_the_definition_moves_in_the_routing(tmp_path):
 @needs_amtool
 @pytest.mark.parametrize("name", ["kz2023", "indonesia"])
 def test_every_definitions_routing_passes_amtool_and_routes_its_country(name, tmp_path):
-    from monitor.cli import main
+    from monitor.cli.main import main
 
     path = tmp_path / "alertmanager.yml"
     assert main(["definition", "alertmanager", name, "--out", str(path)]) == 0

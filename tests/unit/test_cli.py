@@ -172,7 +172,7 @@ def test_replay_window_flags_are_checked_in_one_line(tmp_path):
 def test_window_keeps_the_events_of_the_window():
     from datetime import datetime
 
-    from monitor.sources import DRILL_TZ, window
+    from monitor.cli.sources import DRILL_TZ, window
     from producers.replay import Message
 
     def at(h):
@@ -221,7 +221,7 @@ def test_status_with_the_read_model_disabled_says_so():
 
 
 def test_replay_file_times_without_offset_take_the_drill_clock(tmp_path):
-    from monitor.sources import DRILL_TZ, _replay_line
+    from monitor.cli.sources import DRILL_TZ, _replay_line
 
     m = _replay_line({"at": "2007-08-18T20:00:00", "topic": "turnout", "key": "ALR-1", "value": {}})
     assert m.at.tzinfo == DRILL_TZ

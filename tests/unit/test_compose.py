@@ -16,7 +16,7 @@ import jsonschema
 import pytest
 import yaml
 
-from monitor.cli import parser
+from monitor.cli.main import parser
 from monitor.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]

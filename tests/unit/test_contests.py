@@ -7,12 +7,12 @@ import copy
 
 import pytest
 
-from monitor.contract import decode_protocol
+from monitor.contract import build, decode_protocol
 from monitor.election import load
 from monitor.errors import ContractError
-from monitor.registry import build
+from monitor.tally import take_partial
 from monitor.testing import InMemoryTally
-from producers.night import generate
+from producers.elections.night import generate
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +103,7 @@ def test_stage_two_refuses_a_district_entry_of_the_wrong_width(night):
     for e in night.events:
         if e.topic == "protocols":
             store.apply_record(decode_protocol(e.value, store.registry))
-    partial = store.take_partial(10)
+    partial = take_partial(store, 10)
     partial["tp"] = "protocols:0"
     widths = {c: len(d.fields) + len(d.selections[c]) for c in d.contest_ids[1:]}
     args = (len(store.registry.parties), len(d.fields), d.summary_levels)

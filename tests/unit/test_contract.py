@@ -10,18 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.contract import (
-    DECODERS,
-    Evote,
-    Protocol,
-    Summary,
-    Turnout,
-    parse,
-)
+from monitor.contract import DECODERS, Evote, Protocol, Summary, Turnout, build, parse
+from monitor.contract import validate_record as validate_registry_record
 from monitor.errors import ContractError
-from monitor.registry import build
-from monitor.registry import validate_record as validate_registry_record
-from producers.synthetic import generate
+from producers.elections.synthetic import generate
 
 LIMIT = 65536
 TOPICS = ("turnout", "protocols", "summaries", "evote")

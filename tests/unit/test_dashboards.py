@@ -13,8 +13,8 @@ from prometheus_client import CollectorRegistry
 
 from dashboards import build, lint
 from dashboards.panels import DATASOURCE_UID
+from monitor.adapters.metrics import Metrics
 from monitor.election import load
-from monitor.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = ROOT / "dashboards"
@@ -27,7 +27,7 @@ def generated() -> dict[str, dict]:
 
 @pytest.fixture(scope="module")
 def exported() -> set[str]:
-    """Every sample name a worker's registry serves (monitor.metrics.Metrics, as the worker
+    """Every sample name a worker's registry serves (monitor.adapters.metrics.Metrics, as the worker
     builds it), including families that have no samples before the first event."""
     return lint.exported_names(Metrics.create(CollectorRegistry()).registry.collect())
 

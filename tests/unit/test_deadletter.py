@@ -10,7 +10,7 @@ import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.deadletter import dead_letter, original_bytes
+from monitor.contract import dead_letter, original_bytes
 
 ALMATY = timezone(timedelta(hours=6))
 AT = datetime(2007, 8, 18, 20, 41, 7, tzinfo=ALMATY)

@@ -12,7 +12,7 @@ import pytest
 from detect_cases import CLOSE, clean_election, state_of
 
 from monitor.detect import Thresholds
-from producers.synthetic import ELECTION_DAY
+from producers.elections.synthetic import ELECTION_DAY
 
 
 def _found(election, until=None, t=None):
@@ -32,7 +32,7 @@ def test_nor_at_any_point_of_the_night(hour):
 
 @pytest.mark.slow
 def test_a_large_clean_election_gives_no_finding():
-    from producers.synthetic import generate
+    from producers.elections.synthetic import generate
 
     assert _found(generate(3000, 100, seed=9, evote_ballots=8000)) == []
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from monitor import drill
+from monitor.drill import check as drill
 from monitor.testing import InMemoryTally
-from producers.kz2007 import build, expected
+from producers.elections.kz2007.night import build, expected
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.cli import main
+from monitor.cli.main import main
 from monitor.election import BUILTIN, DefinitionError, ExpressionError, builtin_names, load, parse
 from monitor.election.expr import compile_expression, compile_relation, figure_names
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from monitor.cli.export import cdf_report
 from monitor.election import load
-from monitor.export import cdf_report
 from monitor.testing import InMemoryTally
-from producers.night import generate
+from producers.elections.night import generate
 
 SCHEMA_PATH = Path(__file__).parents[1] / "schemas" / "nist-1500-100-v2.json"
 SHA256 = "55c1c6382bf5ba369ae05d58c3f4bab6b487a2e8c01720ee87209b9a85e5d3db"  # tests/schemas/README.md

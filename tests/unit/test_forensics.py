@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
+from monitor.contract import Registry
 from monitor.detect.findings import SEVERITIES
 from monitor.detect.forensics import (
     KINDS,
@@ -19,10 +20,9 @@ from monitor.detect.forensics import (
 )
 from monitor.detect.station import control_breaks
 from monitor.detect.stats import binom_sf, chi2_sf, normal_sf, spearman
-from monitor.registry import Registry
 from monitor.testing import InMemoryTally
-from producers import forensic_scenarios as FS
-from producers.synthetic import PARTIES, Election, generate
+from producers.elections.scenarios import forensic as FS
+from producers.elections.synthetic import PARTIES, Election, generate
 
 STATIONS, TECS = 3000, 80  # about 190 stations a region: small enough to be quick
 INJECTED = ("EKZ", "SKZ")
@@ -337,7 +337,7 @@ def test_tail_probabilities_match_known_values() -> None:
 def test_the_2007_drill_runs_through() -> None:
     """The drill's figures are mostly synthetic: only that the forensics run on it, and say
     what they say in the documented shape (docs/forensics.md reports what that is)."""
-    from producers.kz2007 import build as drill
+    from producers.elections.kz2007.night import build as drill
 
     stations, registry = read_model(drill(seed=2007))
     for f in forensic_findings(stations, registry):

@@ -14,19 +14,11 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 from truth import expected_totals
 
-from monitor.contract import MAX_COUNT, MAX_SEQ
-from monitor.metrics import Metrics
-from monitor.registry import build
+from monitor.adapters.metrics import Metrics
+from monitor.contract import MAX_COUNT, MAX_SEQ, build
 from monitor.tally.intake import BUG
-from producers.hostile import (
-    NUMBERS,
-    TIMES,
-    Hostile,
-    HostileInputs,
-    dumps,
-    known_inputs,
-)
-from producers.synthetic import generate
+from producers.elections.synthetic import generate
+from producers.hostile.feed import NUMBERS, TIMES, Hostile, HostileInputs, dumps, known_inputs
 
 fuzz = load_fuzz()
 ELECTION = generate(60, 8, seed=17, evote_ballots=120)
@@ -159,7 +151,7 @@ def test_damaged_bytes_are_tallied_or_rejected_and_totals_stay_exact(inputs):
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_the_generator_s_inputs_at_small_scale(seed):
-    """Every mutation of producers/hostile.py, a few thousand inputs, flushed as the worker does."""
+    """Every mutation of producers/hostile/feed.py, a few thousand inputs, flushed as the worker does."""
     gen = HostileInputs(ELECTION, seed=seed, recs=fuzz._targets(ELECTION))
     labelled = list(gen.labelled(3000))
     run = Run(*[[h for _, h in labelled[i : i + 500]] for i in range(0, len(labelled), 500)])

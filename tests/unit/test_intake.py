@@ -8,11 +8,11 @@ import orjson
 import pytest
 
 from monitor.alerting.runner import stage_one
+from monitor.contract import build
 from monitor.detect import Thresholds
-from monitor.registry import build
-from monitor.tally import PartitionStore
+from monitor.tally import PartitionStore, take_station_docs
 from monitor.tally.intake import BUG, Intake
-from producers.synthetic import generate
+from producers.elections.synthetic import generate
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ def test_below_the_committed_offset_nothing_is_rejected_or_forwarded_again(elect
 def test_stage_one_detectors_raising_on_one_station_cost_that_station_alone(election, registry, monkeypatch):
     intake = _intake(registry, "protocols")
     intake.batch(_messages(election, "protocols"))
-    docs = intake.store.take_station_docs()
+    docs = take_station_docs(intake.store)
     victim = sorted(docs)[0]
     import monitor.alerting.runner as runner
 

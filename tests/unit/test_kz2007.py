@@ -1,4 +1,4 @@
-"""The 2007 drill (producers.kz2007): every published figure, measured from the events.
+"""The 2007 drill (producers.elections.kz2007.night): every published figure, measured from the events.
 
 ``measure`` sums the event dicts directly (plain loops, nothing from monitor.tally) with the
 definitions the monitor uses: participants = issued_in_station + issued_mobile +
@@ -22,10 +22,10 @@ from test_synthetic import FIELDS
 from test_synthetic import control_violations as violations
 
 from monitor.contract import DECODERS
-from monitor.registry import build as build_registry
-from producers import kz2007_data as D
-from producers.kz2007 import EXPECTED, build, expected
-from producers.synthetic import PARTIES, REGIONS, TZ, Election, TimedEvent, to_jsonl
+from monitor.contract import build as build_registry
+from producers.elections.kz2007 import data as D
+from producers.elections.kz2007.night import EXPECTED, build, expected
+from producers.elections.synthetic import PARTIES, REGIONS, TZ, Election, TimedEvent, to_jsonl
 
 ROOT = Path(__file__).resolve().parents[2]
 ANNEX_FILE = Path("/work/shared/kz2007/annex_protocols.json")
@@ -342,7 +342,7 @@ def test_expected_covers_every_required_figure() -> None:
     assert thresholds["valid_exceeds.SKZ"]["condition"] == {"min": 48_500, "max": 48_999}
 
 
-# The report's numbers, typed here again so that a change to producers/kz2007_data.py
+# The report's numbers, typed here again so that a change to producers/elections/kz2007/data.py
 # cannot move the drill and its expectations together.
 PUBLISHED = {
     "annex1.Nur Otan": 5_247_720,

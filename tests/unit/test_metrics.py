@@ -7,11 +7,11 @@ import time
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
+from monitor.adapters.metrics import Metrics
 from monitor.election import load
-from monitor.metrics import Metrics
 from monitor.testing import InMemoryTally
-from producers.night import generate as night
-from producers.synthetic import generate
+from producers.elections.night import generate as night
+from producers.elections.synthetic import generate
 
 PARTITIONS = 3
 MOVED = 25

@@ -9,11 +9,11 @@ from collections import Counter
 
 import pytest
 
+from monitor.contract import build
 from monitor.election import load, parse
 from monitor.election.load import BUILTIN, builtin_names
-from monitor.registry import build
 from monitor.testing import InMemoryTally
-from producers.night import FormError, FormFiller, IdWriter, PatternNotWritable, generate
+from producers.elections.night import FormError, FormFiller, IdWriter, PatternNotWritable, generate
 
 
 @pytest.mark.parametrize(

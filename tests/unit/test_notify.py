@@ -17,8 +17,8 @@ import pytest
 from aiokafka import TopicPartition
 from prometheus_client import CollectorRegistry
 
-from monitor.cli import main
-from monitor.deadletter import original_bytes
+from monitor.cli.main import main
+from monitor.contract import original_bytes
 from monitor.detect.findings import Finding, to_record
 from monitor.errors import ConfigError
 from monitor.notify import consume, model

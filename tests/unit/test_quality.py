@@ -1,4 +1,4 @@
-"""Scoring detectors against a known truth (monitor.quality), and the detectors themselves
+"""Scoring detectors against a known truth (monitor.drill.quality), and the detectors themselves
 scored on a small injected election run through the in-memory tally."""
 
 from __future__ import annotations
@@ -8,11 +8,12 @@ from datetime import timedelta
 
 import pytest
 
-from monitor import quality, quality_run
 from monitor.detect import Finding, detect_all
 from monitor.detect.findings import to_record
-from producers.scenarios import KINDS, inject
-from producers.synthetic import generate
+from monitor.drill import harness as quality_run
+from monitor.drill import quality
+from producers.elections.scenarios.inject import KINDS, inject
+from producers.elections.synthetic import generate
 
 
 @dataclass(frozen=True)

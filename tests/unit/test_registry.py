@@ -8,10 +8,10 @@ from collections import Counter
 import orjson
 import pytest
 
+from monitor.contract import CEC_ID, build, load_records
+from monitor.contract import validate_record as validate_registry_record
 from monitor.errors import ConfigError, ContractError
-from monitor.registry import CEC_ID, build, load_records
-from monitor.registry import validate_record as validate_registry_record
-from producers.synthetic import generate
+from producers.elections.synthetic import generate
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 
 Each check reads the page the way a person or a browser would (parsed HTML, the SVG as XML)
 and compares it with figures taken elsewhere: the tally's snapshot, the published annexes in
-/work/shared/kz2007, the report's own figures in ``producers.kz2007.expected()``.
+/work/shared/kz2007, the report's own figures in ``producers.elections.kz2007.night.expected()``.
 """
 
 from __future__ import annotations
@@ -16,16 +16,17 @@ from pathlib import Path
 
 import pytest
 
-from monitor.cli import main
+from monitor.cli.drill_report import output_dir, write_page
+from monitor.cli.main import main
+from monitor.contract import REC_CODES
 from monitor.detect.findings import to_record
 from monitor.detect.station import detect_station
 from monitor.detect.units import unit_findings
+from monitor.drill.report import drill_data
+from monitor.drill.report.page import render
 from monitor.errors import ConfigError
-from monitor.registry import REC_CODES
-from monitor.report.command import drill_data, output_dir, write_page
-from monitor.report.page import render
 from monitor.testing import InMemoryTally
-from producers.kz2007 import build, expected
+from producers.elections.kz2007.night import build, expected
 
 # shared/ beside the checkout (CI), or the machine's copy
 ANNEX = next(

@@ -17,7 +17,7 @@ from monitor.tally.route import Router, home_of, murmur2
 from monitor.testing import InMemoryTally
 from monitor.worker.assign import ColocatedAssignor
 from monitor.worker.stores import Store
-from producers.synthetic import generate
+from producers.elections.synthetic import generate
 
 PARTITIONS = 5
 
@@ -123,7 +123,7 @@ def test_the_assignor_gives_every_partition_number_whole_to_one_member(members, 
 def test_a_store_waits_for_its_forwards_and_detects_only_on_states_complete_in_time():
     from aiokafka import TopicPartition
 
-    from monitor.registry import Registry
+    from monitor.contract import Registry
     from monitor.tally import PartitionStore
 
     st_ = Store("t.protocols:0", PartitionStore("protocols", Registry(parties=("A",))), epoch=1)

@@ -2,7 +2,7 @@
 event on, and nothing else changed.
 
 The checks below read the events themselves (plain loops over the JSON values, nothing from
-producers.scenarios or monitor.detect but the threshold numbers), so an injector that records
+producers.elections.scenarios.inject or monitor.detect but the threshold numbers), so an injector that records
 an anomaly it did not make, or makes one it does not record, fails here.
 """
 
@@ -16,10 +16,10 @@ import orjson
 import pytest
 from truth import FIXED
 
-from monitor.registry import default_definition
+from monitor.contract import default_definition
 from monitor.testing import InMemoryTally
-from producers.scenarios import KINDS, VARIANTS, inject, scenario_thresholds
-from producers.synthetic import generate
+from producers.elections.scenarios.inject import KINDS, VARIANTS, inject, scenario_thresholds
+from producers.elections.synthetic import generate
 
 T = scenario_thresholds()
 DEADLINE = T.polls_close + T.protocol_grace  # type: ignore[operator]

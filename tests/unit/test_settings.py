@@ -186,8 +186,8 @@ def test_topic_applies_the_prefix():
 def test_a_metrics_port_already_taken_is_one_clear_error_naming_the_setting():
     from prometheus_client import CollectorRegistry
 
+    from monitor.adapters.metrics import serve_metrics
     from monitor.errors import ConfigError
-    from monitor.metrics import serve_metrics
 
     registry = CollectorRegistry()
     port = serve_metrics(registry, "127.0.0.1", 0, "TABMON_METRICS_PORT")
@@ -198,7 +198,7 @@ def test_a_metrics_port_already_taken_is_one_clear_error_naming_the_setting():
 
 def test_every_topic_of_the_topics_module_is_created_with_its_prefix():
     from monitor import topics
-    from monitor.admin import topic_specs
+    from monitor.adapters.admin import topic_specs
 
     s = Settings.from_env({}, topic_prefix="night1.", partitions=6)
     specs = topic_specs(s)

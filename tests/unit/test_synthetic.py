@@ -1,4 +1,4 @@
-"""Tests for producers.synthetic (the clean synthetic election and its ground truth)."""
+"""Tests for producers.elections.synthetic (the clean synthetic election and its ground truth)."""
 
 from __future__ import annotations
 
@@ -11,15 +11,7 @@ from datetime import datetime, timedelta
 import pytest
 from truth import FIXED as FIELDS
 
-from producers.synthetic import (
-    PARTIES,
-    REGIONS,
-    TZ,
-    Election,
-    generate,
-    registry_to_json,
-    to_jsonl,
-)
+from producers.elections.synthetic import PARTIES, REGIONS, TZ, Election, generate, registry_to_json, to_jsonl
 
 DAY = datetime(2007, 8, 18, tzinfo=TZ)
 STATION_RE = re.compile(r"^([A-Z]{3})-([1-9][0-9]*)$")

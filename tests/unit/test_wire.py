@@ -10,10 +10,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from monitor.errors import ContractError
-from monitor.tally import merge, snapshot
+from monitor.tally import merge, snapshot, take_partial
 from monitor.tally.wire import check_partial
 from monitor.testing import InMemoryTally
-from producers.synthetic import generate
+from producers.elections.synthetic import generate
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def partials(tally):
     """Every partial stage one makes, as it crosses the broker (JSON bytes, stamped)."""
     out = []
     for tp, store in tally.stores.items():
-        p = store.take_partial(1)
+        p = take_partial(store, 1)
         if p is None:  # a tokens partition without a token used twice
             continue
         p.update(tp=tp, epoch=7, clock=1.19e9, behind=0)

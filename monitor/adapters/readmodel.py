@@ -1,0 +1,172 @@
+"""The Redis read model: the latest snapshot per unit, written at a bounded rate.
+
+Keys (``<prefix>`` defaults to ``tabmon``):
+- ``<prefix>:unit:<unit_id>``: JSON snapshot of one unit (CEC ``KZ``, a REC, a TEC);
+- ``<prefix>:station:<station_id>``: a hash with a JSON field per input kind (``protocols``:
+  every source's latest figures and all versions, the official source; ``turnout``: every
+  report; ``evote``: ballots), written by the ingest service at each flush for the stations
+  that changed;
+- ``<prefix>:stations:changed``: a set of the stations written since the sweep last read;
+- ``<prefix>:meta``: JSON with ``updated_at``, the registry summary, the parties and the
+  watermarks (per source topic-partition, input or routed, the next offset folded into the
+  tally) and ``forwards_pending`` (forwards the stores still wait on);
+- ``<prefix>:findings`` and ``<prefix>:findings:seq``: the findings (see
+  :mod:`monitor.alerting.emit`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from monitor.errors import MonitorError
+
+
+def sync_client(redis_url: str) -> Any:
+    """A redis-py client for the commands that read the model; an empty or malformed URL is
+    one clear error, not a traceback."""
+    import redis
+
+    if not redis_url:
+        raise MonitorError("TABMON_REDIS_URL is empty: the read model is disabled")
+    try:
+        return redis.Redis.from_url(redis_url)
+    except ValueError as exc:
+        raise MonitorError(f"TABMON_REDIS_URL={redis_url!r}: {exc}") from None
+
+
+def unit_key(prefix: str, unit_id: str) -> str:
+    return f"{prefix}:unit:{unit_id}"
+
+
+def meta_key(prefix: str) -> str:
+    return f"{prefix}:meta"
+
+
+def findings_key(prefix: str) -> str:
+    return f"{prefix}:findings"
+
+
+def findings_seq_key(prefix: str) -> str:
+    return f"{prefix}:findings:seq"
+
+
+async def write_snapshot(
+    client: Any, prefix: str, units: dict[str, dict[str, Any]], meta: dict[str, Any]
+) -> None:
+    """Write every unit and the meta in one round trip (redis.asyncio client)."""
+    pipe = client.pipeline(transaction=True)
+    for uid, snap in units.items():
+        pipe.set(unit_key(prefix, uid), orjson.dumps(snap))
+    pipe.set(meta_key(prefix), orjson.dumps(meta))
+    await pipe.execute()
+
+
+def station_key(prefix: str, station_id: str) -> str:
+    return f"{prefix}:station:{station_id}"
+
+
+async def write_stations(client: Any, prefix: str, docs: dict[str, dict[str, bytes]]) -> None:
+    """One hash per station, one field per input kind (protocols, turnout, evote): each
+    partition writes only what it knows, and the latest write of a field is the latest state."""
+    pipe = client.pipeline(transaction=False)
+    for sid, fields in docs.items():
+        pipe.hset(station_key(prefix, sid), mapping=fields)
+    pipe.sadd(changed_key(prefix), *docs)  # for the sweep's incremental reload
+    await pipe.execute()
+
+
+def changed_key(prefix: str) -> str:
+    return f"{prefix}:stations:changed"
+
+
+class StationCache:
+    """Every station document, kept in step with Redis: loaded whole once, then only the
+    stations written since (``write_stations`` adds them to a set the cache empties)."""
+
+    def __init__(self, client: Any, prefix: str) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.docs: dict[str, dict[str, Any]] = {}
+        self.loaded = False
+
+    async def refresh(self) -> set[str]:
+        """Reload what changed; returns the station ids reloaded."""
+        if not self.loaded:
+            # forget the changed set first: a write after this lands in it for next time
+            await self.client.delete(changed_key(self.prefix))
+            keys = self.client.scan_iter(match=station_key(self.prefix, "*"), count=2000)
+            start = len(station_key(self.prefix, ""))
+            ids = {k.decode()[start:] async for k in keys}
+            self.loaded = True
+        else:
+            pipe = self.client.pipeline(transaction=True)
+            pipe.smembers(changed_key(self.prefix))
+            pipe.delete(changed_key(self.prefix))
+            members, _ = await pipe.execute()
+            ids = {m.decode() for m in members}
+        ordered = sorted(ids)
+        for i in range(0, len(ordered), 2000):
+            chunk = ordered[i : i + 2000]
+            pipe = self.client.pipeline(transaction=False)
+            for sid in chunk:
+                pipe.hgetall(station_key(self.prefix, sid))
+            for sid, raw in zip(chunk, await pipe.execute(), strict=True):
+                if raw:
+                    self.docs[sid] = {k.decode(): orjson.loads(v) for k, v in raw.items()}
+        return ids
+
+
+def read_station(client: Any, prefix: str, station_id: str) -> dict[str, Any] | None:
+    raw = client.hgetall(station_key(prefix, station_id))
+    if not raw:
+        return None
+    return {k.decode(): orjson.loads(v) for k, v in raw.items()}
+
+
+def read_unit(client: Any, prefix: str, unit_id: str) -> dict[str, Any] | None:
+    raw = client.get(unit_key(prefix, unit_id))
+    return None if raw is None else orjson.loads(raw)
+
+
+def read_units(client: Any, prefix: str) -> dict[str, dict[str, Any]]:
+    """Every unit's latest snapshot (sync client), in one round trip after the scan."""
+    keys = sorted(client.scan_iter(unit_key(prefix, "*")))
+    values = client.mget(keys) if keys else []
+    start = len(unit_key(prefix, ""))  # the id is everything after the prefix, ':' or not
+    return {k.decode()[start:]: orjson.loads(v) for k, v in zip(keys, values, strict=True) if v is not None}
+
+
+def read_stations(
+    client: Any, prefix: str, station_ids: Sequence[str], chunk: int = 1000
+) -> dict[str, dict[str, Any]]:
+    """The documents of these stations (sync client), a pipeline round trip per chunk."""
+    out = {}
+    for i in range(0, len(station_ids), chunk):
+        ids = station_ids[i : i + chunk]
+        pipe = client.pipeline(transaction=False)
+        for sid in ids:
+            pipe.hgetall(station_key(prefix, sid))
+        for sid, raw in zip(ids, pipe.execute(), strict=True):
+            if raw:
+                out[sid] = {k.decode(): orjson.loads(v) for k, v in raw.items()}
+    return out
+
+
+def read_findings(client: Any, prefix: str) -> list[dict[str, Any]]:
+    """Every finding's latest record, most recently updated first (sync client)."""
+    raw = client.hvals(findings_key(prefix))
+    return sorted((orjson.loads(v) for v in raw), key=lambda r: (r["updated"], r["finding_id"]), reverse=True)
+
+
+async def read_meta_async(client: Any, prefix: str) -> dict[str, Any] | None:
+    """The meta (redis.asyncio client)."""
+    raw = await client.get(meta_key(prefix))
+    return None if raw is None else orjson.loads(raw)
+
+
+def read_meta(client: Any, prefix: str) -> dict[str, Any] | None:
+    raw = client.get(meta_key(prefix))
+    return None if raw is None else orjson.loads(raw)

@@ -1,0 +1,132 @@
+"""Where a replay comes from: the 2007 drill, a synthetic election, a synthetic night of any
+election definition, or a JSON-lines file; and the window of the night to send (``--from`` /
+``--until``)."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from monitor import topics
+from monitor.errors import ConfigError, read_input_file
+
+ELECTIONS = ("kz2007", "synthetic")  # and any election definition (docs/election-definition.md)
+DRILL_TZ = timezone(timedelta(hours=6))
+DRILL_DAY = "2007-08-18"
+
+
+def load_election(name: str, args: argparse.Namespace) -> Any:
+    """An ``Election`` (registry, events, truth) by name."""
+    if name == "kz2007":
+        from producers.elections.kz2007.night import build
+
+        return build(seed=args.seed)
+    if name == "synthetic":
+        from producers.elections.synthetic import generate
+
+        stations = 9727 if args.stations is None else args.stations
+        if stations < 1 or args.tecs < 1:
+            raise ConfigError("--stations and --tecs must be at least 1")
+        try:
+            return generate(stations, args.tecs, seed=args.seed, evote_ballots=args.evotes)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    return definition_night(name, args)
+
+
+def definition_election(name: str) -> str:
+    """What a worker is told to load (``TABMON_ELECTION``) for ``--election name``: a file's
+    absolute path, else the built-in name."""
+    path = Path(name)
+    return str(path.resolve()) if path.is_file() else name
+
+
+def definition_night(name: str, args: argparse.Namespace) -> Any:
+    """A synthetic night of an election definition (a built-in name or a file)."""
+    from monitor.election import load
+    from monitor.election.load import builtin_names
+    from producers.elections.night import FormError, PatternNotWritable, generate
+
+    path = Path(name)
+    if not path.is_file() and name not in builtin_names():
+        raise ConfigError(
+            f"unknown election {name!r}: kz2007, synthetic, a built-in definition"
+            f" ({', '.join(builtin_names())}) or a definition file"
+        )
+    definition = load(name)
+    if args.stations is not None and args.stations < 1:
+        raise ConfigError("--stations must be at least 1")
+    try:
+        return generate(definition, args.stations, seed=args.seed)
+    except (FormError, PatternNotWritable, ValueError) as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+
+
+def load_messages(source: str, args: argparse.Namespace) -> tuple[list[Any], list[Any]]:
+    """(registry messages, event messages) for a source: an election name or a file."""
+    from producers.replay import messages_of
+
+    if source in ELECTIONS or _is_definition(source):
+        e = load_election(source, args)
+        return messages_of(e.registry, []), messages_of([], e.events)
+    path = Path(source)
+    data = read_input_file(path, "replay source", f" (elections: {', '.join(ELECTIONS)})")
+    registry: list[Any] = []
+    events: list[Any] = []
+    for n, line in enumerate(data.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            m = _replay_line(orjson.loads(line))
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ConfigError(f"{path}:{n}: not a replay line ({exc})") from None
+        (registry if m.topic == "registry" else events).append(m)
+    return registry, events
+
+
+def _is_definition(source: str) -> bool:
+    from monitor.election.load import builtin_names
+
+    return source in builtin_names() or Path(source).suffix.lower() in (".yaml", ".yml")
+
+
+REPLAY_TOPICS = (topics.REGISTRY, *topics.INPUTS)
+
+
+def _replay_line(row: dict[str, Any]) -> Any:
+    """One line of a replay file: ``{"at", "topic", "key", "value"}``."""
+    from producers.replay import Message
+
+    if row["topic"] not in REPLAY_TOPICS:
+        raise ValueError(f"topic {row['topic']!r} is not one of {', '.join(REPLAY_TOPICS)}")
+    if not isinstance(row["key"], str) or not row["key"]:
+        raise ValueError(f"key {row['key']!r} must be a non-empty string")
+    at = datetime.fromisoformat(row["at"]) if row.get("at") else None
+    if at is not None and at.tzinfo is None:
+        at = at.replace(tzinfo=DRILL_TZ)  # the drill clock's offset, as for --from/--until
+    return Message(row["topic"], row["key"].encode(), orjson.dumps(row["value"]), at)
+
+
+def parse_clock(text: str, flag: str) -> datetime:
+    """A point on the drill clock: ISO 8601, ``YYYY-MM-DD HH:MM`` or ``HH:MM`` (18 August),
+    +06:00 unless an offset is given."""
+    raw = text.strip()
+    candidate = f"{DRILL_DAY}T{raw}" if len(raw) <= 5 and ":" in raw else raw
+    try:
+        t = datetime.fromisoformat(candidate)
+    except ValueError:
+        raise ConfigError(f"{flag} {text!r}: expected HH:MM, 'YYYY-MM-DD HH:MM' or ISO 8601") from None
+    return t if t.tzinfo else t.replace(tzinfo=DRILL_TZ)
+
+
+def window(events: list[Any], start: str | None, until: str | None) -> list[Any]:
+    """The events with ``start <= at < until`` (events without a time are kept)."""
+    lo = parse_clock(start, "--from") if start else None
+    hi = parse_clock(until, "--until") if until else None
+    if lo and hi and hi <= lo:
+        raise ConfigError(f"--until {until!r} is not after --from {start!r}")
+    return [m for m in events if m.at is None or ((lo is None or m.at >= lo) and (hi is None or m.at < hi))]

@@ -1,0 +1,305 @@
+"""Stage one's I/O shell (monitor.worker.ingest) against an in-memory broker.
+
+The Kafka clients are replaced by a broker of lists (``Broker``) with the few calls the
+ingest service makes: sends that return delivery futures, committed offsets, seeks, commits
+and high-water marks. Everything else is the worker's own code: its processing of batches,
+forwards through the routed topics, dead letters, flushes of partials, the order of
+deliveries and commits, and the rebuild after a restart. Its partials, merged and rolled up
+by stage two's own functions, must give the totals the in-memory tally gives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import pytest
+from aiokafka import TopicPartition
+from prometheus_client import CollectorRegistry
+
+from monitor import topics
+from monitor.adapters.metrics import Metrics
+from monitor.contract import build
+from monitor.settings import Settings
+from monitor.tally import merge, snapshot
+from monitor.tally.route import ROUTED_TOPICS
+from monitor.testing import InMemoryTally
+from monitor.worker.ingest import INPUT_KINDS, Ingest
+from producers.elections.synthetic import generate
+
+N = 3  # partitions of every topic
+BAD = b'{"v": 1, "type": "protocol", "station_id": 7}'
+
+
+@dataclass(frozen=True)
+class Record:
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass(frozen=True)
+class Delivered:
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass
+class Broker:
+    """Topic-partition logs, and the calls of AIOKafkaProducer and AIOKafkaConsumer that the
+    ingest service makes, over them."""
+
+    logs: dict[tuple[str, int], list[Record]] = field(default_factory=dict)
+    committed_offsets: dict[TopicPartition, int] = field(default_factory=dict)
+    commits: list[dict[TopicPartition, int]] = field(default_factory=list)
+    failing: set[str] = field(default_factory=set)  # topics whose deliveries fail
+    assigned: set[TopicPartition] = field(default_factory=set)
+
+    def append(self, topic: str, partition: int, key: bytes | None, value: bytes | None) -> int:
+        log = self.logs.setdefault((topic, partition), [])
+        log.append(Record(len(log), key, value))
+        return len(log) - 1
+
+    # -- AIOKafkaProducer -------------------------------------------------------------------
+    async def send(self, topic: str, value: bytes, key: bytes, partition: int | None = None) -> Any:
+        fut: asyncio.Future[Delivered] = asyncio.get_running_loop().create_future()
+        if topic in self.failing:
+            fut.set_exception(OSError(f"delivery to {topic} failed"))
+            return fut
+        p = partition if partition is not None else zlib.crc32(key) % N
+        fut.set_result(Delivered(topic, p, self.append(topic, p, key, value)))
+        return fut
+
+    # -- AIOKafkaConsumer -------------------------------------------------------------------
+    async def committed(self, tp: TopicPartition) -> int | None:
+        return self.committed_offsets.get(tp)
+
+    async def seek_to_beginning(self, *tps: TopicPartition) -> None:
+        return None
+
+    def assignment(self) -> set[TopicPartition]:
+        return self.assigned
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        self.commits.append(dict(offsets))
+        self.committed_offsets.update(offsets)
+
+    def highwater(self, tp: TopicPartition) -> int:
+        return len(self.logs.get((tp.topic, tp.partition), []))
+
+    def partitions_for_topic(self, topic: str) -> set[int]:
+        return set(range(N))
+
+    def records(self, topic: str) -> list[Record]:
+        return [r for p in range(N) for r in self.logs.get((topic, p), [])]
+
+
+@pytest.fixture(scope="module")
+def election():
+    return generate(40, 8, seed=11, evote_ballots=80)
+
+
+def _feed(broker: Broker, election) -> None:
+    """The night as a producer on CRC32 would put it: most events away from home."""
+    for e in election.events:
+        key = e.key.encode()
+        broker.append(e.topic, zlib.crc32(key) % N, key, orjson.dumps(e.value))
+    broker.append("protocols", 0, b"x", BAD)
+
+
+async def _ingest(broker: Broker, election) -> Ingest:
+    registry = build(election.registry)
+    ingest = Ingest(Settings(partitions=N), registry, Metrics.create(CollectorRegistry()), broker)
+    ingest._consumer = broker  # type: ignore[assignment]
+    ingest.routes = await ingest._routes(broker)  # type: ignore[arg-type]
+    broker.assigned = {TopicPartition(t, p) for t in ingest.kinds for p in range(N)}
+    await ingest.on_assigned(set(broker.assigned))
+    return ingest
+
+
+async def _run(ingest: Ingest, broker: Broker) -> None:
+    """The run loop's work without its consumer: every new record of every assigned
+    partition in batches, a flush after each round, until nothing new arrives (forwards come
+    back through the routed topics, which this worker also holds)."""
+    while True:
+        fed = False
+        for tp in sorted(broker.assigned, key=lambda tp: (tp.topic, tp.partition)):
+            src = ingest.sources[tp]
+            batch = broker.logs.get((tp.topic, tp.partition), [])[src.next_offset :]
+            for i in range(0, len(batch), 50):
+                ingest._process(tp, batch[i : i + 50])
+                fed = True
+        await ingest._flush()
+        if not fed:
+            return
+
+
+def _totals(broker: Broker, registry_records) -> dict[str, Any]:
+    """Stage two's merge and snapshot over the partials on the broker, in their order."""
+    registry = build(registry_records)
+    merged: dict[str, Any] = {}
+    for r in broker.records(topics.PARTIALS):
+        partial = orjson.loads(r.value)
+        merged[partial["tp"]], _ = merge(merged.get(partial["tp"]), partial)
+    return snapshot(merged, registry)
+
+
+def _reference(election) -> dict[str, Any]:
+    tally = InMemoryTally(election.registry, partitions=N)
+    tally.feed_events(election.events)
+    return tally.snapshot()
+
+
+def _figures(units: dict[str, Any]) -> dict[str, Any]:
+    return {uid: (u["protocol"], u["turnout"]) for uid, u in units.items()}
+
+
+def test_partials_give_the_in_memory_totals_at_every_unit(election):
+    async def main() -> Broker:
+        broker = Broker()
+        _feed(broker, election)
+        await _run(await _ingest(broker, election), broker)
+        return broker
+
+    broker = asyncio.run(main())
+    assert _figures(_totals(broker, election.registry)) == _figures(_reference(election))
+    # events away from home went through the routed topics
+    assert broker.records(ROUTED_TOPICS["protocols"]) and broker.records(ROUTED_TOPICS["turnout"])
+
+
+def test_a_bad_message_is_dead_lettered_once_with_its_reason_and_bytes(election):
+    async def main() -> Broker:
+        broker = Broker()
+        _feed(broker, election)
+        await _run(await _ingest(broker, election), broker)
+        return broker
+
+    broker = asyncio.run(main())
+    (letter,) = broker.records(topics.DEADLETTER)
+    record = orjson.loads(letter.value)
+    assert record["code"] == "wrong_type" and "station_id" in record["reason"]
+    assert record["topic"] == "protocols" and record["partition"] == 0
+    assert record["offset"] == len(broker.logs[("protocols", 0)]) - 1
+    assert record["raw"] == BAD.decode()
+
+
+def test_offsets_are_committed_past_every_record_once_it_is_tallied(election):
+    async def main() -> Broker:
+        broker = Broker()
+        _feed(broker, election)
+        await _run(await _ingest(broker, election), broker)
+        return broker
+
+    broker = asyncio.run(main())
+    for kind in INPUT_KINDS:
+        for p in range(N):
+            end = len(broker.logs.get((kind, p), []))
+            if end:
+                assert broker.committed_offsets[TopicPartition(kind, p)] == end
+
+
+def test_a_failed_delivery_commits_nothing(election):
+    async def main() -> Broker:
+        broker = Broker()
+        _feed(broker, election)
+        ingest = await _ingest(broker, election)
+        broker.failing.add(topics.PARTIALS)
+        with pytest.raises(OSError, match="delivery to tally-partials failed"):
+            await _run(ingest, broker)
+        return broker
+
+    broker = asyncio.run(main())
+    assert broker.commits == []
+
+
+def test_a_restarted_worker_rebuilds_the_same_totals_without_dead_lettering_again(election):
+    async def main() -> tuple[Broker, dict[str, Any], int, int]:
+        broker = Broker()
+        _feed(broker, election)
+        await _run(await _ingest(broker, election), broker)
+        before = _totals(broker, election.registry)
+        letters = len(broker.records(topics.DEADLETTER))
+        first = len(broker.records(topics.PARTIALS))
+        await _run(await _ingest(broker, election), broker)  # a new worker, same committed offsets
+        return broker, before, letters, first
+
+    broker, before, letters, first = asyncio.run(main())
+    after = _totals(broker, election.registry)
+    assert _figures(after) == _figures(before) == _figures(_reference(election))
+    assert len(broker.records(topics.DEADLETTER)) == letters == 1
+    # the new owner's partials replace the old ones: a later epoch for every store it published
+    partials = [orjson.loads(r.value) for r in broker.records(topics.PARTIALS)]
+    old = {p["tp"]: p["epoch"] for p in partials[:first]}
+    new = {p["tp"]: p["epoch"] for p in partials[first:]}
+    assert new and set(new) <= set(old)
+    assert all(new[tp] > old[tp] for tp in new)
+
+
+def test_revoking_a_partition_publishes_its_store_and_lets_it_go(election):
+    async def main() -> tuple[Broker, Ingest]:
+        broker = Broker()
+        _feed(broker, election)
+        ingest = await _ingest(broker, election)
+        tp = TopicPartition("turnout", 1)
+        src = ingest.sources[tp]
+        batch = broker.logs[("turnout", 1)]
+        ingest._process(tp, batch)
+        sent = len(broker.records(topics.PARTIALS))
+        await ingest.on_revoked({tp, TopicPartition(ROUTED_TOPICS["turnout"], 1)})
+        assert src.next_offset == len(batch)
+        assert len(broker.records(topics.PARTIALS)) == sent + 1  # its last partial
+        return broker, ingest
+
+    broker, ingest = asyncio.run(main())
+    assert "turnout:1" not in ingest.stores
+    assert TopicPartition("turnout", 1) not in ingest.sources
+    assert broker.committed_offsets[TopicPartition("turnout", 1)] == len(broker.logs[("turnout", 1)])
+
+
+# -- stage two: the aggregate agent's fold and the snapshot (monitor.worker.app) ------------
+@dataclass(frozen=True)
+class Message:
+    """A partial as Faust hands it to the agent."""
+
+    value: bytes
+    offset: int
+    topic: str = topics.PARTIALS
+    partition: int = 0
+
+
+def _stage_two(election, broker: Broker, extra: list[bytes]):
+    from monitor.worker.app import Worker
+
+    worker = Worker(Settings(partitions=N, redis_url=""), Metrics.create(CollectorRegistry()))
+    worker.registry = build(election.registry)
+    worker.table = {}  # the Faust table is a mapping; its changelog is not this test's concern
+    values = [r.value for r in broker.records(topics.PARTIALS)]
+    for i, value in enumerate([*values[:5], *extra, *values[5:]]):
+        worker._fold(Message(value, i))
+    return worker
+
+
+def test_stage_two_folds_the_partials_into_the_totals_and_dead_letters_forged_ones(election):
+    async def main() -> Broker:
+        broker = Broker()
+        _feed(broker, election)
+        await _run(await _ingest(broker, election), broker)
+        return broker
+
+    broker = asyncio.run(main())
+    forged = [
+        b"not json",
+        orjson.dumps({"kind": "protocols", "wm": 1, "tp": "protocols:0", "tecs": {"X": {}}, "summaries": {}}),
+        b'{"kind": "protocols", "wm": -1, "tp": "protocols:0", "tecs": {}, "summaries": {}}',
+    ]
+    worker = _stage_two(election, broker, forged)
+    assert [orjson.loads(v)["offset"] for _, v in worker._rejected_partials] == [5, 6, 7]
+    codes = [orjson.loads(v)["code"] for _, v in worker._rejected_partials]
+    assert codes == ["malformed_json", "bad_partial", "bad_partial"]
+    units = asyncio.run(worker._snapshot())
+    assert _figures(units) == _figures(_reference(election))
+    assert worker.dirty is False
