@@ -22,6 +22,7 @@ from monitor.tally import PartitionStore, merge, snapshot, take_partial, take_st
 from monitor.tally.intake import Intake
 from monitor.tally.partition import KINDS
 from monitor.tally.route import ROUTED_TOPICS, Router, home_of
+from monitor.tally.shapes import Snapshot
 from monitor.tally.wire import check_partial_for
 
 
@@ -128,7 +129,7 @@ class InMemoryTally:
                 # as JSON, like the worker's Redis read model hands it back
                 self.stations.setdefault(station, {})[store.kind] = orjson.loads(orjson.dumps(doc))
 
-    def snapshot(self, **seat_options: Any) -> dict[str, dict[str, Any]]:
+    def snapshot(self, **seat_options: Any) -> Snapshot:
         return snapshot(self.merged, self.registry, **seat_options)
 
     def tokens(self) -> dict[str, list[tuple[str, str]]]:

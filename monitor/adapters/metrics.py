@@ -10,7 +10,7 @@ below the top, whatever the definition calls it).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,12 +24,12 @@ class TallyCollector(Collector):
     """Exports the latest tally snapshot; ``update`` swaps it in atomically."""
 
     prefix: str
-    units: dict[str, dict[str, Any]] = field(default_factory=dict)
+    units: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     last_event: dict[str, float] = field(default_factory=dict)  # topic -> unix time
     # the commissions' level (the one above the stations): no per-report series for it
     commission_level: str = "tec"
 
-    def update(self, units: dict[str, dict[str, Any]]) -> None:
+    def update(self, units: Mapping[str, Mapping[str, Any]]) -> None:
         self.units = units
 
     def collect(self) -> Iterator[Metric]:

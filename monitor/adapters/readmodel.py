@@ -16,7 +16,7 @@ Keys (``<prefix>`` defaults to ``tabmon``):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -54,7 +54,7 @@ def findings_seq_key(prefix: str) -> str:
 
 
 async def write_snapshot(
-    client: Any, prefix: str, units: dict[str, dict[str, Any]], meta: dict[str, Any]
+    client: Any, prefix: str, units: Mapping[str, Mapping[str, Any]], meta: dict[str, Any]
 ) -> None:
     """Write every unit and the meta in one round trip (redis.asyncio client)."""
     pipe = client.pipeline(transaction=True)

@@ -23,7 +23,7 @@ Errors = list[tuple[str, Exception]]  # (what was being looked at, what it raise
 
 def stage_one(
     kind: str,
-    docs: Mapping[str, dict[str, Any]],
+    docs: Mapping[str, Mapping[str, Any]],
     tokens: Mapping[str, Sequence[Sequence[str]]],
     registry: Registry,
     t: Thresholds,
@@ -58,7 +58,7 @@ def _collect(errors: Errors | None, what: str, exc: Exception) -> None:
 
 
 def stage_two(
-    units: dict[str, dict[str, Any]], registry: Registry, t: Thresholds, read_to: float | None = None
+    units: Mapping[str, Mapping[str, Any]], registry: Registry, t: Thresholds, read_to: float | None = None
 ) -> list[Finding]:
     """The findings about commissions' own figures, from the stage-two snapshot; ``read_to``:
     the event time every input partition was read to (see :func:`monitor.detect.unit_findings`)."""

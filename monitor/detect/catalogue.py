@@ -44,7 +44,7 @@ def station_findings(
 
 def detect_all(
     stations: dict[str, dict[str, Any]],
-    units: dict[str, dict[str, Any]],
+    units: Mapping[str, Mapping[str, Any]],
     tokens: Mapping[str, Iterable[object]],
     registry: Registry,
     t: Thresholds = DEFAULTS,

@@ -8,7 +8,7 @@ turnout with ``by_report``, and ``summary_versions`` when the commission sent su
 from __future__ import annotations
 
 import math
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
@@ -49,7 +49,7 @@ def _compared_with(level: str, kids: list[dict[str, Any]]) -> str:
 
 
 def unit_findings(
-    units: dict[str, dict[str, Any]],
+    units: Mapping[str, Mapping[str, Any]],
     t: Thresholds = DEFAULTS,
     read_to: float | None = None,
     levels: Collection[str] | None = None,

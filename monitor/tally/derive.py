@@ -7,10 +7,10 @@ the TECs and stations that changed; never on the per-event hot path.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 from monitor.election import Definition
 from monitor.tally.partition import PartitionStore
+from monitor.tally.shapes import CommissionSums, ContestDoc, ContestSums, Partial, ProtocolsDoc, StationDoc
 
 UNANIMOUS_KEYS = ("all", "over_200", "over_1000", "over_200_no_invalid")
 
@@ -41,7 +41,7 @@ def unanimity(f: Sequence[int], d: Definition) -> tuple[int, int, int, int]:
     return (1, int(big), int(big and valid + invalid > 1000), int(big and invalid == 0))
 
 
-def protocols_partial(store: PartitionStore, stations: Iterable[str]) -> dict[str, Any]:
+def protocols_partial(store: PartitionStore, stations: Iterable[str]) -> CommissionSums:
     w = store.width
     d = store.registry.definition
     own = d.station_source or ""
@@ -62,7 +62,7 @@ def protocols_partial(store: PartitionStore, stations: Iterable[str]) -> dict[st
                 moved_pec.append(p[1])
                 altered += o[1] != p[1]
     moved = [a - b for a, b in zip(vsum(moved_off, w), vsum(moved_pec, w), strict=True)]
-    out: dict[str, Any] = {
+    out: CommissionSums = {
         "pec": vsum(pec, w),
         "official": vsum(official, w),
         "moved": moved,
@@ -77,7 +77,7 @@ def protocols_partial(store: PartitionStore, stations: Iterable[str]) -> dict[st
     return out
 
 
-def _contests_partial(store: PartitionStore, stations: Iterable[str]) -> dict[str, Any]:
+def _contests_partial(store: PartitionStore, stations: Iterable[str]) -> dict[str, ContestSums]:
     """The later contests' sums over these stations: contest -> the same as the first's,
     without the moved votes and unanimity."""
     d = store.registry.definition
@@ -92,7 +92,7 @@ def _contests_partial(store: PartitionStore, stations: Iterable[str]) -> dict[st
                 pec.append(p[1])
             if o is not None:
                 official.append(o[1])
-    out = {}
+    out: dict[str, ContestSums] = {}
     for c in sorted(by):
         w = len(d.fields) + len(d.selections[c])
         pec, official = by[c]
@@ -105,7 +105,7 @@ def _contests_partial(store: PartitionStore, stations: Iterable[str]) -> dict[st
     return out
 
 
-def turnout_partial(store: PartitionStore, tec: str) -> dict[str, Any]:
+def turnout_partial(store: PartitionStore, tec: str) -> CommissionSums:
     latest = [
         store.turnout_latest[sid][1] for sid in store.members.get(tec, ()) if sid in store.turnout_latest
     ]
@@ -117,7 +117,7 @@ def turnout_partial(store: PartitionStore, tec: str) -> dict[str, Any]:
     }
 
 
-def tec_partial(store: PartitionStore, tec: str) -> dict[str, Any]:
+def tec_partial(store: PartitionStore, tec: str) -> CommissionSums:
     """The sums over this partition's stations of one TEC, for this topic's kind."""
     stations = store.members.get(tec, ())
     if store.kind == "protocols":
@@ -127,10 +127,10 @@ def tec_partial(store: PartitionStore, tec: str) -> dict[str, Any]:
     return {"evote": sum(store.evotes.get(s, 0) for s in stations)}
 
 
-def _contest_docs(store: PartitionStore, sid: str) -> dict[str, Any]:
+def _contest_docs(store: PartitionStore, sid: str) -> dict[str, ContestDoc]:
     """The station's protocols of later contests: contest -> the latest of each source."""
     d = store.registry.definition
-    out = {}
+    out: dict[str, ContestDoc] = {}
     for c in sorted(store.contests_of[sid]):
         official = store.contest_official.get((sid, c))
         out[c] = {
@@ -142,13 +142,13 @@ def _contest_docs(store: PartitionStore, sid: str) -> dict[str, Any]:
     return out
 
 
-def station_doc(store: PartitionStore, sid: str) -> dict[str, Any]:
+def station_doc(store: PartitionStore, sid: str) -> StationDoc:
     """What this partition knows of one station, for the station read model. Tuples stay
     tuples (orjson writes them as arrays): copying them here cost more than the tally."""
     if store.kind == "protocols":
         latest = store.protocols.get(sid, {})
         versions = store.versions
-        return {
+        doc: ProtocolsDoc = {
             "sources": {src: {"version": v, "figures": f} for src, (v, f) in latest.items()},
             # every version seen, with its figures: what changed between versions is evidence
             "versions": {src: {str(v): f for v, f in versions[(sid, src)].items()} for src in latest},
@@ -156,19 +156,21 @@ def station_doc(store: PartitionStore, sid: str) -> dict[str, Any]:
             if sid in store.official
             else None,
             "pec_recorded_at": store.pec_first_at[sid][1] if sid in store.pec_first_at else None,
-            **({"contests": _contest_docs(store, sid)} if sid in store.contests_of else {}),
         }
+        if sid in store.contests_of:
+            doc["contests"] = _contest_docs(store, sid)
+        return doc
     if store.kind == "turnout":
         return {"reports": {str(q): v for q, v in store.turnout_reports[sid].items()}}
     return {"ballots": store.evotes.get(sid, 0)}
 
 
-def take_partial(store: PartitionStore, watermark: int) -> dict[str, Any] | None:
+def take_partial(store: PartitionStore, watermark: int) -> Partial | None:
     """The absolute state of what changed since the last call, stamped with ``watermark``
     (the next offset to read). None when nothing changed."""
     if not (store.dirty or store.dirty_summaries or store.dirty_tokens):
         return None
-    partial: dict[str, Any] = {
+    partial: Partial = {
         "kind": store.kind,
         "wm": watermark,
         "tecs": {t: tec_partial(store, t) for t in sorted(store.dirty)},
@@ -193,7 +195,7 @@ def take_partial(store: PartitionStore, watermark: int) -> dict[str, Any] | None
     return partial
 
 
-def take_station_docs(store: PartitionStore) -> dict[str, dict[str, Any]]:
+def take_station_docs(store: PartitionStore) -> dict[str, StationDoc]:
     """station -> what this partition knows of it, for the stations that changed."""
     docs = {sid: station_doc(store, sid) for sid in sorted(store.dirty_stations)}
     store.dirty_stations.clear()

@@ -10,7 +10,7 @@ from the merged state, never accumulated.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from monitor.contract import Registry
@@ -18,11 +18,21 @@ from monitor.election import Definition
 from monitor.tally.derive import UNANIMOUS_KEYS, participants
 from monitor.tally.partition import TOKEN_BALLOTS_KEPT, cap_versions
 from monitor.tally.seats import allocate
+from monitor.tally.shapes import (
+    CommissionSums,
+    ContestSums,
+    Merged,
+    Named,
+    Partial,
+    Partials,
+    Seats,
+    Snapshot,
+    SummaryRecord,
+    UnitSnapshot,
+)
 
-Partials = dict[str, dict[str, Any]]  # tp -> {"kind", "tecs": {tec: [wm, data]}, "summaries"}
 
-
-def merge(state: dict[str, Any] | None, partial: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+def merge(state: Merged | None, partial: Partial) -> tuple[Merged, bool]:
     """Fold one partial into the merged state of its topic-partition; (new state, changed).
 
     ``epoch`` says which assignment of the partition a partial comes from. The first partial
@@ -60,8 +70,8 @@ def merge(state: dict[str, Any] | None, partial: dict[str, Any]) -> tuple[dict[s
         known = sums.setdefault(unit, {})
         for rec in versions:
             v = str(rec["version"])
-            cur = known.get(v)
-            if cur is None or _summary_rank(rec) > _summary_rank(cur):
+            kept = known.get(v)
+            if kept is None or _summary_rank(rec) > _summary_rank(kept):
                 known[v] = rec
                 changed = True
                 cap_versions(known)
@@ -75,7 +85,7 @@ def merge(state: dict[str, Any] | None, partial: dict[str, Any]) -> tuple[dict[s
     return state, changed
 
 
-def _summary_rank(rec: dict[str, Any]) -> tuple[Any, ...]:
+def _summary_rank(rec: SummaryRecord) -> tuple[Any, ...]:
     """Of two records of one summary version, the one the store keeps is the larger by
     figures, then stations included, time and level (partition._summary_key): stage two must
     choose alike, or what it shows would depend on which flush each record fell in."""
@@ -158,7 +168,7 @@ class _Unit:
         for seq, xs in o.by_seq.items():
             _add(self.by_seq.setdefault(seq, [0, 0, 0, 0]), xs)
 
-    def add_wire(self, d: dict[str, Any]) -> None:
+    def add_wire(self, d: CommissionSums) -> None:
         if "pec" in d:
             _add(self.pec, d["pec"])
             _add(self.official, d["official"])
@@ -179,10 +189,10 @@ def _pct(part: int, whole: int) -> float | None:
     return round(100.0 * part / whole, 2) if whole else None
 
 
-def view(figures: list[int], parties: tuple[str, ...], d: Definition) -> dict[str, Any]:
+def view(figures: Sequence[int], parties: Sequence[str], d: Definition) -> Named:
     """A figures vector as named figures, party votes, valid votes and participants."""
     n = len(d.fields)
-    named: dict[str, Any] = dict(zip(d.fields, figures[:n], strict=True))
+    named: Named = dict(zip(d.fields, figures[:n], strict=True))
     votes = dict(zip(parties, figures[n:], strict=True))
     named["votes"] = votes
     named["valid"] = sum(votes.values())
@@ -200,16 +210,16 @@ def snapshot(
     seats: int | None = None,
     threshold: float | None = None,
     method: str | None = None,
-) -> dict[str, dict[str, Any]]:
+) -> Snapshot:
     """Totals for every unit of every level (in kz2007: the CEC, every REC and TEC), derived
     from the merged partials. Seats follow the first contest's rule in the definition;
     ``seats``, ``threshold`` and ``method`` override its parts (TABMON_SEATS ...)."""
     parties = registry.parties
     width = len(registry.definition.fields) + len(parties)
     tec_units: dict[str, _Unit] = {t: _Unit(width) for t in registry.tec_rec}
-    summaries: dict[str, dict[str, Any]] = {}
+    summaries: dict[str, dict[str, SummaryRecord]] = {}
     tokens: dict[str, list[list[str]]] = {}
-    contests: dict[tuple[str, str], dict[str, Any]] = {}  # (contest, commission) -> sums
+    contests: dict[tuple[str, str], ContestSums] = {}  # (contest, commission) -> sums
     for state in partials.values():
         for tec, (_wm, data) in state["tecs"].items():
             u = tec_units.get(tec)
@@ -234,7 +244,7 @@ def snapshot(
         for a in _chain(registry, tec):
             level_units.setdefault(a, _Unit(width)).add(u)
     lists = _registry_figures(registry)
-    out: dict[str, dict[str, Any]] = {}
+    out: Snapshot = {}
     units: list[tuple[str, str, str | None, _Unit]] = []
     order = {lv: i for i, lv in enumerate(registry.definition.levels)}
     for uid, u in [*level_units.items(), *tec_units.items()]:
@@ -246,7 +256,7 @@ def snapshot(
         snap = _unit_snapshot(uid, level, parent, u, n, registry)
         snap["registry"] = {k: v for k, v in lists.get(uid, _NO_FIGURES).items() if k != "stations"}
         if uid in summaries:
-            versions = [summaries[uid][v] for v in sorted(summaries[uid], key=int)]
+            recs = [summaries[uid][v] for v in sorted(summaries[uid], key=int)]
             snap["summary_versions"] = [
                 {
                     "version": s["version"],
@@ -254,7 +264,7 @@ def snapshot(
                     "stations_included": s["stations_included"],
                     **view(s["figures"], parties, registry.definition),
                 }
-                for s in versions
+                for s in recs
             ]
             snap["summary"] = snap["summary_versions"][-1]
         out[uid] = snap
@@ -272,7 +282,7 @@ def snapshot(
     return out
 
 
-def _add_contest(acc: dict[tuple[str, str], dict[str, Any]], key: tuple[str, str], c: dict[str, Any]) -> None:
+def _add_contest(acc: dict[tuple[str, str], ContestSums], key: tuple[str, str], c: ContestSums) -> None:
     """Add one contest entry (a partial's shape: pec, official, n_pec, n_official) into ``acc``."""
     cur = acc.get(key)
     if cur is None:
@@ -289,14 +299,12 @@ def _add_contest(acc: dict[tuple[str, str], dict[str, Any]], key: tuple[str, str
     cur["n_official"] += c["n_official"]
 
 
-def _contest_views(
-    out: dict[str, dict[str, Any]], by_tec: dict[tuple[str, str], dict[str, Any]], registry: Registry
-) -> None:
+def _contest_views(out: Snapshot, by_tec: dict[tuple[str, str], ContestSums], registry: Registry) -> None:
     """Each later contest in every unit it is tallied in: its commissions and their
     ancestors up to the unit where it is held (above it, the contest is not one result).
     Its seats are allocated in that unit."""
     d = registry.definition
-    units: dict[tuple[str, str], dict[str, Any]] = {}
+    units: dict[tuple[str, str], ContestSums] = {}
     for (cid, tec), sums in by_tec.items():
         held = d.contest(cid).unit or registry.top_id
         chain = [tec, *_chain(registry, tec)]
@@ -376,9 +384,7 @@ def _registry_figures(registry: Registry) -> dict[str, dict[str, int]]:
     return out
 
 
-def _evote_multiple(
-    out: dict[str, dict[str, Any]], tokens: dict[str, list[list[str]]], registry: Registry
-) -> None:
+def _evote_multiple(out: Snapshot, tokens: dict[str, list[list[str]]], registry: Registry) -> None:
     """Voter tokens used for more than one ballot, nationally and per REC and TEC."""
     for u in out.values():
         u["evote_multiple"] = {"tokens": 0, "ballots": 0, "stations": 0}
@@ -402,7 +408,7 @@ def _evote_multiple(
 
 def _unit_snapshot(
     uid: str, level: str, parent: str | None, u: _Unit, n: int, registry: Registry
-) -> dict[str, Any]:
+) -> UnitSnapshot:
     parties = registry.parties
     registered, added, voted = u.turnout
     d = registry.definition
@@ -443,7 +449,7 @@ def _unit_snapshot(
     }
 
 
-def _seats(v: dict[str, Any], seats: int, threshold: float, method: str, base: str) -> dict[str, Any]:
+def _seats(v: Named, seats: int, threshold: float, method: str, base: str) -> Seats:
     res = allocate(v["votes"], v[base], seats=seats, threshold=threshold, method=method)
     return {
         "method": res.method,

@@ -11,12 +11,13 @@ width.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from monitor.contract import MAX_COUNT, N_FIXED, Registry
 from monitor.errors import ContractError
 from monitor.tally.derive import UNANIMOUS_KEYS
 from monitor.tally.partition import KINDS, TOKEN_BALLOTS_KEPT, VERSIONS_KEPT
+from monitor.tally.shapes import Partial
 
 # Sums over a registry's stations are at most this (64-bit signed, as every figure is serialised).
 _MOST = 2**63 - 1
@@ -92,7 +93,7 @@ def check_partial(
     fields: int = N_FIXED,
     levels: Sequence[str] = ("tec", "rec", "cec"),
     contests: Mapping[str, int] | None = None,
-) -> dict[str, Any]:
+) -> Partial:
     """The partial if stage two can merge it, else ContractError ``bad_partial`` naming what
     is wrong. ``parties``: how many parties the ballot has, ``fields`` how many figures its
     protocol has (together, the width of every vector), ``levels`` the definition's summary
@@ -128,10 +129,10 @@ def check_partial(
         for b in ballots:
             if type(b) is not list or len(b) != 2 or not all(type(x) is str for x in b):
                 raise _bad("a ballot must be [station_id, issued_at]")
-    return p
+    return cast(Partial, p)  # checked whole above: this is what makes it one
 
 
-def check_partial_for(partial: object, registry: Registry) -> dict[str, Any]:
+def check_partial_for(partial: object, registry: Registry) -> Partial:
     """:func:`check_partial` with the widths and levels of the registry's definition: what
     stage two runs on every partial, in the worker and in the in-memory tally alike."""
     d = registry.definition

@@ -35,6 +35,7 @@ from monitor.detect import Finding
 from monitor.errors import BUG, ContractError, bug_reason
 from monitor.settings import Settings
 from monitor.tally.national import COMPARED_KINDS, clock, merge, read_to, snapshot
+from monitor.tally.shapes import Snapshot
 from monitor.tally.wire import check_partial_for
 from monitor.worker.detection import StageTwoDetection
 from monitor.worker.follower import RegistryFollower
@@ -173,7 +174,7 @@ class Worker:
         if self.detection is not None:
             await self.detection.run(units, self.detect_clock, self.read_to)
 
-    async def _snapshot(self) -> dict[str, dict[str, Any]]:
+    async def _snapshot(self) -> Snapshot:
         self.dirty = False
         t0 = time.perf_counter()
         partials = dict(self.table.items())

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -60,7 +60,7 @@ class StageTwoDetection:
             self.cache = StationCache(self.redis, self.prefix)
         self._seq, self.pending, self._next_sweep = None, False, 0.0
 
-    async def run(self, units: dict[str, dict[str, Any]] | None, now: float, read_to: float) -> None:
+    async def run(self, units: Mapping[str, Mapping[str, Any]] | None, now: float, read_to: float) -> None:
         """``units``: a new snapshot, or None when the tally did not change since the last
         call; ``now``: the event-time clock (unix seconds); ``read_to``: the event time every
         input partition was read to at the snapshot (the unit comparisons wait for it; it

@@ -23,6 +23,7 @@ import contextlib
 import logging
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +44,7 @@ from monitor.tally import take_partial, take_station_docs
 from monitor.tally.intake import Intake, Rejection
 from monitor.tally.partition import PartitionStore
 from monitor.tally.route import ROUTED_TOPICS, Router
+from monitor.tally.shapes import StationDoc
 from monitor.worker.assign import ColocatedAssignor
 from monitor.worker.stores import Source, Store
 
@@ -316,15 +318,9 @@ class Ingest:
                 "summaries": {},
             }
             findings += self._detect(kind, ready, partial.get("tokens", {}))
-            partial.update(
-                tp=sid,
-                epoch=st.epoch,
-                clock=st.clock,
-                behind=behind,
-                settled=settled,
-                src=st.offsets(),
-                pending=len(st.pending),
-            )
+            partial["tp"], partial["epoch"], partial["clock"] = sid, st.epoch, st.clock
+            partial["behind"], partial["settled"] = behind, settled
+            partial["src"], partial["pending"] = st.offsets(), len(st.pending)
             self._send(partials_topic, sid.encode(), orjson.dumps(partial))
             st.published = state
             commits |= {s.tp: s.next_offset for s in st.sources if s.next_offset > s.replay_until}
@@ -371,7 +367,7 @@ class Ingest:
             max(0, ((c.highwater(s.tp) if c is not None else None) or 0) - s.next_offset) for s in st.sources
         )
 
-    def _detect(self, kind: str, docs: dict[str, dict[str, Any]], tokens: dict[str, Any]) -> list[Finding]:
+    def _detect(self, kind: str, docs: Mapping[str, StationDoc], tokens: Mapping[str, Any]) -> list[Finding]:
         if self.emitter is None or not (docs or tokens):
             return []
         t0 = time.perf_counter()

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from aiokafka import TopicPartition
 
 from monitor.tally.intake import Intake
 from monitor.tally.partition import PartitionStore
+from monitor.tally.shapes import StationDoc
 
 
 @dataclass(slots=True)
@@ -65,9 +65,9 @@ class Store:
     published: tuple[int, int, float | None] | None = None  # (wm, behind, settled) last published
     # station -> (its latest document, the latest event time in it): waiting for every
     # partition to be read that far before stage one's detectors look at it
-    waiting: dict[str, tuple[dict[str, Any], float]] = field(default_factory=dict)
+    waiting: dict[str, tuple[StationDoc, float]] = field(default_factory=dict)
 
-    def ready(self, docs: Mapping[str, dict[str, Any]], read_to: float) -> dict[str, dict[str, Any]]:
+    def ready(self, docs: Mapping[str, StationDoc], read_to: float) -> dict[str, StationDoc]:
         """Of the stations whose documents changed (``docs``) and those still waiting, the
         documents stage one may detect on now: every partition is read up to the latest event
         in them (``read_to``, monitor.tally.national.read_to), so each is a state the night
