@@ -62,7 +62,7 @@ def stage_two(
 ) -> list[Finding]:
     """The findings about commissions' own figures, from the stage-two snapshot; ``read_to``:
     the event time every input partition was read to (see :func:`monitor.detect.unit_findings`)."""
-    return unit_findings(units, t, read_to, registry.definition.summary_levels)
+    return unit_findings(units, t, read_to, registry.definition)
 
 
 def sweep(

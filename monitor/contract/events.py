@@ -89,6 +89,7 @@ class Summary:
     recorded_at: str
     stations_included: int
     figures: tuple[int, ...]
+    contest: str = ""  # a later contest of the definition; "": the first (the ballot's)
 
 
 @dataclass(slots=True)
@@ -206,25 +207,7 @@ def decode_protocol(obj: dict[str, Any], registry: Registry, window: TimeWindow 
     d = registry.definition
     if type(source) is not str or source not in d.sources:
         raise ContractError("bad_source", f"source must be one of {d.sources}, got {show(source)}")
-    contest = obj.get("contest")
-    if contest is None or contest == d.contests[0].id:
-        return Protocol(
-            sid,
-            source,
-            _version(obj, "version"),
-            _time(obj, "recorded_at", window),
-            _figures(obj, registry.parties, d.fields),
-        )
-    selections = d.selections.get(contest) if type(contest) is str else None
-    if selections is None:
-        raise ContractError(
-            "unknown_contest", f"contest must be one of the definition's {d.contest_ids}, got {show(contest)}"
-        )
-    unit = d.contest(contest).unit
-    if unit is not None and unit not in registry.ancestors(sid):
-        raise ContractError(
-            "wrong_contest", f"station {show(sid)} is not in {show(unit)}, where contest {contest!r} is held"
-        )
+    contest, selections = _contest(obj, registry, sid, f"station {show(sid)}")
     return Protocol(
         sid,
         source,
@@ -233,6 +216,27 @@ def decode_protocol(obj: dict[str, Any], registry: Registry, window: TimeWindow 
         _figures(obj, selections, d.fields),
         contest,
     )
+
+
+def _contest(obj: dict[str, Any], registry: Registry, place: str, what: str) -> tuple[str, tuple[str, ...]]:
+    """(contest, its selections) of a protocol or summary: ("", the ballot's parties) for the
+    first contest, named or not; a later contest only at a ``place`` (a station or unit) in or
+    under the unit where it is held."""
+    d = registry.definition
+    contest = obj.get("contest")
+    if contest is None or contest == d.contests[0].id:
+        return "", registry.parties
+    selections = d.selections.get(contest) if type(contest) is str else None
+    if selections is None:
+        raise ContractError(
+            "unknown_contest", f"contest must be one of the definition's {d.contest_ids}, got {show(contest)}"
+        )
+    unit = d.contest(contest).unit
+    if unit is not None and unit != place and unit not in registry.ancestors(place):
+        raise ContractError(
+            "wrong_contest", f"{what} is not in {show(unit)}, where contest {contest!r} is held"
+        )
+    return contest, selections
 
 
 def decode_summary(obj: dict[str, Any], registry: Registry, window: TimeWindow = DEFAULT_WINDOW) -> Summary:
@@ -249,13 +253,15 @@ def decode_summary(obj: dict[str, Any], registry: Registry, window: TimeWindow =
         known = registry.unit_level.get(uid, _inferred_level(registry, uid)) == level
     if not known:
         raise ContractError("unknown_unit", f"{level} unit {show(uid)} is not in the registry")
+    contest, selections = _contest(obj, registry, uid, f"{level} unit {show(uid)}")
     return Summary(
         level,
         uid,
         _version(obj, "version"),
         _time(obj, "recorded_at", window),
         count(obj, "stations_included"),
-        _figures(obj, registry.parties, d.fields),
+        _figures(obj, selections, d.fields),
+        contest,
     )
 
 

@@ -61,6 +61,6 @@ def detect_all(
                 out += station_findings(kind, sid, doc[kind], registry, t)
     for token in sorted(tokens):
         out += token_findings(token, tokens[token], registry)
-    out += unit_findings(units, t, levels=registry.definition.summary_levels)
+    out += unit_findings(units, t, definition=registry.definition)
     out += sweep_findings(stations, registry, t, now)
     return out

@@ -8,7 +8,7 @@ turnout with ``by_report``, and ``summary_versions`` when the commission sent su
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
@@ -22,9 +22,9 @@ from monitor.detect.shape import (
     delta,
     gainer,
     parse_time,
-    participants,
     summary_figures,
 )
+from monitor.election import Definition
 from monitor.election.thresholds import DEFAULTS, Thresholds
 
 __all__ = ["unit_findings"]
@@ -52,12 +52,13 @@ def unit_findings(
     units: Mapping[str, Mapping[str, Any]],
     t: Thresholds = DEFAULTS,
     read_to: float | None = None,
-    levels: Collection[str] | None = None,
+    definition: Definition | None = None,
 ) -> list[Finding]:
     """Every unit-level finding of one snapshot.
 
-    ``levels``: the levels whose commissions publish summaries (the definition's; kz2007's
-    when None). A unit of another level in the snapshot is odd, and says nothing.
+    ``definition``: the election's (kz2007's when None): its fields are what a summary is
+    compared on, its summary levels the units that are checked (a unit of another level in
+    the snapshot is odd, and says nothing).
 
     ``read_to``: the event time (unix seconds) up to which every input partition had been
     read when the snapshot was taken, ``math.inf`` when each was read to its end (see
@@ -70,7 +71,8 @@ def unit_findings(
     when every input partition is read to its end. ``turnout_revised`` compares one
     summary's versions, which one partition holds in order: it never waits."""
     read_to = math.inf if read_to is None else read_to
-    levels = default_definition().summary_levels if levels is None else levels
+    d = definition or default_definition()
+    levels = d.summary_levels
     snap = as_dict(units)
     children: dict[str, list[dict[str, Any]]] = {}
     for u in snap.values():
@@ -83,7 +85,8 @@ def unit_findings(
         if u.get("level") not in levels:
             continue
         if _read_past(as_dict(u.get("summary")).get("recorded_at"), read_to):
-            out += _summary_mismatch(uid, u, children.get(uid, []))
+            out += _summary_mismatch(uid, u, children.get(uid, []), d)
+        out += _contest_summaries(uid, u, children.get(uid, []), read_to, d)
         if read_to == math.inf:
             out += _valid_exceeds(uid, u, t)
         out += _turnout_revised(uid, u, t)
@@ -115,12 +118,14 @@ class _Children:
     stations: int  # stations those children cover
 
 
-def _children_of(u: dict[str, Any], kids: list[dict[str, Any]], keys: list[str]) -> _Children | None:
+def _children_of(
+    u: dict[str, Any], kids: list[dict[str, Any]], keys: list[str], d: Definition
+) -> _Children | None:
     """The sum of a unit's children's latest figures: its stations' PEC protocols for a TEC
     (the Rudniy comparison, report XIV fn 93), its children's latest summaries above."""
     if not kids:
         view = as_dict(u.get("protocol"))
-        f, n = summary_figures(view), as_count(view.get("stations_reported"))
+        f, n = summary_figures(view, d), as_count(view.get("stations_reported"))
         total = as_count(u.get("stations"))
         if f is None or not n or sorted(f) != keys:
             return None
@@ -128,7 +133,7 @@ def _children_of(u: dict[str, Any], kids: list[dict[str, Any]], keys: list[str])
     sums, n_in, covered = dict.fromkeys(keys, 0), 0, 0
     for kid in kids:
         summary = as_dict(kid.get("summary"))
-        f, n = summary_figures(summary), as_count(summary.get("stations_included"))
+        f, n = summary_figures(summary, d), as_count(summary.get("stations_included"))
         if f is None or n is None:
             continue  # a child without a readable summary is not in yet
         if sorted(f) != keys:
@@ -139,22 +144,52 @@ def _children_of(u: dict[str, Any], kids: list[dict[str, Any]], keys: list[str])
     return _Children(sums, n_in, len(kids), covered) if n_in else None
 
 
-def _summary_mismatch(uid: str, u: dict[str, Any], kids: list[dict[str, Any]]) -> list[Finding]:
+def _contest_summaries(
+    uid: str, u: dict[str, Any], kids: list[dict[str, Any]], read_to: float, d: Definition
+) -> list[Finding]:
+    """Each later contest's summary in this unit (a single-member district's result, as its
+    commission published it) against the same contest in its children: their summaries of
+    it, or at a commission its stations' protocols of it."""
+    out: list[Finding] = []
+    for cid, doc in sorted(as_dict(u.get("contests")).items()):
+        c = as_dict(doc)
+        if "summary" not in c or not _read_past(as_dict(c.get("summary")).get("recorded_at"), read_to):
+            continue
+        place = {**c, "level": u.get("level"), "stations": u.get("stations"), "parent_id": u.get("parent_id")}
+        place["name"] = u.get("name")
+        theirs = [
+            {**as_dict(as_dict(k.get("contests")).get(cid)), "level": k.get("level")}
+            for k in kids
+            if cid in as_dict(k.get("contests"))
+        ]
+        out += _summary_mismatch(uid, place, theirs, d, cid, str(c.get("name") or cid))
+    return out
+
+
+def _summary_mismatch(
+    uid: str,
+    u: dict[str, Any],
+    kids: list[dict[str, Any]],
+    d: Definition,
+    contest: str = "",
+    contest_name: str = "",
+) -> list[Finding]:
+    """A unit's summary (of the first contest, or of ``contest``) against its children's."""
     summary = as_dict(u.get("summary"))
-    s, included = summary_figures(summary), as_count(summary.get("stations_included"))
+    s, included = summary_figures(summary, d), as_count(summary.get("stations_included"))
     if s is None or included is None:
         return []
-    c = _children_of(u, kids, sorted(s))
+    c = _children_of(u, kids, sorted(s), d)
     if c is None or c.stations > included:
         return []  # the children cover stations the summary does not claim: cannot tell
     complete = c.stations == included
-    d = delta(c.figures, s)
+    diff = delta(c.figures, s)
     if not complete:  # children still missing can only add: only a shortfall is certain
-        d = {k: x for k, x in d.items() if x < 0}
-    if not d:
+        diff = {k: x for k, x in diff.items() if x < 0}
+    if not diff:
         return []
-    d = {k: d[k] for k in s if k in d}  # fixed fields first, then the ballot order
-    parties = [k for k in summary.get("votes", {}) if k in d]
+    diff = {k: diff[k] for k in s if k in diff}  # fixed fields first, then the ballot order
+    parties = [k for k in summary.get("votes", {}) if k in diff]
     level = str(u["level"])
     version = summary.get("version")
     return [
@@ -165,6 +200,7 @@ def _summary_mismatch(uid: str, u: dict[str, Any], kids: list[dict[str, Any]]) -
             uid,
             None,
             {
+                **({"contest": contest} if contest else {}),
                 "version": version,
                 "compared_with": _compared_with(level, kids),
                 "children_in": c.n_in,
@@ -172,13 +208,15 @@ def _summary_mismatch(uid: str, u: dict[str, Any], kids: list[dict[str, Any]]) -
                 "stations_included": included,
                 "stations_covered": c.stations,
                 "complete": complete,
-                "delta": d,
-                "net_beneficiary": gainer({p: d[p] for p in parties}),
+                "delta": diff,
+                "net_beneficiary": gainer({p: diff[p] for p in parties}),
             },
-            f"The summary of {_place(u, uid)} (version {version}) differs from the sum of its"
+            f"The summary of {contest_name + ' in ' if contest else ''}{_place(u, uid)} (version {version})"
+            " differs from the sum of its"
             f" {_compared_with(level, kids)}"
             + ("" if complete else f" ({c.n_in} of {c.n_total} in)")
-            + f" {_largest(d, parties)}.",
+            + f" {_largest(diff, parties)}.",
+            contest,  # the subject: a district's summary is not the unit's party-list one
         )
     ]
 
@@ -211,14 +249,20 @@ class _Version:
 
 
 def _versions(u: dict[str, Any]) -> list[_Version]:
+    """The summary's versions with their list size and participants, as the snapshot's view
+    counts them on the definition's form."""
     raw = u.get("summary_versions")
     out = []
     for s in raw if isinstance(raw, list) else []:
         s = as_dict(s)
-        f, v = summary_figures(s), as_count(s.get("version"))
-        if f is None or v is None or f["registered"] == 0:
+        v, reg, took = (
+            as_count(s.get("version")),
+            as_count(s.get("registered")),
+            as_count(s.get("participants")),
+        )
+        if v is None or not reg or took is None:
             continue
-        out.append(_Version(v, f["registered"], participants(f), s.get("recorded_at")))
+        out.append(_Version(v, reg, took, s.get("recorded_at")))
     return sorted(out, key=lambda x: x.version)
 
 

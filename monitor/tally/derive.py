@@ -8,9 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from monitor.contract import Summary
 from monitor.election import Definition
 from monitor.tally.partition import PartitionStore
-from monitor.tally.shapes import CommissionSums, ContestDoc, ContestSums, Partial, ProtocolsDoc, StationDoc
+from monitor.tally.shapes import (
+    CommissionSums,
+    ContestDoc,
+    ContestSums,
+    Partial,
+    ProtocolsDoc,
+    StationDoc,
+    SummaryRecord,
+)
 
 UNANIMOUS_KEYS = ("all", "over_200", "over_1000", "over_200_no_invalid")
 
@@ -165,32 +174,40 @@ def station_doc(store: PartitionStore, sid: str) -> StationDoc:
     return {"ballots": store.evotes.get(sid, 0)}
 
 
+def _records(versions: dict[int, Summary]) -> list[SummaryRecord]:
+    return [
+        {
+            "level": s.level,
+            "version": s.version,
+            "recorded_at": s.recorded_at,
+            "stations_included": s.stations_included,
+            "figures": list(s.figures),
+        }
+        for _, s in sorted(versions.items())
+    ]
+
+
 def take_partial(store: PartitionStore, watermark: int) -> Partial | None:
     """The absolute state of what changed since the last call, stamped with ``watermark``
     (the next offset to read). None when nothing changed."""
-    if not (store.dirty or store.dirty_summaries or store.dirty_tokens):
+    if not (store.dirty or store.dirty_summaries or store.dirty_contest_summaries or store.dirty_tokens):
         return None
     partial: Partial = {
         "kind": store.kind,
         "wm": watermark,
         "tecs": {t: tec_partial(store, t) for t in sorted(store.dirty)},
-        "summaries": {},
+        "summaries": {unit: _records(store.summaries[unit]) for unit in sorted(store.dirty_summaries)},
     }
-    for unit in sorted(store.dirty_summaries):
-        partial["summaries"][unit] = [
-            {
-                "level": s.level,
-                "version": s.version,
-                "recorded_at": s.recorded_at,
-                "stations_included": s.stations_included,
-                "figures": list(s.figures),
-            }
-            for _, s in sorted(store.summaries[unit].items())
-        ]
+    if store.dirty_contest_summaries:
+        by_contest: dict[str, dict[str, list[SummaryRecord]]] = {}
+        for cid, unit in sorted(store.dirty_contest_summaries):
+            by_contest.setdefault(cid, {})[unit] = _records(store.contest_summaries[(cid, unit)])
+        partial["contest_summaries"] = by_contest
     if store.dirty_tokens:
         partial["tokens"] = {t: sorted(map(list, store.token_ballots[t])) for t in sorted(store.dirty_tokens)}
     store.dirty.clear()
     store.dirty_summaries.clear()
+    store.dirty_contest_summaries.clear()
     store.dirty_tokens.clear()
     return partial
 

@@ -65,16 +65,10 @@ def merge(state: Merged | None, partial: Partial) -> tuple[Merged, bool]:
         if cur is None or wm > cur[0]:
             tecs[tec] = [wm, data]
             changed = True
-    sums = state["summaries"]
-    for unit, versions in partial["summaries"].items():
-        known = sums.setdefault(unit, {})
-        for rec in versions:
-            v = str(rec["version"])
-            kept = known.get(v)
-            if kept is None or _summary_rank(rec) > _summary_rank(kept):
-                known[v] = rec
-                changed = True
-                cap_versions(known)
+    changed = _merge_summaries(state["summaries"], partial["summaries"]) or changed
+    for contest, by_unit in partial.get("contest_summaries", {}).items():
+        sums = state.setdefault("contest_summaries", {}).setdefault(contest, {})
+        changed = _merge_summaries(sums, by_unit) or changed
     tokens = state.setdefault("tokens", {})
     for token, ballots in partial.get("tokens", {}).items():
         union = sorted({tuple(b) for b in tokens.get(token, ())} | {tuple(b) for b in ballots})
@@ -83,6 +77,24 @@ def merge(state: Merged | None, partial: Partial) -> tuple[Merged, bool]:
             tokens[token] = [list(b) for b in union]
             changed = True
     return state, changed
+
+
+def _merge_summaries(
+    sums: dict[str, dict[str, SummaryRecord]], partial: dict[str, list[SummaryRecord]]
+) -> bool:
+    """Fold a partial's summary versions (unit -> records) into ``sums`` (unit -> version ->
+    record); True if any changed."""
+    changed = False
+    for unit, versions in partial.items():
+        known = sums.setdefault(unit, {})
+        for rec in versions:
+            v = str(rec["version"])
+            kept = known.get(v)
+            if kept is None or _summary_rank(rec) > _summary_rank(kept):
+                known[v] = rec
+                changed = True
+                cap_versions(known)
+    return changed
 
 
 def _summary_rank(rec: SummaryRecord) -> tuple[Any, ...]:
@@ -220,6 +232,7 @@ def snapshot(
     summaries: dict[str, dict[str, SummaryRecord]] = {}
     tokens: dict[str, list[list[str]]] = {}
     contests: dict[tuple[str, str], ContestSums] = {}  # (contest, commission) -> sums
+    contest_summaries: dict[tuple[str, str], dict[str, SummaryRecord]] = {}  # (contest, unit) -> versions
     for state in partials.values():
         for tec, (_wm, data) in state["tecs"].items():
             u = tec_units.get(tec)
@@ -230,6 +243,9 @@ def snapshot(
                 _add_contest(contests, (cid, tec), c)
         for unit, versions in state["summaries"].items():
             summaries.setdefault(unit, {}).update(versions)
+        for cid, by_unit in state.get("contest_summaries", {}).items():
+            for unit, versions in by_unit.items():
+                contest_summaries.setdefault((cid, unit), {}).update(versions)
         tokens.update(state.get("tokens", {}))
     # Every level above the commissions is a roll-up of the commissions under it, however
     # many levels the definition has: each commission is added once to each of its ancestors.
@@ -256,20 +272,11 @@ def snapshot(
         snap = _unit_snapshot(uid, level, parent, u, n, registry)
         snap["registry"] = {k: v for k, v in lists.get(uid, _NO_FIGURES).items() if k != "stations"}
         if uid in summaries:
-            recs = [summaries[uid][v] for v in sorted(summaries[uid], key=int)]
-            snap["summary_versions"] = [
-                {
-                    "version": s["version"],
-                    "recorded_at": s["recorded_at"],
-                    "stations_included": s["stations_included"],
-                    **view(s["figures"], parties, registry.definition),
-                }
-                for s in recs
-            ]
+            snap["summary_versions"] = _summary_views(summaries[uid], parties, registry.definition)
             snap["summary"] = snap["summary_versions"][-1]
         out[uid] = snap
     _evote_multiple(out, tokens, registry)
-    _contest_views(out, contests, registry)
+    _contest_views(out, contests, contest_summaries, registry)
     rule = registry.definition.contests[0].seats
     if rule is not None or seats is not None:
         n = seats if seats is not None else rule.seats if rule else 1
@@ -299,10 +306,30 @@ def _add_contest(acc: dict[tuple[str, str], ContestSums], key: tuple[str, str], 
     cur["n_official"] += c["n_official"]
 
 
-def _contest_views(out: Snapshot, by_tec: dict[tuple[str, str], ContestSums], registry: Registry) -> None:
+def _summary_views(
+    versions: dict[str, SummaryRecord], selections: Sequence[str], d: Definition
+) -> list[Named]:
+    """A unit's summary versions, oldest first, each as named figures."""
+    return [
+        {
+            "version": s["version"],
+            "recorded_at": s["recorded_at"],
+            "stations_included": s["stations_included"],
+            **view(s["figures"], selections, d),
+        }
+        for s in (versions[v] for v in sorted(versions, key=int))
+    ]
+
+
+def _contest_views(
+    out: Snapshot,
+    by_tec: dict[tuple[str, str], ContestSums],
+    summaries: dict[tuple[str, str], dict[str, SummaryRecord]],
+    registry: Registry,
+) -> None:
     """Each later contest in every unit it is tallied in: its commissions and their
-    ancestors up to the unit where it is held (above it, the contest is not one result).
-    Its seats are allocated in that unit."""
+    ancestors up to the unit where it is held (above it, the contest is not one result),
+    with the summaries those units published of it. Its seats are allocated in that unit."""
     d = registry.definition
     units: dict[tuple[str, str], ContestSums] = {}
     for (cid, tec), sums in by_tec.items():
@@ -310,6 +337,10 @@ def _contest_views(out: Snapshot, by_tec: dict[tuple[str, str], ContestSums], re
         chain = [tec, *_chain(registry, tec)]
         for uid in chain[: chain.index(held) + 1] if held in chain else []:
             _add_contest(units, (cid, uid), sums)
+    for cid, uid in summaries:  # a summary before any of its stations' protocols
+        if (cid, uid) not in units:
+            width = len(d.fields) + len(d.selections[cid])
+            units[(cid, uid)] = {"pec": [0] * width, "official": [0] * width, "n_pec": 0, "n_official": 0}
     for (cid, uid), sums in sorted(units.items()):
         pec, official, n_pec, n_official = sums["pec"], sums["official"], sums["n_pec"], sums["n_official"]
         if uid not in out:
@@ -326,6 +357,9 @@ def _contest_views(out: Snapshot, by_tec: dict[tuple[str, str], ContestSums], re
                 **view(official, selections, d),
             },
         }
+        if (cid, uid) in summaries:
+            doc["summary_versions"] = _summary_views(summaries[(cid, uid)], selections, d)
+            doc["summary"] = doc["summary_versions"][-1]
         rule = contest.seats
         if rule is not None and uid == doc["held_in"]:
             doc["seats"] = {

@@ -103,9 +103,11 @@ class PartitionStore:
         # tokens (evote re-keyed by voter token): token -> {(station, issued_at)}
         self.token_ballots: dict[str, set[tuple[str, str]]] = {}
         self.dirty_tokens: set[str] = set()
-        # summaries: unit -> version -> record
+        # summaries: unit -> version -> record; a later contest's: (contest, unit) -> the same
         self.summaries: dict[str, dict[int, Summary]] = {}
         self.dirty_summaries: set[str] = set()
+        self.contest_summaries: dict[tuple[str, str], dict[int, Summary]] = {}
+        self.dirty_contest_summaries: set[tuple[str, str]] = set()
         by_kind: dict[str, Callable[[Any], bool]] = {
             "protocols": self.apply_protocol,
             "turnout": self.apply_turnout,
@@ -241,9 +243,10 @@ class PartitionStore:
         return True
 
     def apply_summary(self, s: Summary) -> bool:
-        versions = self.summaries.get(s.unit_id)
-        if versions is None:
-            versions = self.summaries[s.unit_id] = {}
+        if s.contest:
+            versions = self.contest_summaries.setdefault((s.contest, s.unit_id), {})
+        else:
+            versions = self.summaries.setdefault(s.unit_id, {})
         cur = versions.get(s.version)
         # equal versions: the larger record wins, whatever the order (figures, then the rest)
         if cur is not None and _summary_key(s) <= _summary_key(cur):
@@ -251,5 +254,8 @@ class PartitionStore:
         versions[s.version] = s
         if cap_versions(versions) and s.version not in versions:
             return False  # the new version was the one dropped
-        self.dirty_summaries.add(s.unit_id)
+        if s.contest:
+            self.dirty_contest_summaries.add((s.contest, s.unit_id))
+        else:
+            self.dirty_summaries.add(s.unit_id)
         return True

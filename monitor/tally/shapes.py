@@ -63,6 +63,7 @@ class Partial(TypedDict):
     wm: int  # the next offset to read: the partial covers everything below it
     tecs: dict[str, CommissionSums]
     summaries: dict[str, list[SummaryRecord]]
+    contest_summaries: NotRequired[dict[str, dict[str, list[SummaryRecord]]]]  # later contests'
     tokens: NotRequired[dict[str, list[list[str]]]]  # voter token -> [station, issued_at]
     # stamped by the ingest service
     tp: NotRequired[str]  # the store's input partition, "topic:partition"
@@ -83,6 +84,7 @@ class Merged(TypedDict):
     wm: int
     tecs: dict[str, list[Any]]  # commission -> [wm, CommissionSums] (a list once through JSON)
     summaries: dict[str, dict[str, SummaryRecord]]  # unit -> version -> record
+    contest_summaries: NotRequired[dict[str, dict[str, dict[str, SummaryRecord]]]]  # contest -> the same
     tokens: NotRequired[dict[str, list[list[str]]]]
     clock: NotRequired[float]
     behind: NotRequired[int]

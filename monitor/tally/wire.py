@@ -87,6 +87,14 @@ def _summary(rec: object, width: int, levels: Sequence[str]) -> None:
         raise _bad("summary figures above the contract's bound")
 
 
+def _summaries(by_unit: object, width: int, levels: Sequence[str]) -> None:
+    for versions in _dict(by_unit, "summaries").values():
+        if type(versions) is not list or not 0 < len(versions) <= VERSIONS_KEPT:
+            raise _bad(f"a unit's summaries must be a list of 1 to {VERSIONS_KEPT} versions")
+        for rec in versions:
+            _summary(rec, width, levels)
+
+
 def check_partial(
     partial: object,
     parties: int,
@@ -118,11 +126,11 @@ def check_partial(
         _int(offset, "a source's offset")
     for data in _dict(p.get("tecs"), "tecs").values():
         _tec_data(kind, data, width, contests or {})
-    for versions in _dict(p.get("summaries"), "summaries").values():
-        if type(versions) is not list or not 0 < len(versions) <= VERSIONS_KEPT:
-            raise _bad(f"a unit's summaries must be a list of 1 to {VERSIONS_KEPT} versions")
-        for rec in versions:
-            _summary(rec, width, levels)
+    _summaries(p.get("summaries"), width, levels)
+    for contest, by_unit in _dict(p.get("contest_summaries", {}), "contest_summaries").items():
+        if contest not in (contests or {}):
+            raise _bad(f"contest_summaries names {contest[:60]!r}, not a later contest of the definition")
+        _summaries(by_unit, (contests or {})[contest], levels)
     for ballots in _dict(p.get("tokens", {}), "tokens").values():
         if type(ballots) is not list or len(ballots) > TOKEN_BALLOTS_KEPT:
             raise _bad(f"a token's ballots must be a list of at most {TOKEN_BALLOTS_KEPT}")

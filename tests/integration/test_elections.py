@@ -58,6 +58,8 @@ def test_exact_totals_at_every_level_and_only_the_planted_findings(
         held = units[c.unit]["contests"][c.id]
         assert held["official"]["votes"] == night.expected_contest(c.id, c.unit)["votes"], c.id
         assert sum(held["seats"]["official"]["seats"].values()) == 1
+        assert held["summary"]["votes"] == held["protocol"]["votes"], c.id  # the district's own summary
+        assert held["summary"]["stations_included"] == len(night.under(c.unit)), c.id
     assert len(d.contests) == 1 or all("contests" not in u for u in units.values() if u["level"] != "okrug")
     seats = units[top]["seats"]["official"]
     rule = d.contests[0].seats

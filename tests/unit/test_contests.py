@@ -8,6 +8,7 @@ import copy
 import pytest
 
 from monitor.contract import build, decode_protocol
+from monitor.detect.findings import finding_id
 from monitor.election import load
 from monitor.errors import ContractError
 from monitor.tally import take_partial
@@ -163,3 +164,130 @@ def test_a_first_contest_version_change_is_found_on_any_form():
     versions = [f for f in found if "versions" in f.evidence]  # the others: kpps v2 against sirekap's copy
     assert [f.evidence["versions"] for f in versions] == [[1, 2]]
     assert versions[0].evidence["delta"] == {"01": 7, "02": -7}
+
+
+# -- a later contest's summaries: each district commission's own result -------------------------
+def _district_summary(night):
+    e = next(e for e in night.events if e.topic == "summaries" and "contest" in e.value)
+    return copy.deepcopy(e.value)
+
+
+def test_a_district_summary_is_kept_in_the_district_and_equals_its_protocols(night):
+    tally = _fed(night, [])
+    units = tally.snapshot()
+    d = night.definition
+    summarised = {
+        (e.value["contest"], e.key) for e in night.events if e.topic == "summaries" and "contest" in e.value
+    }
+    assert len(summarised) == len(
+        [c for c in d.contests[1:] if c.unit in units]
+    )  # one per district held here
+    for cid, uid in summarised:
+        doc = units[uid]["contests"][cid]
+        assert doc["held_in"] == uid
+        want = night.expected_contest(cid, uid)
+        assert {k: doc["summary"][k] for k in want} == want
+        assert doc["summary"]["stations_included"] == doc["protocol"]["stations_reported"]
+    assert not [f for f in tally.findings() if f.kind == "summary_mismatch"]
+
+
+def test_a_district_summary_that_differs_from_its_protocols_is_found_as_the_districts(night):
+    obj = _district_summary(night)
+    obj["version"] = 2
+    first, second = list(obj["figures"]["votes"])[:2]
+    obj["figures"]["votes"][first] += 30
+    obj["figures"]["votes"][second] -= 30
+    tally = _fed(night, [])
+    tally.feed("summaries", obj["unit_id"], obj)
+    found = [f for f in tally.findings() if f.kind == "summary_mismatch"]
+    assert [(f.unit_id, f.subject, f.evidence["contest"]) for f in found] == [
+        (obj["unit_id"], obj["contest"], obj["contest"])
+    ]
+    (f,) = found
+    assert f.evidence["delta"] == {first: 30, second: -30}
+    assert f.evidence["compared_with"] == "stations' protocols" and f.evidence["complete"]
+    assert f.explanation.startswith(f"The summary of {night.definition.contest(obj['contest']).name} in ")
+    # not the unit's party-list summary: another subject, another id
+    assert f.finding_id != finding_id("summary_mismatch", obj["unit_id"], None)
+
+
+@pytest.mark.parametrize("election", ["kz2023", "indonesia"])
+def test_a_first_contest_summary_or_its_revision_is_checked_on_the_definitions_form(election):
+    """summary_mismatch and turnout_revised read the definition's fields and quantities,
+    not kz2007's: on another form they used to find nothing."""
+    d = load(election)
+    n = generate(d, 150, seed=5)
+    e = next(
+        e
+        for e in n.events
+        if e.topic == "summaries" and "contest" not in e.value and e.value["level"] != d.top
+    )
+    tampered = copy.deepcopy(e.value)
+    tampered["version"] = 2
+    first, second = list(tampered["figures"]["votes"])[:2]
+    tampered["figures"]["votes"][first] += 20
+    tampered["figures"]["votes"][second] -= 20
+    tally = _fed(n, [])
+    assert [f for f in tally.findings() if f.kind in ("summary_mismatch", "turnout_revised")] == []
+    tally.feed("summaries", e.key, tampered)
+    found = [f for f in tally.findings() if f.kind == "summary_mismatch"]
+    # the unit against its stations or children, and its parent against its children's summaries
+    parent = n.parent[e.key]
+    assert sorted((f.unit_id, f.evidence["delta"]) for f in found) == sorted(
+        [(e.key, {first: 20, second: -20}), (parent, {first: -20, second: 20})]
+    )
+    assert "contest" not in found[0].evidence
+    raised = copy.deepcopy(tampered)  # version 3: the turnout raised by 12 points
+    raised["version"] = 3
+    registered = d.quantity("registered", [raised["figures"][f] for f in d.fields])
+    more = round(0.12 * registered)
+    field = next(
+        f for f in d.fields if f.startswith(("issued_in_station", "voted"))
+    )  # counted in participants
+    raised["figures"][field] += more
+    tally.feed("summaries", e.key, raised)
+    revised = [f for f in tally.findings() if f.kind == "turnout_revised" and f.unit_id == e.key]
+    assert [f.evidence["to_version"] for f in revised] == [3]
+    assert revised[0].evidence["points"] >= 11
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        (lambda o: o.update(contest="smd_99"), "unknown_contest"),
+        (lambda o: o.update(unit_id="KZ", level="cec"), "wrong_contest"),
+        (lambda o: o["figures"]["votes"].update(a=1), "unknown_party"),
+    ],
+)
+def test_a_summary_naming_a_contest_wrongly_is_rejected(night, registry, change, code):
+    from monitor.contract import decode_summary
+
+    obj = _district_summary(night)
+    assert decode_summary(obj, registry).contest == obj["contest"]
+    change(obj)
+    with pytest.raises(ContractError) as exc:
+        decode_summary(obj, registry)
+    assert exc.value.code == code
+
+
+def test_stage_two_refuses_contest_summaries_of_an_unknown_contest_or_width(night):
+    from monitor.tally.partition import PartitionStore
+    from monitor.tally.wire import check_partial_for
+
+    store = PartitionStore("summaries", build(night.registry, definition=night.definition))
+    from monitor.contract import decode_summary
+
+    for e in night.events:
+        if e.topic == "summaries":
+            store.apply_record(decode_summary(e.value, store.registry))
+    partial = take_partial(store, 10)
+    partial["tp"] = "summaries:0"
+    assert check_partial_for(partial, store.registry) is partial
+    cid = next(iter(partial["contest_summaries"]))
+    records = next(iter(partial["contest_summaries"][cid].values()))
+    records[0]["figures"].append(0)
+    with pytest.raises(ContractError, match="summary figures"):
+        check_partial_for(partial, store.registry)
+    partial["contest_summaries"] = {"smd_99": {}}
+    with pytest.raises(ContractError, match="not a later contest"):
+        check_partial_for(partial, store.registry)

@@ -363,3 +363,18 @@ def _summaries(night: Night, last_at: dict[str, datetime], rng: random.Random) -
                 "figures": night.expected(uid),
             }
             night.events.append(TimedEvent(at, "summaries", uid, value))
+            for c in d.contests[1:]:  # the later contests held here or above: their summaries too
+                if c.selections and (c.unit is None or c.unit == uid or c.unit in _above(night, uid)):
+                    n = sum((s, c.id) in night.contest_truth for s in sids)
+                    if n:
+                        figures = night.expected_contest(c.id, uid)
+                        of_contest = {**value, "contest": c.id, "stations_included": n, "figures": figures}
+                        night.events.append(TimedEvent(at, "summaries", uid, of_contest))
+
+
+def _above(night: Night, uid: str) -> list[str]:
+    out, p = [], night.parent.get(uid)
+    while p is not None and p not in out:
+        out.append(p)
+        p = night.parent.get(p)
+    return out
