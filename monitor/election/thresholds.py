@@ -110,11 +110,12 @@ class ForensicThresholds:
 
 
 def of_definition(definition: Definition | None) -> Thresholds:
-    """The defaults with a definition's own: the report at the close is its last turnout
-    report (kz2007: the sixth, at 20:00), then its ``detectors`` part."""
+    """The defaults with a definition's own: its close of polls (its date and ``polls_close``
+    in its time zone: the late-protocol deadline counts from it), the report at the close is
+    its last turnout report (kz2007: the sixth, at 20:00), then its ``detectors`` part."""
     if definition is None:
         return DEFAULTS
-    given: dict[str, Any] = {}
+    given: dict[str, Any] = {"polls_close": definition.polls_close}
     reports = definition.file.turnout.reports
     if reports:
         given["final_report_seq"] = len(reports)
