@@ -80,6 +80,9 @@ class Registry:
     tec_rec: dict[str, str] = field(default_factory=dict)  # commission -> region
     rec_tecs: dict[str, list[str]] = field(default_factory=dict)  # region -> commissions
     tec_stations: dict[str, list[str]] = field(default_factory=dict)  # commission -> stations
+    # what is computed from the records once (the units' registry figures): dropped at every
+    # record, so a snapshot never walks every station unless the registry changed
+    derived: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.names.setdefault(self.top_id, self.definition.file.levels[0].name)
@@ -115,6 +118,7 @@ class Registry:
     # -- records ------------------------------------------------------------------------------
     def apply(self, record: dict[str, Any]) -> None:
         """Add or replace one registry record (already validated by :meth:`validate`)."""
+        self.derived.clear()
         kind = record["type"]
         if kind == "ballot":
             self.parties = tuple(record["parties"])

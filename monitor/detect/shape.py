@@ -59,7 +59,7 @@ _ISSUED = frozenset(("issued_in_station", "issued_mobile", "voted_electronic"))
 def participants(f: dict[str, int]) -> int:
     """Voters who took part (named figures): the definition's quantity, which :func:`named`
     puts in; else kz2007's, who received a ballot in the station, by mobile box, or
-    electronically (the vector form: :func:`monitor.tally.derive.participants`)."""
+    electronically (the vector form: :func:`monitor.tally.sums.participants`)."""
     p = f.get("participants")
     if p is not None:
         return p

@@ -1,139 +1,47 @@
-"""What a partition's stations add up to: the per-TEC partial and the per-station document.
+"""What a partition hands on at a flush: the partial (its changed commissions' sums and
+summaries) and the documents of its changed stations.
 
 Plain functions over a :class:`~.partition.PartitionStore`'s state, called at flush time for
-the TECs and stations that changed; never on the per-event hot path.
+the commissions and stations that changed; never on the per-event hot path. A commission's
+sums are kept by the store as events arrive (:mod:`.sums`): a flush copies them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-
 from monitor.contract import Summary
-from monitor.election import Definition
 from monitor.tally.partition import PartitionStore
 from monitor.tally.shapes import (
     CommissionSums,
     ContestDoc,
-    ContestSums,
     Partial,
     ProtocolsDoc,
     StationDoc,
     SummaryRecord,
 )
-
-UNANIMOUS_KEYS = ("all", "over_200", "over_1000", "over_200_no_invalid")
-
-
-def vsum(vectors: Sequence[Sequence[int]], width: int) -> list[int]:
-    return [sum(col) for col in zip(*vectors, strict=True)] if vectors else [0] * width
-
-
-def participants(f: Sequence[int], d: Definition) -> int:
-    """Voters who took part, as the definition counts them (kz2007: everyone who received a
-    ballot, in the station, by mobile box, or electronically)."""
-    return d.participants(f, len(d.fields))
-
-
-def unanimity(f: Sequence[int], d: Definition) -> tuple[int, int, int, int]:
-    """(all, over_200, over_1000, over_200_no_invalid) as 0/1 for one station's figures.
-
-    Unanimous: one party has every valid vote (report XIV: Nur Otan at hundreds of stations).
-    over_200: more than 200 voters participated; over_1000: of those, more than 1,000 ballots
-    counted (valid + invalid); over_200_no_invalid: of those over 200, not one invalid ballot.
-    """
-    votes = f[len(d.fields) :]
-    valid = sum(votes)
-    if valid == 0 or max(votes) != valid:
-        return (0, 0, 0, 0)
-    big = participants(f, d) > 200
-    invalid = f[d.rejected] if d.rejected is not None else 0
-    return (1, int(big), int(big and valid + invalid > 1000), int(big and invalid == 0))
-
-
-def protocols_partial(store: PartitionStore, stations: Iterable[str]) -> CommissionSums:
-    w = store.width
-    d = store.registry.definition
-    own = d.station_source or ""
-    pec, official, moved_off, moved_pec = [], [], [], []
-    unanimous = [0, 0, 0, 0]
-    altered = 0
-    for sid in stations:
-        p = store.protocols.get(sid, {}).get(own)
-        o = store.official.get(sid)
-        if p is not None:
-            pec.append(p[1])
-        if o is not None:
-            official.append(o[1])
-            for i, x in enumerate(unanimity(o[1], d)):
-                unanimous[i] += x
-            if p is not None:  # moved: official - pec where the PEC protocol is in
-                moved_off.append(o[1])
-                moved_pec.append(p[1])
-                altered += o[1] != p[1]
-    moved = [a - b for a, b in zip(vsum(moved_off, w), vsum(moved_pec, w), strict=True)]
-    out: CommissionSums = {
-        "pec": vsum(pec, w),
-        "official": vsum(official, w),
-        "moved": moved,
-        "n_pec": len(pec),
-        "n_official": len(official),
-        "n_altered": altered,
-        "unanimous": unanimous,
-    }
-    contests = _contests_partial(store, stations) if store.contests_of else {}
-    if contests:
-        out["contests"] = contests
-    return out
-
-
-def _contests_partial(store: PartitionStore, stations: Iterable[str]) -> dict[str, ContestSums]:
-    """The later contests' sums over these stations: contest -> the same as the first's,
-    without the moved votes and unanimity."""
-    d = store.registry.definition
-    own = d.station_source or ""
-    by: dict[str, tuple[list[tuple[int, ...]], list[tuple[int, ...]]]] = {}
-    for sid in stations:
-        for c in store.contests_of.get(sid, ()):
-            pec, official = by.setdefault(c, ([], []))
-            p = store.contest_protocols[(sid, c)].get(own)
-            o = store.contest_official.get((sid, c))
-            if p is not None:
-                pec.append(p[1])
-            if o is not None:
-                official.append(o[1])
-    out: dict[str, ContestSums] = {}
-    for c in sorted(by):
-        w = len(d.fields) + len(d.selections[c])
-        pec, official = by[c]
-        out[c] = {
-            "pec": vsum(pec, w),
-            "official": vsum(official, w),
-            "n_pec": len(pec),
-            "n_official": len(official),
-        }
-    return out
-
-
-def turnout_partial(store: PartitionStore, tec: str) -> CommissionSums:
-    latest = [
-        store.turnout_latest[sid][1] for sid in store.members.get(tec, ()) if sid in store.turnout_latest
-    ]
-    by_seq = store.turnout_by_seq.get(tec, {})
-    return {
-        "turnout": vsum(latest, 3),
-        "n_turnout": len(latest),
-        "by_seq": {str(q): list(by_seq[q]) for q in sorted(by_seq)},
-    }
+from monitor.tally.sums import ProtocolTotals
 
 
 def tec_partial(store: PartitionStore, tec: str) -> CommissionSums:
-    """The sums over this partition's stations of one TEC, for this topic's kind."""
-    stations = store.members.get(tec, ())
+    """The sums over this partition's stations of one commission, for this topic's kind: the
+    commission's sums as its stations' events keep them (monitor.tally.sums), copied."""
     if store.kind == "protocols":
-        return protocols_partial(store, stations)
+        totals = store.protocol_totals.get(tec)
+        out = totals.wire() if totals is not None else ProtocolTotals(store.width).wire()
+        contests = {
+            c: store.contest_totals[(tec, c)].wire() for c in sorted(store.commission_contests.get(tec, ()))
+        }
+        if contests:
+            out["contests"] = contests
+        return out
     if store.kind == "turnout":
-        return turnout_partial(store, tec)
-    return {"evote": sum(store.evotes.get(s, 0) for s in stations)}
+        registered, added, voted, n = store.turnout_totals.get(tec, (0, 0, 0, 0))
+        by_seq = store.turnout_by_seq.get(tec, {})
+        return {
+            "turnout": [registered, added, voted],
+            "n_turnout": n,
+            "by_seq": {str(q): list(by_seq[q]) for q in sorted(by_seq)},
+        }
+    return {"evote": store.evote_totals.get(tec, 0)}
 
 
 def _contest_docs(store: PartitionStore, sid: str) -> dict[str, ContestDoc]:

@@ -15,7 +15,6 @@ from typing import Any
 
 from monitor.contract import Registry
 from monitor.election import Definition
-from monitor.tally.derive import UNANIMOUS_KEYS, participants
 from monitor.tally.partition import TOKEN_BALLOTS_KEPT, cap_versions
 from monitor.tally.seats import allocate
 from monitor.tally.shapes import (
@@ -30,6 +29,7 @@ from monitor.tally.shapes import (
     SummaryRecord,
     UnitSnapshot,
 )
+from monitor.tally.sums import UNANIMOUS_KEYS, participants
 
 
 def merge(state: Merged | None, partial: Partial) -> tuple[Merged, bool]:
@@ -399,7 +399,15 @@ def _parent(registry: Registry, uid: str) -> str | None:
 
 def _registry_figures(registry: Registry) -> dict[str, dict[str, int]]:
     """Per unit, from the registry: its stations, their lists before election day, and how
-    many stations (and voters on their lists) have e-voting."""
+    many stations (and voters on their lists) have e-voting. Computed once per state of the
+    registry (``Registry.derived``): the snapshot reads it, never changes it."""
+    cached: dict[str, dict[str, int]] | None = registry.derived.get("unit_figures")
+    if cached is None:
+        cached = registry.derived["unit_figures"] = _count_registry(registry)
+    return cached
+
+
+def _count_registry(registry: Registry) -> dict[str, dict[str, int]]:
     out: dict[str, dict[str, int]] = {}
     chains: dict[str, list[str]] = {}  # per commission: computed once
     for st in registry.stations.values():

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from monitor.contract import Evote, Protocol, Registry, Summary, Turnout
+from monitor.tally.sums import ContestTotals, ProtocolTotals
 
 Figures = tuple[int, ...]
 KINDS = ("turnout", "protocols", "summaries", "evote", "tokens")
@@ -58,6 +59,11 @@ def _newer(version: int, figures: tuple[Any, ...], cur: tuple[int, Any] | None) 
     return cur is None or version > cur[0] or (version == cur[0] and figures > cur[1])
 
 
+def _figures(entry: tuple[int, Figures] | None) -> Figures | None:
+    """The figures of a (version or rank, figures) entry, or None."""
+    return None if entry is None else entry[1]
+
+
 def _summary_key(s: Summary) -> tuple[Any, ...]:
     return (s.figures, s.stations_included, s.recorded_at, s.level)
 
@@ -84,6 +90,13 @@ class PartitionStore:
         self.contest_protocols: dict[tuple[str, str], dict[str, tuple[int, Figures]]] = {}
         self.contest_official: dict[tuple[str, str], tuple[int, Figures]] = {}
         self.contests_of: dict[str, set[str]] = {}  # station -> its later contests seen here
+        # per commission, what its stations add up to, kept by deltas (monitor.tally.sums):
+        # a flush copies them, whatever the commission's size
+        self.protocol_totals: dict[str, ProtocolTotals] = {}
+        self.contest_totals: dict[tuple[str, str], ContestTotals] = {}  # (commission, contest)
+        self.commission_contests: dict[str, set[str]] = {}  # commission -> its later contests
+        self.turnout_totals: dict[str, list[int]] = {}  # registered, added, voted, stations
+        self.evote_totals: dict[str, int] = {}
         # station -> (unix time, as recorded) of its earliest PEC protocol: a late one is
         # a finding even when it arrives between two sweeps
         self.pec_first_at: dict[str, tuple[float, str]] = {}
@@ -118,13 +131,15 @@ class PartitionStore:
         # A store serves one topic, so one kind of record: the hot path calls this directly.
         self.apply_record: Callable[[Any], bool] = by_kind[kind]  # the one way in
 
-    def _touch(self, station_id: str) -> None:
+    def _touch(self, station_id: str) -> str:
+        """Mark a station and its commission changed; its commission."""
         tec = self._tec_of.get(station_id)
         if tec is None:  # first event of this station in this partition
             tec = self._tec_of[station_id] = self.registry.stations[station_id].tec_id
             self.members.setdefault(tec, set()).add(station_id)
         self.dirty.add(tec)
         self.dirty_stations.add(station_id)
+        return tec
 
     def _seen_at(self, sid: str, at: float) -> None:
         if at > self.latest_at.get(sid, 0.0):
@@ -158,13 +173,21 @@ class PartitionStore:
             if history_changed:  # an older version still changes the station's history
                 self.dirty_stations.add(sid)
             return False
+        d = self.registry.definition
+        own = d.station_source or ""
+        old_own, old_off = sources.get(own), self.official.get(sid)
         sources[p.source] = (p.version, figures)
-        rank = self.registry.definition.official_rank.get(p.source)
-        if rank is not None:
-            off = self.official.get(sid)
-            if off is None or rank >= off[0]:
-                self.official[sid] = (rank, figures)
-        self._touch(sid)
+        rank = d.official_rank.get(p.source)
+        if rank is not None and (old_off is None or rank >= old_off[0]):
+            self.official[sid] = (rank, figures)
+        tec = self._touch(sid)
+        new_own, new_off = sources.get(own), self.official.get(sid)
+        if new_own is not old_own or new_off is not old_off:
+            totals = self.protocol_totals.get(tec)
+            if totals is None:
+                totals = self.protocol_totals[tec] = ProtocolTotals(self.width)
+            totals.add(_figures(old_own), _figures(old_off), d, -1)
+            totals.add(_figures(new_own), _figures(new_off), d, 1)
         return True
 
     def _apply_contest(self, p: Protocol) -> bool:
@@ -178,13 +201,23 @@ class PartitionStore:
             self.contests_of.setdefault(sid, set()).add(p.contest)
         if not _newer(p.version, p.figures, sources.get(p.source)):
             return False
+        d = self.registry.definition
+        own = d.station_source or ""
+        old_own, old_off = sources.get(own), self.contest_official.get(key)
         sources[p.source] = (p.version, p.figures)
-        rank = self.registry.definition.official_rank.get(p.source)
-        if rank is not None:
-            off = self.contest_official.get(key)
-            if off is None or rank >= off[0]:
-                self.contest_official[key] = (rank, p.figures)
-        self._touch(sid)
+        rank = d.official_rank.get(p.source)
+        if rank is not None and (old_off is None or rank >= old_off[0]):
+            self.contest_official[key] = (rank, p.figures)
+        tec = self._touch(sid)
+        totals = self.contest_totals.get((tec, p.contest))
+        if totals is None:  # in the commission's partial from its first protocol, of any source
+            width = len(d.fields) + len(d.selections[p.contest])
+            totals = self.contest_totals[(tec, p.contest)] = ContestTotals(width)
+            self.commission_contests.setdefault(tec, set()).add(p.contest)
+        new_own, new_off = sources.get(own), self.contest_official.get(key)
+        if new_own is not old_own or new_off is not old_off:
+            totals.add(_figures(old_own), _figures(old_off), -1)
+            totals.add(_figures(new_own), _figures(new_off), 1)
         return True
 
     def apply_turnout(self, t: Turnout) -> bool:
@@ -197,11 +230,19 @@ class PartitionStore:
         if prior is not None and figures <= prior:
             return False  # a redelivery (or the smaller of two conflicting reports)
         reports[t.seq] = figures
+        tec = self._touch(sid)  # a late earlier report still changes the curve
         cur = self.turnout_latest.get(sid)
         if _newer(t.seq, figures, cur):
             self.turnout_latest[sid] = (t.seq, figures)
-        self._touch(sid)  # a late earlier report still changes the curve
-        by_seq = self.turnout_by_seq.setdefault(self._tec_of[sid], {})
+            totals = self.turnout_totals.get(tec)
+            if totals is None:
+                totals = self.turnout_totals[tec] = [0, 0, 0, 0]
+            before = cur[1] if cur is not None else (0, 0, 0)
+            totals[0] += figures[0] - before[0]
+            totals[1] += figures[1] - before[1]
+            totals[2] += figures[2] - before[2]
+            totals[3] += cur is None
+        by_seq = self.turnout_by_seq.setdefault(tec, {})
         acc = by_seq.get(t.seq)
         if acc is None:
             acc = by_seq[t.seq] = [0, 0, 0, 0]
@@ -222,7 +263,8 @@ class PartitionStore:
             return False
         self.ballots.add(ballot)
         self.evotes[e.station_id] = self.evotes.get(e.station_id, 0) + 1
-        self._touch(e.station_id)
+        tec = self._touch(e.station_id)
+        self.evote_totals[tec] = self.evote_totals.get(tec, 0) + 1
         return True
 
     def apply_token(self, e: Evote) -> bool:

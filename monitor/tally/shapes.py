@@ -38,7 +38,7 @@ class CommissionSums(TypedDict, total=False):
     n_pec: int
     n_official: int
     n_altered: int
-    unanimous: Vector  # as monitor.tally.derive.UNANIMOUS_KEYS
+    unanimous: Vector  # as monitor.tally.sums.UNANIMOUS_KEYS
     contests: dict[str, ContestSums]
     turnout: Vector  # registered, added, voted
     n_turnout: int

@@ -15,9 +15,9 @@ from typing import Any, cast
 
 from monitor.contract import MAX_COUNT, N_FIXED, Registry
 from monitor.errors import ContractError
-from monitor.tally.derive import UNANIMOUS_KEYS
 from monitor.tally.partition import KINDS, TOKEN_BALLOTS_KEPT, VERSIONS_KEPT
 from monitor.tally.shapes import Partial
+from monitor.tally.sums import UNANIMOUS_KEYS
 
 # Sums over a registry's stations are at most this (64-bit signed, as every figure is serialised).
 _MOST = 2**63 - 1
