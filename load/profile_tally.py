@@ -5,6 +5,7 @@ snapshotting every unit), on a synthetic election of any size.
 
     python load/profile_tally.py --stations 100000      # the top functions by own time
     python load/profile_tally.py --stations 100000 --no-profile   # the timings alone
+    python load/profile_tally.py --flush-every 25000 --no-profile  # flushes by events, not time
 
 Prints, per stage, the events per second without the profiler, then the functions with the
 largest share of the profiled time (own time, and with what they call).
@@ -34,14 +35,20 @@ FLUSH_SECONDS = Settings().flush_interval
 SNAPSHOT_SECONDS = Settings().snapshot_interval
 
 
-def stage_one(registry, records) -> list:
-    """Apply every record, flushing every FLUSH_SECONDS; the partials, as JSON bytes."""
+def stage_one(registry, records, flush_every: int = 0) -> list:
+    """Apply every record, flushing every FLUSH_SECONDS (as the worker does) or, with
+    ``flush_every``, every that many events (the same flushes whatever the speed: what a
+    comparison of sizes or versions needs); the partials, as JSON bytes."""
     stores = {k: PartitionStore(k, registry) for k in DECODERS}
     partials = []
     last = time.perf_counter()
     for i, (t, record) in enumerate(records):
         stores[t].apply_record(record)
-        if i % 1000 == 0 and time.perf_counter() - last >= FLUSH_SECONDS:
+        if flush_every:
+            due = i % flush_every == 0
+        else:
+            due = i % 1000 == 0 and time.perf_counter() - last >= FLUSH_SECONDS
+        if due:
             for k, s in stores.items():
                 p = take_partial(s, i)
                 if p is not None:
@@ -87,20 +94,25 @@ def _top(profile: cProfile.Profile, n: int) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--stations", type=int, default=9727)
+    ap.add_argument("--tecs", type=int, default=205, help="commissions (the stations are shared out)")
     ap.add_argument("--top", type=int, default=15)
     ap.add_argument("--no-profile", action="store_true", help="the timings alone")
+    ap.add_argument("--flush-every", type=int, default=0, help="flush every N events (default: by time)")
     args = ap.parse_args()
     t0 = time.perf_counter()
-    election = generate(args.stations, seed=2007)
+    election = generate(args.stations, args.tecs, seed=2007)
     registry = build(election.registry)
     records = [
         (e.topic, DECODERS[e.topic](parse(orjson.dumps(e.value), 65536), registry)) for e in election.events
     ]
     n, made = len(records), time.perf_counter() - t0
-    print(f"synthetic election: {args.stations:,} stations, {n:,} events ({made:.0f} s to make)")
+    print(
+        f"synthetic election: {args.stations:,} stations, {args.tecs} commissions, {n:,} events"
+        f" ({made:.0f} s)"
+    )
 
     t1 = time.perf_counter()
-    partials = stage_one(registry, records)
+    partials = stage_one(registry, records, args.flush_every)
     one = time.perf_counter() - t1
     t2 = time.perf_counter()
     snaps = stage_two(registry, partials)
@@ -111,7 +123,7 @@ def main() -> int:
     if args.no_profile:
         return 0
     for label, fn, fargs in (
-        ("stage one", stage_one, (registry, records)),
+        ("stage one", stage_one, (registry, records, args.flush_every)),
         ("stage two", stage_two, (registry, partials)),
     ):
         prof = cProfile.Profile()

@@ -186,8 +186,7 @@ class PartitionStore:
             totals = self.protocol_totals.get(tec)
             if totals is None:
                 totals = self.protocol_totals[tec] = ProtocolTotals(self.width)
-            totals.add(_figures(old_own), _figures(old_off), d, -1)
-            totals.add(_figures(new_own), _figures(new_off), d, 1)
+            totals.replace((_figures(old_own), _figures(old_off)), (_figures(new_own), _figures(new_off)), d)
         return True
 
     def _apply_contest(self, p: Protocol) -> bool:
@@ -216,8 +215,7 @@ class PartitionStore:
             self.commission_contests.setdefault(tec, set()).add(p.contest)
         new_own, new_off = sources.get(own), self.contest_official.get(key)
         if new_own is not old_own or new_off is not old_off:
-            totals.add(_figures(old_own), _figures(old_off), -1)
-            totals.add(_figures(new_own), _figures(new_off), 1)
+            totals.replace((_figures(old_own), _figures(old_off)), (_figures(new_own), _figures(new_off)))
         return True
 
     def apply_turnout(self, t: Turnout) -> bool:

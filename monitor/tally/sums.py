@@ -43,9 +43,25 @@ def unanimity(f: Sequence[int], d: Definition) -> tuple[int, int, int, int]:
     return (1, int(big), int(big and valid + invalid > 1000), int(big and invalid == 0))
 
 
-def _add(acc: list[int], xs: Sequence[int], sign: int) -> None:
-    for i, x in enumerate(xs):
-        acc[i] += sign * x
+Vec = Sequence[int]
+Pair = tuple[Vec | None, Vec | None]  # a station's (own protocol's, official) figures, either absent
+
+
+def _shift(acc: list[int], old: Vec | None, new: Vec | None) -> list[int]:
+    """``acc`` with ``old`` taken out and ``new`` put in (either may be absent)."""
+    if old is None:
+        return acc if new is None else [a + x for a, x in zip(acc, new, strict=True)]
+    if new is None:
+        return [a - y for a, y in zip(acc, old, strict=True)]
+    return [a + x - y for a, x, y in zip(acc, new, old, strict=True)]
+
+
+def _moved(own: Vec | None, official: Vec | None) -> list[int] | None:
+    """A station's votes moved (official - own) where both are in and differ (an altered
+    station); None where it adds nothing."""
+    if own is None or official is None or own is official or own == official:
+        return None
+    return [o - p for o, p in zip(official, own, strict=True)]
 
 
 class ProtocolTotals:
@@ -61,21 +77,27 @@ class ProtocolTotals:
         self.n_pec = self.n_official = self.n_altered = 0
         self.unanimous = [0] * len(UNANIMOUS_KEYS)
 
-    def add(
-        self, own: Sequence[int] | None, official: Sequence[int] | None, d: Definition, sign: int
+    def replace(
+        self, old: tuple[Vec | None, Vec | None], new: tuple[Vec | None, Vec | None], d: Definition
     ) -> None:
-        """Put a station's contribution in (``sign`` 1) or take it out (-1)."""
-        if own is not None:
-            _add(self.pec, own, sign)
-            self.n_pec += sign
-        if official is not None:
-            _add(self.official, official, sign)
-            self.n_official += sign
-            _add(self.unanimous, unanimity(official, d), sign)
-            if own is not None:  # moved: official - own, where the station's own protocol is in
-                for i, (o, p) in enumerate(zip(official, own, strict=True)):
-                    self.moved[i] += sign * (o - p)
-                self.n_altered += sign * (official != own)
+        """A station's contribution changed from ``old`` to ``new``, each (its own protocol's
+        figures, its official figures), either absent."""
+        (old_own, old_off), (new_own, new_off) = old, new
+        if new_own is not old_own:
+            self.pec = _shift(self.pec, old_own, new_own)
+            self.n_pec += (new_own is not None) - (old_own is not None)
+        if new_off is not old_off:
+            self.official = _shift(self.official, old_off, new_off)
+            self.n_official += (new_off is not None) - (old_off is not None)
+            self.unanimous = _shift(
+                self.unanimous,
+                None if old_off is None else unanimity(old_off, d),
+                None if new_off is None else unanimity(new_off, d),
+            )
+        was, now = _moved(old_own, old_off), _moved(new_own, new_off)
+        if was is not None or now is not None:
+            self.moved = _shift(self.moved, was, now)
+            self.n_altered += (now is not None) - (was is not None)
 
     def wire(self) -> CommissionSums:
         return {
@@ -99,13 +121,14 @@ class ContestTotals:
         self.official = [0] * width
         self.n_pec = self.n_official = 0
 
-    def add(self, own: Sequence[int] | None, official: Sequence[int] | None, sign: int) -> None:
-        if own is not None:
-            _add(self.pec, own, sign)
-            self.n_pec += sign
-        if official is not None:
-            _add(self.official, official, sign)
-            self.n_official += sign
+    def replace(self, old: Pair, new: Pair) -> None:
+        (old_own, old_off), (new_own, new_off) = old, new
+        if new_own is not old_own:
+            self.pec = _shift(self.pec, old_own, new_own)
+            self.n_pec += (new_own is not None) - (old_own is not None)
+        if new_off is not old_off:
+            self.official = _shift(self.official, old_off, new_off)
+            self.n_official += (new_off is not None) - (old_off is not None)
 
     def wire(self) -> ContestSums:
         return {
