@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -36,7 +36,8 @@ console = Console()
 
 def _send_with_progress(
     settings: Settings,
-    messages: list[Any],
+    messages: Iterable[Any],
+    total: int,
     speed: float,
     client: Any = None,
     should_stop: Any = None,
@@ -52,7 +53,7 @@ def _send_with_progress(
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=console) as bar:
-        task = bar.add_task("replaying", total=len(messages), clock="")
+        task = bar.add_task("replaying", total=total, clock="")
         last_live = [0.0]
 
         def progress(sent: int, at: datetime | None) -> None:
@@ -73,14 +74,13 @@ def _send_with_progress(
 def replay_command(args: argparse.Namespace, settings: Settings) -> int:
     from producers.replay import send
 
-    registry, events = sources.load_messages(args.source, args)
-    events = sources.window(events, args.start, args.until)
+    replay = sources.load_messages(args.source, args)
     ensure_topics(settings)
-    send(settings, registry)
+    send(settings, replay.registry)
     stop = _CtrlC()
-    n = _send_with_progress(settings, events, args.speed, should_stop=stop)
-    where = f" (stopped by Ctrl-C at {n:,} of {len(events):,})" if stop.hit else ""
-    console.print(f"sent {len(registry):,} registry records and {n:,} events to {settings.broker}{where}")
+    n = _send_with_progress(settings, replay.events, replay.n_events, args.speed, should_stop=stop)
+    where = f" (stopped by Ctrl-C at {n:,} of {replay.n_events:,})" if stop.hit else ""
+    console.print(f"sent {replay.n_registry:,} registry records and {n:,} events to {settings.broker}{where}")
     return 130 if stop.hit else 0
 
 
@@ -295,7 +295,7 @@ def run_demo(args: argparse.Namespace) -> int:
             client = redis.Redis.from_url(settings.redis_url)
             t0 = time.monotonic()
             events = messages_of([], election.events)
-            _send_with_progress(settings, events, args.speed, client, top=top)
+            _send_with_progress(settings, events, len(events), args.speed, client, top=top)
             wait_caught_up(settings, client, worker, top=top)
             elapsed = time.monotonic() - t0
             units = {

@@ -112,7 +112,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args)
 
 
-def _election_args(p: argparse.ArgumentParser) -> None:
+def cmd_generate(args: argparse.Namespace) -> int:
+    from monitor.cli import sources
+
+    replay = sources.load_messages(args.source, args)
+    n = sources.write_jsonl(replay, args.out)
+    print(
+        f"wrote {n:,} lines to {args.out}: {replay.n_registry:,} registry records, then"
+        f" {replay.n_events:,} events in clock order (tabmon replay {args.out})"
+    )
+    return 0
+
+
+def _election_args(p: argparse.ArgumentParser, speed: bool = True) -> None:
     p.add_argument(
         "--stations",
         type=int,
@@ -122,12 +134,13 @@ def _election_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tecs", type=int, default=205, help="TECs (default 205)")
     p.add_argument("--seed", type=int, default=2007, help="seed of the synthetic election")
     p.add_argument("--evotes", type=int, default=20000, help="electronic ballots (synthetic)")
-    p.add_argument(
-        "--speed",
-        type=float,
-        default=0.0,
-        help="time compression of the election clock (0 = as fast as possible)",
-    )
+    if speed:
+        p.add_argument(
+            "--speed",
+            type=float,
+            default=0.0,
+            help="time compression of the election clock (0 = as fast as possible)",
+        )
     p.add_argument(
         "--from",
         dest="start",
@@ -181,6 +194,17 @@ def parser() -> argparse.ArgumentParser:
     _election_args(p)
     _conn_args(p)
     p.set_defaults(func=cmd_replay)
+    p = sub.add_parser(
+        "generate", help="write an election's registry and events to a JSON-lines file, for tabmon replay"
+    )
+    p.add_argument(
+        "source",
+        help="kz2007, synthetic, an election definition (built-in name or .yaml file) or a"
+        " JSON-lines file (to cut with --from/--until)",
+    )
+    p.add_argument("-o", "--out", type=Path, required=True, metavar="FILE.jsonl", help="the file to write")
+    _election_args(p, speed=False)
+    p.set_defaults(func=cmd_generate)
     p = sub.add_parser("status", help="print the live tally of a unit from the read model")
     p.add_argument(
         "unit", nargs="?", default=None, help="a unit or station id (default: the country, KZ in kz2007)"

@@ -22,26 +22,64 @@ from monitor.worker.ingest import INPUT_KINDS
 
 
 class EndOffsets:
-    """End offsets of every input topic-partition, through one reusable client."""
+    """End offsets of every input topic-partition, through one reusable client.
+
+    Tansu (0.6.0) answers the latest offset of a partition with the base offset of its last
+    record batch plus one, not the offset after that batch's last record: a night sent in
+    batches of thousands would look tallied while a batch per partition is not. So each end
+    is checked by reading the partition from one before it: the records there are the rest
+    of the last batch (on Kafka, the last record alone). A checked end is kept until the
+    partition's latest offset moves.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.consumer = KafkaConsumer(
             bootstrap_servers=settings.broker, group_id=None, enable_auto_commit=False
         )
+        self._reader: KafkaConsumer | None = None  # reads the last batches (a client of its own)
         self.tps: list[TopicPartition] = []
         for name in (*INPUT_KINDS, *ROUTED_TOPICS.values()):
             topic = settings.topic(name)
             for p in sorted(self.consumer.partitions_for_topic(topic) or ()):
                 self.tps.append(TopicPartition(topic, p))
+        self.checked: dict[TopicPartition, tuple[int, int]] = {}  # tp -> (latest, true end)
 
     def read(self) -> dict[str, int]:
         """``topic:partition`` -> end offset."""
         ends = self.consumer.end_offsets(self.tps) if self.tps else {}
-        return {f"{tp.topic}:{tp.partition}": off for tp, off in ends.items()}
+        return {f"{tp.topic}:{tp.partition}": self._true_end(tp, off) for tp, off in ends.items()}
+
+    def _true_end(self, tp: TopicPartition, latest: int) -> int:
+        if latest <= 0:
+            return latest
+        known = self.checked.get(tp)
+        if known is not None and known[0] == latest:
+            return known[1]
+        if self._reader is None:
+            self._reader = KafkaConsumer(
+                bootstrap_servers=self.settings.broker,
+                group_id=None,
+                enable_auto_commit=False,
+                max_poll_records=1_000_000,
+            )
+        reader = self._reader
+        reader.assign([tp])
+        reader.seek(tp, latest - 1)
+        end = latest
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            records = reader.poll(timeout_ms=200).get(tp)
+            if records:
+                end = max(end, records[-1].offset + 1)
+                break
+        self.checked[tp] = (latest, end)
+        return end
 
     def close(self) -> None:
         self.consumer.close()
+        if self._reader is not None:
+            self._reader.close()
 
 
 def end_offsets(settings: Settings) -> dict[str, int]:

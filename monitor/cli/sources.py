@@ -5,6 +5,8 @@ election definition, or a JSON-lines file; and the window of the night to send (
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,7 @@ from typing import Any
 import orjson
 
 from monitor import topics
-from monitor.errors import ConfigError, read_input_file
+from monitor.errors import ConfigError
 
 ELECTIONS = ("kz2007", "synthetic")  # and any election definition (docs/election-definition.md)
 DRILL_TZ = timezone(timedelta(hours=6))
@@ -66,26 +68,113 @@ def definition_night(name: str, args: argparse.Namespace) -> Any:
         raise ConfigError(f"{name}: {exc}") from None
 
 
-def load_messages(source: str, args: argparse.Namespace) -> tuple[list[Any], list[Any]]:
-    """(registry messages, event messages) for a source: an election name or a file."""
+@dataclass
+class Replay:
+    """What a replay sends: the registry, then the events, each a stream that can be read
+    again, and how many of each (for the progress bar)."""
+
+    registry: Iterable[Any]
+    events: Iterable[Any]
+    n_registry: int
+    n_events: int
+
+
+def load_messages(source: str, args: argparse.Namespace) -> Replay:
+    """The registry and the events (within ``--from``/``--until``) of a source: an election
+    name, a definition, or a JSON-lines file (read as a stream, checked whole first)."""
     from producers.replay import messages_of
 
+    start, until = getattr(args, "start", None), getattr(args, "until", None)
     if source in ELECTIONS or _is_definition(source):
         e = load_election(source, args)
-        return messages_of(e.registry, []), messages_of([], e.events)
-    path = Path(source)
-    data = read_input_file(path, "replay source", f" (elections: {', '.join(ELECTIONS)})")
-    registry: list[Any] = []
-    events: list[Any] = []
-    for n, line in enumerate(data.splitlines(), 1):
-        if not line.strip():
-            continue
+        registry, events = messages_of(e.registry, []), window(messages_of([], e.events), start, until)
+        return Replay(registry, events, len(registry), len(events))
+    return ReplayFile(Path(source), start, until).replay()
+
+
+class ReplayFile:
+    """A JSON-lines replay file (``{"at", "topic", "key", "value"}`` per line; registry lines
+    go first whatever their place). Read whole once to check every line (the first mistake is
+    a one-line error, before anything is sent) and count, then as a stream: memory does not
+    grow with the file."""
+
+    def __init__(self, path: Path, start: str | None = None, until: str | None = None) -> None:
+        self.path = path
+        self.lo, self.hi = bounds(start, until)
+        self.n_registry = self.n_events = 0
+        for m in self._read():
+            if m.topic == "registry":
+                self.n_registry += 1
+            elif self._within(m):
+                self.n_events += 1
+
+    def replay(self) -> Replay:
+        return Replay(_Again(self.registry), _Again(self.events), self.n_registry, self.n_events)
+
+    def registry(self) -> Iterator[Any]:
+        return (m for m in self._read() if m.topic == "registry")
+
+    def events(self) -> Iterator[Any]:
+        return (m for m in self._read() if m.topic != "registry" and self._within(m))
+
+    def _within(self, m: Any) -> bool:
+        return m.at is None or ((self.lo is None or m.at >= self.lo) and (self.hi is None or m.at < self.hi))
+
+    def _read(self) -> Iterator[Any]:
+        path = self.path
+        if not path.is_file():
+            raise ConfigError(
+                f"replay source {str(path)!r} does not exist or is not a file"
+                f" (elections: {', '.join(ELECTIONS)})"
+            )
         try:
-            m = _replay_line(orjson.loads(line))
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise ConfigError(f"{path}:{n}: not a replay line ({exc})") from None
-        (registry if m.topic == "registry" else events).append(m)
-    return registry, events
+            with path.open("rb") as fh:
+                for n, line in enumerate(fh, 1):
+                    if not line.strip():
+                        continue
+                    try:
+                        yield _replay_line(orjson.loads(line))
+                    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+                        raise ConfigError(f"{path}:{n}: not a replay line ({exc})") from None
+        except OSError as exc:
+            raise ConfigError(f"replay source {str(path)!r} cannot be read: {exc.strerror}") from None
+
+
+class _Again:
+    """An iterable that calls ``make`` for every pass over it."""
+
+    def __init__(self, make: Callable[[], Iterator[Any]]) -> None:
+        self.make = make
+
+    def __iter__(self) -> Iterator[Any]:
+        return self.make()
+
+
+def write_jsonl(replay: Replay, out: Path, progress: Callable[[int], None] | None = None) -> int:
+    """The registry then the events as replay lines, to a file; how many lines were written."""
+    n = 0
+    try:
+        with out.open("wb") as fh:
+            for part in (replay.registry, replay.events):
+                for m in part:
+                    fh.write(replay_line(m) + b"\n")
+                    n += 1
+                    if progress is not None and n % 10000 == 0:
+                        progress(n)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {str(out)!r}: {exc.strerror}") from None
+    return n
+
+
+def replay_line(m: Any) -> bytes:
+    """A message as one replay line (what ``_replay_line`` reads back to the same message)."""
+    row = {
+        "at": m.at.isoformat() if m.at is not None else None,
+        "topic": m.topic,
+        "key": m.key.decode(),
+        "value": orjson.Fragment(m.value),
+    }
+    return orjson.dumps(row)
 
 
 def _is_definition(source: str) -> bool:
@@ -123,10 +212,18 @@ def parse_clock(text: str, flag: str) -> datetime:
     return t if t.tzinfo else t.replace(tzinfo=DRILL_TZ)
 
 
-def window(events: list[Any], start: str | None, until: str | None) -> list[Any]:
-    """The events with ``start <= at < until`` (events without a time are kept)."""
+def bounds(start: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:
+    """``--from`` and ``--until`` as points on the drill clock (None where not given)."""
     lo = parse_clock(start, "--from") if start else None
     hi = parse_clock(until, "--until") if until else None
     if lo and hi and hi <= lo:
         raise ConfigError(f"--until {until!r} is not after --from {start!r}")
+    return lo, hi
+
+
+def window(events: list[Any], start: str | None, until: str | None) -> list[Any]:
+    """The events with ``start <= at < until`` (events without a time are kept)."""
+    lo, hi = bounds(start, until)
+    if lo is None and hi is None:
+        return events
     return [m for m in events if m.at is None or ((lo is None or m.at >= lo) and (hi is None or m.at < hi))]
