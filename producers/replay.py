@@ -80,6 +80,7 @@ def send(
 
 
 BATCH_BYTES = 512 * 1024
+REQUEST_TIMEOUT_MS = 120_000  # a batch is retried this long (a busy broker may pause)
 LINGER_SECONDS = 0.1  # at the latest, an open batch is sent this long after the last was
 _CHECK_EVERY = 500  # messages between checks of the clock, progress and futures
 
@@ -93,7 +94,7 @@ class _Batches:
         self.prod = prod
         self.open: dict[tuple[str, int], Any] = {}
         self.partitions: dict[str, int] = {}
-        self.pending: list[asyncio.Future[Any]] = []
+        self.pending: list[tuple[tuple[str, int], asyncio.Future[Any]]] = []
         self.spin = 0
 
     async def add(self, topic: str, key: bytes | None, value: bytes) -> None:
@@ -116,7 +117,7 @@ class _Batches:
 
     async def _submit(self, where: tuple[str, int], batch: Any) -> None:
         batch.close()
-        self.pending.append(await self.prod.send_batch(batch, where[0], partition=where[1]))
+        self.pending.append((where, await self.prod.send_batch(batch, where[0], partition=where[1])))
 
     async def send_open(self) -> None:
         batches, self.open = self.open, {}
@@ -126,24 +127,32 @@ class _Batches:
     def check(self) -> None:
         """Drop the acknowledged batches; raise the first delivery error."""
         left = []
-        for f in self.pending:
+        for where, f in self.pending:
             if not f.done():
-                left.append(f)
+                left.append((where, f))
             elif f.exception() is not None:
-                raise ReplayError(f"the broker did not take a batch: {f.exception()}")
+                raise _refused(where, f.exception())
         self.pending = left
 
     async def flush(self) -> None:
         await self.send_open()
-        try:
-            await asyncio.gather(*self.pending)
-        except KafkaError as exc:
-            raise ReplayError(f"the broker did not take a batch: {exc}") from None
+        for where, f in self.pending:
+            try:
+                await f
+            except KafkaError as exc:
+                raise _refused(where, exc) from None
         self.pending = []
 
 
 class ReplayError(MonitorError):
     """Messages could not be delivered."""
+
+
+def _refused(where: tuple[str, int], exc: BaseException | None) -> ReplayError:
+    return ReplayError(
+        f"the broker did not take a batch for {where[0]}:{where[1]} within"
+        f" {REQUEST_TIMEOUT_MS // 1000} s: {exc}"
+    )
 
 
 async def _send(
@@ -158,7 +167,7 @@ async def _send(
         acks=1,
         max_batch_size=BATCH_BYTES,
         max_request_size=8 * 1024 * 1024,
-        request_timeout_ms=30_000,
+        request_timeout_ms=REQUEST_TIMEOUT_MS,
     )
     try:
         await prod.start()

@@ -37,7 +37,7 @@ console = Console()
 def _send_with_progress(
     settings: Settings,
     messages: Iterable[Any],
-    total: int,
+    total: int | None,
     speed: float,
     client: Any = None,
     should_stop: Any = None,
@@ -76,11 +76,12 @@ def replay_command(args: argparse.Namespace, settings: Settings) -> int:
 
     replay = sources.load_messages(args.source, args)
     ensure_topics(settings)
-    send(settings, replay.registry)
+    n_registry = send(settings, replay.registry)
     stop = _CtrlC()
     n = _send_with_progress(settings, replay.events, replay.n_events, args.speed, should_stop=stop)
-    where = f" (stopped by Ctrl-C at {n:,} of {replay.n_events:,})" if stop.hit else ""
-    console.print(f"sent {replay.n_registry:,} registry records and {n:,} events to {settings.broker}{where}")
+    of = f" of {replay.n_events:,}" if replay.n_events is not None else ""
+    where = f" (stopped by Ctrl-C at {n:,}{of})" if stop.hit else ""
+    console.print(f"sent {n_registry:,} registry records and {n:,} events to {settings.broker}{where}")
     return 130 if stop.hit else 0
 
 

@@ -116,10 +116,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from monitor.cli import sources
 
     replay = sources.load_messages(args.source, args)
-    n = sources.write_jsonl(replay, args.out)
+    n_registry, n_events = sources.write_jsonl(replay, args.out)
     print(
-        f"wrote {n:,} lines to {args.out}: {replay.n_registry:,} registry records, then"
-        f" {replay.n_events:,} events in clock order (tabmon replay {args.out})"
+        f"wrote {n_registry + n_events:,} lines to {args.out}: {n_registry:,} registry records, then"
+        f" {n_events:,} events in clock order (tabmon replay {args.out})"
     )
     return 0
 

@@ -75,8 +75,8 @@ class Replay:
 
     registry: Iterable[Any]
     events: Iterable[Any]
-    n_registry: int
-    n_events: int
+    n_registry: int | None  # None: not known before they are read (a streamed night)
+    n_events: int | None
 
 
 def load_messages(source: str, args: argparse.Namespace) -> Replay:
@@ -85,11 +85,36 @@ def load_messages(source: str, args: argparse.Namespace) -> Replay:
     from producers.replay import messages_of
 
     start, until = getattr(args, "start", None), getattr(args, "until", None)
+    if source == "synthetic":
+        return _streamed_synthetic(args, start, until)
     if source in ELECTIONS or _is_definition(source):
         e = load_election(source, args)
         registry, events = messages_of(e.registry, []), window(messages_of([], e.events), start, until)
         return Replay(registry, events, len(registry), len(events))
     return ReplayFile(Path(source), start, until).replay()
+
+
+def _streamed_synthetic(args: argparse.Namespace, start: str | None, until: str | None) -> Replay:
+    """The synthetic night as a stream (``producers.elections.synthetic.stream``): memory
+    holds the stations' plan and one run of events, whatever the size."""
+    from producers.elections.synthetic import stream
+    from producers.replay import Message, messages_of
+
+    stations = 9727 if args.stations is None else args.stations
+    if stations < 1 or args.tecs < 1:
+        raise ConfigError("--stations and --tecs must be at least 1")
+    lo, hi = bounds(start, until)
+    try:
+        registry, events = stream(stations, args.tecs, seed=args.seed, evote_ballots=args.evotes)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+    def messages() -> Iterator[Message]:
+        for e in events:
+            if (lo is None or e.at >= lo) and (hi is None or e.at < hi):
+                yield Message(e.topic, e.key.encode(), orjson.dumps(e.value), e.at)
+
+    return Replay((messages_of([r], [])[0] for r in registry), messages(), None, None)
 
 
 class ReplayFile:
@@ -150,20 +175,20 @@ class _Again:
         return self.make()
 
 
-def write_jsonl(replay: Replay, out: Path, progress: Callable[[int], None] | None = None) -> int:
-    """The registry then the events as replay lines, to a file; how many lines were written."""
-    n = 0
+def write_jsonl(replay: Replay, out: Path) -> tuple[int, int]:
+    """The registry then the events as replay lines, to a file; how many of each."""
+    counts = []
     try:
         with out.open("wb") as fh:
             for part in (replay.registry, replay.events):
+                n = 0
                 for m in part:
                     fh.write(replay_line(m) + b"\n")
                     n += 1
-                    if progress is not None and n % 10000 == 0:
-                        progress(n)
+                counts.append(n)
     except OSError as exc:
         raise ConfigError(f"cannot write {str(out)!r}: {exc.strerror}") from None
-    return n
+    return counts[0], counts[1]
 
 
 def replay_line(m: Any) -> bytes:

@@ -14,10 +14,14 @@ per-station numbers, never by summing the events back, so it can check a tally.
 
 from __future__ import annotations
 
+import heapq
 import json
 import math
 import random
-from datetime import datetime, timedelta, timezone
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
 from operator import attrgetter
 from pathlib import Path
 from typing import Any
@@ -320,16 +324,21 @@ def _protocol_events(sid: str, figures: dict, out: list, rng: random.Random) -> 
     return tec_at
 
 
-def generate(
-    n_stations: int = 9727,
-    n_tecs: int = 205,
-    *,
-    seed: int = 2007,
-    evote_share: float = 1512 / 9727,
-    evote_ballots: int = 20000,
-    with_evotes: bool = True,
-) -> Election:
-    """A clean synthetic election: registry, time-ordered events and the ground truth."""
+@dataclass
+class _Plan:
+    """A night planned and not yet timed: units, stations, shares and the clock's streams."""
+
+    units: list[dict]
+    stations: list[_Station]
+    shares: dict[str, list[float]]
+    rng_count: random.Random
+    rng_evote: random.Random
+    rng_clock: random.Random
+
+
+def _plan(
+    n_stations: int, n_tecs: int, seed: int, evote_share: float, evote_ballots: int, with_evotes: bool
+) -> _Plan:
     if n_tecs < 1 or n_stations < n_tecs:
         raise ValueError(f"need 1 <= n_tecs <= n_stations, got {n_tecs} TECs, {n_stations}")
     if not 0.0 <= evote_share <= 1.0 or evote_ballots < 0:
@@ -345,29 +354,14 @@ def generate(
     _plan_day(stations, rng_day)  # before e-votes: they are apportioned by voters
     if with_evotes and evote_ballots:
         _allocate_evotes(stations, evote_ballots, rng_evote)
+    return _Plan(units, stations, shares, rng_count, rng_evote, rng_clock)
 
-    events: list[TimedEvent] = []
-    truth = Truth({}, {}, {}, {}, {}, {})
-    tec_figs: dict[str, dict] = {}
-    tec_times: dict[str, datetime] = {}
-    tokens: set[str] = set()
-    for st in stations:
-        sid = st.sid
-        evote_secs = _evote_events(st, events, tokens, rng_evote)
-        last = _turnout_events(st, evote_secs, events, rng_clock)
-        figures = _count(st, last, shares[st.rec], rng_count)
-        tec_at = _protocol_events(sid, figures, events, rng_clock)
-        tec_figs[sid] = figures
-        tec_times[st.tec] = max(tec_at, tec_times.get(st.tec, tec_at))
-        truth.station_tec[sid], truth.station_rec[sid] = st.tec, st.rec
-        truth.pec[sid], truth.official[sid] = _copy_figures(figures), _copy_figures(figures)
-        truth.turnout[sid], truth.evote_ballots[sid] = dict(last), st.electronic
 
-    events.extend(_summaries(stations, tec_figs, tec_times, events, rng_clock))
-    events.sort(key=attrgetter("at"))  # stable: ties keep generation order
-    registry = [{"type": "ballot", "v": 1, "parties": list(PARTIES)}, *units]
-    registry += [
-        {
+def _registry(plan: _Plan) -> Iterator[dict]:
+    yield {"type": "ballot", "v": 1, "parties": list(PARTIES)}
+    yield from plan.units
+    for st in plan.stations:
+        yield {
             "type": "station",
             "v": 1,
             "station_id": st.sid,
@@ -377,22 +371,127 @@ def generate(
             "registered_baseline": st.baseline,
             "evoting": st.evoting,
         }
-        for st in stations
-    ]
-    return Election(seed, PARTIES, registry, events, truth)
+
+
+class _Night:
+    """The stations' events in generation order, and what the summaries need of them: each
+    TEC's stations and sums (in the stations' order), its last tec entry, the latest time."""
+
+    def __init__(self, plan: _Plan) -> None:
+        self.plan = plan
+        self.tec_sums: dict[str, tuple[int, dict]] = {}
+        self.tec_times: dict[str, datetime] = {}
+        self.latest: datetime | None = None
+
+    def stations(self, out: list[TimedEvent]) -> Iterator[tuple[_Station, dict, dict]]:
+        """Append each station's events to ``out``; yield (station, its figures, its last
+        turnout report) after each."""
+        p, tokens = self.plan, set[str]()
+        for st in p.stations:
+            n0 = len(out)
+            evote_secs = _evote_events(st, out, tokens, p.rng_evote)
+            last = _turnout_events(st, evote_secs, out, p.rng_clock)
+            figures = _count(st, last, p.shares[st.rec], p.rng_count)
+            tec_at = _protocol_events(st.sid, figures, out, p.rng_clock)
+            n, acc = self.tec_sums.get(st.tec, (0, None))
+            self.tec_sums[st.tec] = (n + 1, _sum_figures([acc, figures] if acc else [figures]))
+            self.tec_times[st.tec] = max(tec_at, self.tec_times.get(st.tec, tec_at))
+            at = max(e.at for e in out[n0:])
+            self.latest = at if self.latest is None else max(self.latest, at)
+            yield st, figures, last
+
+    def summaries(self) -> list[TimedEvent]:
+        return _summaries(self.tec_sums, self.tec_times, self.latest, self.plan.rng_clock)
+
+
+def generate(
+    n_stations: int = 9727,
+    n_tecs: int = 205,
+    *,
+    seed: int = 2007,
+    evote_share: float = 1512 / 9727,
+    evote_ballots: int = 20000,
+    with_evotes: bool = True,
+) -> Election:
+    """A clean synthetic election: registry, time-ordered events and the ground truth."""
+    plan = _plan(n_stations, n_tecs, seed, evote_share, evote_ballots, with_evotes)
+    night = _Night(plan)
+    events: list[TimedEvent] = []
+    truth = Truth({}, {}, {}, {}, {}, {})
+    for st, figures, last in night.stations(events):
+        sid = st.sid
+        truth.station_tec[sid], truth.station_rec[sid] = st.tec, st.rec
+        truth.pec[sid], truth.official[sid] = _copy_figures(figures), _copy_figures(figures)
+        truth.turnout[sid], truth.evote_ballots[sid] = dict(last), st.electronic
+    events.extend(night.summaries())
+    events.sort(key=attrgetter("at"))  # stable: ties keep generation order
+    return Election(seed, PARTIES, list(_registry(plan)), events, truth)
+
+
+def stream(
+    n_stations: int = 9727,
+    n_tecs: int = 205,
+    *,
+    seed: int = 2007,
+    evote_share: float = 1512 / 9727,
+    evote_ballots: int = 20000,
+    with_evotes: bool = True,
+    spill_events: int = 100_000,
+) -> tuple[Iterator[dict], Iterator[TimedEvent]]:
+    """The same night as ``generate`` (the same registry and events in the same order) as two
+    streams, without the truth: the registry records, then the events in clock order. The
+    events are generated in runs of about ``spill_events``, each sorted and spilled to a
+    temporary file, then merged: memory holds the stations' plan and one run, not the night.
+    Read the registry first: the events' generator starts the night."""
+    plan = _plan(n_stations, n_tecs, seed, evote_share, evote_ballots, with_evotes)
+    return _registry(plan), _merged(plan, spill_events)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO = timedelta(microseconds=1)
+
+
+def _merged(plan: _Plan, spill_events: int) -> Iterator[TimedEvent]:
+    night = _Night(plan)
+    with tempfile.TemporaryDirectory(prefix="tabmon-night-") as tmp:
+        runs: list[Path] = []
+        buf: list[TimedEvent] = []
+
+        def spill() -> None:
+            buf.sort(key=attrgetter("at"))  # stable, as generate's sort
+            path = Path(tmp) / f"run-{len(runs):05d}"
+            with path.open("wb") as fh:
+                for e in buf:
+                    k = (e.at - _EPOCH) // _MICRO
+                    fh.write(b"%020d\t%s\t%s\t%s\n" % (k, e.topic.encode(), e.key.encode(), _dumps(e.value)))
+            runs.append(path)
+            buf.clear()
+
+        for st, _, _ in night.stations(buf):
+            st.cum = st.added_cum = []  # the plan of a station already generated
+            if len(buf) >= spill_events:
+                spill()
+        buf.extend(night.summaries())
+        spill()
+        files = [p.open("rb") for p in runs]
+        try:
+            # ties keep the order of the runs, and within a run the order of generation
+            for line in heapq.merge(*files, key=lambda ln: ln[:20]):
+                k, topic, key, value = line.rstrip(b"\n").split(b"\t", 3)
+                at = (_EPOCH + int(k) * _MICRO).astimezone(TZ)
+                yield TimedEvent(at, topic.decode(), key.decode(), orjson.loads(value))
+        finally:
+            for fh in files:
+                fh.close()
 
 
 def _summaries(
-    stations: list[_Station],
-    figs: dict[str, dict],
+    tec_sums: dict[str, tuple[int, dict]],
     tec_times: dict[str, datetime],
-    events: list[TimedEvent],
+    latest: datetime | None,
     rng: random.Random,
 ) -> list[TimedEvent]:
     """TEC summaries after their last station's tec protocol, RECs after their TECs, CEC last."""
-    by_tec: dict[str, list[str]] = {}
-    for st in stations:
-        by_tec.setdefault(st.tec, []).append(st.sid)
     out: list[TimedEvent] = []
 
     def emit(level: str, uid: str, at: datetime, n: int, f: dict) -> None:
@@ -412,18 +511,18 @@ def _summaries(
         )
 
     rec_parts: dict[str, list[tuple[datetime, int, dict]]] = {}
-    for tec, sids in by_tec.items():
+    for tec, (n, f) in tec_sums.items():
         at = tec_times[tec] + _secs(rng, 600, 2400)
-        f = _sum_figures([figs[s] for s in sids])
-        emit("tec", tec, at, len(sids), f)
-        rec_parts.setdefault(tec.split("-")[0], []).append((at, len(sids), f))
+        emit("tec", tec, at, n, f)
+        rec_parts.setdefault(tec.split("-")[0], []).append((at, n, f))
     rec_totals = []
     for rec, parts in rec_parts.items():
         at = max(p[0] for p in parts) + _secs(rng, 600, 2400)
         n, f = sum(p[1] for p in parts), _sum_figures([p[2] for p in parts])
         emit("rec", rec, at, n, f)
         rec_totals.append((n, f))
-    at = max(ev.at for ev in (*events, *out)) + _secs(rng, 1200, 3600)
+    last = max(ev.at for ev in out) if latest is None else max(latest, *(ev.at for ev in out))
+    at = last + _secs(rng, 1200, 3600)
     emit("cec", CEC_ID, at, sum(n for n, _ in rec_totals), _sum_figures([f for _, f in rec_totals]))
     return out
 
