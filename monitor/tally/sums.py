@@ -64,53 +64,6 @@ def _moved(own: Vec | None, official: Vec | None) -> list[int] | None:
     return [o - p for o, p in zip(official, own, strict=True)]
 
 
-class ProtocolTotals:
-    """A commission's protocol sums: its stations' own protocols (``pec``), their official
-    figures, the votes moved between the two and the unanimous stations."""
-
-    __slots__ = ("pec", "official", "moved", "n_pec", "n_official", "n_altered", "unanimous")
-
-    def __init__(self, width: int) -> None:
-        self.pec = [0] * width
-        self.official = [0] * width
-        self.moved = [0] * width
-        self.n_pec = self.n_official = self.n_altered = 0
-        self.unanimous = [0] * len(UNANIMOUS_KEYS)
-
-    def replace(
-        self, old: tuple[Vec | None, Vec | None], new: tuple[Vec | None, Vec | None], d: Definition
-    ) -> None:
-        """A station's contribution changed from ``old`` to ``new``, each (its own protocol's
-        figures, its official figures), either absent."""
-        (old_own, old_off), (new_own, new_off) = old, new
-        if new_own is not old_own:
-            self.pec = _shift(self.pec, old_own, new_own)
-            self.n_pec += (new_own is not None) - (old_own is not None)
-        if new_off is not old_off:
-            self.official = _shift(self.official, old_off, new_off)
-            self.n_official += (new_off is not None) - (old_off is not None)
-            self.unanimous = _shift(
-                self.unanimous,
-                None if old_off is None else unanimity(old_off, d),
-                None if new_off is None else unanimity(new_off, d),
-            )
-        was, now = _moved(old_own, old_off), _moved(new_own, new_off)
-        if was is not None or now is not None:
-            self.moved = _shift(self.moved, was, now)
-            self.n_altered += (now is not None) - (was is not None)
-
-    def wire(self) -> CommissionSums:
-        return {
-            "pec": list(self.pec),
-            "official": list(self.official),
-            "moved": list(self.moved),
-            "n_pec": self.n_pec,
-            "n_official": self.n_official,
-            "n_altered": self.n_altered,
-            "unanimous": list(self.unanimous),
-        }
-
-
 class ContestTotals:
     """A later contest's sums in a commission: its stations' own protocols and official figures."""
 
@@ -136,4 +89,45 @@ class ContestTotals:
             "official": list(self.official),
             "n_pec": self.n_pec,
             "n_official": self.n_official,
+        }
+
+
+class ProtocolTotals(ContestTotals):
+    """A commission's protocol sums: its stations' own protocols (``pec``), their official
+    figures, the votes moved between the two and the unanimous stations."""
+
+    __slots__ = ("moved", "n_altered", "unanimous")
+
+    def __init__(self, width: int) -> None:
+        super().__init__(width)
+        self.moved = [0] * width
+        self.n_altered = 0
+        self.unanimous = [0] * len(UNANIMOUS_KEYS)
+
+    def replace(self, old: Pair, new: Pair, d: Definition | None = None) -> None:
+        """A station's contribution changed from ``old`` to ``new``, each (its own protocol's
+        figures, its official figures), either absent."""
+        assert d is not None, "the first contest's sums need the definition (unanimity)"
+        super().replace(old, new)
+        (old_own, old_off), (new_own, new_off) = old, new
+        if new_off is not old_off:
+            self.unanimous = _shift(
+                self.unanimous,
+                None if old_off is None else unanimity(old_off, d),
+                None if new_off is None else unanimity(new_off, d),
+            )
+        was, now = _moved(old_own, old_off), _moved(new_own, new_off)
+        if was is not None or now is not None:
+            self.moved = _shift(self.moved, was, now)
+            self.n_altered += (now is not None) - (was is not None)
+
+    def wire(self) -> CommissionSums:  # type: ignore[override]
+        return {
+            "pec": list(self.pec),
+            "official": list(self.official),
+            "moved": list(self.moved),
+            "n_pec": self.n_pec,
+            "n_official": self.n_official,
+            "n_altered": self.n_altered,
+            "unanimous": list(self.unanimous),
         }

@@ -14,14 +14,12 @@ per-station numbers, never by summing the events back, so it can check a tally.
 
 from __future__ import annotations
 
-import heapq
 import json
 import math
 import random
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from operator import attrgetter
 from pathlib import Path
 from typing import Any
@@ -31,6 +29,7 @@ from producers.elections.parts import Election, TimedEvent, Truth, sum_figures
 from producers.elections.parts import apportion as _apportion
 from producers.elections.parts import cumulative as _cumulative
 from producers.elections.parts import soft_cap as _soft_cap
+from producers.elections.spill import time_ordered
 
 try:  # orjson is a project dependency; the stdlib fallback writes byte-identical output
     import orjson
@@ -444,45 +443,20 @@ def stream(
     temporary file, then merged: memory holds the stations' plan and one run, not the night.
     Read the registry first: the events' generator starts the night."""
     plan = _plan(n_stations, n_tecs, seed, evote_share, evote_ballots, with_evotes)
-    return _registry(plan), _merged(plan, spill_events)
+    return _registry(plan), time_ordered(_runs(plan, spill_events), _dumps, TZ)
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICRO = timedelta(microseconds=1)
-
-
-def _merged(plan: _Plan, spill_events: int) -> Iterator[TimedEvent]:
+def _runs(plan: _Plan, spill_events: int) -> Iterator[list[TimedEvent]]:
+    """The night in runs of about ``spill_events`` events, in the order of generation."""
     night = _Night(plan)
-    with tempfile.TemporaryDirectory(prefix="tabmon-night-") as tmp:
-        runs: list[Path] = []
-        buf: list[TimedEvent] = []
-
-        def spill() -> None:
-            buf.sort(key=attrgetter("at"))  # stable, as generate's sort
-            path = Path(tmp) / f"run-{len(runs):05d}"
-            with path.open("wb") as fh:
-                for e in buf:
-                    k = (e.at - _EPOCH) // _MICRO
-                    fh.write(b"%020d\t%s\t%s\t%s\n" % (k, e.topic.encode(), e.key.encode(), _dumps(e.value)))
-            runs.append(path)
-            buf.clear()
-
-        for st, _, _ in night.stations(buf):
-            st.cum = st.added_cum = []  # the plan of a station already generated
-            if len(buf) >= spill_events:
-                spill()
-        buf.extend(night.summaries())
-        spill()
-        files = [p.open("rb") for p in runs]
-        try:
-            # ties keep the order of the runs, and within a run the order of generation
-            for line in heapq.merge(*files, key=lambda ln: ln[:20]):
-                k, topic, key, value = line.rstrip(b"\n").split(b"\t", 3)
-                at = (_EPOCH + int(k) * _MICRO).astimezone(TZ)
-                yield TimedEvent(at, topic.decode(), key.decode(), orjson.loads(value))
-        finally:
-            for fh in files:
-                fh.close()
+    buf: list[TimedEvent] = []
+    for st, _, _ in night.stations(buf):
+        st.cum = st.added_cum = []  # the plan of a station already generated
+        if len(buf) >= spill_events:
+            yield buf  # written out before the next is asked for
+            buf.clear()  # the one list the stations append to
+    buf.extend(night.summaries())
+    yield buf
 
 
 def _summaries(
