@@ -36,13 +36,13 @@ class Message:
 
 def messages_of(registry: Sequence[dict[str, Any]], events: Iterable[Any]) -> list[Message]:
     """Registry records (keyed by their id) then timed events (``.at .topic .key .value``)."""
-    out = [Message("registry", _registry_key(r).encode(), orjson.dumps(r)) for r in registry]
+    out = [Message("registry", registry_key(r).encode(), orjson.dumps(r)) for r in registry]
     for e in events:
         out.append(Message(e.topic, e.key.encode(), orjson.dumps(e.value), e.at))
     return out
 
 
-def _registry_key(record: dict[str, Any]) -> str:
+def registry_key(record: dict[str, Any]) -> str:
     kind = record.get("type")
     if kind == "station":
         return str(record["station_id"])

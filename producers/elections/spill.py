@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import heapq
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta, tzinfo
 from operator import attrgetter
 from pathlib import Path
-from typing import Any
 
 import orjson
 
@@ -20,9 +19,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
 
 
-def time_ordered(
-    runs: Iterable[list[TimedEvent]], dumps: Callable[[Any], bytes], tz: tzinfo
-) -> Iterator[TimedEvent]:
+def time_ordered(runs: Iterable[list[TimedEvent]], tz: tzinfo) -> Iterator[TimedEvent]:
     """Every event of ``runs`` in clock order (stable), times given back in ``tz``. A run is
     sorted in place and written out before the next is asked for."""
     with tempfile.TemporaryDirectory(prefix="tabmon-night-") as tmp:
@@ -33,7 +30,9 @@ def time_ordered(
             with path.open("wb") as fh:
                 for e in run:
                     k = (e.at - _EPOCH) // _MICRO
-                    fh.write(b"%020d\t%s\t%s\t%s\n" % (k, e.topic.encode(), e.key.encode(), dumps(e.value)))
+                    fh.write(
+                        b"%020d\t%s\t%s\t%s\n" % (k, e.topic.encode(), e.key.encode(), orjson.dumps(e.value))
+                    )
             paths.append(path)
         files = [p.open("rb") for p in paths]
         try:

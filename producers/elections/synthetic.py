@@ -14,33 +14,22 @@ per-station numbers, never by summing the events back, so it can check a tally.
 
 from __future__ import annotations
 
-import json
 import math
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from operator import attrgetter
-from pathlib import Path
 from typing import Any
 
 from monitor.contract import CEC_ID, REC_CODES
+from producers.elections.files import registry_to_json as registry_to_json  # re-exported
+from producers.elections.files import to_jsonl as to_jsonl  # re-exported
 from producers.elections.parts import Election, TimedEvent, Truth, sum_figures
 from producers.elections.parts import apportion as _apportion
 from producers.elections.parts import cumulative as _cumulative
 from producers.elections.parts import soft_cap as _soft_cap
 from producers.elections.spill import time_ordered
-
-try:  # orjson is a project dependency; the stdlib fallback writes byte-identical output
-    import orjson
-
-    def _dumps(obj: Any) -> bytes:
-        return orjson.dumps(obj)
-except ImportError:  # pragma: no cover - depends on the environment
-
-    def _dumps(obj: Any) -> bytes:
-        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
-
 
 PARTIES = ("ANSDP", "Nur Otan", "PPK", "Auyl", "Ak Zhol", "Rukhaniyat", "CPPK")  # ballot order
 REGIONS: dict[str, str] = dict(REC_CODES)  # the contract's region codes, in contract order
@@ -440,10 +429,9 @@ def stream(
     """The same night as ``generate`` (the same registry and events in the same order) as two
     streams, without the truth: the registry records, then the events in clock order. The
     events are generated in runs of about ``spill_events``, each sorted and spilled to a
-    temporary file, then merged: memory holds the stations' plan and one run, not the night.
-    Read the registry first: the events' generator starts the night."""
+    temporary file, then merged: memory holds the stations' plan and one run, not the night."""
     plan = _plan(n_stations, n_tecs, seed, evote_share, evote_ballots, with_evotes)
-    return _registry(plan), time_ordered(_runs(plan, spill_events), _dumps, TZ)
+    return _registry(plan), time_ordered(_runs(plan, spill_events), TZ)
 
 
 def _runs(plan: _Plan, spill_events: int) -> Iterator[list[TimedEvent]]:
@@ -499,70 +487,3 @@ def _summaries(
     at = last + _secs(rng, 1200, 3600)
     emit("cec", CEC_ID, at, sum(n for n, _ in rec_totals), _sum_figures([f for _, f in rec_totals]))
     return out
-
-
-def _registry_key(record: dict) -> str:
-    if record["type"] == "ballot":
-        return "ballot"
-    return record["unit_id"] if record["type"] == "unit" else record["station_id"]
-
-
-def to_jsonl(election: Election, path: str | Path) -> None:
-    """One line per event ``{"at","topic","key","value"}``, registry records first."""
-    first = election.events[0].at if election.events else REPORT_TIMES[0]
-    reg_at = (first - timedelta(hours=1)).isoformat()
-    with open(path, "wb") as fh:
-        for rec in election.registry:
-            line = {"at": reg_at, "topic": "registry", "key": _registry_key(rec), "value": rec}
-            fh.write(_dumps(line) + b"\n")
-        for ev in election.events:
-            line = {"at": ev.at.isoformat(), "topic": ev.topic, "key": ev.key, "value": ev.value}
-            fh.write(_dumps(line) + b"\n")
-
-
-def registry_to_json(election: Election, path: str | Path) -> None:
-    """The registry as a JSON array, one record per line."""
-    with open(path, "wb") as fh:
-        fh.write(b"[\n" + b",\n".join(_dumps(r) for r in election.registry) + b"\n]\n")
-
-
-def topic_counts(election: Election) -> dict[str, int]:
-    """Events per topic, registry included."""
-    counts = {"registry": len(election.registry)}
-    for ev in election.events:
-        counts[ev.topic] = counts.get(ev.topic, 0) + 1
-    return counts
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``python -m producers.elections.synthetic --jsonl events.jsonl [--registry registry.json]``."""
-    import argparse
-    import time
-
-    ap = argparse.ArgumentParser(description="Write a synthetic (clean) election.")
-    ap.add_argument("--stations", type=int, default=9727)
-    ap.add_argument("--tecs", type=int, default=205)
-    ap.add_argument("--seed", type=int, default=2007)
-    ap.add_argument("--evote-ballots", type=int, default=20000)
-    ap.add_argument("--no-evotes", action="store_true")
-    ap.add_argument("--jsonl", help="write events (registry first) as JSON lines")
-    ap.add_argument("--registry", help="write the registry as a JSON array")
-    args = ap.parse_args(argv)
-    t0 = time.perf_counter()
-    el = generate(
-        args.stations,
-        args.tecs,
-        seed=args.seed,
-        evote_ballots=args.evote_ballots,
-        with_evotes=not args.no_evotes,
-    )
-    took = time.perf_counter() - t0
-    if args.jsonl:
-        to_jsonl(el, args.jsonl)
-    if args.registry:
-        registry_to_json(el, args.registry)
-    print(f"generated in {took:.2f}s (synthetic): {topic_counts(el)}")
-
-
-if __name__ == "__main__":
-    main()
