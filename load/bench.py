@@ -240,6 +240,12 @@ def main() -> None:
         action="store_true",
         help="(b) with every message sent to a random partition (forwarded home)",
     )
+    ap.add_argument(
+        "--gc-young",
+        type=int,
+        default=Settings().gc_young,
+        help="(b) the worker's TABMON_GC_YOUNG (0: CPython's collector)",
+    )
     args = ap.parse_args()
     tecs = min(205, args.stations)
     print(f"synthetic election: {args.stations:,} stations, {tecs} TECs, seed 2007", flush=True)
@@ -249,7 +255,7 @@ def main() -> None:
     print(f"    decode+validate+tally    {a['decode_validate_tally']:>12,.0f} events/s")
     print(f"    the intake step, batched {a['intake']:>12,.0f} events/s", flush=True)
     with tempfile.TemporaryDirectory() as tmp, embedded(Path(tmp), app_id="bench") as s:
-        s = Settings.from_env({}, **{**s.masked(), "redis_url": s.redis_url})
+        s = Settings.from_env({}, **{**s.masked(), "redis_url": s.redis_url, "gc_young": args.gc_young})
         ensure_topics(s)
         b = bench_end_to_end(s, election, args.copies, Path(tmp), args.anywhere)
         c = asyncio.run(_raw_ceiling(s, b["events"]))

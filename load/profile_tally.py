@@ -6,6 +6,7 @@ snapshotting every unit), on a synthetic election of any size.
     python load/profile_tally.py --stations 100000      # the top functions by own time
     python load/profile_tally.py --stations 100000 --no-profile   # the timings alone
     python load/profile_tally.py --flush-every 25000 --no-profile  # flushes by events, not time
+    python load/profile_tally.py --gc-young 0     # with CPython's collector, not the worker's
 
 Prints, per stage, the events per second without the profiler, then the functions with the
 largest share of the profiled time (own time, and with what they call).
@@ -29,6 +30,7 @@ from monitor.contract import DECODERS, build, parse
 from monitor.settings import Settings
 from monitor.tally import PartitionStore, merge, snapshot, take_partial, take_station_docs
 from monitor.tally.wire import check_partial_for
+from monitor.worker import heap
 from producers.elections.synthetic import generate
 
 FLUSH_SECONDS = Settings().flush_interval
@@ -98,6 +100,12 @@ def main() -> int:
     ap.add_argument("--top", type=int, default=15)
     ap.add_argument("--no-profile", action="store_true", help="the timings alone")
     ap.add_argument("--flush-every", type=int, default=0, help="flush every N events (default: by time)")
+    ap.add_argument(
+        "--gc-young",
+        type=int,
+        default=Settings().gc_young,
+        help="the collector's young threshold, as the worker's TABMON_GC_YOUNG (0: CPython's)",
+    )
     args = ap.parse_args()
     t0 = time.perf_counter()
     election = generate(args.stations, args.tecs, seed=2007)
@@ -106,6 +114,8 @@ def main() -> int:
         (e.topic, DECODERS[e.topic](parse(orjson.dumps(e.value), 65536), registry)) for e in election.events
     ]
     n, made = len(records), time.perf_counter() - t0
+    heap.tune(args.gc_young)  # the worker's collector: tuned, and what is loaded frozen
+    heap.settle(args.gc_young)
     print(
         f"synthetic election: {args.stations:,} stations, {args.tecs} commissions, {n:,} events"
         f" ({made:.0f} s)"

@@ -60,6 +60,9 @@ class Settings:
     """Consumer group session timeout in seconds (how long a killed worker holds partitions)."""
     batch_size: int = 5000
     """Most records the ingest consumer takes in one fetch."""
+    gc_young: int = 50_000
+    """Net allocations between two young collections of the worker's cyclic collector
+    (CPython's default: 700); 0 keeps CPython's collector as it is (monitor/worker/heap.py)."""
     sweep_interval: float = 5.0
     """Most often, in seconds, the detectors comparing stations run over the read model."""
     election: str = "kz2007"
@@ -116,6 +119,8 @@ class Settings:
             )
         if self.seats < 0:
             raise ConfigError("TABMON_SEATS must be at least 1 (or 0: the definition's)")
+        if self.gc_young < 0:
+            raise ConfigError("TABMON_GC_YOUNG must be at least 1 (or 0: CPython's collector)")
         for name in ("partitions", "max_message_bytes", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"TABMON_{name.upper()} must be at least 1")

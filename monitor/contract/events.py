@@ -8,6 +8,7 @@ This module imports nothing from Kafka, Faust or Redis.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -173,10 +174,13 @@ def _figures_checked(
 
 
 def _station(obj: dict[str, Any], registry: Registry) -> str:
+    """The station's id, as the registry's own string: every store keyed by it then shares
+    one string per station, not one per event decoded (load/RESULTS.md, "Scale")."""
     sid = text(obj, "station_id")
-    if sid not in registry.stations:
+    station = registry.stations.get(sid)
+    if station is None:
         raise ContractError("unknown_station", f"station {show(sid)} is not in the registry")
-    return sid
+    return station.station_id
 
 
 def _version(obj: dict[str, Any], name: str, most: int = MAX_VERSION) -> int:
@@ -210,7 +214,7 @@ def decode_protocol(obj: dict[str, Any], registry: Registry, window: TimeWindow 
     contest, selections = _contest(obj, registry, sid, f"station {show(sid)}")
     return Protocol(
         sid,
-        source,
+        sys.intern(source),  # one of the definition's few: one string, however many protocols
         _version(obj, "version"),
         _time(obj, "recorded_at", window),
         _figures(obj, selections, d.fields),

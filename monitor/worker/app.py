@@ -37,6 +37,7 @@ from monitor.settings import Settings
 from monitor.tally.national import COMPARED_KINDS, clock, merge, read_to, snapshot
 from monitor.tally.shapes import Snapshot
 from monitor.tally.wire import check_partial_for
+from monitor.worker import heap
 from monitor.worker.detection import StageTwoDetection
 from monitor.worker.follower import RegistryFollower
 from monitor.worker.ingest import Ingest
@@ -223,6 +224,7 @@ class Worker:
             self.follower.producer = producer  # for its dead letters
             await self.follower.start()
             await self._wait_for_ballot()
+            heap.settle(s.gc_young)  # the registry is loaded: the collector need not visit it again
             self.emitter = Emitter(
                 producer.send, s.topic(topics.ALERTS), self.redis, s.app_id, on_emit=self._count_emitted
             )
@@ -289,6 +291,7 @@ class Worker:
 
 def run_worker(settings: Settings) -> None:
     """Run a worker in the foreground until SIGINT/SIGTERM (then it stops cleanly)."""
+    heap.tune(settings.gc_young)
     worker = Worker(settings)
     worker.start_metrics_server()
     log.info("settings: %s", settings.masked())

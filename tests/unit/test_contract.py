@@ -104,6 +104,17 @@ def test_valid_protocol_figures_follow_contract_order_then_ballot_order(samples,
     assert rec.figures == tuple(range(100, 109)) + tuple(range(1000, 1000 + len(parties)))
 
 
+@pytest.mark.parametrize("topic", ["turnout", "protocols", "evote"])
+def test_a_decoded_station_id_is_the_registrys_own_string(samples, registry, topic):
+    """The stores key their state by it: one string per station, not one per event."""
+    _key, v = sample(samples, topic)
+    rec = decode(topic, v, registry)
+    assert rec.station_id == v["station_id"]
+    assert rec.station_id is registry.stations[v["station_id"]].station_id
+    if topic == "protocols":
+        assert rec.source is decode(topic, v, registry).source  # the source, one string too
+
+
 def test_valid_protocol_from_the_generator(samples, registry):
     key, v = sample(samples, "protocols")
     rec = decode("protocols", v, registry, key)
