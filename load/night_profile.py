@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import bisect
 import sys
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
