@@ -28,8 +28,13 @@ def split_by_station(events: list[Any], rng: random.Random) -> list[Any]:
 
 def load_fuzz() -> Any:
     """load/fuzz.py as a module (a script, not a package): the harness the fuzz tests drive."""
-    path = Path(__file__).resolve().parent.parent / "load" / "fuzz.py"
-    spec = importlib.util.spec_from_file_location("tabmon_load_fuzz", path)
+    return load_script("fuzz")
+
+
+def load_script(name: str) -> Any:
+    """load/<name>.py as a module (a script, not a package)."""
+    path = Path(__file__).resolve().parent.parent / "load" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"tabmon_load_{name}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up by name

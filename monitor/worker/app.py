@@ -2,7 +2,8 @@
 
 - stage one, :class:`~.ingest.Ingest`: the input topics, per partition (see its docstring);
 - stage two, the ``aggregate`` agent: folds the partials of every input partition into the
-  ``tally`` table (latest partial per partition, changelogged by Faust), from which a timer
+  ``tally`` table (per partition, the latest entry of each commission and every summary
+  version, each its own small entry: monitor.tally.table; changelogged by Faust), from which a timer
   derives the snapshot per unit at a bounded rate for Prometheus and the Redis read model.
 
 Only the worker that owns the single partition of ``tally-partials`` derives snapshots, so
@@ -34,8 +35,9 @@ from monitor.contract import Registry, build, dead_letter, load_records, parse_j
 from monitor.detect import Finding
 from monitor.errors import BUG, ContractError, bug_reason
 from monitor.settings import Settings
-from monitor.tally.national import COMPARED_KINDS, clock, merge, read_to, snapshot
+from monitor.tally.national import COMPARED_KINDS, clock, read_to, snapshot
 from monitor.tally.shapes import Snapshot
+from monitor.tally.table import assemble, fold
 from monitor.tally.wire import check_partial_for
 from monitor.worker import heap
 from monitor.worker.detection import StageTwoDetection
@@ -119,8 +121,7 @@ class Worker:
         one that raises anything else (a bug): no message stops the agent."""
         try:
             partial = check_partial_for(parse_json(message.value), self.registry)
-            key = partial["tp"]
-            merged, changed = merge(self.table.get(key), partial)
+            writes, changed = fold(self.table.get, partial)
         except ContractError as exc:
             self._reject_partial(message, exc.code, exc.detail)
             return
@@ -135,8 +136,9 @@ class Worker:
             )
             self._reject_partial(message, BUG, bug_reason(exc))
             return
+        for key, entry in writes.items():  # only the entries this partial changes
+            self.table[key] = entry
         if changed:
-            self.table[key] = merged
             self.dirty = True
 
     def _reject_partial(self, message: Any, code: str, reason: str) -> None:
@@ -178,7 +180,7 @@ class Worker:
     async def _snapshot(self) -> Snapshot:
         self.dirty = False
         t0 = time.perf_counter()
-        partials = dict(self.table.items())
+        partials = assemble(self.table.items())
         s = self.settings
         units = snapshot(partials, self.registry, **s.seat_overrides())
         self.clock = clock(partials)
