@@ -28,7 +28,7 @@ def topic_specs(settings: Settings) -> dict[str, tuple[int, dict[str, str]]]:
         t(topics.DEADLETTER): (1, {}),
         t(topics.ALERTS): (p, {}),  # findings, keyed by finding_id
         # not compacted: a partial holds only the TECs that changed
-        t(topics.PARTIALS): (1, {}),
+        t(topics.PARTIALS): (1, {"max.message.bytes": str(topics.PARTIAL_MAX_BYTES)}),
     }
 
 

@@ -86,6 +86,7 @@ class Worker:
             broker_session_timeout=s.session_timeout,
             broker_heartbeat_interval=max(0.1, s.session_timeout / 4),
             topic_replication_factor=1,
+            consumer_max_fetch_size=topics.PARTIAL_MAX_BYTES,  # a complete partial, whole
         )
         self.partials_topic = app.topic(
             s.topic(topics.PARTIALS),
@@ -220,7 +221,9 @@ class Worker:
     # -- stage one, supervised: a failure here stops the worker loudly, never silently -------
     async def _supervise_ingest(self) -> None:
         s = self.settings
-        producer = AIOKafkaProducer(bootstrap_servers=s.broker, linger_ms=5, max_request_size=8 * 1024 * 1024)
+        producer = AIOKafkaProducer(
+            bootstrap_servers=s.broker, linger_ms=5, max_request_size=topics.PARTIAL_MAX_BYTES
+        )
         try:
             await producer.start()
             self.follower.producer = producer  # for its dead letters

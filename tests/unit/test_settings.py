@@ -207,3 +207,5 @@ def test_every_topic_of_the_topics_module_is_created_with_its_prefix():
     assert set(specs) == {f"night1.{n}" for n in names}
     assert specs["night1.registry"] == (1, {"cleanup.policy": "compact"})
     assert specs["night1.tally-partials"][0] == 1 and specs["night1.protocols"][0] == 6
+    # a complete partial holds every commission of its partition: more than Kafka's 1 MB
+    assert int(specs["night1.tally-partials"][1]["max.message.bytes"]) >= 8 * 1024 * 1024
