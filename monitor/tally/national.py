@@ -65,10 +65,10 @@ def merge(state: Merged | None, partial: Partial) -> tuple[Merged, bool]:
         if cur is None or wm > cur[0]:
             tecs[tec] = [wm, data]
             changed = True
-    changed = merge_summaries(state["summaries"], partial["summaries"]) or changed
+    changed = _merge_summaries(state["summaries"], partial["summaries"]) or changed
     for contest, by_unit in partial.get("contest_summaries", {}).items():
         sums = state.setdefault("contest_summaries", {}).setdefault(contest, {})
-        changed = merge_summaries(sums, by_unit) or changed
+        changed = _merge_summaries(sums, by_unit) or changed
     tokens = state.setdefault("tokens", {})
     for token, ballots in partial.get("tokens", {}).items():
         union = sorted({tuple(b) for b in tokens.get(token, ())} | {tuple(b) for b in ballots})
@@ -79,7 +79,7 @@ def merge(state: Merged | None, partial: Partial) -> tuple[Merged, bool]:
     return state, changed
 
 
-def merge_summaries(
+def _merge_summaries(
     sums: dict[str, dict[str, SummaryRecord]], partial: dict[str, list[SummaryRecord]]
 ) -> bool:
     """Fold a partial's summary versions (unit -> records) into ``sums`` (unit -> version ->

@@ -2,8 +2,7 @@
 
 - stage one, :class:`~.ingest.Ingest`: the input topics, per partition (see its docstring);
 - stage two, the ``aggregate`` agent: folds the partials of every input partition into the
-  ``tally`` table (per partition, the latest entry of each commission and every summary
-  version, each its own small entry: monitor.tally.table; changelogged by Faust), from which a timer
+  ``tally`` table (latest partial per partition, changelogged by Faust), from which a timer
   derives the snapshot per unit at a bounded rate for Prometheus and the Redis read model.
 
 Only the worker that owns the single partition of ``tally-partials`` derives snapshots, so
@@ -35,9 +34,8 @@ from monitor.contract import Registry, build, dead_letter, load_records, parse_j
 from monitor.detect import Finding
 from monitor.errors import BUG, ContractError, bug_reason
 from monitor.settings import Settings
-from monitor.tally.national import COMPARED_KINDS, clock, read_to, snapshot
+from monitor.tally.national import COMPARED_KINDS, clock, merge, read_to, snapshot
 from monitor.tally.shapes import Snapshot
-from monitor.tally.table import assemble, fold
 from monitor.tally.wire import check_partial_for
 from monitor.worker import heap
 from monitor.worker.detection import StageTwoDetection
@@ -86,7 +84,10 @@ class Worker:
             broker_session_timeout=s.session_timeout,
             broker_heartbeat_interval=max(0.1, s.session_timeout / 4),
             topic_replication_factor=1,
-            consumer_max_fetch_size=topics.PARTIAL_MAX_BYTES,  # a complete partial, whole
+            # a partial, and a partition's merged state in the table, hold every commission of
+            # the partition: about 2 MB at 823,236 stations (monitor.topics.PARTIAL_MAX_BYTES)
+            consumer_max_fetch_size=topics.PARTIAL_MAX_BYTES,
+            producer_max_request_size=topics.PARTIAL_MAX_BYTES,
         )
         self.partials_topic = app.topic(
             s.topic(topics.PARTIALS),
@@ -99,7 +100,12 @@ class Worker:
             s.topic(topics.DEADLETTER), key_serializer="raw", value_serializer="raw"
         )
         self._rejected_partials: list[tuple[bytes, bytes]] = []
-        self.table = app.Table("tally", default=None, partitions=1)
+        self.table = app.Table(
+            "tally",
+            default=None,
+            partitions=1,
+            extra_topic_configs={"max.message.bytes": str(topics.PARTIAL_MAX_BYTES)},
+        )
         app.agent(self.partials_topic, name="aggregate")(self._aggregate)
         app.timer(s.snapshot_interval, name="snapshot")(self._snapshot_tick)
         app.task(self._supervise_ingest)
@@ -122,7 +128,8 @@ class Worker:
         one that raises anything else (a bug): no message stops the agent."""
         try:
             partial = check_partial_for(parse_json(message.value), self.registry)
-            writes, changed = fold(self.table.get, partial)
+            key = partial["tp"]
+            merged, changed = merge(self.table.get(key), partial)
         except ContractError as exc:
             self._reject_partial(message, exc.code, exc.detail)
             return
@@ -137,9 +144,8 @@ class Worker:
             )
             self._reject_partial(message, BUG, bug_reason(exc))
             return
-        for key, entry in writes.items():  # only the entries this partial changes
-            self.table[key] = entry
         if changed:
+            self.table[key] = merged
             self.dirty = True
 
     def _reject_partial(self, message: Any, code: str, reason: str) -> None:
@@ -181,7 +187,7 @@ class Worker:
     async def _snapshot(self) -> Snapshot:
         self.dirty = False
         t0 = time.perf_counter()
-        partials = assemble(self.table.items())
+        partials = dict(self.table.items())
         s = self.settings
         units = snapshot(partials, self.registry, **s.seat_overrides())
         self.clock = clock(partials)
