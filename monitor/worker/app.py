@@ -42,6 +42,8 @@ from monitor.worker.detection import StageTwoDetection
 from monitor.worker.follower import RegistryFollower
 from monitor.worker.ingest import Ingest
 
+REDIS_TIMEOUT = 120.0  # seconds a Redis reply may take (see Worker.__init__)
+
 log = logging.getLogger("tabmon.worker")
 
 
@@ -67,7 +69,11 @@ class Worker:
         self.emitter: Emitter | None = None
         self.detection: StageTwoDetection | None = None
         self.follower = RegistryFollower(s, self.registry, self.metrics)  # sends with the producer
-        self.redis: Any = aioredis.from_url(s.redis_url) if s.redis_url else None
+        # redis-py 8 gives up on a reply after 5 s by default, and counts the time the event loop
+        # was busy elsewhere: at 823,236 stations a busy loop made that stop the worker
+        self.redis: Any = (
+            aioredis.from_url(s.redis_url, socket_timeout=REDIS_TIMEOUT) if s.redis_url else None
+        )
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self.app = app = faust.App(
             s.app_id,

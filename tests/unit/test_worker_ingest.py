@@ -303,3 +303,12 @@ def test_stage_two_folds_the_partials_into_the_totals_and_dead_letters_forged_on
     units = asyncio.run(worker._snapshot())
     assert _figures(units) == _figures(_reference(election))
     assert worker.dirty is False
+
+
+def test_the_workers_redis_client_waits_for_a_reply_longer_than_redis_pys_default():
+    """redis-py 8 gives up after 5 s and counts time the event loop spent elsewhere: at
+    823,236 stations that stopped the worker (load/RESULTS.md, "Scale")."""
+    from monitor.worker.app import REDIS_TIMEOUT, Worker
+
+    worker = Worker(Settings(redis_url="redis://127.0.0.1:1/0"), Metrics.create(CollectorRegistry()))
+    assert worker.redis.connection_pool.connection_kwargs["socket_timeout"] == REDIS_TIMEOUT >= 60
