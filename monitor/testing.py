@@ -21,6 +21,7 @@ from monitor.errors import ContractError
 from monitor.tally import PartitionStore, merge, snapshot, take_partial, take_station_docs
 from monitor.tally.intake import Intake
 from monitor.tally.partition import KINDS
+from monitor.tally.rollup import Rollup, Touched
 from monitor.tally.route import ROUTED_TOPICS, Router, home_of
 from monitor.tally.shapes import Snapshot
 from monitor.tally.wire import check_partial_for
@@ -60,6 +61,9 @@ class InMemoryTally:
         self.intakes: dict[str, Intake] = {}  # per source: "topic:partition"
         self.offsets: dict[str, int] = {}  # per source
         self.merged: dict[str, Any] = {}
+        # stage two's totals kept by deltas, as the worker keeps them
+        self.rollup = Rollup(self.registry)
+        self.touched = Touched()
         self.stations: dict[str, dict[str, Any]] = {}  # station -> kind -> document
         self.rejected: list[tuple[str, ContractError]] = []
         self.rerouted = 0
@@ -124,13 +128,18 @@ class InMemoryTally:
                 # does (a partial the worker would dead-letter raises here)
                 partial["tp"] = sid
                 wire = check_partial_for(orjson.loads(orjson.dumps(partial)), self.registry)
-                self.merged[sid], _ = merge(self.merged.get(sid), wire)
+                self.merged[sid], _ = merge(self.merged.get(sid), wire, self.touched)
             for station, doc in take_station_docs(store).items():
                 # as JSON, like the worker's Redis read model hands it back
                 self.stations.setdefault(station, {})[store.kind] = orjson.loads(orjson.dumps(doc))
 
     def snapshot(self, **seat_options: Any) -> Snapshot:
-        return snapshot(self.merged, self.registry, **seat_options)
+        """Every unit's totals: kept by deltas as the worker keeps them; with seat options,
+        derived from scratch with those."""
+        if any(v is not None for v in seat_options.values()):
+            return snapshot(self.merged, self.registry, **seat_options)
+        touched, self.touched = self.touched, Touched()
+        return dict(self.rollup.update(self.merged, touched)[0])
 
     def tokens(self) -> dict[str, list[tuple[str, str]]]:
         """Voter tokens with two ballots or more, as the ``evote-tokens`` partitions hold them."""

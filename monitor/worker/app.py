@@ -34,7 +34,7 @@ from monitor.contract import Registry, build, dead_letter, load_records, parse_j
 from monitor.detect import Finding
 from monitor.errors import BUG, ContractError, bug_reason
 from monitor.settings import Settings
-from monitor.tally.national import COMPARED_KINDS, clock, merge, read_to, snapshot
+from monitor.tally.national import COMPARED_KINDS, Rollup, Touched, clock, merge, read_to
 from monitor.tally.shapes import Snapshot
 from monitor.tally.wire import check_partial_for
 from monitor.worker import heap
@@ -61,6 +61,10 @@ class Worker:
             else Registry(definition)
         )
         self.dirty = False
+        # stage two's totals, kept by deltas: what the partials folded since the last
+        # snapshot touched (monitor.tally.rollup)
+        self.rollup = Rollup(self.registry, **s.seat_overrides())
+        self.touched = Touched()
         self.clock = 0.0  # the latest event time in the tally (unix seconds)
         self.detect_clock = 0.0
         self.read_to = 0.0  # the event time every input partition was read to, at the last snapshot
@@ -135,7 +139,7 @@ class Worker:
         try:
             partial = check_partial_for(parse_json(message.value), self.registry)
             key = partial["tp"]
-            merged, changed = merge(self.table.get(key), partial)
+            merged, changed = merge(self.table.get(key), partial, self.touched)
         except ContractError as exc:
             self._reject_partial(message, exc.code, exc.detail)
             return
@@ -184,7 +188,10 @@ class Worker:
                 self.metrics.findings.update([], {})
                 if self.detection is not None:
                     self.detection.reset()
-            self.dirty = True  # so that this worker snapshots at once if the table comes back
+            # so that this worker snapshots at once, from scratch, if the table comes back
+            self.dirty = True
+            self.rollup = Rollup(self.registry, **self.settings.seat_overrides())
+            self.touched = Touched()
             return
         units = await self._snapshot() if self.dirty else None
         if self.detection is not None:
@@ -195,7 +202,10 @@ class Worker:
         t0 = time.perf_counter()
         partials = dict(self.table.items())
         s = self.settings
-        units = snapshot(partials, self.registry, **s.seat_overrides())
+        touched, self.touched = self.touched, Touched()
+        if self.rollup.registry is not self.registry:  # a registry replaced whole: start afresh
+            self.rollup = Rollup(self.registry, **s.seat_overrides())
+        units, changed = self.rollup.update(partials, touched)
         self.clock = clock(partials)
         # the detectors get the clock only once the protocol partitions are read to their
         # end: during a catch-up, "no PEC protocol yet" may only mean "not read yet"
@@ -203,7 +213,8 @@ class Worker:
         self.detect_clock = self.clock if protocols == math.inf else 0.0
         self.read_to = read_to(partials, self._input_partitions(COMPARED_KINDS))
         self.metrics.snapshot_seconds.observe(time.perf_counter() - t0)
-        self.metrics.tally.update(units)
+        # a copy: the rollup changes its units in place, and a scrape must see one snapshot
+        self.metrics.tally.update(dict(units))
         if self.redis is not None:
             meta = {
                 "updated_at": datetime.now(UTC).isoformat(),
@@ -219,7 +230,8 @@ class Worker:
                 "read_to": self.read_to if math.isfinite(self.read_to) else None,
                 "clock": datetime.fromtimestamp(self.clock, UTC).isoformat() if self.clock else None,
             }
-            await readmodel.write_snapshot(self.redis, s.app_id, units, meta)
+            # the units whose totals changed: the rest are in Redis as they are
+            await readmodel.write_snapshot(self.redis, s.app_id, {u: units[u] for u in changed}, meta)
         return units
 
     def _input_partitions(self, kinds: tuple[str, ...]) -> list[str]:

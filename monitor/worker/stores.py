@@ -16,6 +16,7 @@ them: a home commits only after its partial with them is on ``tally-partials``.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -66,19 +67,31 @@ class Store:
     # station -> (its latest document, the latest event time in it): waiting for every
     # partition to be read that far before stage one's detectors look at it
     waiting: dict[str, tuple[StationDoc, float]] = field(default_factory=dict)
+    # (event time, station) of every waiting document, earliest first; an entry whose time is
+    # no longer the station's in ``waiting`` is stale (a newer document replaced it)
+    _due: list[tuple[float, str]] = field(default_factory=list)
 
     def ready(self, docs: Mapping[str, StationDoc], read_to: float) -> dict[str, StationDoc]:
         """Of the stations whose documents changed (``docs``) and those still waiting, the
         documents stage one may detect on now: every partition is read up to the latest event
         in them (``read_to``, monitor.tally.national.read_to), so each is a state the night
         really passed through, whatever order its events' partitions were read in. The rest
-        wait for a later flush."""
-        latest = self.store.latest_at
+        wait for a later flush. The cost is that of the documents changed and released, not of
+        those waiting: during a catch-up every station of the partition waits."""
+        latest, waiting, due = self.store.latest_at, self.waiting, self._due
         for sid, doc in docs.items():
-            self.waiting[sid] = (doc, latest.get(sid, 0.0))
-        out = {sid: doc for sid, (doc, at) in self.waiting.items() if at <= read_to}
-        for sid in out:
-            del self.waiting[sid]
+            at = latest.get(sid, 0.0)
+            kept = waiting.get(sid)
+            if kept is None or kept[1] != at:
+                heapq.heappush(due, (at, sid))
+            waiting[sid] = (doc, at)
+        out: dict[str, StationDoc] = {}
+        while due and due[0][0] <= read_to:
+            at, sid = heapq.heappop(due)
+            kept = waiting.get(sid)
+            if kept is not None and kept[1] == at:  # else stale, or released already
+                out[sid] = kept[0]
+                del waiting[sid]
         return out
 
     @property

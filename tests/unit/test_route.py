@@ -139,3 +139,32 @@ def test_a_store_waits_for_its_forwards_and_detects_only_on_states_complete_in_t
     assert st_.ready({"A-1": {"x": 1}, "A-2": {"x": 2}}, read_to=150.0) == {"A-1": {"x": 1}}
     assert st_.ready({}, read_to=150.0) == {}
     assert st_.ready({"A-2": {"x": 3}}, read_to=float("inf")) == {"A-2": {"x": 3}}  # the latest
+
+
+def test_a_store_releases_waiting_documents_by_their_time_whatever_replaced_them():
+    """Stage one's wait (Store.ready) against the rule it keeps: a document is released once
+    ``read_to`` reaches the latest event time it was taken at, the latest document only, once."""
+    import random
+
+    from monitor.contract import Registry
+    from monitor.tally import PartitionStore
+
+    rng = random.Random(7)
+    st_ = Store("t.protocols:0", PartitionStore("protocols", Registry(parties=("A",))), epoch=1)
+    model: dict[str, tuple[int, float]] = {}  # station -> (document, its time), as the rule says
+    read_to, version = 0.0, 0
+    for _ in range(400):
+        changed = {}
+        for sid in rng.sample([f"A-{i}" for i in range(30)], rng.randint(0, 6)):
+            at = st_.store.latest_at.get(sid, 0.0) + rng.choice([0.0, 0.0, 1.0, 5.0])
+            st_.store.latest_at[sid] = at
+            version += 1
+            changed[sid] = {"v": version}
+            model[sid] = (version, at)
+        read_to += rng.choice([0.0, 0.5, 2.0])
+        got = st_.ready(changed, read_to)
+        due = {sid: {"v": v} for sid, (v, at) in model.items() if at <= read_to}
+        assert got == due
+        for sid in due:
+            del model[sid]
+    assert st_.ready({}, float("inf")) == {sid: {"v": v} for sid, (v, _) in model.items()}

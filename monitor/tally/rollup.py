@@ -1,0 +1,624 @@
+"""Stage two's totals for every unit of every level, kept by deltas from one snapshot to the next.
+
+Stage two's merged state (:func:`monitor.tally.national.merge`) holds, per input partition,
+the latest sums of each commission in it. A unit's totals are the sums of the commissions
+under it. Deriving every unit from every partition at each snapshot costs the size of the
+election, once a second: at 300,000 stations it was most of the worker's time and stalled
+its event loop for seconds (load/RESULTS.md, "Scale"). A :class:`Rollup` therefore keeps each
+commission's totals and each unit's, and a snapshot re-derives only what ``merge`` touched
+since the one before (:class:`Touched`): a touched commission's totals are taken afresh from
+every partition and replace its old ones in each unit above it, and only the units changed
+are rebuilt.
+
+It stays exact: the sums are integers, a commission's totals are never accumulated across
+partials, and a unit's part of the snapshot is built by the same code either way
+(tests/unit/test_rollup.py holds any sequence of partials against a rollup built from scratch).
+It is rebuilt whole when the registry changed, when a commission it does not know appears, or
+when a partition's state is not one it folded in (the table recovered from its changelog).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from monitor.contract import Registry
+from monitor.election import Definition
+from monitor.tally.seats import allocate
+from monitor.tally.shapes import (
+    CommissionSums,
+    ContestSums,
+    Merged,
+    Named,
+    Partials,
+    Seats,
+    Snapshot,
+    SummaryRecord,
+    UnitSnapshot,
+)
+from monitor.tally.sums import UNANIMOUS_KEYS, participants
+
+
+@dataclass(slots=True)
+class Touched:
+    """What merges changed since the last snapshot (:func:`monitor.tally.national.merge`)."""
+
+    tecs: set[str] = field(default_factory=set)  # commissions whose entry in a partition changed
+    summaries: set[str] = field(default_factory=set)  # units whose summary versions changed
+    contest_summaries: set[tuple[str, str]] = field(default_factory=set)  # (contest, unit)
+    tokens: bool = False  # the voter tokens of some partition changed
+    # the state object each merge returned, by partition: a state that is neither this nor
+    # the one the rollup saw came from elsewhere (a changelog), and the rollup is rebuilt
+    states: dict[str, Merged] = field(default_factory=dict)
+
+    def replaced(self, state: Merged) -> None:
+        """Everything in ``state`` is touched: a newer epoch replaces it whole."""
+        self.tecs.update(state["tecs"])
+        self.summaries.update(state["summaries"])
+        for cid, by_unit in state.get("contest_summaries", {}).items():
+            self.contest_summaries.update((cid, uid) for uid in by_unit)
+        self.tokens = self.tokens or bool(state.get("tokens"))
+
+
+def _add(acc: list[int], xs: Sequence[int], sign: int = 1) -> None:
+    if sign > 0:
+        for i, x in enumerate(xs):
+            acc[i] += x
+    else:
+        for i, x in enumerate(xs):
+            acc[i] -= x
+
+
+class _Unit:
+    """A unit's sums: one commission's over every partition, or a unit's over its commissions."""
+
+    __slots__ = (
+        "pec",
+        "official",
+        "moved",
+        "n_pec",
+        "n_official",
+        "n_altered",
+        "unanimous",
+        "turnout",
+        "n_turnout",
+        "by_seq",
+        "seq_refs",
+        "evote",
+    )
+
+    def __init__(self, width: int) -> None:
+        self.pec = [0] * width
+        self.official = [0] * width
+        self.moved = [0] * width
+        self.n_pec = self.n_official = self.n_altered = self.n_turnout = self.evote = 0
+        self.unanimous = [0] * len(UNANIMOUS_KEYS)
+        self.turnout = [0, 0, 0]
+        self.by_seq: dict[str, list[int]] = {}
+        # per turnout report, how many of the units added in have it: a report no commission
+        # under the unit has is not in its totals, as when they are added up from scratch
+        self.seq_refs: dict[str, int] = {}
+
+    def add(self, o: _Unit, sign: int = 1) -> None:
+        """Add (``sign`` 1) or take out (-1) a commission's totals."""
+        for mine, theirs in (
+            (self.pec, o.pec),
+            (self.official, o.official),
+            (self.moved, o.moved),
+            (self.turnout, o.turnout),
+            (self.unanimous, o.unanimous),
+        ):
+            _add(mine, theirs, sign)
+        self.n_pec += sign * o.n_pec
+        self.n_official += sign * o.n_official
+        self.n_altered += sign * o.n_altered
+        self.n_turnout += sign * o.n_turnout
+        self.evote += sign * o.evote
+        for seq, xs in o.by_seq.items():
+            cur = self.by_seq.get(seq)
+            if cur is None:
+                cur = self.by_seq[seq] = [0, 0, 0, 0]
+            _add(cur, xs, sign)
+            refs = self.seq_refs.get(seq, 0) + sign
+            if refs:
+                self.seq_refs[seq] = refs
+            else:
+                del self.seq_refs[seq], self.by_seq[seq]
+
+    def add_wire(self, d: CommissionSums) -> None:
+        if "pec" in d:
+            _add(self.pec, d["pec"])
+            _add(self.official, d["official"])
+            _add(self.moved, d["moved"])
+            _add(self.unanimous, d["unanimous"])
+            self.n_pec += d["n_pec"]
+            self.n_official += d["n_official"]
+            self.n_altered += d["n_altered"]
+        if "turnout" in d:
+            _add(self.turnout, d["turnout"])
+            self.n_turnout += d["n_turnout"]
+            for seq, xs in d["by_seq"].items():
+                _add(self.by_seq.setdefault(seq, [0, 0, 0, 0]), xs)
+        self.evote += d.get("evote", 0)
+
+
+def _pct(part: int, whole: int) -> float | None:
+    return round(100.0 * part / whole, 2) if whole else None
+
+
+def view(figures: Sequence[int], parties: Sequence[str], d: Definition) -> Named:
+    """A figures vector as named figures, party votes, valid votes and participants."""
+    n = len(d.fields)
+    named: Named = dict(zip(d.fields, figures[:n], strict=True))
+    votes = dict(zip(parties, figures[n:], strict=True))
+    named["votes"] = votes
+    named["valid"] = sum(votes.values())
+    # Voters who took part, as the definition counts them (the seat threshold's base).
+    named["participants"] = participants(figures, d)
+    if "registered" not in named:  # a quantity of the form's fields (Indonesia: dpt + dptb + dpk)
+        named["registered"] = d.quantity("registered", figures)
+    return named
+
+
+_NO_FIGURES = {"registered_baseline": 0, "evoting_stations": 0, "evoting_baseline": 0, "stations": 0}
+_NO_EVOTE = {"tokens": 0, "ballots": 0, "stations": 0}
+
+
+class Rollup:
+    """Every unit's snapshot, kept in step with stage two's merged partials.
+
+    ``update(partials, touched)`` gives the snapshot of every unit (top unit first, then each
+    level in the definition's order, registration order within a level) and the units whose
+    snapshot changed. Without ``touched`` it builds from scratch. Seats follow the first
+    contest's rule; ``seats``, ``threshold`` and ``method`` override its parts."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        *,
+        seats: int | None = None,
+        threshold: float | None = None,
+        method: str | None = None,
+    ) -> None:
+        self.registry = registry
+        self.seat_options = (seats, threshold, method)
+        self.out: Snapshot = {}
+        self._registry_state: object | None = None
+        self._states: dict[str, Merged] = {}  # what it last folded in, by partition
+        self.builds = 0  # times built from scratch (the first update, and each rebuild)
+
+    def update(self, partials: Partials, touched: Touched | None = None) -> tuple[Snapshot, set[str]]:
+        changed = (
+            self._apply(partials, touched)
+            if touched is not None and self._current(partials, touched)
+            else None
+        )
+        if changed is None:
+            self._build(partials)
+            changed = set(self.out)
+        self._states = dict(partials)
+        return self.out, changed
+
+    def _current(self, partials: Partials, touched: Touched) -> bool:
+        """Whether the state it holds is that of ``partials`` before ``touched``."""
+        if self._registry_state is None or _registry_state(self.registry) is not self._registry_state:
+            return False
+        if not self._states.keys() <= partials.keys():
+            return False
+        return all(
+            state is self._states.get(tp) or state is touched.states.get(tp) for tp, state in partials.items()
+        )
+
+    # -- from scratch ---------------------------------------------------------------------------
+    def _build(self, partials: Partials) -> None:
+        registry, d = self.registry, self.registry.definition
+        self.builds += 1
+        self._registry_state = _registry_state(registry)
+        self.width = width = len(d.fields) + len(registry.parties)
+        self.lists = _registry_figures(registry)
+        top = self.top = registry.top_id
+        tec_units: dict[str, _Unit] = {t: _Unit(width) for t in registry.tec_rec}
+        tec_contests: dict[str, dict[str, ContestSums]] = {}
+        for state in partials.values():
+            for tec, (_wm, data) in state["tecs"].items():
+                u = tec_units.get(tec)
+                if u is None:
+                    u = tec_units[tec] = _Unit(width)
+                u.add_wire(data)
+                for cid, c in data.get("contests", {}).items():
+                    _add_contest(tec_contests.setdefault(tec, {}), cid, c)
+        # Every level above the commissions is a roll-up of the commissions under it, however
+        # many levels the definition has: each commission is added once to each of its ancestors.
+        level_units: dict[str, _Unit] = {top: _Unit(width)}
+        for uid in registry.unit_level:
+            if uid not in tec_units:
+                level_units[uid] = _Unit(width)
+        for r in registry.rec_tecs:
+            level_units.setdefault(r, _Unit(width))
+        self.chains = {tec: _chain(registry, tec) for tec in tec_units}
+        for tec, u in tec_units.items():
+            for a in self.chains[tec]:
+                level_units.setdefault(a, _Unit(width)).add(u)
+        self.tec_units, self.level_units, self.tec_contests = tec_units, level_units, tec_contests
+        order = {lv: i for i, lv in enumerate(d.levels)}
+        units = [
+            (uid, _level(registry, uid), None if uid == top else _parent(registry, uid))
+            for uid in [*level_units, *tec_units]
+        ]
+        units.sort(key=lambda x: order.get(x[1], len(order)))  # stable: registration order within a level
+        self.meta = {uid: (level, parent) for uid, level, parent in units}
+        parts = list(partials.values())
+        self.summaries: dict[str, dict[str, SummaryRecord]] = {}
+        for uid in {u for state in parts for u in state["summaries"]}:
+            self._summaries_of(parts, uid)
+        self.contest_units: dict[tuple[str, str], tuple[ContestSums, int]] = {}
+        self.contest_summaries: dict[tuple[str, str], dict[str, SummaryRecord]] = {}
+        self.unit_contests: dict[str, set[str]] = {}
+        for tec, by_contest in tec_contests.items():
+            self._shift_contests(tec, {}, by_contest, set())
+        for key in {
+            (cid, uid)
+            for state in parts
+            for cid, by in state.get("contest_summaries", {}).items()
+            for uid in by
+        }:
+            self._contest_summaries_of(parts, key)
+        self.evote = _evote_multiple(parts, registry)
+        self.out = {uid: self._snap(uid) for uid, _, _ in units}
+
+    # -- by deltas ------------------------------------------------------------------------------
+    def _apply(self, partials: Partials, touched: Touched) -> set[str] | None:
+        """Fold what ``touched`` says changed; the units changed, or None to build from scratch."""
+        parts = list(partials.values())
+        dirty: set[str] = set()
+        for tec in touched.tecs:
+            old = self.tec_units.get(tec)
+            if old is None:  # a commission seen for the first time, before its unit record
+                return None
+            new, new_contests = self._tec_from(parts, tec)
+            chain = self.chains[tec]
+            for a in chain:
+                unit = self.level_units[a]
+                unit.add(old, -1)
+                unit.add(new)
+            self.tec_units[tec] = new
+            old_contests = self.tec_contests.pop(tec, {})
+            if new_contests:
+                self.tec_contests[tec] = new_contests
+            if old_contests or new_contests:
+                self._shift_contests(tec, old_contests, new_contests, dirty)
+            dirty.add(tec)
+            dirty.update(chain)
+        for uid in touched.summaries:
+            self._summaries_of(parts, uid)
+            dirty.add(uid)
+        for key in touched.contest_summaries:
+            self._contest_summaries_of(parts, key)
+            dirty.add(key[1])
+        if touched.tokens:
+            evote = _evote_multiple(parts, self.registry)
+            dirty.update(
+                uid for uid in evote.keys() | self.evote.keys() if evote.get(uid) != self.evote.get(uid)
+            )
+            self.evote = evote
+        dirty &= self.out.keys()
+        for uid in dirty:
+            self.out[uid] = self._snap(uid)
+        return dirty
+
+    def _tec_from(self, parts: Iterable[Merged], tec: str) -> tuple[_Unit, dict[str, ContestSums]]:
+        """A commission's totals over every partition, afresh."""
+        u, contests = _Unit(self.width), dict[str, ContestSums]()
+        for state in parts:
+            entry = state["tecs"].get(tec)
+            if entry is not None:
+                data = entry[1]
+                u.add_wire(data)
+                for cid, c in data.get("contests", {}).items():
+                    _add_contest(contests, cid, c)
+        return u, contests
+
+    def _summaries_of(self, parts: Iterable[Merged], uid: str) -> None:
+        """A unit's summary versions, from every partition that has the unit."""
+        found, versions = False, {}
+        for state in parts:
+            mine = state["summaries"].get(uid)
+            if mine is not None:
+                found = True
+                versions.update(mine)
+        if found:
+            self.summaries[uid] = versions
+        else:
+            self.summaries.pop(uid, None)
+
+    def _contest_summaries_of(self, parts: Iterable[Merged], key: tuple[str, str]) -> None:
+        cid, uid = key
+        found, versions = False, {}
+        for state in parts:
+            mine = state.get("contest_summaries", {}).get(cid, {}).get(uid)
+            if mine is not None:
+                found = True
+                versions.update(mine)
+        if found:
+            self.contest_summaries[key] = versions
+        else:
+            self.contest_summaries.pop(key, None)
+        self._index_contest(cid, uid)
+
+    def _shift_contests(
+        self,
+        tec: str,
+        old: dict[str, ContestSums],
+        new: dict[str, ContestSums],
+        dirty: set[str],
+    ) -> None:
+        """A commission's later-contest sums, from ``old`` to ``new``, in it and in each unit above
+        it up to the one where the contest is held (above it, a contest is not one result)."""
+        d = self.registry.definition
+        full = [tec, *self.chains[tec]]
+        for cid in old.keys() | new.keys():
+            held = d.contest(cid).unit or self.top
+            width = len(d.fields) + len(d.selections[cid])
+            for uid in full[: full.index(held) + 1] if held in full else []:
+                key = (cid, uid)
+                sums, refs = self.contest_units.get(key) or (_no_contest(width), 0)
+                if cid in old:
+                    _shift_contest(sums, old[cid], -1)
+                    refs -= 1
+                if cid in new:
+                    _shift_contest(sums, new[cid])
+                    refs += 1
+                if refs:
+                    self.contest_units[key] = (sums, refs)
+                else:
+                    self.contest_units.pop(key, None)
+                self._index_contest(cid, uid)
+                dirty.add(uid)
+
+    def _index_contest(self, cid: str, uid: str) -> None:
+        key = (cid, uid)
+        if key in self.contest_units or key in self.contest_summaries:
+            self.unit_contests.setdefault(uid, set()).add(cid)
+        elif uid in self.unit_contests:
+            self.unit_contests[uid].discard(cid)
+
+    # -- one unit's snapshot --------------------------------------------------------------------
+    def _snap(self, uid: str) -> UnitSnapshot:
+        registry = self.registry
+        d = registry.definition
+        level, parent = self.meta[uid]
+        u = self.tec_units.get(uid)
+        if u is None:
+            u = self.level_units[uid]
+        figures = self.lists.get(uid, _NO_FIGURES)
+        snap = _unit_snapshot(uid, level, parent, u, figures["stations"], registry)
+        snap["registry"] = {k: v for k, v in figures.items() if k != "stations"}
+        if uid in self.summaries:
+            snap["summary_versions"] = _summary_views(self.summaries[uid], registry.parties, d)
+            snap["summary"] = snap["summary_versions"][-1]
+        snap["evote_multiple"] = dict(self.evote.get(uid, _NO_EVOTE))
+        cids = self.unit_contests.get(uid)
+        if cids:
+            snap["contests"] = {cid: self._contest_doc(cid, uid, snap["stations"]) for cid in sorted(cids)}
+        rule = d.contests[0].seats
+        seats, threshold, method = self.seat_options
+        if uid == self.top and (rule is not None or seats is not None):
+            n = seats if seats is not None else rule.seats if rule else 1
+            share = threshold if threshold is not None else rule.threshold if rule else 0.0
+            how = method or (rule.method if rule else "hare")
+            base = rule.threshold_base if rule else "participants"
+            snap["seats"] = {
+                name: _seats(snap[name], n, share, how, base) for name in ("protocol", "official")
+            }
+        return snap
+
+    def _contest_doc(self, cid: str, uid: str, n: int) -> dict[str, object]:
+        """A later contest in one unit: its totals, the unit's summaries of it, its seats where
+        it is held."""
+        d = self.registry.definition
+        contest, selections = d.contest(cid), d.selections[cid]
+        width = len(d.fields) + len(selections)
+        sums = self.contest_units.get((cid, uid), (_no_contest(width), 0))[0]
+        doc: dict[str, object] = {
+            "name": contest.name,
+            "held_in": contest.unit or self.top,
+            "protocol": {
+                "stations_reported": sums["n_pec"],
+                "coverage": _pct(sums["n_pec"], n),
+                **view(sums["pec"], selections, d),
+            },
+            "official": {
+                "stations_reported": sums["n_official"],
+                "coverage": _pct(sums["n_official"], n),
+                **view(sums["official"], selections, d),
+            },
+        }
+        if (cid, uid) in self.contest_summaries:
+            doc["summary_versions"] = _summary_views(self.contest_summaries[(cid, uid)], selections, d)
+            doc["summary"] = doc["summary_versions"][-1]  # type: ignore[index]
+        rule = contest.seats
+        if rule is not None and uid == doc["held_in"]:
+            doc["seats"] = {
+                name: _seats(doc[name], rule.seats, rule.threshold, rule.method, rule.threshold_base)  # type: ignore[arg-type]
+                for name in ("protocol", "official")
+            }
+        return doc
+
+
+def _registry_state(registry: Registry) -> object:
+    """A token of the registry's present state: a new one after any change (``derived`` is
+    emptied by every record applied)."""
+    return registry.derived.setdefault("state", object())
+
+
+def _no_contest(width: int) -> ContestSums:
+    return {"pec": [0] * width, "official": [0] * width, "n_pec": 0, "n_official": 0}
+
+
+def _add_contest(acc: dict[str, ContestSums], key: str, c: ContestSums) -> None:
+    """Add one contest entry (a partial's shape: pec, official, n_pec, n_official) into ``acc[key]``."""
+    cur = acc.get(key)
+    if cur is None:
+        acc[key] = {
+            "pec": list(c["pec"]),
+            "official": list(c["official"]),
+            "n_pec": c["n_pec"],
+            "n_official": c["n_official"],
+        }
+    else:
+        _shift_contest(cur, c)
+
+
+def _shift_contest(cur: ContestSums, c: ContestSums, sign: int = 1) -> None:
+    """Add (``sign`` 1) or take out (-1) one contest entry."""
+    _add(cur["pec"], c["pec"], sign)
+    _add(cur["official"], c["official"], sign)
+    cur["n_pec"] += sign * c["n_pec"]
+    cur["n_official"] += sign * c["n_official"]
+
+
+def _summary_views(
+    versions: dict[str, SummaryRecord], selections: Sequence[str], d: Definition
+) -> list[Named]:
+    """A unit's summary versions, oldest first, each as named figures."""
+    return [
+        {
+            "version": s["version"],
+            "recorded_at": s["recorded_at"],
+            "stations_included": s["stations_included"],
+            **view(s["figures"], selections, d),
+        }
+        for s in (versions[v] for v in sorted(versions, key=int))
+    ]
+
+
+def _chain(registry: Registry, uid: str) -> list[str]:
+    """The units a commission (or station) counts in, nearest first, ending at the top: its
+    registered ancestors, else (no unit record yet) the region its stations name."""
+    chain = registry.ancestors(uid)
+    if not chain or chain[-1] != registry.top_id:
+        rec = registry.stations[uid].rec_id if uid in registry.stations else registry.tec_rec.get(uid)
+        chain = [a for a in chain if a != rec]
+        if rec is not None and rec != uid:
+            chain.append(rec)
+        chain.append(registry.top_id)
+    return chain
+
+
+def _level(registry: Registry, uid: str) -> str:
+    try:
+        return registry.level_of(uid)
+    except KeyError:  # a commission seen in partials before its unit record
+        return registry.commission_level
+
+
+def _parent(registry: Registry, uid: str) -> str | None:
+    chain = _chain(registry, uid)
+    return chain[0] if chain else None
+
+
+def _registry_figures(registry: Registry) -> dict[str, dict[str, int]]:
+    """Per unit, from the registry: its stations, their lists before election day, and how
+    many stations (and voters on their lists) have e-voting. Computed once per state of the
+    registry (``Registry.derived``): the snapshot reads it, never changes it."""
+    cached: dict[str, dict[str, int]] | None = registry.derived.get("unit_figures")
+    if cached is None:
+        cached = registry.derived["unit_figures"] = _count_registry(registry)
+    return cached
+
+
+def _count_registry(registry: Registry) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    chains: dict[str, list[str]] = {}  # per commission: computed once
+    for st in registry.stations.values():
+        chain = chains.get(st.tec_id)
+        if chain is None:
+            chain = chains[st.tec_id] = [st.tec_id, *_chain(registry, st.tec_id)]
+        for uid in chain:
+            f = out.get(uid)
+            if f is None:
+                f = out[uid] = dict(_NO_FIGURES)
+            f["stations"] += 1
+            f["registered_baseline"] += st.registered_baseline
+            if st.evoting:
+                f["evoting_stations"] += 1
+                f["evoting_baseline"] += st.registered_baseline
+    return out
+
+
+def _evote_multiple(parts: Iterable[Merged], registry: Registry) -> dict[str, dict[str, int]]:
+    """Voter tokens used for more than one ballot, per unit they were used in (its stations,
+    their commission and every unit above): only the units with any."""
+    tokens: dict[str, list[list[str]]] = {}
+    for state in parts:
+        tokens.update(state.get("tokens", {}))
+    out: dict[str, dict[str, int]] = {}
+    stations: dict[str, set[str]] = {}
+    for ballots in tokens.values():
+        if len(ballots) < 2:
+            continue
+        units_hit: set[str] = set()
+        for station_id, _issued_at in ballots:
+            st = registry.stations.get(station_id)
+            for uid in [st.tec_id, *_chain(registry, st.tec_id)] if st else (registry.top_id,):
+                out.setdefault(uid, dict(_NO_EVOTE))["ballots"] += 1
+                stations.setdefault(uid, set()).add(station_id)
+                units_hit.add(uid)
+        for uid in units_hit:
+            out[uid]["tokens"] += 1
+    for uid, ss in stations.items():
+        out[uid]["stations"] = len(ss)
+    return out
+
+
+def _unit_snapshot(
+    uid: str, level: str, parent: str | None, u: _Unit, n: int, registry: Registry
+) -> UnitSnapshot:
+    parties = registry.parties
+    registered, added, voted = u.turnout
+    d = registry.definition
+    protocol = view(u.pec, parties, d)
+    official = view(u.official, parties, d)
+    moved = view(u.moved, parties, d)
+    by_report = {
+        seq: {"registered": r, "added": a, "voted": v, "stations_reported": k, "percent": _pct(v, r)}
+        for seq, (r, a, v, k) in sorted(u.by_seq.items(), key=lambda x: int(x[0]))
+    }
+    return {
+        "unit_id": uid,
+        "level": level,
+        "parent_id": parent,
+        "name": registry.names.get(uid, uid),
+        "stations": n,
+        "turnout": {
+            "registered": registered,
+            "added": added,
+            "voted": voted,
+            "percent": _pct(voted, registered),
+            "stations_reported": u.n_turnout,
+            "coverage": _pct(u.n_turnout, n),
+            "by_report": by_report,
+        },
+        "altered_stations": u.n_altered,
+        "unanimous_stations": dict(zip(UNANIMOUS_KEYS, u.unanimous, strict=True)),
+        "protocol": {"stations_reported": u.n_pec, "coverage": _pct(u.n_pec, n), **protocol},
+        "official": {"stations_reported": u.n_official, "coverage": _pct(u.n_official, n), **official},
+        # Votes moved between the PEC protocols and the official result, per party, over the
+        # stations whose PEC protocol is in: positive means the official result has more.
+        "moved": {
+            "votes": moved["votes"],
+            "invalid": moved[d.fields[d.rejected]] if d.rejected is not None else 0,
+            "valid": moved["valid"],
+        },
+        "evote_ballots": u.evote,
+    }
+
+
+def _seats(v: Named, seats: int, threshold: float, method: str, base: str) -> Seats:
+    res = allocate(v["votes"], v[base], seats=seats, threshold=threshold, method=method)
+    return {
+        "method": res.method,
+        "threshold_votes": res.threshold_votes,
+        "qualified": list(res.qualified),
+        "seats": res.seats,
+    }
