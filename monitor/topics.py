@@ -23,9 +23,8 @@ ROUTED = {
 DEADLETTER = "deadletter"  # every rejected message, with its reason
 ALERTS = "alerts"  # findings, keyed by finding_id
 PARTIALS = "tally-partials"  # stage one's partial tallies, read by stage two (one partition)
-# The first partial of a rebuilt partition, and stage two's merged state of a partition (one
-# entry of the tally table and of its changelog), hold every commission of the partition: the
-# state was 2.15 MB at 823,236 stations in 8 partitions (load/RESULTS.md, "Scale"), above
-# Kafka's default 1 MB message. The partials topic, the table's changelog and the producers
-# and consumers of both allow this much.
+# The first partial of a rebuilt partition holds every commission of the partition: a
+# partition's state was 2.15 MB at 823,236 stations in 8 partitions (load/RESULTS.md, "Scale"),
+# above Kafka's default 1 MB message. The partials topic, its producers and its consumer allow
+# this much.
 PARTIAL_MAX_BYTES = 16 * 1024 * 1024

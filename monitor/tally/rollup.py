@@ -14,7 +14,7 @@ It stays exact: the sums are integers, a commission's totals are never accumulat
 partials, and a unit's part of the snapshot is built by the same code either way
 (tests/unit/test_rollup.py holds any sequence of partials against a rollup built from scratch).
 It is rebuilt whole when the registry changed, when a commission it does not know appears, or
-when a partition's state is not one it folded in (the table recovered from its changelog).
+when a partition's state is not one it folded in (the state read again from elsewhere).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class Touched:
     contest_summaries: set[tuple[str, str]] = field(default_factory=set)  # (contest, unit)
     tokens: bool = False  # the voter tokens of some partition changed
     # the state object each merge returned, by partition: a state that is neither this nor
-    # the one the rollup saw came from elsewhere (a changelog), and the rollup is rebuilt
+    # the one the rollup saw came from elsewhere, and the rollup is rebuilt
     states: dict[str, Merged] = field(default_factory=dict)
 
     def replaced(self, state: Merged) -> None:

@@ -1,12 +1,13 @@
 """The worker: a Faust app hosting both stages of the tally.
 
 - stage one, :class:`~.ingest.Ingest`: the input topics, per partition (see its docstring);
-- stage two, the ``aggregate`` agent: folds the partials of every input partition into the
-  ``tally`` table (latest partial per partition, changelogged by Faust), from which a timer
-  derives the snapshot per unit at a bounded rate for Prometheus and the Redis read model.
+- stage two, :class:`~.aggregate.PartialsReader`: folds the partials of every input partition
+  into stage two's state (latest partial per partition, rebuilt from ``tally-partials`` on
+  every assignment), from which a timer derives the snapshot per unit at a bounded rate for
+  Prometheus and the Redis read model.
 
 Only the worker that owns the single partition of ``tally-partials`` derives snapshots, so
-with several workers the national totals still come from one complete table.
+with several workers the national totals still come from one complete state.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 import faust
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
-from faust.types import TP
+from faust.app.base import BootStrategy
 
 from monitor import topics
 from monitor.adapters import readmodel
@@ -35,9 +36,10 @@ from monitor.detect import Finding
 from monitor.errors import BUG, ContractError, bug_reason
 from monitor.settings import Settings
 from monitor.tally.national import COMPARED_KINDS, Rollup, Touched, clock, merge, read_to
-from monitor.tally.shapes import Snapshot
+from monitor.tally.shapes import Merged, Snapshot
 from monitor.tally.wire import check_partial_for
 from monitor.worker import heap
+from monitor.worker.aggregate import PartialsReader
 from monitor.worker.detection import StageTwoDetection
 from monitor.worker.follower import RegistryFollower
 from monitor.worker.ingest import Ingest
@@ -45,6 +47,18 @@ from monitor.worker.ingest import Ingest
 REDIS_TIMEOUT = 120.0  # seconds a Redis reply may take (see Worker.__init__)
 
 log = logging.getLogger("tabmon.worker")
+
+
+class _Boot(BootStrategy):
+    """Faust hosts the worker's services (its tasks and timers, signals, a clean shutdown);
+    every Kafka client is aiokafka's, run by the stages themselves, so Faust's own consumer,
+    producer and tables stay off."""
+
+    enable_kafka = False
+
+
+class _App(faust.App):
+    BootStrategy = _Boot
 
 
 class Worker:
@@ -61,6 +75,7 @@ class Worker:
             else Registry(definition)
         )
         self.dirty = False
+        self.partials: dict[str, Merged] = {}  # stage two's state: by input partition, merged
         # stage two's totals, kept by deltas: what the partials folded since the last
         # snapshot touched (monitor.tally.rollup)
         self.rollup = Rollup(self.registry, **s.seat_overrides())
@@ -79,84 +94,55 @@ class Worker:
             aioredis.from_url(s.redis_url, socket_timeout=REDIS_TIMEOUT) if s.redis_url else None
         )
         self.name = f"{socket.gethostname()}:{os.getpid()}"
-        self.app = app = faust.App(
+        self.app = app = _App(
             s.app_id,
             broker=[f"kafka://{h.strip()}" for h in s.broker.split(",")],
             store="memory://",
-            # The tally table's keys and values. Raw-bytes keys in a table do not survive
-            # changelog recovery (they come back through the JSON codec), so keys are str.
-            key_serializer="json",
-            value_serializer="json",
             web_enabled=False,
-            topic_disable_leader=True,
-            topic_partitions=1,
-            consumer_auto_offset_reset="earliest",
-            broker_session_timeout=s.session_timeout,
-            broker_heartbeat_interval=max(0.1, s.session_timeout / 4),
-            topic_replication_factor=1,
-            # a partial, and a partition's merged state in the table, hold every commission of
-            # the partition: about 2 MB at 823,236 stations (monitor.topics.PARTIAL_MAX_BYTES)
-            consumer_max_fetch_size=topics.PARTIAL_MAX_BYTES,
-            producer_max_request_size=topics.PARTIAL_MAX_BYTES,
-        )
-        self.partials_topic = app.topic(
-            s.topic(topics.PARTIALS),
-            key_serializer="raw",
-            value_serializer="raw",
-            # not compacted: a partial holds only what changed, so every one of them counts
-            partitions=1,
-        )
-        self.deadletter_topic = app.topic(
-            s.topic(topics.DEADLETTER), key_serializer="raw", value_serializer="raw"
         )
         self._rejected_partials: list[tuple[bytes, bytes]] = []
-        self.table = app.Table(
-            "tally",
-            default=None,
-            partitions=1,
-            extra_topic_configs={"max.message.bytes": str(topics.PARTIAL_MAX_BYTES)},
-        )
-        app.agent(self.partials_topic, name="aggregate")(self._aggregate)
+        self._producer: AIOKafkaProducer | None = None  # for stage two's dead letters
+        self.reader = PartialsReader(s, self.metrics, self._fold, self._reset, self._dead_letter_partials)
         app.timer(s.snapshot_interval, name="snapshot")(self._snapshot_tick)
         app.task(self._supervise_ingest)
 
     # -- stage two ------------------------------------------------------------------------
-    async def _aggregate(self, stream: Any) -> None:
-        self.metrics.alive.labels("aggregate").set(1)
-        try:
-            async for event in stream.events():
-                self._fold(event.message)
-                if self._rejected_partials:
-                    await self._dead_letter_partials()
-                self.metrics.heartbeat.labels("aggregate").set(time.time())
-        finally:
-            self.metrics.alive.labels("aggregate").set(0)
-
-    def _fold(self, message: Any) -> None:
-        """One partial into the table. A partial that is not what stage one writes is
-        checked whole before anything changes (monitor.tally.wire) and dead-lettered; so is
-        one that raises anything else (a bug): no message stops the agent."""
+    def _fold(self, message: Any, replayed: bool = False) -> None:
+        """One partial into stage two's state. A partial that is not what stage one writes is
+        checked whole before anything changes (monitor.tally.wire) and dead-lettered (unless
+        ``replayed``: it was, before this assignment); so is one that raises anything else (a
+        bug): no message stops stage two."""
         try:
             partial = check_partial_for(parse_json(message.value), self.registry)
             key = partial["tp"]
-            merged, changed = merge(self.table.get(key), partial, self.touched)
+            merged, changed = merge(self.partials.get(key), partial, self.touched)
         except ContractError as exc:
-            self._reject_partial(message, exc.code, exc.detail)
+            if not replayed:
+                self._reject_partial(message, exc.code, exc.detail)
             return
         except MemoryError:
             raise
         except Exception as exc:  # noqa: BLE001 - a bug: this partial alone is rejected
-            log.exception(
-                "bug: the partial at %s[%d]@%d could not be merged",
-                message.topic,
-                message.partition,
-                message.offset,
-            )
-            self._reject_partial(message, BUG, bug_reason(exc))
+            if not replayed:
+                log.exception(
+                    "bug: the partial at %s[%d]@%d could not be merged",
+                    message.topic,
+                    message.partition,
+                    message.offset,
+                )
+                self._reject_partial(message, BUG, bug_reason(exc))
             return
         if changed:
-            self.table[key] = merged
+            self.partials[key] = merged
             self.dirty = True
+
+    def _reset(self) -> None:
+        """Stage two's state emptied: the partials are (re)assigned here, to be read from the
+        start, or taken to another worker."""
+        self.partials = {}
+        self.touched = Touched()
+        self.rollup = Rollup(self.registry, **self.settings.seat_overrides())
+        self.dirty = True
 
     def _reject_partial(self, message: Any, code: str, reason: str) -> None:
         self.metrics.rejected.labels(message.topic, code).inc()
@@ -174,24 +160,24 @@ class Worker:
 
     async def _dead_letter_partials(self) -> None:
         letters, self._rejected_partials = self._rejected_partials, []
-        for key, value in letters:
-            await self.deadletter_topic.send(key=key, value=value)
+        if letters:
+            assert self._producer is not None, "stage two reads partials only once the producer is up"
+            topic = self.settings.topic(topics.DEADLETTER)
+            for key, value in letters:
+                await self._producer.send_and_wait(topic, value=value, key=key)
 
     def owns_table(self) -> bool:
-        tp = TP(self.partials_topic.get_topic_name(), 0)
-        return tp in self.app.consumer.assignment()
+        """This worker holds stage two's state, read to where it was when it was assigned."""
+        return self.reader.owned
 
     async def _snapshot_tick(self) -> None:
         if not self.owns_table():
-            if self.metrics.tally.units:  # the table moved to another worker: stop exporting
+            if self.metrics.tally.units:  # stage two moved to another worker: stop exporting
                 self.metrics.tally.update({})
                 self.metrics.findings.update([], {})
                 if self.detection is not None:
                     self.detection.reset()
-            # so that this worker snapshots at once, from scratch, if the table comes back
-            self.dirty = True
-            self.rollup = Rollup(self.registry, **self.settings.seat_overrides())
-            self.touched = Touched()
+            self.dirty = True  # so that this worker snapshots at once if the partials come back
             return
         units = await self._snapshot() if self.dirty else None
         if self.detection is not None:
@@ -200,7 +186,7 @@ class Worker:
     async def _snapshot(self) -> Snapshot:
         self.dirty = False
         t0 = time.perf_counter()
-        partials = dict(self.table.items())
+        partials = self.partials
         s = self.settings
         touched, self.touched = self.touched, Touched()
         if self.rollup.registry is not self.registry:  # a registry replaced whole: start afresh
@@ -250,7 +236,7 @@ class Worker:
         )
         try:
             await producer.start()
-            self.follower.producer = producer  # for its dead letters
+            self.follower.producer = self._producer = producer  # for their dead letters
             await self.follower.start()
             await self._wait_for_ballot()
             heap.settle(s.gc_young)  # the registry is loaded: the collector need not visit it again
@@ -277,10 +263,14 @@ class Worker:
             )
             follow = asyncio.ensure_future(self._follow_registry())
             follow.add_done_callback(self._crash_if_failed)
+            aggregate = asyncio.ensure_future(self.reader.run())  # stage two
+            aggregate.add_done_callback(self._crash_if_failed)
             try:
                 await self.ingest.run()
             finally:
                 follow.cancel()
+                self.reader.stop()
+                await asyncio.wait([aggregate], timeout=10)
         except asyncio.CancelledError:
             raise
         except BaseException as exc:  # a bug or a lost broker: crash the worker, loudly
@@ -308,7 +298,7 @@ class Worker:
 
     def _crash_if_failed(self, task: asyncio.Future[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
-            log.error("the registry follower failed: %r", task.exception())
+            log.error("a stage of the worker failed: %r", task.exception())
             asyncio.ensure_future(self.app.crash(task.exception()))  # type: ignore[arg-type]
 
     def start_metrics_server(self) -> int:

@@ -142,3 +142,54 @@ def test_registry_from_file_only_and_status_command(settings, workers, election,
     )
     assert missing.returncode == 2
     assert missing.stderr.count("\n") == 1 and "NOPE-T99" in missing.stderr
+
+
+def test_stage_two_moves_to_the_surviving_worker_rebuilt_from_the_partials(
+    settings, workers, election, logdir
+):
+    """Two workers; the one holding ``tally-partials`` is SIGKILLed mid-night. The other takes
+    the partials, reads them again from offset 0 into a fresh state, and its totals are exact;
+    a forged partial the first worker dead-lettered is not dead-lettered a second time."""
+    import dataclasses
+    import time
+
+    from kafka import KafkaProducer
+
+    from integration.conftest import Workers
+    from monitor.testing import read_topic
+
+    forged = b'{"kind": "protocols", "wm": -1, "tp": "protocols:0", "tecs": {}, "summaries": {}}'
+    producer = KafkaProducer(bootstrap_servers=settings.broker)
+    producer.send(settings.topic("tally-partials"), forged, key=b"protocols:0").get(timeout=30)
+    producer.close()
+    send(settings, messages_of(election.registry, []))
+    other = Workers(dataclasses.replace(settings, metrics_port=procs.free_port()), logdir, "second")
+    try:
+        pair = [workers.start(), other.start()]
+        half = len(election.events) // 2
+        send(settings, messages_of([], election.events[:half]))
+        meta = wait_for(
+            settings,
+            lambda m: m is not None and sum(m["watermarks"].values()) > half // 2,
+            90,
+            "stage two to make progress",
+            pair[0],
+        )
+        time.sleep(2.5)  # its position is committed every second: the dead letter is on record
+        owner = next(p for p in pair if meta["worker"].endswith(f":{p.pid}"))
+        survivor = next(p for p in pair if p is not owner)
+        procs.kill(owner)
+        send(settings, messages_of([], election.events[half:]))
+        units = caught_up(settings, timeout=180, proc=survivor)
+        parties = election.parties
+        assert compare(units, expected_totals(election.truth, parties), parties) == []
+        meta = wait_for(settings, lambda m: m is not None, 5, "the meta", survivor)
+        assert meta["worker"].endswith(f":{survivor.pid}")
+        letters = [
+            d
+            for d in read_topic(settings.broker, settings.topic("deadletter"))
+            if d["topic"].endswith("tally-partials")
+        ]
+        assert [d["code"] for d in letters] == ["bad_partial"]
+    finally:
+        other.stop_all()

@@ -260,10 +260,10 @@ def test_revoking_a_partition_publishes_its_store_and_lets_it_go(election):
     assert broker.committed_offsets[TopicPartition("turnout", 1)] == len(broker.logs[("turnout", 1)])
 
 
-# -- stage two: the aggregate agent's fold and the snapshot (monitor.worker.app) ------------
+# -- stage two: the fold and the snapshot (monitor.worker.app) -----------------------------
 @dataclass(frozen=True)
 class Message:
-    """A partial as Faust hands it to the agent."""
+    """A partial as the consumer hands it to stage two."""
 
     value: bytes
     offset: int
@@ -276,7 +276,6 @@ def _stage_two(election, broker: Broker, extra: list[bytes]):
 
     worker = Worker(Settings(partitions=N, redis_url=""), Metrics.create(CollectorRegistry()))
     worker.registry = build(election.registry)
-    worker.table = {}  # the Faust table is a mapping; its changelog is not this test's concern
     values = [r.value for r in broker.records(topics.PARTIALS)]
     for i, value in enumerate([*values[:5], *extra, *values[5:]]):
         worker._fold(Message(value, i))
@@ -303,6 +302,32 @@ def test_stage_two_folds_the_partials_into_the_totals_and_dead_letters_forged_on
     units = asyncio.run(worker._snapshot())
     assert _figures(units) == _figures(_reference(election))
     assert worker.dirty is False
+
+
+def test_stage_two_read_again_gives_the_same_totals_and_no_second_dead_letter(election):
+    """On every assignment stage two re-reads tally-partials from offset 0 into a fresh state:
+    the same totals, and what was dead-lettered before (below the committed offset) is not
+    dead-lettered again."""
+
+    async def main() -> Broker:
+        broker = Broker()
+        _feed(broker, election)
+        await _run(await _ingest(broker, election), broker)
+        return broker
+
+    broker = asyncio.run(main())
+    worker = _stage_two(election, broker, [b"not json"])
+    first = asyncio.run(worker._snapshot())
+    assert len(worker._rejected_partials) == 1
+    worker._rejected_partials.clear()
+    worker._reset()
+    assert worker.partials == {} and worker.dirty
+    values = [r.value for r in broker.records(topics.PARTIALS)]
+    for i, value in enumerate([*values[:5], b"not json", *values[5:]]):
+        worker._fold(Message(value, i), replayed=i <= 5)
+    assert worker._rejected_partials == []
+    again = asyncio.run(worker._snapshot())
+    assert again == first and worker.rollup.builds == 1
 
 
 def test_the_workers_redis_client_waits_for_a_reply_longer_than_redis_pys_default():
