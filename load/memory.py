@@ -82,7 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     for n in args.stations:
         row = measure(n, args.partitions)
-        print(f"{row.pop('stations'):,} stations, {row.pop('events'):,} events (synthetic), bytes per station:")
+        print(
+            f"{row.pop('stations'):,} stations, {row.pop('events'):,} events (synthetic), bytes per station:"
+        )
         for what, b in row.items():
             print(f"  {what:<56} {b:>8,.0f}")
     return 0
