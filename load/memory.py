@@ -6,8 +6,8 @@ measures with tracemalloc what each part holds once the whole night is in:
 - stage one's stores (every partition's ``PartitionStore``: protocols and their versions,
   turnout reports, e-ballots, the sums kept by deltas);
 - stage two's state (the merged partials) and its totals kept by deltas (the rollup);
-- the station documents as the stage-two owner's sweep keeps them (parsed JSON, one per
-  station and kind, as ``StationCache`` loads them from Redis), and the same as raw JSON.
+- the station documents as the stage-two owner's sweep keeps them (``StationCache``: the JSON
+  Redis holds, parsed when a detector reads it), against the same documents parsed.
 
     python load/memory.py --stations 20000 50000
 
@@ -29,6 +29,7 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT)]
 
+from monitor.adapters.readmodel import StationDocs
 from monitor.testing import InMemoryTally
 from producers.elections.synthetic import generate
 
@@ -60,9 +61,15 @@ def measure(stations: int, partitions: int) -> dict[str, Any]:
     tracemalloc.start()
     base = traced()
     parsed = {sid: {k: orjson.loads(b) for k, b in kinds.items()} for sid, kinds in raw.items()}
-    cache = traced() - base
-    tracemalloc.stop()
+    parsed_bytes = traced() - base
     del parsed
+    base = traced()
+    kept = StationDocs()
+    for sid, kinds in raw.items():  # new bytes of the exact size, as read from Redis
+        kept.put(sid, {k: bytes(bytearray(b)) for k, b in kinds.items()})
+    kept_bytes = traced() - base
+    tracemalloc.stop()
+    del kept
     n = stations
     return {
         "stations": n,
@@ -70,7 +77,8 @@ def measure(stations: int, partitions: int) -> dict[str, Any]:
         "stage one stores": stage_one / n,
         "stage two state + station documents (in-memory tally)": flushed / n,
         "rollup": rollup / n,
-        "sweep cache (parsed JSON)": cache / n,
+        "sweep cache, kept as JSON (StationDocs)": kept_bytes / n,
+        "the same documents parsed": parsed_bytes / n,
         "station documents as JSON bytes (payload only)": raw_bytes / n,
     }
 

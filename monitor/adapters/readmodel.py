@@ -18,7 +18,7 @@ Keys (``<prefix>`` defaults to ``tabmon``):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -107,14 +107,50 @@ def changed_key(prefix: str) -> str:
     return f"{prefix}:stations:changed"
 
 
+class _Kinds(dict):  # type: ignore[type-arg]
+    """One station's documents by kind, each kept as the JSON Redis holds and parsed when read."""
+
+    __slots__ = ()
+
+    def __getitem__(self, kind: str) -> Any:
+        return orjson.loads(dict.__getitem__(self, kind))
+
+    def get(self, kind: str, default: Any = None) -> Any:
+        raw = dict.get(self, kind)
+        return default if raw is None else orjson.loads(raw)
+
+    def items(self) -> Iterator[tuple[str, Any]]:  # type: ignore[override]
+        return ((k, orjson.loads(v)) for k, v in dict.items(self))
+
+    def values(self) -> Iterator[Any]:  # type: ignore[override]
+        return (orjson.loads(v) for v in dict.values(self))
+
+
+class StationDocs(dict):  # type: ignore[type-arg]
+    """station -> kind -> document, as the detectors read them, with every document kept as
+    the JSON Redis holds and parsed only when a detector reads it: parsed, a station's
+    documents took eight times the memory (load/memory.py), and the stage-two owner keeps
+    every station's."""
+
+    __slots__ = ()
+
+    def put(self, station_id: str, raw: dict[str, bytes]) -> None:
+        dict.__setitem__(self, station_id, _Kinds(raw))
+
+    def parsed(self, station_id: str) -> dict[str, Any] | None:
+        kinds = dict.get(self, station_id)
+        return None if kinds is None else dict(kinds.items())
+
+
 class StationCache:
     """Every station document, kept in step with Redis: loaded whole once, then only the
-    stations written since (``write_stations`` adds them to a set the cache empties)."""
+    stations written since (``write_stations`` adds them to a set the cache empties). The
+    documents stay JSON until a detector reads them (:class:`StationDocs`)."""
 
     def __init__(self, client: Any, prefix: str) -> None:
         self.client = client
         self.prefix = prefix
-        self.docs: dict[str, dict[str, Any]] = {}
+        self.docs = StationDocs()
         self.loaded = False
 
     async def refresh(self) -> set[str]:
@@ -136,9 +172,18 @@ class StationCache:
             ids = {m.decode() for m in members}
         ordered = sorted(ids)
         step = CHUNK // len(STATION_KINDS)
+        n = len(STATION_KINDS)
         for i in range(0, len(ordered), step):
             chunk = ordered[i : i + step]
-            self.docs.update(_station_docs(chunk, await self.client.mget(_station_keys(self.prefix, chunk))))
+            values = await self.client.mget(_station_keys(self.prefix, chunk))
+            for j, sid in enumerate(chunk):
+                raw = {
+                    k: v
+                    for k, v in zip(STATION_KINDS, values[n * j : n * j + n], strict=True)
+                    if v is not None
+                }
+                if raw:
+                    self.docs.put(sid, raw)
         return ids
 
 

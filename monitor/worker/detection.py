@@ -122,7 +122,7 @@ class StageTwoDetection:
         docs = self.cache.docs if self.cache is not None else {}
         parties = self.registry.parties
         for sid in flagged:
-            sources = (docs.get(sid, {}).get("protocols") or {}).get("sources") or {}
+            sources = ((docs.get(sid) or {}).get("protocols") or {}).get("sources") or {}
             by_source = {src: named(e.get("figures"), parties) for src, e in sources.items()}
             figures[sid] = {src: f for src, f in by_source.items() if f is not None}
         self.metrics.findings.update(records, figures)
