@@ -40,7 +40,7 @@ def traced() -> int:
 
 
 def measure(stations: int, partitions: int) -> dict[str, Any]:
-    election = generate(stations, max(1, stations // 488), seed=2007)
+    election = generate(stations, max(1, round(stations / 9727 * 205)), seed=2007)  # as in 2007
     tally = InMemoryTally(election.registry, partitions=partitions)
     events = election.events
     del election

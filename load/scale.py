@@ -266,7 +266,7 @@ def plot(rows: list[dict], path: Path) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--stations", type=int, nargs="+", default=[10_000, 100_000])
-    ap.add_argument("--tecs", type=int, default=0, help="TECs (default: one per 488 stations, as in 2007)")
+    ap.add_argument("--tecs", type=int, default=0, help="TECs (default: 205 per 9,727 stations, as in 2007)")
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--live", action="store_true", help="send the night while the workers tally")
     ap.add_argument("--nights", type=Path, default=Path(tempfile.gettempdir()) / "tabmon-nights")
