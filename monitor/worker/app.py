@@ -45,6 +45,11 @@ from monitor.worker.follower import RegistryFollower
 from monitor.worker.ingest import Ingest
 
 REDIS_TIMEOUT = 120.0  # seconds a Redis reply may take (see Worker.__init__)
+# A snapshot takes at most this share of the worker's time: while a large night catches up,
+# nearly every commission changes between two snapshots, and one took seconds at 300,000
+# stations (load/RESULTS.md, "Scale"); the totals are then refreshed less often than every
+# TABMON_SNAPSHOT_INTERVAL, and as often once the night is caught up.
+SNAPSHOT_SHARE = 0.2
 
 log = logging.getLogger("tabmon.worker")
 
@@ -80,6 +85,7 @@ class Worker:
         # snapshot touched (monitor.tally.rollup)
         self.rollup = Rollup(self.registry, **s.seat_overrides())
         self.touched = Touched()
+        self._next_snapshot = 0.0  # monotonic time before which no snapshot is taken
         self.clock = 0.0  # the latest event time in the tally (unix seconds)
         self.detect_clock = 0.0
         self.read_to = 0.0  # the event time every input partition was read to, at the last snapshot
@@ -179,7 +185,7 @@ class Worker:
                     self.detection.reset()
             self.dirty = True  # so that this worker snapshots at once if the partials come back
             return
-        units = await self._snapshot() if self.dirty else None
+        units = await self._snapshot() if self.dirty and time.monotonic() >= self._next_snapshot else None
         if self.detection is not None:
             await self.detection.run(units, self.detect_clock, self.read_to)
 
@@ -218,6 +224,8 @@ class Worker:
             }
             # the units whose totals changed: the rest are in Redis as they are
             await readmodel.write_snapshot(self.redis, s.app_id, {u: units[u] for u in changed}, meta)
+        took = time.perf_counter() - t0
+        self._next_snapshot = time.monotonic() + took * (1 - SNAPSHOT_SHARE) / SNAPSHOT_SHARE
         return units
 
     def _input_partitions(self, kinds: tuple[str, ...]) -> list[str]:
