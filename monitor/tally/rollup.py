@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from monitor.contract import Registry
 from monitor.election import Definition
@@ -320,29 +321,12 @@ class Rollup:
 
     def _summaries_of(self, parts: Iterable[Merged], uid: str) -> None:
         """A unit's summary versions, from every partition that has the unit."""
-        found, versions = False, {}
-        for state in parts:
-            mine = state["summaries"].get(uid)
-            if mine is not None:
-                found = True
-                versions.update(mine)
-        if found:
-            self.summaries[uid] = versions
-        else:
-            self.summaries.pop(uid, None)
+        _versions(self.summaries, uid, (state["summaries"] for state in parts))
 
     def _contest_summaries_of(self, parts: Iterable[Merged], key: tuple[str, str]) -> None:
         cid, uid = key
-        found, versions = False, {}
-        for state in parts:
-            mine = state.get("contest_summaries", {}).get(cid, {}).get(uid)
-            if mine is not None:
-                found = True
-                versions.update(mine)
-        if found:
-            self.contest_summaries[key] = versions
-        else:
-            self.contest_summaries.pop(key, None)
+        by_unit = (state.get("contest_summaries", {}).get(cid, {}) for state in parts)
+        _versions(self.contest_summaries, key, by_unit, uid)
         self._index_contest(cid, uid)
 
     def _shift_contests(
@@ -443,6 +427,26 @@ class Rollup:
                 for name in ("protocol", "official")
             }
         return doc
+
+
+def _versions(
+    into: dict[Any, dict[str, SummaryRecord]],
+    key: Any,
+    by_unit: Iterable[dict[str, dict[str, SummaryRecord]]],
+    uid: str | None = None,
+) -> None:
+    """``into[key]``: the summary versions of one unit (``uid``, else ``key``) over every
+    partition's ``by_unit``; no entry when no partition has the unit."""
+    found, versions = False, {}
+    for mine in by_unit:
+        got = mine.get(key if uid is None else uid)
+        if got is not None:
+            found = True
+            versions.update(got)
+    if found:
+        into[key] = versions
+    else:
+        into.pop(key, None)
 
 
 def _registry_state(registry: Registry) -> object:

@@ -23,11 +23,12 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from monitor import topics
 from monitor.adapters.metrics import Metrics
 from monitor.settings import Settings
+from monitor.worker.rebalance import Listener
 
 log = logging.getLogger("tabmon.aggregate")
 
@@ -84,7 +85,7 @@ class PartialsReader:
             fetch_max_bytes=topics.PARTIAL_MAX_BYTES,
         )
         self._consumer = consumer
-        consumer.subscribe([self.tp.topic], listener=_Listener(self))
+        consumer.subscribe([self.tp.topic], listener=Listener(self))
         await consumer.start()
         self.metrics.alive.labels("aggregate").set(1)
         last_commit = time.monotonic()
@@ -139,22 +140,3 @@ class PartialsReader:
         async with self._lock:
             self.position = None
             self.reset()
-
-
-class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
-    """aiokafka only logs what a rebalance callback raises; keep it for run() to raise."""
-
-    def __init__(self, reader: PartialsReader) -> None:
-        self.reader = reader
-
-    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        try:
-            await self.reader.on_revoked(revoked)
-        except Exception as exc:  # noqa: BLE001 - handed to run(), which crashes the worker
-            self.reader._listener_error = exc
-
-    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        try:
-            await self.reader.on_assigned(assigned)
-        except Exception as exc:  # noqa: BLE001 - handed to run(), which crashes the worker
-            self.reader._listener_error = exc

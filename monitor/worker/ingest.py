@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from monitor import topics
@@ -46,6 +46,7 @@ from monitor.tally.partition import PartitionStore
 from monitor.tally.route import ROUTED_TOPICS, Router
 from monitor.tally.shapes import StationDoc
 from monitor.worker.assign import ColocatedAssignor
+from monitor.worker.rebalance import Listener
 from monitor.worker.stores import Source, Store
 
 log = logging.getLogger("tabmon.ingest")
@@ -111,7 +112,7 @@ class Ingest:
             partition_assignment_strategy=(ColocatedAssignor,),
         )
         self._consumer = consumer
-        consumer.subscribe(list(self.kinds), listener=_Listener(self))
+        consumer.subscribe(list(self.kinds), listener=Listener(self))
         await consumer.start()
         self.routes = await self._routes(consumer)
         self.metrics.alive.labels("ingest").set(1)
@@ -453,22 +454,3 @@ class Ingest:
                 st.sid,
                 off,
             )
-
-
-class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
-    """aiokafka only logs what a rebalance callback raises; keep it for run() to raise."""
-
-    def __init__(self, ingest: Ingest) -> None:
-        self.ingest = ingest
-
-    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        try:
-            await self.ingest.on_revoked(revoked)
-        except Exception as exc:  # noqa: BLE001 - handed to run(), which crashes the worker
-            self.ingest._listener_error = exc
-
-    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        try:
-            await self.ingest.on_assigned(assigned)
-        except Exception as exc:  # noqa: BLE001 - handed to run(), which crashes the worker
-            self.ingest._listener_error = exc
