@@ -19,25 +19,16 @@ when a partition's state is not one it folded in (the state read again from else
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from monitor.contract import Registry
-from monitor.election import Definition
-from monitor.tally.seats import allocate
-from monitor.tally.shapes import (
-    CommissionSums,
-    ContestSums,
-    Merged,
-    Named,
-    Partials,
-    Seats,
-    Snapshot,
-    SummaryRecord,
-    UnitSnapshot,
-)
-from monitor.tally.sums import UNANIMOUS_KEYS, participants
+from monitor.tally import unitview as uv
+from monitor.tally.shapes import ContestSums, Merged, Partials, Snapshot, SummaryRecord, UnitSnapshot
+from monitor.tally.unitview import view
+
+__all__ = ["Rollup", "Touched", "view"]
 
 
 @dataclass(slots=True)
@@ -59,110 +50,6 @@ class Touched:
         for cid, by_unit in state.get("contest_summaries", {}).items():
             self.contest_summaries.update((cid, uid) for uid in by_unit)
         self.tokens = self.tokens or bool(state.get("tokens"))
-
-
-def _add(acc: list[int], xs: Sequence[int], sign: int = 1) -> None:
-    if sign > 0:
-        for i, x in enumerate(xs):
-            acc[i] += x
-    else:
-        for i, x in enumerate(xs):
-            acc[i] -= x
-
-
-class _Unit:
-    """A unit's sums: one commission's over every partition, or a unit's over its commissions."""
-
-    __slots__ = (
-        "pec",
-        "official",
-        "moved",
-        "n_pec",
-        "n_official",
-        "n_altered",
-        "unanimous",
-        "turnout",
-        "n_turnout",
-        "by_seq",
-        "seq_refs",
-        "evote",
-    )
-
-    def __init__(self, width: int) -> None:
-        self.pec = [0] * width
-        self.official = [0] * width
-        self.moved = [0] * width
-        self.n_pec = self.n_official = self.n_altered = self.n_turnout = self.evote = 0
-        self.unanimous = [0] * len(UNANIMOUS_KEYS)
-        self.turnout = [0, 0, 0]
-        self.by_seq: dict[str, list[int]] = {}
-        # per turnout report, how many of the units added in have it: a report no commission
-        # under the unit has is not in its totals, as when they are added up from scratch
-        self.seq_refs: dict[str, int] = {}
-
-    def add(self, o: _Unit, sign: int = 1) -> None:
-        """Add (``sign`` 1) or take out (-1) a commission's totals."""
-        for mine, theirs in (
-            (self.pec, o.pec),
-            (self.official, o.official),
-            (self.moved, o.moved),
-            (self.turnout, o.turnout),
-            (self.unanimous, o.unanimous),
-        ):
-            _add(mine, theirs, sign)
-        self.n_pec += sign * o.n_pec
-        self.n_official += sign * o.n_official
-        self.n_altered += sign * o.n_altered
-        self.n_turnout += sign * o.n_turnout
-        self.evote += sign * o.evote
-        for seq, xs in o.by_seq.items():
-            cur = self.by_seq.get(seq)
-            if cur is None:
-                cur = self.by_seq[seq] = [0, 0, 0, 0]
-            _add(cur, xs, sign)
-            refs = self.seq_refs.get(seq, 0) + sign
-            if refs:
-                self.seq_refs[seq] = refs
-            else:
-                del self.seq_refs[seq], self.by_seq[seq]
-
-    def add_wire(self, d: CommissionSums) -> None:
-        if "pec" in d:
-            _add(self.pec, d["pec"])
-            _add(self.official, d["official"])
-            _add(self.moved, d["moved"])
-            _add(self.unanimous, d["unanimous"])
-            self.n_pec += d["n_pec"]
-            self.n_official += d["n_official"]
-            self.n_altered += d["n_altered"]
-        if "turnout" in d:
-            _add(self.turnout, d["turnout"])
-            self.n_turnout += d["n_turnout"]
-            for seq, xs in d["by_seq"].items():
-                _add(self.by_seq.setdefault(seq, [0, 0, 0, 0]), xs)
-        self.evote += d.get("evote", 0)
-
-
-def _pct(part: int, whole: int) -> float | None:
-    return round(100.0 * part / whole, 2) if whole else None
-
-
-def view(figures: Sequence[int], parties: Sequence[str], d: Definition) -> Named:
-    """A figures vector as named figures, party votes, valid votes and participants."""
-    n = len(d.fields)
-    named: Named = dict(zip(d.fields, figures[:n], strict=True))
-    votes = dict(zip(parties, figures[n:], strict=True))
-    named["votes"] = votes
-    named["valid"] = sum(votes.values())
-    # Voters who took part, as the definition counts them (the seat threshold's base).
-    named["participants"] = participants(figures, d)
-    if "registered" not in named:  # a quantity of the form's fields (Indonesia: dpt + dptb + dpk)
-        named["registered"] = d.quantity("registered", figures)
-    return named
-
-
-_NO_FIGURES = {"registered_baseline": 0, "evoting_stations": 0, "evoting_baseline": 0, "stations": 0}
-_NO_EVOTE = {"tokens": 0, "ballots": 0, "stations": 0}
 
 
 class Rollup:
@@ -216,34 +103,34 @@ class Rollup:
         self.builds += 1
         self._registry_state = _registry_state(registry)
         self.width = width = len(d.fields) + len(registry.parties)
-        self.lists = _registry_figures(registry)
+        self.lists = uv.registry_figures(registry)
         top = self.top = registry.top_id
-        tec_units: dict[str, _Unit] = {t: _Unit(width) for t in registry.tec_rec}
+        tec_units: dict[str, uv.UnitSums] = {t: uv.UnitSums(width) for t in registry.tec_rec}
         tec_contests: dict[str, dict[str, ContestSums]] = {}
         for state in partials.values():
             for tec, (_wm, data) in state["tecs"].items():
                 u = tec_units.get(tec)
                 if u is None:
-                    u = tec_units[tec] = _Unit(width)
+                    u = tec_units[tec] = uv.UnitSums(width)
                 u.add_wire(data)
                 for cid, c in data.get("contests", {}).items():
                     _add_contest(tec_contests.setdefault(tec, {}), cid, c)
         # Every level above the commissions is a roll-up of the commissions under it, however
         # many levels the definition has: each commission is added once to each of its ancestors.
-        level_units: dict[str, _Unit] = {top: _Unit(width)}
+        level_units: dict[str, uv.UnitSums] = {top: uv.UnitSums(width)}
         for uid in registry.unit_level:
             if uid not in tec_units:
-                level_units[uid] = _Unit(width)
+                level_units[uid] = uv.UnitSums(width)
         for r in registry.rec_tecs:
-            level_units.setdefault(r, _Unit(width))
-        self.chains = {tec: _chain(registry, tec) for tec in tec_units}
+            level_units.setdefault(r, uv.UnitSums(width))
+        self.chains = {tec: uv.ancestry(registry, tec) for tec in tec_units}
         for tec, u in tec_units.items():
             for a in self.chains[tec]:
-                level_units.setdefault(a, _Unit(width)).add(u)
+                level_units.setdefault(a, uv.UnitSums(width)).add(u)
         self.tec_units, self.level_units, self.tec_contests = tec_units, level_units, tec_contests
         order = {lv: i for i, lv in enumerate(d.levels)}
         units = [
-            (uid, _level(registry, uid), None if uid == top else _parent(registry, uid))
+            (uid, uv.level_of(registry, uid), None if uid == top else uv.parent_of(registry, uid))
             for uid in [*level_units, *tec_units]
         ]
         units.sort(key=lambda x: order.get(x[1], len(order)))  # stable: registration order within a level
@@ -264,7 +151,7 @@ class Rollup:
             for uid in by
         }:
             self._contest_summaries_of(parts, key)
-        self.evote = _evote_multiple(parts, registry)
+        self.evote = uv.evote_multiple(parts, registry)
         self.out = {uid: self._snap(uid) for uid, _, _ in units}
 
     # -- by deltas ------------------------------------------------------------------------------
@@ -297,7 +184,7 @@ class Rollup:
             self._contest_summaries_of(parts, key)
             dirty.add(key[1])
         if touched.tokens:
-            evote = _evote_multiple(parts, self.registry)
+            evote = uv.evote_multiple(parts, self.registry)
             dirty.update(
                 uid for uid in evote.keys() | self.evote.keys() if evote.get(uid) != self.evote.get(uid)
             )
@@ -307,9 +194,9 @@ class Rollup:
             self.out[uid] = self._snap(uid)
         return dirty
 
-    def _tec_from(self, parts: Iterable[Merged], tec: str) -> tuple[_Unit, dict[str, ContestSums]]:
+    def _tec_from(self, parts: Iterable[Merged], tec: str) -> tuple[uv.UnitSums, dict[str, ContestSums]]:
         """A commission's totals over every partition, afresh."""
-        u, contests = _Unit(self.width), dict[str, ContestSums]()
+        u, contests = uv.UnitSums(self.width), dict[str, ContestSums]()
         for state in parts:
             entry = state["tecs"].get(tec)
             if entry is not None:
@@ -374,13 +261,13 @@ class Rollup:
         u = self.tec_units.get(uid)
         if u is None:
             u = self.level_units[uid]
-        figures = self.lists.get(uid, _NO_FIGURES)
-        snap = _unit_snapshot(uid, level, parent, u, figures["stations"], registry)
+        figures = self.lists.get(uid, uv.NO_FIGURES)
+        snap = uv.unit_snapshot(uid, level, parent, u, figures["stations"], registry)
         snap["registry"] = {k: v for k, v in figures.items() if k != "stations"}
         if uid in self.summaries:
-            snap["summary_versions"] = _summary_views(self.summaries[uid], registry.parties, d)
+            snap["summary_versions"] = uv.summary_views(self.summaries[uid], registry.parties, d)
             snap["summary"] = snap["summary_versions"][-1]
-        snap["evote_multiple"] = dict(self.evote.get(uid, _NO_EVOTE))
+        snap["evote_multiple"] = dict(self.evote.get(uid, uv.NO_EVOTE))
         cids = self.unit_contests.get(uid)
         if cids:
             snap["contests"] = {cid: self._contest_doc(cid, uid, snap["stations"]) for cid in sorted(cids)}
@@ -392,7 +279,7 @@ class Rollup:
             how = method or (rule.method if rule else "hare")
             base = rule.threshold_base if rule else "participants"
             snap["seats"] = {
-                name: _seats(snap[name], n, share, how, base) for name in ("protocol", "official")
+                name: uv.seats_of(snap[name], n, share, how, base) for name in ("protocol", "official")
             }
         return snap
 
@@ -408,22 +295,22 @@ class Rollup:
             "held_in": contest.unit or self.top,
             "protocol": {
                 "stations_reported": sums["n_pec"],
-                "coverage": _pct(sums["n_pec"], n),
+                "coverage": uv.pct(sums["n_pec"], n),
                 **view(sums["pec"], selections, d),
             },
             "official": {
                 "stations_reported": sums["n_official"],
-                "coverage": _pct(sums["n_official"], n),
+                "coverage": uv.pct(sums["n_official"], n),
                 **view(sums["official"], selections, d),
             },
         }
         if (cid, uid) in self.contest_summaries:
-            doc["summary_versions"] = _summary_views(self.contest_summaries[(cid, uid)], selections, d)
+            doc["summary_versions"] = uv.summary_views(self.contest_summaries[(cid, uid)], selections, d)
             doc["summary"] = doc["summary_versions"][-1]  # type: ignore[index]
         rule = contest.seats
         if rule is not None and uid == doc["held_in"]:
             doc["seats"] = {
-                name: _seats(doc[name], rule.seats, rule.threshold, rule.method, rule.threshold_base)  # type: ignore[arg-type]
+                name: uv.seats_of(doc[name], rule.seats, rule.threshold, rule.method, rule.threshold_base)  # type: ignore[arg-type]
                 for name in ("protocol", "official")
             }
         return doc
@@ -475,154 +362,7 @@ def _add_contest(acc: dict[str, ContestSums], key: str, c: ContestSums) -> None:
 
 def _shift_contest(cur: ContestSums, c: ContestSums, sign: int = 1) -> None:
     """Add (``sign`` 1) or take out (-1) one contest entry."""
-    _add(cur["pec"], c["pec"], sign)
-    _add(cur["official"], c["official"], sign)
+    uv.add(cur["pec"], c["pec"], sign)
+    uv.add(cur["official"], c["official"], sign)
     cur["n_pec"] += sign * c["n_pec"]
     cur["n_official"] += sign * c["n_official"]
-
-
-def _summary_views(
-    versions: dict[str, SummaryRecord], selections: Sequence[str], d: Definition
-) -> list[Named]:
-    """A unit's summary versions, oldest first, each as named figures."""
-    return [
-        {
-            "version": s["version"],
-            "recorded_at": s["recorded_at"],
-            "stations_included": s["stations_included"],
-            **view(s["figures"], selections, d),
-        }
-        for s in (versions[v] for v in sorted(versions, key=int))
-    ]
-
-
-def _chain(registry: Registry, uid: str) -> list[str]:
-    """The units a commission (or station) counts in, nearest first, ending at the top: its
-    registered ancestors, else (no unit record yet) the region its stations name."""
-    chain = registry.ancestors(uid)
-    if not chain or chain[-1] != registry.top_id:
-        rec = registry.stations[uid].rec_id if uid in registry.stations else registry.tec_rec.get(uid)
-        chain = [a for a in chain if a != rec]
-        if rec is not None and rec != uid:
-            chain.append(rec)
-        chain.append(registry.top_id)
-    return chain
-
-
-def _level(registry: Registry, uid: str) -> str:
-    try:
-        return registry.level_of(uid)
-    except KeyError:  # a commission seen in partials before its unit record
-        return registry.commission_level
-
-
-def _parent(registry: Registry, uid: str) -> str | None:
-    chain = _chain(registry, uid)
-    return chain[0] if chain else None
-
-
-def _registry_figures(registry: Registry) -> dict[str, dict[str, int]]:
-    """Per unit, from the registry: its stations, their lists before election day, and how
-    many stations (and voters on their lists) have e-voting. Computed once per state of the
-    registry (``Registry.derived``): the snapshot reads it, never changes it."""
-    cached: dict[str, dict[str, int]] | None = registry.derived.get("unit_figures")
-    if cached is None:
-        cached = registry.derived["unit_figures"] = _count_registry(registry)
-    return cached
-
-
-def _count_registry(registry: Registry) -> dict[str, dict[str, int]]:
-    out: dict[str, dict[str, int]] = {}
-    chains: dict[str, list[str]] = {}  # per commission: computed once
-    for st in registry.stations.values():
-        chain = chains.get(st.tec_id)
-        if chain is None:
-            chain = chains[st.tec_id] = [st.tec_id, *_chain(registry, st.tec_id)]
-        for uid in chain:
-            f = out.get(uid)
-            if f is None:
-                f = out[uid] = dict(_NO_FIGURES)
-            f["stations"] += 1
-            f["registered_baseline"] += st.registered_baseline
-            if st.evoting:
-                f["evoting_stations"] += 1
-                f["evoting_baseline"] += st.registered_baseline
-    return out
-
-
-def _evote_multiple(parts: Iterable[Merged], registry: Registry) -> dict[str, dict[str, int]]:
-    """Voter tokens used for more than one ballot, per unit they were used in (its stations,
-    their commission and every unit above): only the units with any."""
-    tokens: dict[str, list[list[str]]] = {}
-    for state in parts:
-        tokens.update(state.get("tokens", {}))
-    out: dict[str, dict[str, int]] = {}
-    stations: dict[str, set[str]] = {}
-    for ballots in tokens.values():
-        if len(ballots) < 2:
-            continue
-        units_hit: set[str] = set()
-        for station_id, _issued_at in ballots:
-            st = registry.stations.get(station_id)
-            for uid in [st.tec_id, *_chain(registry, st.tec_id)] if st else (registry.top_id,):
-                out.setdefault(uid, dict(_NO_EVOTE))["ballots"] += 1
-                stations.setdefault(uid, set()).add(station_id)
-                units_hit.add(uid)
-        for uid in units_hit:
-            out[uid]["tokens"] += 1
-    for uid, ss in stations.items():
-        out[uid]["stations"] = len(ss)
-    return out
-
-
-def _unit_snapshot(
-    uid: str, level: str, parent: str | None, u: _Unit, n: int, registry: Registry
-) -> UnitSnapshot:
-    parties = registry.parties
-    registered, added, voted = u.turnout
-    d = registry.definition
-    protocol = view(u.pec, parties, d)
-    official = view(u.official, parties, d)
-    moved = view(u.moved, parties, d)
-    by_report = {
-        seq: {"registered": r, "added": a, "voted": v, "stations_reported": k, "percent": _pct(v, r)}
-        for seq, (r, a, v, k) in sorted(u.by_seq.items(), key=lambda x: int(x[0]))
-    }
-    return {
-        "unit_id": uid,
-        "level": level,
-        "parent_id": parent,
-        "name": registry.names.get(uid, uid),
-        "stations": n,
-        "turnout": {
-            "registered": registered,
-            "added": added,
-            "voted": voted,
-            "percent": _pct(voted, registered),
-            "stations_reported": u.n_turnout,
-            "coverage": _pct(u.n_turnout, n),
-            "by_report": by_report,
-        },
-        "altered_stations": u.n_altered,
-        "unanimous_stations": dict(zip(UNANIMOUS_KEYS, u.unanimous, strict=True)),
-        "protocol": {"stations_reported": u.n_pec, "coverage": _pct(u.n_pec, n), **protocol},
-        "official": {"stations_reported": u.n_official, "coverage": _pct(u.n_official, n), **official},
-        # Votes moved between the PEC protocols and the official result, per party, over the
-        # stations whose PEC protocol is in: positive means the official result has more.
-        "moved": {
-            "votes": moved["votes"],
-            "invalid": moved[d.fields[d.rejected]] if d.rejected is not None else 0,
-            "valid": moved["valid"],
-        },
-        "evote_ballots": u.evote,
-    }
-
-
-def _seats(v: Named, seats: int, threshold: float, method: str, base: str) -> Seats:
-    res = allocate(v["votes"], v[base], seats=seats, threshold=threshold, method=method)
-    return {
-        "method": res.method,
-        "threshold_votes": res.threshold_votes,
-        "qualified": list(res.qualified),
-        "seats": res.seats,
-    }
