@@ -50,6 +50,9 @@ REDIS_TIMEOUT = 120.0  # seconds a Redis reply may take (see Worker.__init__)
 # stations (load/RESULTS.md, "Scale"); the totals are then refreshed less often than every
 # TABMON_SNAPSHOT_INTERVAL, and as often once the night is caught up.
 SNAPSHOT_SHARE = 0.2
+# Every unit is written to Redis at least this often (seconds), changed or not: a Redis that
+# lost its data (restarted without its AOF, flushed) has the whole read model back within it.
+FULL_WRITE_EVERY = 60.0
 
 log = logging.getLogger("tabmon.worker")
 
@@ -86,6 +89,7 @@ class Worker:
         self.rollup = Rollup(self.registry, **s.seat_overrides())
         self.touched = Touched()
         self._next_snapshot = 0.0  # monotonic time before which no snapshot is taken
+        self._next_full_write = 0.0  # monotonic time after which a snapshot writes every unit
         self.clock = 0.0  # the latest event time in the tally (unix seconds)
         self.detect_clock = 0.0
         self.read_to = 0.0  # the event time every input partition was read to, at the last snapshot
@@ -222,7 +226,10 @@ class Worker:
                 "read_to": self.read_to if math.isfinite(self.read_to) else None,
                 "clock": datetime.fromtimestamp(self.clock, UTC).isoformat() if self.clock else None,
             }
-            # the units whose totals changed: the rest are in Redis as they are
+            # the units whose totals changed: the rest are in Redis as they are, and all of
+            # them now and then (FULL_WRITE_EVERY)
+            if time.monotonic() >= self._next_full_write:
+                changed, self._next_full_write = set(units), time.monotonic() + FULL_WRITE_EVERY
             await readmodel.write_snapshot(self.redis, s.app_id, {u: units[u] for u in changed}, meta)
         took = time.perf_counter() - t0
         self._next_snapshot = time.monotonic() + took * (1 - SNAPSHOT_SHARE) / SNAPSHOT_SHARE

@@ -337,3 +337,53 @@ def test_the_workers_redis_client_waits_for_a_reply_longer_than_redis_pys_defaul
 
     worker = Worker(Settings(redis_url="redis://127.0.0.1:1/0"), Metrics.create(CollectorRegistry()))
     assert worker.redis.connection_pool.connection_kwargs["socket_timeout"] == REDIS_TIMEOUT >= 60
+
+
+class _Pipe:
+    def __init__(self, written: list[set[str]]) -> None:
+        self.written, self.keys = written, set()
+
+    def set(self, key: str, value: bytes) -> None:
+        self.keys.add(key)
+
+    async def execute(self) -> None:
+        self.written.append(self.keys)
+
+
+class _Redis:
+    """Records the keys each snapshot writes (readmodel.write_snapshot's pipeline)."""
+
+    def __init__(self) -> None:
+        self.written: list[set[str]] = []
+
+    def pipeline(self, transaction: bool = True) -> _Pipe:
+        return _Pipe(self.written)
+
+
+def test_a_snapshot_writes_the_units_changed_and_every_unit_now_and_then(election):
+    async def main() -> Broker:
+        broker = Broker()
+        _feed(broker, election)
+        await _run(await _ingest(broker, election), broker)
+        return broker
+
+    broker = asyncio.run(main())
+    values = [r.value for r in broker.records(topics.PARTIALS)]
+    at = max(i for i, v in enumerate(values) if orjson.loads(v)["tecs"])  # the last with commissions
+    worker = _stage_two(election, Broker(), [])  # nothing folded yet
+    worker.redis = fake = _Redis()
+    for i, value in enumerate(values[:at] + values[at + 1 :]):
+        worker._fold(Message(value, i))
+    units = asyncio.run(worker._snapshot())
+    every = {f"{worker.settings.app_id}:unit:{u}" for u in units} | {f"{worker.settings.app_id}:meta"}
+    assert fake.written[-1] == every  # the first snapshot: every unit
+    last = orjson.loads(values[at])
+    worker._fold(Message(values[at], len(values)))
+    asyncio.run(worker._snapshot())
+    touched = set(last["tecs"])
+    assert (
+        touched and touched <= {k.rsplit(":", 1)[1] for k in fake.written[-1]} and fake.written[-1] != every
+    )
+    worker._next_full_write = 0.0  # a minute later
+    asyncio.run(worker._snapshot())
+    assert fake.written[-1] == every
