@@ -15,6 +15,7 @@ the top, where alerts are routed). In kz2007 they are its TEC and REC.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
@@ -160,11 +161,12 @@ class Registry:
 
     def _apply_station(self, record: dict[str, Any]) -> None:
         sid = record["station_id"]
-        tec = record.get("parent_id") or record["tec_id"]
+        # commissions' ids are shared by their stations: one string each, not one per station
+        tec = sys.intern(record.get("parent_id") or record["tec_id"])
         old = self.stations.get(sid)
         if old is not None and old.tec_id != tec:
             self.tec_stations[old.tec_id].remove(sid)
-        rec = record.get("rec_id") or self.tec_rec.get(tec) or self._region_of_station(sid, tec)
+        rec = sys.intern(record.get("rec_id") or self.tec_rec.get(tec) or self._region_of_station(sid, tec))
         self.stations[sid] = Station(
             sid, tec, rec, record["name"], record["registered_baseline"], record["evoting"]
         )

@@ -9,6 +9,8 @@ sums are kept by the store as events arrive (:mod:`.sums`): a flush copies them.
 from __future__ import annotations
 
 from monitor.contract import Summary
+from monitor.contract.values import MAX_SEQ, MAX_VERSION
+from monitor.tally.packed import unpack
 from monitor.tally.partition import PartitionStore
 from monitor.tally.shapes import (
     CommissionSums,
@@ -52,23 +54,32 @@ def _contest_docs(store: PartitionStore, sid: str) -> dict[str, ContestDoc]:
         official = store.contest_official.get((sid, c))
         out[c] = {
             "sources": {
-                src: {"version": v, "figures": f} for src, (v, f) in store.contest_protocols[(sid, c)].items()
+                src: {"version": v, "figures": unpack(f)}
+                for src, (v, f) in store.contest_protocols[(sid, c)].items()
             },
             "official_source": d.source_of_rank[official[0]] if official else None,
         }
     return out
 
 
+_KEYS = [str(i) for i in range(max(MAX_VERSION, MAX_SEQ) + 1)]  # versions and seqs as keys
+
+
+def _key(n: int) -> str:
+    return _KEYS[n] if n < len(_KEYS) else str(n)
+
+
 def station_doc(store: PartitionStore, sid: str) -> StationDoc:
-    """What this partition knows of one station, for the station read model. Tuples stay
-    tuples (orjson writes them as arrays): copying them here cost more than the tally."""
+    """What this partition knows of one station, for the station read model, its figures
+    unpacked into tuples (orjson writes them as arrays)."""
     if store.kind == "protocols":
-        latest = store.protocols.get(sid, {})
-        versions = store.versions
+        sources = store.protocols.get(sid, {})
         doc: ProtocolsDoc = {
-            "sources": {src: {"version": v, "figures": f} for src, (v, f) in latest.items()},
+            "sources": {
+                src: {"version": h[-1][0], "figures": unpack(h[-1][1])} for src, h in sources.items()
+            },
             # every version seen, with its figures: what changed between versions is evidence
-            "versions": {src: {str(v): f for v, f in versions[(sid, src)].items()} for src in latest},
+            "versions": {src: {_key(v): unpack(f) for v, f in h} for src, h in sources.items()},
             "official_source": store.registry.definition.source_of_rank[store.official[sid][0]]
             if sid in store.official
             else None,
@@ -78,7 +89,7 @@ def station_doc(store: PartitionStore, sid: str) -> StationDoc:
             doc["contests"] = _contest_docs(store, sid)
         return doc
     if store.kind == "turnout":
-        return {"reports": {str(q): v for q, v in store.turnout_reports[sid].items()}}
+        return {"reports": {_key(q): v for q, v in store.turnout(sid).items()}}
     return {"ballots": store.evotes.get(sid, 0)}
 
 

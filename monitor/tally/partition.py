@@ -13,14 +13,18 @@ No Kafka, Faust or Redis here: the ingest service feeds records in and takes par
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from monitor.contract import Evote, Protocol, Registry, Summary, Turnout
+from monitor.tally.packed import pack, unpack
 from monitor.tally.sums import ContestTotals, ProtocolTotals
 
 Figures = tuple[int, ...]
+Packed = bytes  # a tuple of counts packed (monitor.tally.packed): what the store keeps
+History = tuple[tuple[int, Packed], ...]  # a (station, source)'s versions, in order
 KINDS = ("turnout", "protocols", "summaries", "evote", "tokens")
 # Histories are capped (docs/contract.md, "Bounds"), so that no producer can grow a station's
 # state, document or partial without end. What is kept is a function of what was received,
@@ -54,14 +58,14 @@ def cap_versions(versions: dict[Any, Any], key: Callable[[Any], int] = int) -> b
     return True
 
 
-def _newer(version: int, figures: tuple[Any, ...], cur: tuple[int, Any] | None) -> bool:
+def _newer(version: int, figures: Figures, cur: tuple[int, Packed] | None) -> bool:
     """Latest version wins; equal versions keep the larger figures so order never matters."""
-    return cur is None or version > cur[0] or (version == cur[0] and figures > cur[1])
+    return cur is None or version > cur[0] or (version == cur[0] and figures > unpack(cur[1]))
 
 
-def _figures(entry: tuple[int, Figures] | None) -> Figures | None:
-    """The figures of a (version or rank, figures) entry, or None."""
-    return None if entry is None else entry[1]
+def _figures(entry: tuple[int, Packed] | None) -> Figures | None:
+    """The figures of a (version or rank, packed figures) entry, or None."""
+    return None if entry is None else unpack(entry[1])
 
 
 def _summary_key(s: Summary) -> tuple[Any, ...]:
@@ -81,14 +85,15 @@ class PartitionStore:
         self._tec_of: dict[str, str] = {}
         self.dirty: set[str] = set()  # TECs
         self.dirty_stations: set[str] = set()
-        # protocols: station -> source -> latest (version, figures); every version seen
-        self.protocols: dict[str, dict[str, tuple[int, Figures]]] = {}
-        self.versions: dict[tuple[str, str], dict[int, Figures]] = {}
-        self.official: dict[str, tuple[int, Figures]] = {}  # station -> (rank, figures)
+        # protocols: station -> source -> every version seen, (version, figures) in order of
+        # version: the latest is the last (on a tie the larger figures were kept). The figures
+        # are packed (monitor.tally.packed), one object shared with ``official``
+        self.protocols: dict[str, dict[str, History]] = {}
+        self.official: dict[str, tuple[int, Packed]] = {}  # station -> (rank, figures)
         # the later contests of the definition (the first is the ballot's, above):
         # (station, contest) -> source -> latest (version, figures), and the official ones
-        self.contest_protocols: dict[tuple[str, str], dict[str, tuple[int, Figures]]] = {}
-        self.contest_official: dict[tuple[str, str], tuple[int, Figures]] = {}
+        self.contest_protocols: dict[tuple[str, str], dict[str, tuple[int, Packed]]] = {}
+        self.contest_official: dict[tuple[str, str], tuple[int, Packed]] = {}
         self.contests_of: dict[str, set[str]] = {}  # station -> its later contests seen here
         # per commission, what its stations add up to, kept by deltas (monitor.tally.sums):
         # a flush copies them, whatever the commission's size
@@ -104,17 +109,18 @@ class PartitionStore:
         # state holds every event up to it once every partition is read that far, and only
         # then is it a state the night really passed through (what stage one detects on)
         self.latest_at: dict[str, float] = {}
-        # turnout: every report per station, and the latest (seq, (registered, added, voted))
-        self.turnout_reports: dict[str, dict[int, tuple[int, int, int]]] = {}
-        self.turnout_latest: dict[str, tuple[int, tuple[int, int, int]]] = {}
+        # turnout: every report of a station, packed flat in order of seq: (seq, registered,
+        # added, voted) for each (the latest is the last)
+        self.turnout_reports: dict[str, Packed] = {}
         # tec -> seq -> [registered, added, voted, stations]: kept by exact deltas against the
         # stored reports (re-summing every report at each flush dominated the flush time)
         self.turnout_by_seq: dict[str, dict[int, list[int]]] = {}
         # evote: the set of ballots (a redelivered ballot is the same element)
         self.ballots: set[tuple[str, str, str]] = set()
         self.evotes: dict[str, int] = {}
-        # tokens (evote re-keyed by voter token): token -> {(station, issued_at)}
-        self.token_ballots: dict[str, set[tuple[str, str]]] = {}
+        # tokens (evote re-keyed by voter token): token -> its (station, issued_at) ballots in
+        # order (a tuple: nearly every token has one ballot, and a set costs 216 bytes)
+        self.token_ballots: dict[str, tuple[tuple[str, str], ...]] = {}
         self.dirty_tokens: set[str] = set()
         # summaries: unit -> version -> record; a later contest's: (contest, unit) -> the same
         self.summaries: dict[str, dict[int, Summary]] = {}
@@ -149,18 +155,11 @@ class PartitionStore:
         if p.contest:
             return self._apply_contest(p)
         sid, figures = p.station_id, p.figures
+        packed = pack(figures)
         recorded = timestamp(p.recorded_at)
         self._seen_at(sid, recorded)
-        key = (sid, p.source)
-        seen = self.versions.get(key)
-        if seen is None:
-            seen = self.versions[key] = {}
-        prior = seen.get(p.version)
-        history_changed = prior is None or figures > prior
-        if history_changed:
-            seen[p.version] = figures
-            cap_versions(seen)
-        if p.source == self.registry.definition.station_source:
+        d = self.registry.definition
+        if p.source == d.station_source:
             at = (recorded, p.recorded_at)
             first = self.pec_first_at.get(sid)
             if first is None or at < first:
@@ -169,19 +168,28 @@ class PartitionStore:
         sources = self.protocols.get(sid)
         if sources is None:
             sources = self.protocols[sid] = {}
-        if not _newer(p.version, figures, sources.get(p.source)):
-            if history_changed:  # an older version still changes the station's history
-                self.dirty_stations.add(sid)
-            return False
-        d = self.registry.definition
+        history = sources.get(p.source, ())
+        i = bisect_left(history, (p.version,))
+        prior = history[i][1] if i < len(history) and history[i][0] == p.version else None
+        if prior is not None and (prior == packed or figures < unpack(prior)):
+            return False  # a redelivery (or the smaller of two conflicting copies)
+        new = (*history[:i], (p.version, packed), *history[i + (prior is not None) :])
+        if len(new) > VERSIONS_KEPT:  # the first and the latest others stay (cap_versions)
+            new = new[:1] + new[2:]
         own = d.station_source or ""
-        old_own, old_off = sources.get(own), self.official.get(sid)
-        sources[p.source] = (p.version, figures)
+        own_history = sources.get(own)
+        old_own = own_history[-1] if own_history else None
+        sources[p.source] = new
+        if history and new[-1] is history[-1]:  # an older version: the station's history only
+            self.dirty_stations.add(sid)
+            return False
+        own_history = sources.get(own)
+        old_off = self.official.get(sid)
         rank = d.official_rank.get(p.source)
         if rank is not None and (old_off is None or rank >= old_off[0]):
-            self.official[sid] = (rank, figures)
+            self.official[sid] = (rank, packed)
         tec = self._touch(sid)
-        new_own, new_off = sources.get(own), self.official.get(sid)
+        new_own, new_off = own_history[-1] if own_history else None, self.official.get(sid)
         if new_own is not old_own or new_off is not old_off:
             totals = self.protocol_totals.get(tec)
             if totals is None:
@@ -203,10 +211,11 @@ class PartitionStore:
         d = self.registry.definition
         own = d.station_source or ""
         old_own, old_off = sources.get(own), self.contest_official.get(key)
-        sources[p.source] = (p.version, p.figures)
+        packed = pack(p.figures)
+        sources[p.source] = (p.version, packed)
         rank = d.official_rank.get(p.source)
         if rank is not None and (old_off is None or rank >= old_off[0]):
-            self.contest_official[key] = (rank, p.figures)
+            self.contest_official[key] = (rank, packed)
         tec = self._touch(sid)
         totals = self.contest_totals.get((tec, p.contest))
         if totals is None:  # in the commission's partial from its first protocol, of any source
@@ -219,31 +228,33 @@ class PartitionStore:
         return True
 
     def apply_turnout(self, t: Turnout) -> bool:
-        sid, figures = t.station_id, (t.registered, t.added, t.voted)
+        sid, seq, figures = t.station_id, t.seq, (t.registered, t.added, t.voted)
         self._seen_at(sid, timestamp(t.reported_at))
-        reports = self.turnout_reports.get(sid)
-        if reports is None:
-            reports = self.turnout_reports[sid] = {}
-        prior = reports.get(t.seq)
+        packed = self.turnout_reports.get(sid)
+        flat = unpack(packed) if packed is not None else ()
+        i = bisect_left(flat[0::4], seq)
+        at = 4 * i
+        prior = flat[at + 1 : at + 4] if at < len(flat) and flat[at] == seq else None
         if prior is not None and figures <= prior:
             return False  # a redelivery (or the smaller of two conflicting reports)
-        reports[t.seq] = figures
+        rest = at + 4 if prior is not None else at
+        new = (*flat[:at], seq, *figures, *flat[rest:])
+        self.turnout_reports[sid] = pack(new)
         tec = self._touch(sid)  # a late earlier report still changes the curve
-        cur = self.turnout_latest.get(sid)
-        if _newer(t.seq, figures, cur):
-            self.turnout_latest[sid] = (t.seq, figures)
+        if new[-4:] != flat[-4:]:  # the latest report changed: the commission's sums follow
             totals = self.turnout_totals.get(tec)
             if totals is None:
                 totals = self.turnout_totals[tec] = [0, 0, 0, 0]
-            before = cur[1] if cur is not None else (0, 0, 0)
-            totals[0] += figures[0] - before[0]
-            totals[1] += figures[1] - before[1]
-            totals[2] += figures[2] - before[2]
-            totals[3] += cur is None
+            before = flat[-3:] if flat else (0, 0, 0)
+            latest = new[-3:]
+            totals[0] += latest[0] - before[0]
+            totals[1] += latest[1] - before[1]
+            totals[2] += latest[2] - before[2]
+            totals[3] += not flat
         by_seq = self.turnout_by_seq.setdefault(tec, {})
-        acc = by_seq.get(t.seq)
+        acc = by_seq.get(seq)
         if acc is None:
-            acc = by_seq[t.seq] = [0, 0, 0, 0]
+            acc = by_seq[seq] = [0, 0, 0, 0]
         if prior is None:
             acc[0] += figures[0]
             acc[1] += figures[1]
@@ -254,6 +265,20 @@ class PartitionStore:
             acc[1] += figures[1] - prior[1]
             acc[2] += figures[2] - prior[2]
         return True
+
+    def turnout(self, sid: str) -> dict[int, Figures]:
+        """The station's turnout reports: seq -> (registered, added, voted), in order."""
+        packed = self.turnout_reports.get(sid)
+        flat = unpack(packed) if packed is not None else ()
+        return {flat[i]: flat[i + 1 : i + 4] for i in range(0, len(flat), 4)}
+
+    def latest_turnout(self, sid: str) -> tuple[int, Figures] | None:
+        """The station's latest (seq, (registered, added, voted)), or None."""
+        packed = self.turnout_reports.get(sid)
+        if packed is None:
+            return None
+        flat = unpack(packed)
+        return flat[-4], flat[-3:]
 
     def apply_evote(self, e: Evote) -> bool:
         ballot = (e.voter_token, e.station_id, e.issued_at)
@@ -266,18 +291,15 @@ class PartitionStore:
         return True
 
     def apply_token(self, e: Evote) -> bool:
-        ballots = self.token_ballots.get(e.voter_token)
-        if ballots is None:
-            ballots = self.token_ballots[e.voter_token] = set()
+        ballots = self.token_ballots.get(e.voter_token, ())
         ballot = (e.station_id, e.issued_at)
-        if ballot in ballots:
+        i = bisect_left(ballots, ballot)
+        if i < len(ballots) and ballots[i] == ballot:
             return False
-        ballots.add(ballot)
-        if len(ballots) > TOKEN_BALLOTS_KEPT:  # keep the earliest-sorted: order-independent
-            last = max(ballots)
-            ballots.discard(last)
-            if last == ballot:
-                return False
+        if i >= TOKEN_BALLOTS_KEPT:  # keep the earliest-sorted: order-independent
+            return False
+        ballots = (*ballots[:i], ballot, *ballots[i : TOKEN_BALLOTS_KEPT - 1])
+        self.token_ballots[e.voter_token] = ballots
         if len(ballots) > 1:  # only tokens used more than once matter downstream
             self.dirty_tokens.add(e.voter_token)
         return True

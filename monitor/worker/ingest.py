@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 import time
@@ -41,6 +42,7 @@ from monitor.detect import Finding, Thresholds
 from monitor.errors import ProcessError
 from monitor.settings import Settings
 from monitor.tally import take_partial, take_station_docs
+from monitor.tally.derive import station_doc
 from monitor.tally.intake import Intake, Rejection
 from monitor.tally.partition import PartitionStore
 from monitor.tally.route import ROUTED_TOPICS, Router
@@ -308,7 +310,12 @@ class Ingest:
             # its forwards arrived: a stale "read to the end" would let stage two compare it
             # with newer data of another partition (see monitor.detect.unit_findings)
             state = (st.wm, behind, settled if behind else None)
-            ready = st.ready(station_docs, read_to) if kind in GATED_KINDS else station_docs
+            gated = kind in GATED_KINDS
+            ready = (
+                st.ready(station_docs, read_to, functools.partial(station_doc, st.store))
+                if gated
+                else station_docs
+            )
             if state == st.published:
                 findings += self._detect(kind, ready, {})
                 continue

@@ -17,7 +17,7 @@ them: a home commits only after its partial with them is on ``tally-partials``.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from aiokafka import TopicPartition
@@ -64,33 +64,39 @@ class Store:
     clock: float = 0.0  # the latest event time read from any source (unix seconds)
     pending: list[Pending] = field(default_factory=list)
     published: tuple[int, int, float | None] | None = None  # (wm, behind, settled) last published
-    # station -> (its latest document, the latest event time in it): waiting for every
-    # partition to be read that far before stage one's detectors look at it
-    waiting: dict[str, tuple[StationDoc, float]] = field(default_factory=dict)
+    # station -> the latest event time in its state: waiting for every partition to be read
+    # that far before stage one's detectors look at its document (derived when released:
+    # during a catch-up nearly every station of the partition waits)
+    waiting: dict[str, float] = field(default_factory=dict)
     # (event time, station) of every waiting document, earliest first; an entry whose time is
     # no longer the station's in ``waiting`` is stale (a newer document replaced it)
     _due: list[tuple[float, str]] = field(default_factory=list)
 
-    def ready(self, docs: Mapping[str, StationDoc], read_to: float) -> dict[str, StationDoc]:
+    def ready(
+        self, docs: Mapping[str, StationDoc], read_to: float, derive: Callable[[str], StationDoc]
+    ) -> dict[str, StationDoc]:
         """Of the stations whose documents changed (``docs``) and those still waiting, the
         documents stage one may detect on now: every partition is read up to the latest event
         in them (``read_to``, monitor.tally.national.read_to), so each is a state the night
         really passed through, whatever order its events' partitions were read in. The rest
         wait for a later flush. The cost is that of the documents changed and released, not of
-        those waiting: during a catch-up every station of the partition waits."""
+        those waiting: during a catch-up every station of the partition waits.
+
+        A waiting station keeps only its time; its document is ``derive(station)`` when it is
+        released: the store's state, which has not changed since (a change would have brought
+        the station back in ``docs``)."""
         latest, waiting, due = self.store.latest_at, self.waiting, self._due
-        for sid, doc in docs.items():
+        for sid in docs:
             at = latest.get(sid, 0.0)
-            kept = waiting.get(sid)
-            if kept is None or kept[1] != at:
+            if waiting.get(sid) != at:
                 heapq.heappush(due, (at, sid))
-            waiting[sid] = (doc, at)
+                waiting[sid] = at
         out: dict[str, StationDoc] = {}
         while due and due[0][0] <= read_to:
             at, sid = heapq.heappop(due)
-            kept = waiting.get(sid)
-            if kept is not None and kept[1] == at:  # else stale, or released already
-                out[sid] = kept[0]
+            if waiting.get(sid) == at:  # else stale, or released already
+                doc = docs.get(sid)
+                out[sid] = doc if doc is not None else derive(sid)
                 del waiting[sid]
         return out
 

@@ -59,8 +59,8 @@ def test_a_bug_rejects_its_message_alone_and_the_partition_goes_on(election, reg
     assert {r.code for r in res.rejected} == {BUG}
     assert all("RecursionError" in r.reason and r.error is not None for r in res.rejected)
     assert res.accepted == len(msgs) - len(bad)
-    assert victim.decode() not in intake.store.turnout_latest
-    assert len(intake.store.turnout_latest) == len({m.key for m in msgs}) - 1
+    assert victim.decode() not in intake.store.turnout_reports
+    assert len(intake.store.turnout_reports) == len({m.key for m in msgs}) - 1
 
 
 def test_memory_errors_are_the_process_failing_not_the_message(election, registry, monkeypatch):

@@ -83,7 +83,7 @@ def test_each_station_lives_in_its_home_store_alone(election):
     t = _tally(election, lambda key: random.Random(len(key or b"")).randrange(PARTITIONS))
     where: dict[str, set[str]] = {}
     for sid, store in t.stores.items():
-        for station in (*store.protocols, *store.turnout_latest):
+        for station in (*store.protocols, *store.turnout_reports):
             where.setdefault(station, set()).add(sid.split(":")[1])
     assert where and all(len(parts) == 1 for parts in where.values())
     assert all(int(next(iter(p))) == home_of(s.encode(), PARTITIONS) for s, p in where.items())
@@ -136,9 +136,12 @@ def test_a_store_waits_for_its_forwards_and_detects_only_on_states_complete_in_t
     st_.settle({tp: 25})
     assert st_.pending == [] and st_.settled() is None
     st_.store.latest_at.update({"A-1": 100.0, "A-2": 200.0})
-    assert st_.ready({"A-1": {"x": 1}, "A-2": {"x": 2}}, read_to=150.0) == {"A-1": {"x": 1}}
-    assert st_.ready({}, read_to=150.0) == {}
-    assert st_.ready({"A-2": {"x": 3}}, read_to=float("inf")) == {"A-2": {"x": 3}}  # the latest
+    state = {"A-1": {"x": 1}, "A-2": {"x": 2}}  # the store's documents as they are now
+    assert st_.ready(dict(state), read_to=150.0, derive=state.__getitem__) == {"A-1": {"x": 1}}
+    assert st_.ready({}, read_to=150.0, derive=state.__getitem__) == {}
+    assert st_.ready({}, read_to=200.0, derive=state.__getitem__) == {"A-2": {"x": 2}}  # derived now
+    state["A-2"] = {"x": 3}
+    assert st_.ready({"A-2": {"x": 3}}, 200.0, state.__getitem__) == {"A-2": {"x": 3}}  # the latest
 
 
 def test_a_store_releases_waiting_documents_by_their_time_whatever_replaced_them():
@@ -152,6 +155,7 @@ def test_a_store_releases_waiting_documents_by_their_time_whatever_replaced_them
     rng = random.Random(7)
     st_ = Store("t.protocols:0", PartitionStore("protocols", Registry(parties=("A",))), epoch=1)
     model: dict[str, tuple[int, float]] = {}  # station -> (document, its time), as the rule says
+    state: dict[str, dict[str, int]] = {}  # station -> its latest document (the store's state)
     read_to, version = 0.0, 0
     for _ in range(400):
         changed = {}
@@ -159,12 +163,12 @@ def test_a_store_releases_waiting_documents_by_their_time_whatever_replaced_them
             at = st_.store.latest_at.get(sid, 0.0) + rng.choice([0.0, 0.0, 1.0, 5.0])
             st_.store.latest_at[sid] = at
             version += 1
-            changed[sid] = {"v": version}
+            changed[sid] = state[sid] = {"v": version}
             model[sid] = (version, at)
         read_to += rng.choice([0.0, 0.5, 2.0])
-        got = st_.ready(changed, read_to)
+        got = st_.ready(changed, read_to, state.__getitem__)
         due = {sid: {"v": v} for sid, (v, at) in model.items() if at <= read_to}
         assert got == due
         for sid in due:
             del model[sid]
-    assert st_.ready({}, float("inf")) == {sid: {"v": v} for sid, (v, _) in model.items()}
+    assert st_.ready({}, float("inf"), state.__getitem__) == {sid: {"v": v} for sid, (v, _) in model.items()}

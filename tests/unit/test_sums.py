@@ -14,6 +14,7 @@ from monitor.contract import Evote, Protocol, Registry, Turnout, build
 from monitor.election import load
 from monitor.tally import PartitionStore, take_partial
 from monitor.tally.derive import tec_partial
+from monitor.tally.packed import unpack
 from monitor.tally.sums import unanimity, vsum
 from producers.elections.night import generate
 
@@ -41,12 +42,16 @@ def _district(sid: str) -> str | None:
 
 
 # -- the reference: adding up every station of a commission, as a flush once did ---------------
+def _unpacked(entry: tuple[int, bytes] | None) -> tuple[int, tuple[int, ...]] | None:
+    return None if entry is None else (entry[0], unpack(entry[1]))
+
+
 def recount(store: PartitionStore, tec: str) -> dict:
     d, w = store.registry.definition, store.width
     own = d.station_source or ""
     stations: Iterable[str] = store.members.get(tec, ())
     if store.kind == "turnout":
-        latest = [store.turnout_latest[s][1] for s in stations if s in store.turnout_latest]
+        latest = [t[1] for t in map(store.latest_turnout, stations) if t is not None]
         by_seq = store.turnout_by_seq.get(tec, {})
         return {
             "turnout": vsum(latest, 3),
@@ -58,8 +63,9 @@ def recount(store: PartitionStore, tec: str) -> dict:
     pec, official, moved_off, moved_pec, unanimous, altered = [], [], [], [], [0, 0, 0, 0], 0
     contests: dict[str, tuple[list, list]] = {}
     for sid in stations:
-        p = store.protocols.get(sid, {}).get(own)
-        o = store.official.get(sid)
+        history = store.protocols.get(sid, {}).get(own)
+        p = _unpacked(history[-1]) if history else None
+        o = _unpacked(store.official.get(sid))
         if p is not None:
             pec.append(p[1])
         if o is not None:
@@ -71,8 +77,8 @@ def recount(store: PartitionStore, tec: str) -> dict:
                 altered += o[1] != p[1]
         for c in store.contests_of.get(sid, ()):
             cp, co = contests.setdefault(c, ([], []))
-            x = store.contest_protocols[(sid, c)].get(own)
-            y = store.contest_official.get((sid, c))
+            x = _unpacked(store.contest_protocols[(sid, c)].get(own))
+            y = _unpacked(store.contest_official.get((sid, c)))
             if x is not None:
                 cp.append(x[1])
             if y is not None:
