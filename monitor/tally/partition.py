@@ -68,6 +68,13 @@ def _figures(entry: tuple[int, Packed] | None) -> Figures | None:
     return None if entry is None else unpack(entry[1])
 
 
+def ballot_key(e: Evote) -> str:
+    """An e-ballot as one string: its token, its time, then its station, NUL-separated. The
+    contract keeps NUL out of a token (printable ASCII) and a time (ISO 8601), so the first two
+    NULs end them and two ballots have the same key only when they are the same ballot."""
+    return f"{e.voter_token}\0{e.issued_at}\0{e.station_id}"
+
+
 def _summary_key(s: Summary) -> tuple[Any, ...]:
     return (s.figures, s.stations_included, s.recorded_at, s.level)
 
@@ -81,8 +88,7 @@ class PartitionStore:
         self.kind = kind
         self.registry = registry
         self.width = len(registry.definition.fields) + len(registry.parties)
-        self.members: dict[str, set[str]] = {}  # tec -> stations seen in this partition
-        self._tec_of: dict[str, str] = {}
+        self._tec_of: dict[str, str] = {}  # station seen in this partition -> its commission
         self.dirty: set[str] = set()  # TECs
         self.dirty_stations: set[str] = set()
         # protocols: station -> source -> every version seen, (version, figures) in order of
@@ -115,8 +121,9 @@ class PartitionStore:
         # tec -> seq -> [registered, added, voted, stations]: kept by exact deltas against the
         # stored reports (re-summing every report at each flush dominated the flush time)
         self.turnout_by_seq: dict[str, dict[int, list[int]]] = {}
-        # evote: the set of ballots (a redelivered ballot is the same element)
-        self.ballots: set[tuple[str, str, str]] = set()
+        # evote: the set of ballots (a redelivered ballot is the same element), each one string
+        # (ballot_key): a tuple of three strings cost twice as much
+        self.ballots: set[str] = set()
         self.evotes: dict[str, int] = {}
         # tokens (evote re-keyed by voter token): token -> its (station, issued_at) ballots in
         # order (a tuple: nearly every token has one ballot, and a set costs 216 bytes)
@@ -142,10 +149,16 @@ class PartitionStore:
         tec = self._tec_of.get(station_id)
         if tec is None:  # first event of this station in this partition
             tec = self._tec_of[station_id] = self.registry.stations[station_id].tec_id
-            self.members.setdefault(tec, set()).add(station_id)
         self.dirty.add(tec)
         self.dirty_stations.add(station_id)
         return tec
+
+    def members(self) -> dict[str, list[str]]:
+        """commission -> its stations seen in this partition (built on each call: for checks)."""
+        out: dict[str, list[str]] = {}
+        for sid, tec in self._tec_of.items():
+            out.setdefault(tec, []).append(sid)
+        return out
 
     def _seen_at(self, sid: str, at: float) -> None:
         if at > self.latest_at.get(sid, 0.0):
@@ -281,7 +294,7 @@ class PartitionStore:
         return flat[-4], flat[-3:]
 
     def apply_evote(self, e: Evote) -> bool:
-        ballot = (e.voter_token, e.station_id, e.issued_at)
+        ballot = ballot_key(e)
         if ballot in self.ballots:
             return False
         self.ballots.add(ballot)
