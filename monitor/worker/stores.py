@@ -26,6 +26,8 @@ from monitor.tally.intake import Intake
 from monitor.tally.partition import PartitionStore
 from monitor.tally.shapes import StationDoc
 
+STALE_SLACK = 1024  # stale entries a store's heap of waiting stations may hold beyond 2 per station
+
 
 @dataclass(slots=True)
 class Source:
@@ -69,7 +71,8 @@ class Store:
     # during a catch-up nearly every station of the partition waits)
     waiting: dict[str, float] = field(default_factory=dict)
     # (event time, station) of every waiting document, earliest first; an entry whose time is
-    # no longer the station's in ``waiting`` is stale (a newer document replaced it)
+    # no longer the station's in ``waiting`` is stale (a newer document replaced it), and the
+    # heap is rebuilt from ``waiting`` once most of it is stale
     _due: list[tuple[float, str]] = field(default_factory=list)
 
     def ready(
@@ -91,6 +94,9 @@ class Store:
             if waiting.get(sid) != at:
                 heapq.heappush(due, (at, sid))
                 waiting[sid] = at
+        if len(due) > 2 * len(waiting) + STALE_SLACK:  # mostly stale: every change is in it
+            due[:] = [(at, sid) for sid, at in waiting.items()]
+            heapq.heapify(due)
         out: dict[str, StationDoc] = {}
         while due and due[0][0] <= read_to:
             at, sid = heapq.heappop(due)

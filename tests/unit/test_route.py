@@ -144,10 +144,16 @@ def test_a_store_waits_for_its_forwards_and_detects_only_on_states_complete_in_t
     assert st_.ready({"A-2": {"x": 3}}, 200.0, state.__getitem__) == {"A-2": {"x": 3}}  # the latest
 
 
-def test_a_store_releases_waiting_documents_by_their_time_whatever_replaced_them():
+@pytest.mark.parametrize("slack", [1024, 0])
+def test_a_store_releases_waiting_documents_by_their_time_whatever_replaced_them(monkeypatch, slack):
     """Stage one's wait (Store.ready) against the rule it keeps: a document is released once
-    ``read_to`` reaches the latest event time it was taken at, the latest document only, once."""
+    ``read_to`` reaches the latest event time it was taken at, the latest document only, once;
+    with the heap rebuilt whenever it holds more stale entries than the slack allows."""
     import random
+
+    from monitor.worker import stores
+
+    monkeypatch.setattr(stores, "STALE_SLACK", slack)
 
     from monitor.contract import Registry
     from monitor.tally import PartitionStore
@@ -167,8 +173,29 @@ def test_a_store_releases_waiting_documents_by_their_time_whatever_replaced_them
             model[sid] = (version, at)
         read_to += rng.choice([0.0, 0.5, 2.0])
         got = st_.ready(changed, read_to, state.__getitem__)
+        assert len(st_._due) <= 2 * len(st_.waiting) + slack
         due = {sid: {"v": v} for sid, (v, at) in model.items() if at <= read_to}
         assert got == due
         for sid in due:
             del model[sid]
     assert st_.ready({}, float("inf"), state.__getitem__) == {sid: {"v": v} for sid, (v, _) in model.items()}
+
+
+def test_a_store_waiting_through_a_catch_up_keeps_its_heap_bounded():
+    """During a catch-up the same stations change at every flush while nothing is released:
+    the heap is rebuilt from the waiting stations, and each is still released once, latest."""
+    from monitor.contract import Registry
+    from monitor.tally import PartitionStore
+    from monitor.worker import stores
+
+    st_ = Store("t.turnout:0", PartitionStore("turnout", Registry(parties=("A",))), epoch=1)
+    state: dict[str, dict[str, int]] = {}
+    for flush in range(1, 3 * stores.STALE_SLACK):
+        changed = {}
+        for sid in ("A-0", "A-1", "A-2") if flush == 1 else ("A-1", "A-2"):  # A-0 waits from the start
+            st_.store.latest_at[sid] = float(flush)
+            changed[sid] = state[sid] = {"v": flush}
+        assert st_.ready(changed, read_to=0.0, derive=state.__getitem__) == {}
+        assert len(st_._due) <= 2 * len(st_.waiting) + stores.STALE_SLACK
+    assert st_.ready({}, float("inf"), state.__getitem__) == state
+    assert st_.waiting == {} and st_._due == []
