@@ -62,11 +62,8 @@ def _contest_docs(store: PartitionStore, sid: str) -> dict[str, ContestDoc]:
     return out
 
 
-_KEYS = [str(i) for i in range(max(MAX_VERSION, MAX_SEQ) + 1)]  # versions and seqs as keys
-
-
-def _key(n: int) -> str:
-    return _KEYS[n] if n < len(_KEYS) else str(n)
+# versions and seqs as the documents' keys (the contract bounds both)
+_KEYS = [str(i) for i in range(max(MAX_VERSION, MAX_SEQ) + 1)]
 
 
 def station_doc(store: PartitionStore, sid: str) -> StationDoc:
@@ -79,7 +76,7 @@ def station_doc(store: PartitionStore, sid: str) -> StationDoc:
                 src: {"version": h[-1][0], "figures": unpack(h[-1][1])} for src, h in sources.items()
             },
             # every version seen, with its figures: what changed between versions is evidence
-            "versions": {src: {_key(v): unpack(f) for v, f in h} for src, h in sources.items()},
+            "versions": {src: {_KEYS[v]: unpack(f) for v, f in h} for src, h in sources.items()},
             "official_source": store.registry.definition.source_of_rank[store.official[sid][0]]
             if sid in store.official
             else None,
@@ -89,7 +86,8 @@ def station_doc(store: PartitionStore, sid: str) -> StationDoc:
             doc["contests"] = _contest_docs(store, sid)
         return doc
     if store.kind == "turnout":
-        return {"reports": {_key(q): v for q, v in store.turnout(sid).items()}}
+        flat = unpack(store.turnout_reports[sid])  # (seq, registered, added, voted) for each
+        return {"reports": {_KEYS[flat[i]]: flat[i + 1 : i + 4] for i in range(0, len(flat), 4)}}
     return {"ballots": store.evotes.get(sid, 0)}
 
 

@@ -13,6 +13,8 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
+import orjson
+
 from monitor.contract import Registry
 from monitor.tally.partition import TOKEN_BALLOTS_KEPT, cap_versions
 from monitor.tally.rollup import Rollup, Touched, view
@@ -57,7 +59,7 @@ def merge(state: Merged | None, partial: Partial, touched: Touched | None = None
     for tec, data in partial["tecs"].items():
         cur = tecs.get(tec)
         if cur is None or wm > cur[0]:
-            tecs[tec] = [wm, data]
+            tecs[tec] = (wm, orjson.dumps(data))  # as JSON: a fifth of its size parsed
             changed = True
             if touched is not None:
                 touched.tecs.add(tec)

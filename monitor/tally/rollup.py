@@ -23,6 +23,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from monitor.contract import Registry
 from monitor.tally import unitview as uv
 from monitor.tally.shapes import ContestSums, Merged, Partials, Snapshot, SummaryRecord, UnitSnapshot
@@ -108,10 +110,11 @@ class Rollup:
         tec_units: dict[str, uv.UnitSums] = {t: uv.UnitSums(width) for t in registry.tec_rec}
         tec_contests: dict[str, dict[str, ContestSums]] = {}
         for state in partials.values():
-            for tec, (_wm, data) in state["tecs"].items():
+            for tec, (_wm, raw) in state["tecs"].items():
                 u = tec_units.get(tec)
                 if u is None:
                     u = tec_units[tec] = uv.UnitSums(width)
+                data = orjson.loads(raw)
                 u.add_wire(data)
                 for cid, c in data.get("contests", {}).items():
                     _add_contest(tec_contests.setdefault(tec, {}), cid, c)
@@ -200,7 +203,7 @@ class Rollup:
         for state in parts:
             entry = state["tecs"].get(tec)
             if entry is not None:
-                data = entry[1]
+                data = orjson.loads(entry[1])
                 u.add_wire(data)
                 for cid, c in data.get("contests", {}).items():
                     _add_contest(contests, cid, c)

@@ -82,7 +82,9 @@ class Merged(TypedDict):
     kind: str
     epoch: int
     wm: int
-    tecs: dict[str, list[Any]]  # commission -> [wm, CommissionSums] (a list once through JSON)
+    # commission -> (wm, its CommissionSums as JSON): kept for every (partition, commission)
+    # through the night, and parsed only when the rollup re-derives the commission
+    tecs: dict[str, tuple[int, bytes]]
     summaries: dict[str, dict[str, SummaryRecord]]  # unit -> version -> record
     contest_summaries: NotRequired[dict[str, dict[str, dict[str, SummaryRecord]]]]  # contest -> the same
     tokens: NotRequired[dict[str, list[list[str]]]]
