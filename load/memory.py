@@ -4,8 +4,9 @@ Runs a synthetic night through the in-memory tally (the worker's own steps, no b
 measures with tracemalloc what each part holds once the whole night is in:
 
 - stage one's stores (every partition's ``PartitionStore``: protocols and their versions,
-  turnout reports, e-ballots, the sums kept by deltas);
-- stage two's state (the merged partials) and its totals kept by deltas (the rollup);
+  turnout reports, e-ballots, the sums kept by deltas; figures packed, monitor.tally.packed);
+- stage two's state (the merged partials) and its totals kept by deltas (the rollup), and
+  its (partition, commission) entries as it keeps them (JSON) against the same parsed;
 - the station documents as the stage-two owner's sweep keeps them (``StationCache``: the JSON
   Redis holds, parsed when a detector reads it), against the same documents parsed.
 
@@ -49,13 +50,20 @@ def measure(stations: int, partitions: int) -> dict[str, Any]:
     for e in events:
         tally.feed(e.topic, e.key, e.value)
     stage_one = traced() - base
-    base = traced()
-    tally.flush()  # the partials merged into stage two's state; the station documents
-    flushed = traced() - base
+    tally.flush()  # the partials merged into stage two's state (and the in-memory tally's documents)
     base = traced()
     tally.snapshot()
     rollup = traced() - base
     tracemalloc.stop()
+    entries = [raw for state in tally.merged.values() for (_wm, raw) in state["tecs"].values()]
+    entries_bytes = sum(sys.getsizeof(raw) for raw in entries)
+    copies = [bytes(bytearray(raw)) for raw in entries]
+    tracemalloc.start()
+    base = traced()
+    entries_parsed = [orjson.loads(raw) for raw in copies]
+    entries_parsed_bytes = traced() - base
+    tracemalloc.stop()
+    del entries_parsed, copies
     raw = {sid: {k: orjson.dumps(doc) for k, doc in kinds.items()} for sid, kinds in tally.stations.items()}
     raw_bytes = sum(len(b) for kinds in raw.values() for b in kinds.values())
     tracemalloc.start()
@@ -75,8 +83,9 @@ def measure(stations: int, partitions: int) -> dict[str, Any]:
         "stations": n,
         "events": len(events),
         "stage one stores": stage_one / n,
-        "stage two state + station documents (in-memory tally)": flushed / n,
         "rollup": rollup / n,
+        f"stage two's {len(entries):,} (partition, commission) entries, as JSON": entries_bytes / n,
+        "the same entries parsed": entries_parsed_bytes / n,
         "sweep cache, kept as JSON (StationDocs)": kept_bytes / n,
         "the same documents parsed": parsed_bytes / n,
         "station documents as JSON bytes (payload only)": raw_bytes / n,

@@ -59,7 +59,7 @@ def merge(state: Merged | None, partial: Partial, touched: Touched | None = None
     for tec, data in partial["tecs"].items():
         cur = tecs.get(tec)
         if cur is None or wm > cur[0]:
-            tecs[tec] = (wm, orjson.dumps(data))  # as JSON: a fifth of its size parsed
+            tecs[tec] = (wm, orjson.dumps(data))  # as JSON: parsed it took 5.5x the memory
             changed = True
             if touched is not None:
                 touched.tecs.add(tec)

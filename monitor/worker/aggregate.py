@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from monitor import topics
 from monitor.adapters.metrics import Metrics
@@ -110,13 +111,25 @@ class PartialsReader:
                         and self.position > self.committed
                         and time.monotonic() - last_commit >= COMMIT_EVERY
                     ):
-                        await consumer.commit({self.tp: self.position})
-                        self.committed, last_commit = self.position, time.monotonic()
+                        await self.commit(consumer, self.position)
+                        last_commit = time.monotonic()
                 self.metrics.heartbeat.labels("aggregate").set(time.time())
         finally:
             self.metrics.alive.labels("aggregate").set(0)
             self._consumer = None
             await consumer.stop()
+
+    async def commit(self, consumer: Any, position: int) -> None:
+        """Commit ``position``. A rebalance under way (this worker missed its heartbeats while
+        busy, and the group moved on) makes the commit fail: the partition's next owner
+        re-reads it from offset 0, and an uncommitted position costs at most a dead letter
+        sent twice, so the worker goes on instead of stopping."""
+        try:
+            await consumer.commit({self.tp: position})
+        except (CommitFailedError, IllegalStateError) as exc:
+            log.warning("stage two's commit skipped after a rebalance: %s", exc)
+            return
+        self.committed = position
 
     async def on_assigned(self, assigned: set[TopicPartition]) -> None:
         consumer = self._consumer

@@ -387,3 +387,33 @@ def test_a_snapshot_writes_the_units_changed_and_every_unit_now_and_then(electio
     worker._next_full_write = 0.0  # a minute later
     asyncio.run(worker._snapshot())
     assert fake.written[-1] == every
+
+
+def test_stage_two_goes_on_when_a_rebalance_fails_its_commit():
+    """At 1,050,000 stations a worker missed its heartbeats while busy and the group moved on:
+    its next commit of the partials' position failed, and the failure stopped the worker. It
+    is now logged and skipped (the partition's next owner re-reads it from offset 0)."""
+    from aiokafka.errors import CommitFailedError
+
+    from monitor.worker.aggregate import PartialsReader
+
+    class Consumer:
+        def __init__(self, fail: bool) -> None:
+            self.fail, self.commits = fail, []
+
+        async def commit(self, offsets):
+            if self.fail:
+                raise CommitFailedError("the group has already rebalanced")
+            self.commits.append(offsets)
+
+    async def nothing() -> None:
+        return None
+
+    reader = PartialsReader(
+        Settings(app_id="t"), Metrics.create(CollectorRegistry()), lambda m, r: None, lambda: None, nothing
+    )
+    failing, working = Consumer(fail=True), Consumer(fail=False)
+    asyncio.run(reader.commit(failing, 40))
+    assert reader.committed == 0  # not committed: a dead letter below 40 may be sent again
+    asyncio.run(reader.commit(working, 50))
+    assert reader.committed == 50 and working.commits == [{reader.tp: 50}]
