@@ -11,7 +11,8 @@ Keys (``<prefix>`` defaults to ``tabmon``):
 - ``<prefix>:stations:changed``: a set of the stations written since the sweep last read;
 - ``<prefix>:meta``: JSON with ``updated_at``, the registry summary, the parties and the
   watermarks (per source topic-partition, input or routed, the next offset folded into the
-  tally) and ``forwards_pending`` (forwards the stores still wait on);
+  tally), ``forwards_pending`` (forwards the stores still wait on) and ``rollup_pending``
+  (commissions folded in whose totals a later snapshot brings);
 - ``<prefix>:findings`` and ``<prefix>:findings:seq``: the findings (see
   :mod:`monitor.alerting.emit`).
 """

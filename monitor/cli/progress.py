@@ -92,9 +92,9 @@ def end_offsets(settings: Settings) -> dict[str, int]:
 
 def behind(meta: dict[str, Any] | None, ends: dict[str, int]) -> int:
     """How many messages the latest snapshot has not folded in yet (forwards on their way
-    home included)."""
+    home included, and a commission folded in but not yet in the totals counted as one)."""
     marks: dict[str, int] = (meta or {}).get("watermarks", {})
-    pending: int = (meta or {}).get("forwards_pending", 0)
+    pending: int = (meta or {}).get("forwards_pending", 0) + (meta or {}).get("rollup_pending", 0)
     return sum(max(0, end - marks.get(tp, 0)) for tp, end in ends.items()) + pending
 
 

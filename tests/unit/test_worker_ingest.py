@@ -417,3 +417,62 @@ def test_stage_two_goes_on_when_a_rebalance_fails_its_commit():
     assert reader.committed == 0  # not committed: a dead letter below 40 may be sent again
     asyncio.run(reader.commit(working, 50))
     assert reader.committed == 50 and working.commits == [{reader.tp: 50}]
+
+
+def test_a_snapshot_takes_at_most_so_many_commissions_and_the_next_ones_the_rest(election, monkeypatch):
+    """A snapshot re-derives at most SNAPSHOT_TECS commissions, the longest-waiting first:
+    until the rest are in, the meta counts them as pending and the detectors keep the read-to
+    time of the last snapshot that had every commission; then the totals are exact."""
+    from monitor.cli.progress import behind
+    from monitor.worker import app
+
+    async def main() -> Broker:
+        broker = Broker()
+        _feed(broker, election)
+        await _run(await _ingest(broker, election), broker)
+        return broker
+
+    broker = asyncio.run(main())
+    values = [r.value for r in broker.records(topics.PARTIALS)]
+    worker = _stage_two(election, Broker(), [])
+    worker.redis = fake = _Redis()
+    metas: list[dict[str, Any]] = []
+
+    async def write_snapshot(redis, prefix, units, meta):
+        metas.append(meta)
+
+    monkeypatch.setattr(app.readmodel, "write_snapshot", write_snapshot)
+    monkeypatch.setattr(app, "SNAPSHOT_TECS", 3)
+    worker._fold(Message(values[0], 0))
+    asyncio.run(worker._snapshot())  # from scratch: every commission at once
+    assert worker.deferred == [] and metas[-1]["rollup_pending"] == 0
+    for i, value in enumerate(values[1:], 1):
+        worker._fold(Message(value, i))
+    read_to = worker.read_to
+    touched = len(worker.touched.tecs)
+    assert touched > 3
+    rounds = 0
+    while True:
+        units = asyncio.run(worker._snapshot())
+        rounds += 1
+        pending = metas[-1]["rollup_pending"]
+        assert pending == len(worker.deferred) == max(0, touched - 3 * rounds)
+        if not pending:
+            break
+        assert worker.dirty and worker.read_to == read_to  # held until every commission is in
+        assert behind(metas[-1], {}) == pending
+    assert rounds == -(-touched // 3) and worker.read_to >= read_to
+    assert _figures(units) == _figures(_reference(election))
+    assert fake is worker.redis
+
+
+def test_a_commission_waits_at_most_as_long_as_the_backlog_ahead_of_it():
+    from monitor.worker.app import take
+
+    taken, left = take([], {"c", "a", "b"}, 2)
+    assert taken == {"a", "b"} and left == ["c"]
+    taken, left = take(left, {"a", "b", "d"}, 2)  # "c" waited: it goes first
+    assert taken == {"c", "a"} and left == ["b", "d"]
+    taken, left = take(left, {"a"}, 2)
+    assert taken == {"b", "d"} and left == ["a"]
+    assert take(left, set(), 2) == ({"a"}, [])
