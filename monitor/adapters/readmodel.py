@@ -59,10 +59,13 @@ def findings_seq_key(prefix: str) -> str:
 async def write_snapshot(
     client: Any, prefix: str, units: Mapping[str, Mapping[str, Any]], meta: dict[str, Any]
 ) -> None:
-    """Write every unit and the meta in one round trip (redis.asyncio client)."""
+    """Write every unit and the meta in one round trip and one transaction (redis.asyncio
+    client), the units ``CHUNK`` to an ``MSET``: for the 25,000 units of a 1,050,000-station
+    night a ``SET`` each took three times as long (load/snapshot_write.py)."""
     pipe = client.pipeline(transaction=True)
-    for uid, snap in units.items():
-        pipe.set(unit_key(prefix, uid), orjson.dumps(snap))
+    keyed = [(unit_key(prefix, uid), orjson.dumps(snap)) for uid, snap in units.items()]
+    for i in range(0, len(keyed), CHUNK):
+        pipe.mset(dict(keyed[i : i + CHUNK]))
     pipe.set(meta_key(prefix), orjson.dumps(meta))
     await pipe.execute()
 

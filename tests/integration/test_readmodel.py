@@ -55,3 +55,21 @@ def test_station_documents_round_trip_whole_and_incrementally(redis_url: str) ->
     assert readmodel.read_station(sync, prefix, "S:none") is None
     some = readmodel.read_stations(sync, prefix, [ids[0], "S:none", *ids[1:2500]], chunk=1000)
     assert set(some) == set(ids[:2500]) and some[ids[0]] == docs.parsed(ids[0])
+
+
+def test_a_snapshot_of_more_units_than_an_mset_takes_is_written_whole_with_its_meta(redis_url: str) -> None:
+    prefix = "rm-snap"
+    sync = redis.Redis.from_url(redis_url)
+    sync.delete(*(sync.keys(f"{prefix}:*") or [b"none"]))
+    units = {f"T:{i:05d}": {"unit_id": f"T:{i:05d}", "stations": i} for i in range(readmodel.CHUNK * 2 + 7)}
+
+    async def go() -> None:
+        client = aioredis.Redis.from_url(redis_url)
+        try:
+            await readmodel.write_snapshot(client, prefix, units, {"watermarks": {"protocols:0": 9}})
+        finally:
+            await client.aclose()
+
+    asyncio.run(go())
+    assert all(readmodel.read_unit(sync, prefix, uid) == snap for uid, snap in units.items())
+    assert readmodel.read_meta(sync, prefix) == {"watermarks": {"protocols:0": 9}}

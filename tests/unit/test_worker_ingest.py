@@ -346,6 +346,9 @@ class _Pipe:
     def set(self, key: str, value: bytes) -> None:
         self.keys.add(key)
 
+    def mset(self, mapping: dict[str, bytes]) -> None:
+        self.keys.update(mapping)
+
     async def execute(self) -> None:
         self.written.append(self.keys)
 
