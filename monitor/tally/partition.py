@@ -7,7 +7,8 @@ delivered, the state is the same: the latest version wins, and on a tie the larg
 win; sets only grow. So re-reading the partition from offset 0 rebuilds it exactly.
 
 Per-TEC partial sums and per-station documents are derived at flush time (:mod:`.derive`),
-only for what changed: the hot path stores a tuple and marks a TEC and a station dirty.
+only for what changed: the hot path stores the figures packed (:mod:`.packed`: the store
+holds every station of the partition for the night) and marks a TEC and a station dirty.
 No Kafka, Faust or Redis here: the ingest service feeds records in and takes partials out.
 """
 
