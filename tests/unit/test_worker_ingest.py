@@ -158,27 +158,27 @@ def _figures(units: dict[str, Any]) -> dict[str, Any]:
     return {uid: (u["protocol"], u["turnout"]) for uid, u in units.items()}
 
 
-def test_partials_give_the_in_memory_totals_at_every_unit(election):
+def _partials_broker(election) -> Broker:
+    """A broker holding the night's input and the partials stage one published from it."""
+
     async def main() -> Broker:
         broker = Broker()
         _feed(broker, election)
         await _run(await _ingest(broker, election), broker)
         return broker
 
-    broker = asyncio.run(main())
+    return asyncio.run(main())
+
+
+def test_partials_give_the_in_memory_totals_at_every_unit(election):
+    broker = _partials_broker(election)
     assert _figures(_totals(broker, election.registry)) == _figures(_reference(election))
     # events away from home went through the routed topics
     assert broker.records(ROUTED_TOPICS["protocols"]) and broker.records(ROUTED_TOPICS["turnout"])
 
 
 def test_a_bad_message_is_dead_lettered_once_with_its_reason_and_bytes(election):
-    async def main() -> Broker:
-        broker = Broker()
-        _feed(broker, election)
-        await _run(await _ingest(broker, election), broker)
-        return broker
-
-    broker = asyncio.run(main())
+    broker = _partials_broker(election)
     (letter,) = broker.records(topics.DEADLETTER)
     record = orjson.loads(letter.value)
     assert record["code"] == "wrong_type" and "station_id" in record["reason"]
@@ -188,13 +188,7 @@ def test_a_bad_message_is_dead_lettered_once_with_its_reason_and_bytes(election)
 
 
 def test_offsets_are_committed_past_every_record_once_it_is_tallied(election):
-    async def main() -> Broker:
-        broker = Broker()
-        _feed(broker, election)
-        await _run(await _ingest(broker, election), broker)
-        return broker
-
-    broker = asyncio.run(main())
+    broker = _partials_broker(election)
     for kind in INPUT_KINDS:
         for p in range(N):
             end = len(broker.logs.get((kind, p), []))
@@ -283,13 +277,7 @@ def _stage_two(election, broker: Broker, extra: list[bytes]):
 
 
 def test_stage_two_folds_the_partials_into_the_totals_and_dead_letters_forged_ones(election):
-    async def main() -> Broker:
-        broker = Broker()
-        _feed(broker, election)
-        await _run(await _ingest(broker, election), broker)
-        return broker
-
-    broker = asyncio.run(main())
+    broker = _partials_broker(election)
     forged = [
         b"not json",
         orjson.dumps({"kind": "protocols", "wm": 1, "tp": "protocols:0", "tecs": {"X": {}}, "summaries": {}}),
@@ -309,13 +297,7 @@ def test_stage_two_read_again_gives_the_same_totals_and_no_second_dead_letter(el
     the same totals, and what was dead-lettered before (below the committed offset) is not
     dead-lettered again."""
 
-    async def main() -> Broker:
-        broker = Broker()
-        _feed(broker, election)
-        await _run(await _ingest(broker, election), broker)
-        return broker
-
-    broker = asyncio.run(main())
+    broker = _partials_broker(election)
     worker = _stage_two(election, broker, [b"not json"])
     first = asyncio.run(worker._snapshot())
     assert len(worker._rejected_partials) == 1
@@ -366,13 +348,7 @@ class _Redis:
 def test_a_snapshot_writes_the_units_changed_and_every_unit_now_and_then(election):
     from monitor.worker.app import FULL_WRITE_EVERY
 
-    async def main() -> Broker:
-        broker = Broker()
-        _feed(broker, election)
-        await _run(await _ingest(broker, election), broker)
-        return broker
-
-    broker = asyncio.run(main())
+    broker = _partials_broker(election)
     values = [r.value for r in broker.records(topics.PARTIALS)]
     at = max(i for i, v in enumerate(values) if orjson.loads(v)["tecs"])  # the last with commissions
     worker = _stage_two(election, Broker(), [])  # nothing folded yet
@@ -441,13 +417,7 @@ def test_a_snapshot_takes_at_most_so_many_commissions_and_the_next_ones_the_rest
     from monitor.cli.progress import behind
     from monitor.worker import app
 
-    async def main() -> Broker:
-        broker = Broker()
-        _feed(broker, election)
-        await _run(await _ingest(broker, election), broker)
-        return broker
-
-    broker = asyncio.run(main())
+    broker = _partials_broker(election)
     values = [r.value for r in broker.records(topics.PARTIALS)]
     worker = _stage_two(election, Broker(), [])
     worker.redis = fake = _Redis()
