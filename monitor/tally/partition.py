@@ -280,12 +280,6 @@ class PartitionStore:
             acc[2] += figures[2] - prior[2]
         return True
 
-    def turnout(self, sid: str) -> dict[int, Figures]:
-        """The station's turnout reports: seq -> (registered, added, voted), in order."""
-        packed = self.turnout_reports.get(sid)
-        flat = unpack(packed) if packed is not None else ()
-        return {flat[i]: flat[i + 1 : i + 4] for i in range(0, len(flat), 4)}
-
     def latest_turnout(self, sid: str) -> tuple[int, Figures] | None:
         """The station's latest (seq, (registered, added, voted)), or None."""
         packed = self.turnout_reports.get(sid)
